@@ -1,0 +1,215 @@
+/* kdflow — learning with noisy labels by knowledge distillation, as dataflow graphs.
+ *
+ * A tour of the model in twenty lines:
+ *
+ *  - A GRAPH (KdfGraph) holds nodes and edges, a name and a seed.
+ *  - A NODE (KdfNode) is an instance of a node KIND (a KdfNodeClass, loaded from a
+ *    plugin kdf-*.so, or made at run time from a foreign C function or a Lua function).
+ *  - A node has typed input and output PORTS and validated PARAMS. A numeric param may
+ *    be a schedule: a function of the tick, evaluated before each tick.
+ *  - An EDGE joins an output port to an input port. An input takes one edge, a multi
+ *    input (a list of loss terms, say) takes many. A DELAY edge delivers the value of
+ *    the previous tick, which is how feedback is wired without a cycle.
+ *  - VALUES on edges are refcounted: tensors (tensor.h), models and loss terms (nn.h).
+ *    A tensor flagged ORACLE (clean labels, the true noise mask) may only reach nodes
+ *    that evaluate, unless the edge says oracle = TRUE.
+ *  - kdf_graph_prepare() checks everything that can be checked before running.
+ *  - kdf_graph_run() executes TICKS (usually epochs). In a tick a node runs if an input
+ *    or param changed, or if its kind runs every tick (training). Ready nodes run on a
+ *    GLib thread pool; the scheduler splits the cores between pool and BLIS threads.
+ *  - The first error cancels the run and is reported with graph, node, kind and tick;
+ *    what earlier ticks wrote to the run directory stays.
+ *  - Any graph can be written as a Graphviz dot file; after a run its edges carry
+ *    dtypes and shapes and its nodes their times.
+ *
+ * Ownership is stated on each prototype: "transfer full" returns a reference the
+ * caller must drop, "transfer none" borrows. Errors use the KDF_ERROR domain.
+ */
+#pragma once
+
+#include <kdflow/kdflow-plugin.h>
+#include <kdflow/tensor.h>
+
+G_BEGIN_DECLS
+
+#define KDF_VERSION "0.1.0"
+
+/* Idempotent. Sets OMP_WAIT_POLICY=passive unless the user set it (BLIS's OpenMP
+ * threads spin otherwise, which collapses throughput on a shared machine). */
+void kdf_init (void);
+/* Releases BLIS pools and the plugin registry; call once at exit. */
+void kdf_shutdown (void);
+
+/* ---- the registry of node kinds -------------------------------------------- */
+
+typedef struct _KdfRegistry KdfRegistry;
+
+/* The process-wide registry, loading every plugin on the search path on first use:
+ * KDFLOW_PLUGIN_PATH (colon-separated), then the build tree's nodes/ when this
+ * library runs uninstalled, else the installed plugin directory. A plugin that cannot
+ * be loaded is an error (transfer none; NULL with ERROR). */
+KdfRegistry *kdf_registry_get_default (GError **error);
+/* Loads one plugin file (any name ending in .so) into REG. */
+gboolean kdf_registry_load_file (KdfRegistry *reg, const char *path, GError **error);
+const KdfNodeClass *kdf_registry_lookup (KdfRegistry *reg, const char *kind);
+/* The file a kind came from (transfer none), or NULL. */
+const char *kdf_registry_origin (KdfRegistry *reg, const char *kind);
+/* Sorted kind names (transfer container). */
+GPtrArray *kdf_registry_list (KdfRegistry *reg);
+/* " (did you mean 'a', 'b'?)" for an unknown KIND, or "" (transfer full). */
+char *kdf_registry_suggest (KdfRegistry *reg, const char *kind);
+/* The directories searched, in order (transfer none). */
+const char *const *kdf_registry_search_path (KdfRegistry *reg);
+
+/* ---- graphs ------------------------------------------------------------------ */
+
+typedef struct _KdfGraph KdfGraph;
+typedef struct _KdfNode KdfNode;
+
+KdfGraph *kdf_graph_new (const char *name, guint64 seed); /* transfer full */
+KdfGraph *kdf_graph_ref (KdfGraph *g);
+void kdf_graph_unref (KdfGraph *g);
+const char *kdf_graph_get_name (KdfGraph *g);
+guint64 kdf_graph_get_seed (KdfGraph *g);
+guint kdf_graph_n_nodes (KdfGraph *g);
+KdfNode *kdf_graph_nth_node (KdfGraph *g, guint i); /* transfer none */
+KdfNode *kdf_graph_find_node (KdfGraph *g, const char *name); /* transfer none */
+
+/* Adds a node of a registered KIND. NAME may be NULL (then "KIND", "KIND_2", ...).
+ * transfer none: the graph owns its nodes. */
+KdfNode *kdf_graph_add_node (KdfGraph *g, const char *kind, const char *name,
+                             GError **error);
+/* Adds a node of a class made at run time (foreign kernels, Lua functions). The graph
+ * calls CLASS_FREE (CLASS_DATA) when the node goes. */
+KdfNode *kdf_graph_add_node_with_class (KdfGraph *g, const KdfNodeClass *klass,
+                                        const char *name, gpointer class_data,
+                                        GDestroyNotify class_free, GError **error);
+
+const char *kdf_node_get_name (KdfNode *n);
+const char *kdf_node_get_kind (KdfNode *n);
+const KdfNodeClass *kdf_node_get_class (KdfNode *n);
+KdfGraph *kdf_node_get_graph (KdfNode *n); /* transfer none */
+/* Where the node was made (e.g. "graphs/x.lua:12"), for messages; may be NULL. */
+void kdf_node_set_origin (KdfNode *n, const char *origin);
+const char *kdf_node_get_origin (KdfNode *n);
+
+/* Params. An int param takes a double only if it is integral; a double param takes
+ * an int; a bool takes only a bool; string and enum params take only strings. */
+gboolean kdf_node_set_param_int (KdfNode *n, const char *name, gint64 v, GError **error);
+gboolean kdf_node_set_param_double (KdfNode *n, const char *name, double v, GError **error);
+gboolean kdf_node_set_param_bool (KdfNode *n, const char *name, gboolean v, GError **error);
+gboolean kdf_node_set_param_string (KdfNode *n, const char *name, const char *v,
+                                    GError **error);
+/* A numeric or bool param as a function of the tick, evaluated on the control thread
+ * before each tick; its value is validated like a constant's. DESCRIPTION names it in
+ * dot files ("linear(1, 0.6, 10)"). */
+typedef gboolean (*KdfScheduleFunc) (gpointer data, guint tick, double *value,
+                                     GError **error);
+gboolean kdf_node_set_param_schedule (KdfNode *n, const char *name, KdfScheduleFunc func,
+                                      gpointer data, GDestroyNotify destroy,
+                                      const char *description, GError **error);
+/* Whether NAME is a declared param / input / output of N's class. */
+gboolean kdf_node_has_param (KdfNode *n, const char *name);
+const KdfPortSpec *kdf_node_find_input (KdfNode *n, const char *port);
+const KdfPortSpec *kdf_node_find_output (KdfNode *n, const char *port);
+
+typedef struct {
+  guint delay;        /* 0: this tick's value; d ≥ 1: the value of d ticks ago */
+  gboolean oracle;    /* allow an oracle value into a non-evaluation node */
+  KdfTensor *initial; /* delay edges: value before the producer has one (transfer none) */
+  gpointer reserved[4];
+} KdfEdgeOptions;
+
+/* Joins SRC.OUT_PORT to DST.IN_PORT. Checks at once: ports exist, value kinds, dtypes
+ * and ranks agree, one edge per (non-multi) input, the oracle rule. OPTS may be NULL. */
+gboolean kdf_graph_connect (KdfGraph *g, KdfNode *src, const char *out_port, KdfNode *dst,
+                            const char *in_port, const KdfEdgeOptions *opts,
+                            GError **error);
+
+/* Checks what can be checked before running: params, required inputs connected,
+ * no cycle except through delay edges (naming the nodes on one). Idempotent; run()
+ * calls it. */
+gboolean kdf_graph_prepare (KdfGraph *g, GError **error);
+
+typedef struct {
+  guint tick;          /* the tick running */
+  guint ticks_total;   /* last tick of this run + 1 */
+  guint nodes_done;    /* nodes finished in this tick */
+  guint nodes_total;
+  double node_fraction; /* progress of the last reporting node, or -1 */
+  const char *node;     /* the last node to finish or report, or NULL */
+  double elapsed;       /* seconds since the run started */
+  gboolean tick_done;
+} KdfProgress;
+
+typedef struct {
+  guint ticks;          /* ticks to run (0 means 1); ticks continue across runs */
+  int threads;          /* cores to use; 0 = all online cores */
+  const char *run_dir;  /* created if needed; NULL: no run directory */
+  void (*progress) (const KdfProgress *p, gpointer user_data); /* control thread */
+  gpointer user_data;
+  gpointer reserved[4];
+} KdfRunOptions;
+
+/* Runs the graph. Returns FALSE with the first error (node, kind, tick in the
+ * message; code KDF_ERROR_NODE for a node's failure, KDF_ERROR_CANCELLED, or the
+ * prepare() error). Outputs of the last completed tick stay readable. */
+gboolean kdf_graph_run (KdfGraph *g, const KdfRunOptions *opts, GError **error);
+/* Thread-safe: stops a run at the next node boundary. */
+void kdf_graph_cancel (KdfGraph *g);
+guint kdf_graph_get_tick (KdfGraph *g); /* ticks completed so far */
+
+/* The last value of an output (transfer none), or NULL. KIND may be NULL. */
+gpointer kdf_node_get_output (KdfNode *n, const char *port, KdfValueKind *kind);
+KdfTensor *kdf_node_get_output_tensor (KdfNode *n, const char *port);
+
+typedef struct {
+  guint calls;        /* runs so far */
+  double seconds;     /* total wall time in run() */
+  double last_seconds;
+  int last_threads;   /* BLIS budget of the last run */
+} KdfNodeStats;
+void kdf_node_get_stats (KdfNode *n, KdfNodeStats *stats);
+
+/* ---- dot --------------------------------------------------------------------- */
+
+/* Graphviz dot: nodes are records whose fields are the ports; ids are stable
+ * (n0, n1, ... in insertion order). After a run, edges carry dtype and shape and
+ * nodes their time. transfer full. */
+char *kdf_graph_to_dot (KdfGraph *g);
+/* Written atomically (temp file + rename). */
+gboolean kdf_graph_write_dot (KdfGraph *g, const char *path, GError **error);
+
+/* ---- foreign kernels (libffi) ------------------------------------------------ */
+
+/* A plain C function in any shared library as a node.
+ *
+ * SIGNATURE is "R(IN OUT)": R is the return type, IN and OUT the argument types in
+ * call order, the arguments after the space being outputs:
+ *   p  a pointer: in IN, the data of the next input port; in OUT, the data of the next
+ *      output port (a contiguous tensor the engine allocates, zero-filled)
+ *   i  int32, l int64: the next entry of DIMS (a shape symbol bound by the inputs,
+ *      such as "N", or an integer literal such as "1")
+ *   f  float, d double: the next entry of SCALARS (a param name or a literal)
+ * R is v (void), i (int status: non-zero fails the node), f or d (the value becomes
+ * the rank-0 f32 output named by RESULT). */
+typedef struct {
+  const char *library;          /* "libblas.so.3", or a path */
+  const char *symbol;
+  const char *signature;
+  const KdfPortSpec *inputs;    /* { 0 }-terminated; tensors with a shape */
+  const KdfPortSpec *outputs;   /* { 0 }-terminated; shapes from input symbols */
+  const char *const *dims;      /* NULL-terminated */
+  const char *const *scalars;   /* NULL-terminated: param names or literals */
+  const char *result;           /* output port for an f/d return, or NULL */
+  gpointer reserved[4];
+} KdfForeignSpec;
+
+/* Builds the node: opens the library, finds the symbol, parses the signature and
+ * prepares the ffi_cif once. Scalar params are double params of the node. */
+KdfNode *kdf_graph_add_foreign (KdfGraph *g, const char *name, const KdfForeignSpec *spec,
+                                GError **error);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (KdfGraph, kdf_graph_unref)
+
+G_END_DECLS

@@ -1,0 +1,147 @@
+/* kdflow — tensors and the BLIS GEMM wrapper.
+ *
+ * A KdfTensor is an n-d (rank ≤ 4) strided array of f32, i32 or u8. Strides are
+ * in elements, so a 2-d tensor maps straight onto BLIS's row/column strides.
+ * Storage is 64-byte aligned and reference counted; a view shares its base's
+ * storage and keeps it alive. A tensor published on an edge is immutable: a node
+ * that wants to write into one calls kdf_tensor_make_writable(), which copies
+ * unless the caller holds the only reference to tensor and storage.
+ *
+ * The fields of KdfTensor are public for reading (kernels index data directly);
+ * change them only through the functions below.
+ */
+#pragma once
+
+#include <glib.h>
+#include <stdint.h>
+
+G_BEGIN_DECLS
+
+#define KDF_MAX_RANK 4
+
+typedef enum {
+  KDF_DTYPE_F32 = 0,
+  KDF_DTYPE_I32 = 1,
+  KDF_DTYPE_U8 = 2,
+  KDF_DTYPE_ANY = 255, /* port specs only: accept any dtype */
+} KdfDType;
+
+typedef enum {
+  KDF_TENSOR_ORACLE = 1 << 0, /* ground truth: evaluation nodes only */
+} KdfTensorFlags;
+
+typedef struct _KdfStorage KdfStorage;
+typedef struct _KdfTensor KdfTensor;
+
+struct _KdfTensor {
+  gint ref_count;                /* atomic */
+  KdfDType dtype;
+  int rank;
+  guint flags;                   /* KdfTensorFlags */
+  int64_t shape[KDF_MAX_RANK];   /* unused dims are 1 */
+  int64_t strides[KDF_MAX_RANK]; /* in elements */
+  void *data;                    /* first element of this view */
+  KdfStorage *storage;           /* owner of the bytes */
+  gpointer reserved[2];
+};
+
+gsize kdf_dtype_size (KdfDType dtype);
+const char *kdf_dtype_name (KdfDType dtype);
+/* Returns FALSE if NAME is not "f32", "i32" or "u8". */
+gboolean kdf_dtype_from_name (const char *name, KdfDType *out);
+
+/* New contiguous tensor, zero-filled. transfer full. */
+KdfTensor *kdf_tensor_new (KdfDType dtype, int rank, const int64_t *shape);
+KdfTensor *kdf_tensor_new_1d (KdfDType dtype, int64_t n0);
+KdfTensor *kdf_tensor_new_2d (KdfDType dtype, int64_t n0, int64_t n1);
+KdfTensor *kdf_tensor_new_scalar_f32 (float value);
+/* New contiguous tensor holding a copy of DATA (row-major). transfer full. */
+KdfTensor *kdf_tensor_new_from_data (KdfDType dtype, int rank, const int64_t *shape,
+                                     const void *data);
+/* Like kdf_tensor_new() but returns NULL with an error instead of aborting when the
+ * size overflows or the allocation fails (for sizes read from files). */
+KdfTensor *kdf_tensor_try_new (KdfDType dtype, int rank, const int64_t *shape,
+                               GError **error);
+
+KdfTensor *kdf_tensor_ref (KdfTensor *t);   /* transfer full */
+void kdf_tensor_unref (KdfTensor *t);       /* NULL-safe */
+
+int64_t kdf_tensor_numel (const KdfTensor *t);
+gsize kdf_tensor_nbytes (const KdfTensor *t); /* numel × dtype size */
+gboolean kdf_tensor_is_contiguous (const KdfTensor *t);
+gboolean kdf_tensor_is_oracle (const KdfTensor *t);
+/* Marks T as ground truth. Only on a tensor the caller just made. */
+void kdf_tensor_set_oracle (KdfTensor *t, gboolean oracle);
+
+/* Views (transfer full; share storage with T). */
+KdfTensor *kdf_tensor_slice (KdfTensor *t, int dim, int64_t start, int64_t len);
+KdfTensor *kdf_tensor_transpose (KdfTensor *t, int d0, int d1);
+/* Reshape a contiguous tensor (a view); NULL with error if T is not contiguous or
+ * the element counts differ. */
+KdfTensor *kdf_tensor_reshape (KdfTensor *t, int rank, const int64_t *shape,
+                               GError **error);
+
+/* A contiguous deep copy (flags kept). transfer full. */
+KdfTensor *kdf_tensor_copy (const KdfTensor *t);
+/* T itself (a new reference) if contiguous, otherwise a contiguous copy. */
+KdfTensor *kdf_tensor_contiguous (KdfTensor *t);
+/* Makes *T safe to write: replaces *T with a contiguous private copy unless the
+ * caller holds the only reference to it and to its storage. Returns *T. */
+KdfTensor *kdf_tensor_make_writable (KdfTensor **t);
+
+static inline float *
+kdf_tensor_f32 (const KdfTensor *t)
+{
+  return (float *) t->data;
+}
+static inline int32_t *
+kdf_tensor_i32 (const KdfTensor *t)
+{
+  return (int32_t *) t->data;
+}
+static inline uint8_t *
+kdf_tensor_u8 (const KdfTensor *t)
+{
+  return (uint8_t *) t->data;
+}
+
+/* Element access by index (any dtype, any strides), as double. For tests and
+ * glue, not kernels. */
+double kdf_tensor_get (const KdfTensor *t, const int64_t *index);
+double kdf_tensor_get_flat (const KdfTensor *t, int64_t i); /* row-major order */
+
+/* "f32[128,10]" — newly allocated. */
+char *kdf_tensor_describe (const KdfTensor *t);
+/* "[128,10]" — newly allocated. */
+char *kdf_tensor_shape_string (const KdfTensor *t);
+gboolean kdf_tensor_same_shape (const KdfTensor *a, const KdfTensor *b);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (KdfTensor, kdf_tensor_unref)
+
+/* ---- BLIS ------------------------------------------------------------------ */
+
+typedef enum {
+  KDF_NO_TRANS = 0,
+  KDF_TRANS = 1,
+} KdfTrans;
+
+/* C = alpha · op(A) · op(B) + beta · C on raw strided f32 matrices.
+ * op(A) is m×k, op(B) is k×n, C is m×n; rs/cs are row/column strides in elements
+ * of the matrices as stored (before op). THREADS ≥ 1 is the BLIS thread count for
+ * this call alone. No checks: for kernels that already know their shapes. */
+void kdf_sgemm (KdfTrans transa, KdfTrans transb, int64_t m, int64_t n, int64_t k,
+                float alpha, const float *a, int64_t rsa, int64_t csa,
+                const float *b, int64_t rsb, int64_t csb, float beta, float *c,
+                int64_t rsc, int64_t csc, int threads);
+
+/* C = alpha · op(A) · op(B) + beta · C on 2-d f32 tensors, with every shape,
+ * dtype and stride checked first (BLIS aborts on bad arguments; this returns
+ * FALSE with a KDF_ERROR_SHAPE error instead). C must be writable. */
+gboolean kdf_tensor_gemm (KdfTensor *c, float alpha, const KdfTensor *a, KdfTrans transa,
+                          const KdfTensor *b, KdfTrans transb, float beta, int threads,
+                          GError **error);
+
+/* Releases BLIS's memory pools; call once at process exit (kdf_shutdown does). */
+void kdf_blas_finalize (void);
+
+G_END_DECLS
