@@ -85,6 +85,11 @@ KdfNode *kdf_graph_add_node_with_class (KdfGraph *g, const KdfNodeClass *klass,
                                         const char *name, gpointer class_data,
                                         GDestroyNotify class_free, GError **error);
 
+/* A node of kind "constant" whose output "value" is VALUE (transfer none: the node
+ * takes its own reference). */
+KdfNode *kdf_graph_add_constant (KdfGraph *g, const char *name, KdfTensor *value,
+                                 GError **error);
+
 const char *kdf_node_get_name (KdfNode *n);
 const char *kdf_node_get_kind (KdfNode *n);
 const KdfNodeClass *kdf_node_get_class (KdfNode *n);

@@ -1,0 +1,162 @@
+/* Graph internals shared by graph.c, sched.c, ctx.c, dot.c and ffi.c. */
+#pragma once
+
+#include <kdflow/kdflow.h>
+
+G_BEGIN_DECLS
+
+/* A value on an edge: a tensor or a KdfObject (model, loss), with the version stamp
+ * of the output that produced it (0 = none). */
+typedef struct {
+  KdfValueKind kind;
+  gpointer p;
+  guint64 version;
+} KdfValue;
+
+void kdf_value_set (KdfValue *dst, const KdfValue *src); /* refs src, drops dst */
+void kdf_value_clear (KdfValue *v);
+char *kdf_value_describe (const KdfValue *v); /* "f32[10,3]", "model mlp:…" */
+
+typedef struct _KdfEdge KdfEdge;
+struct _KdfEdge {
+  guint id;
+  KdfNode *src;
+  guint out;     /* index into src outputs */
+  KdfNode *dst;
+  guint in;      /* index into dst inputs */
+  guint delay;
+  gboolean oracle;
+  KdfValue initial;
+  GQueue history; /* delay edges: KdfValue* snapshots, oldest first, at most delay */
+  KdfValue delivered; /* delay edges: what this tick sees */
+  guint64 seen;  /* version the dst consumed at its last run */
+};
+
+typedef struct {
+  const KdfParamSpec *spec;
+  gboolean is_set;
+  double num;      /* int, double, bool */
+  char *str;       /* string, enum */
+  int choice;      /* enum index */
+  KdfScheduleFunc func;
+  gpointer func_data;
+  GDestroyNotify func_destroy;
+  char *func_desc;
+  gboolean changed; /* since the node last ran */
+} KdfParam;
+
+typedef struct {
+  const KdfPortSpec *spec;
+  GPtrArray *edges; /* KdfEdge*, owned by the graph */
+  /* resolved for the current run of the node */
+  KdfValue value;       /* single inputs */
+  GPtrArray *values;    /* multi inputs: KdfValue* */
+  gboolean changed;
+} KdfInput;
+
+typedef struct {
+  const KdfPortSpec *spec;
+  KdfValue value;
+  gboolean set_this_run;
+} KdfOutput;
+
+typedef struct {
+  const char *name;  /* interned */
+  gint64 value;
+  const char *port;  /* the port that bound it (spec string) */
+  gboolean output;
+} KdfSymbol;
+
+#define KDF_MAX_SYMBOLS 16
+
+struct _KdfNodeCtx {
+  KdfNode *node;
+  guint tick;
+  guint ticks;
+  int threads;
+  GRand *rng;
+  guint64 seed;
+  KdfSymbol symbols[KDF_MAX_SYMBOLS];
+  guint n_symbols;
+};
+
+typedef struct {
+  char *key;
+  double value;
+} KdfMetric;
+
+struct _KdfNode {
+  KdfGraph *graph; /* weak: the graph owns the node */
+  guint id;
+  char *name;
+  char *origin;
+  const KdfNodeClass *klass;
+  gpointer class_data;
+  GDestroyNotify class_free;
+
+  KdfParam *params;
+  guint n_params;
+  KdfInput *inputs;
+  guint n_inputs;
+  KdfOutput *outputs;
+  guint n_outputs;
+
+  gpointer state;
+  gboolean initialized;
+  gboolean ever_ran;
+
+  /* scheduling (valid after prepare) */
+  GPtrArray *out_edges; /* non-delay edges leaving this node */
+  guint n_in_edges;     /* non-delay edges entering */
+  gint pending;
+  int budget;           /* BLIS threads of the current run */
+  gboolean ran_this_tick;
+  GError *error;
+  KdfNodeCtx ctx;
+  GArray *metrics;      /* KdfMetric, this tick */
+  gint progress_permille; /* atomic: last progress report ×1000, -1 none */
+
+  KdfNodeStats stats;
+};
+
+struct _KdfGraph {
+  gint ref_count;
+  char *name;
+  guint64 seed;
+  GPtrArray *nodes; /* KdfNode*, owned */
+  GPtrArray *edges; /* KdfEdge*, owned */
+  GHashTable *by_name;
+  gboolean prepared;
+  guint tick;       /* ticks completed */
+  GPtrArray *order; /* topological order of nodes (non-delay edges) */
+  GCancellable *cancellable;
+  const char *run_dir; /* during a run */
+  gboolean has_run;
+  guint64 next_version;
+};
+
+/* graph.c */
+guint64 kdf_graph_next_version (KdfGraph *g);
+const char *kdf_param_type_name (KdfParamType t);
+char *kdf_param_value_string (const KdfParam *p); /* for dot and messages */
+gboolean kdf_param_validate_number (KdfNode *n, KdfParam *p, double v, const char *how,
+                                    GError **error);
+/* "graph 'g', node 'n' (kind)" */
+char *kdf_node_where (KdfNode *n);
+
+/* ctx.c */
+void kdf_ctx_reset (KdfNodeCtx *ctx, KdfNode *n, guint tick, guint ticks, int threads);
+void kdf_ctx_clear (KdfNodeCtx *ctx);
+/* Resolves and checks the node's inputs for this tick (dtype, rank, shape symbols,
+ * oracle). */
+gboolean kdf_node_bind_inputs (KdfNode *n, GError **error);
+/* Checks what run() set against the output specs. */
+gboolean kdf_node_check_outputs (KdfNode *n, GError **error);
+void kdf_node_release_inputs (KdfNode *n);
+
+/* registry.c */
+int kdf_levenshtein (const char *a, const char *b);
+/* " (did you mean 'x'?)" among CANDIDATES, or "" */
+char *kdf_suggest (const char *word, const char *const *candidates, guint n);
+
+G_END_DECLS

@@ -1,0 +1,881 @@
+/* Graphs: nodes, params, edges, and everything prepare() can check before a run. */
+#include "config.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "graph-private.h"
+
+/* ---- values ------------------------------------------------------------------- */
+
+static gpointer
+value_ref (KdfValueKind kind, gpointer p)
+{
+  if (!p)
+    return NULL;
+  return kind == KDF_VALUE_TENSOR ? (gpointer) kdf_tensor_ref (p) : kdf_object_ref (p);
+}
+
+static void
+value_unref (KdfValueKind kind, gpointer p)
+{
+  if (!p)
+    return;
+  if (kind == KDF_VALUE_TENSOR)
+    kdf_tensor_unref (p);
+  else
+    kdf_object_unref (p);
+}
+
+void
+kdf_value_set (KdfValue *dst, const KdfValue *src)
+{
+  gpointer old = dst->p;
+  KdfValueKind old_kind = dst->kind;
+  dst->p = value_ref (src->kind, src->p);
+  dst->kind = src->kind;
+  dst->version = src->version;
+  value_unref (old_kind, old);
+}
+
+void
+kdf_value_clear (KdfValue *v)
+{
+  value_unref (v->kind, v->p);
+  v->p = NULL;
+  v->version = 0;
+}
+
+char *
+kdf_value_describe (const KdfValue *v)
+{
+  if (!v->p)
+    return g_strdup ("none");
+  if (v->kind == KDF_VALUE_TENSOR)
+    return kdf_tensor_describe (v->p);
+  return kdf_object_describe (v->p);
+}
+
+/* ---- graphs ------------------------------------------------------------------- */
+
+KdfGraph *
+kdf_graph_new (const char *name, guint64 seed)
+{
+  KdfGraph *g = g_new0 (KdfGraph, 1);
+  g->ref_count = 1;
+  g->name = g_strdup (name && *name ? name : "graph");
+  g->seed = seed;
+  g->nodes = g_ptr_array_new ();
+  g->edges = g_ptr_array_new ();
+  g->by_name = g_hash_table_new (g_str_hash, g_str_equal);
+  g->cancellable = g_cancellable_new ();
+  g->next_version = 1;
+  return g;
+}
+
+KdfGraph *
+kdf_graph_ref (KdfGraph *g)
+{
+  g_return_val_if_fail (g != NULL, NULL);
+  g_atomic_int_inc (&g->ref_count);
+  return g;
+}
+
+static void
+edge_free (KdfEdge *e)
+{
+  kdf_value_clear (&e->initial);
+  kdf_value_clear (&e->delivered);
+  KdfValue *v;
+  while ((v = g_queue_pop_head (&e->history))) {
+    kdf_value_clear (v);
+    g_free (v);
+  }
+  g_free (e);
+}
+
+static void
+node_free (KdfNode *n)
+{
+  if (n->initialized && n->klass->finalize)
+    n->klass->finalize (n->state);
+  for (guint i = 0; i < n->n_params; i++) {
+    KdfParam *p = &n->params[i];
+    g_free (p->str);
+    if (p->func_destroy)
+      p->func_destroy (p->func_data);
+    g_free (p->func_desc);
+  }
+  g_free (n->params);
+  for (guint i = 0; i < n->n_inputs; i++) {
+    kdf_value_clear (&n->inputs[i].value);
+    if (n->inputs[i].values)
+      g_ptr_array_free (n->inputs[i].values, TRUE);
+    g_ptr_array_free (n->inputs[i].edges, TRUE);
+  }
+  g_free (n->inputs);
+  for (guint i = 0; i < n->n_outputs; i++)
+    kdf_value_clear (&n->outputs[i].value);
+  g_free (n->outputs);
+  if (n->out_edges)
+    g_ptr_array_free (n->out_edges, TRUE);
+  kdf_ctx_clear (&n->ctx);
+  for (guint i = 0; n->metrics && i < n->metrics->len; i++)
+    g_free (g_array_index (n->metrics, KdfMetric, i).key);
+  if (n->metrics)
+    g_array_free (n->metrics, TRUE);
+  g_clear_error (&n->error);
+  if (n->class_free)
+    n->class_free (n->class_data);
+  g_free (n->name);
+  g_free (n->origin);
+  g_free (n);
+}
+
+void
+kdf_graph_unref (KdfGraph *g)
+{
+  if (!g || !g_atomic_int_dec_and_test (&g->ref_count))
+    return;
+  for (guint i = 0; i < g->edges->len; i++)
+    edge_free (g->edges->pdata[i]);
+  for (guint i = 0; i < g->nodes->len; i++)
+    node_free (g->nodes->pdata[i]);
+  g_ptr_array_free (g->edges, TRUE);
+  g_ptr_array_free (g->nodes, TRUE);
+  g_hash_table_destroy (g->by_name);
+  if (g->order)
+    g_ptr_array_free (g->order, TRUE);
+  g_object_unref (g->cancellable);
+  g_free (g->name);
+  g_free (g);
+}
+
+const char *
+kdf_graph_get_name (KdfGraph *g)
+{
+  return g->name;
+}
+
+guint64
+kdf_graph_get_seed (KdfGraph *g)
+{
+  return g->seed;
+}
+
+guint
+kdf_graph_n_nodes (KdfGraph *g)
+{
+  return g->nodes->len;
+}
+
+KdfNode *
+kdf_graph_nth_node (KdfGraph *g, guint i)
+{
+  return i < g->nodes->len ? g->nodes->pdata[i] : NULL;
+}
+
+KdfNode *
+kdf_graph_find_node (KdfGraph *g, const char *name)
+{
+  return g_hash_table_lookup (g->by_name, name);
+}
+
+guint
+kdf_graph_get_tick (KdfGraph *g)
+{
+  return g->tick;
+}
+
+guint64
+kdf_graph_next_version (KdfGraph *g)
+{
+  /* Outputs are set from worker threads. */
+  return (guint64) g_atomic_pointer_add ((gssize *) &g->next_version, 1);
+}
+
+char *
+kdf_node_where (KdfNode *n)
+{
+  return g_strdup_printf ("graph '%s', node '%s' (%s)", n->graph->name, n->name, n->klass->name);
+}
+
+/* ---- nodes -------------------------------------------------------------------- */
+
+static guint
+count_ports (const KdfPortSpec *p)
+{
+  guint n = 0;
+  while (p && p[n].name)
+    n++;
+  return n;
+}
+
+static void
+param_reset_default (KdfParam *p)
+{
+  const KdfParamSpec *s = p->spec;
+  p->num = s->def;
+  g_free (p->str);
+  p->str = g_strdup (s->def_string);
+  p->choice = 0;
+  if (s->type == KDF_PARAM_ENUM)
+    for (int c = 0; s->choices[c]; c++)
+      if (g_strcmp0 (s->choices[c], s->def_string) == 0)
+        p->choice = c;
+}
+
+static gboolean
+valid_node_name (const char *name)
+{
+  if (!name || !*name)
+    return FALSE;
+  for (const char *c = name; *c; c++)
+    if (!g_ascii_isalnum (*c) && *c != '_' && *c != '-' && *c != '.')
+      return FALSE;
+  return TRUE;
+}
+
+KdfNode *
+kdf_graph_add_node_with_class (KdfGraph *g, const KdfNodeClass *klass, const char *name,
+                               gpointer class_data, GDestroyNotify class_free, GError **error)
+{
+  g_autofree char *auto_name = NULL;
+  if (!name) {
+    auto_name = g_strdup (klass->name);
+    for (guint i = 2; g_hash_table_contains (g->by_name, auto_name); i++) {
+      g_free (auto_name);
+      auto_name = g_strdup_printf ("%s_%u", klass->name, i);
+    }
+    name = auto_name;
+  }
+  if (!valid_node_name (name) || g_hash_table_contains (g->by_name, name)) {
+    g_set_error (error, KDF_ERROR, KDF_ERROR_KIND,
+                 valid_node_name (name)
+                     ? "graph '%s': a node named '%s' exists already"
+                     : "graph '%s': bad node name '%s' (use letters, digits, '_', '-', '.')",
+                 g->name, name);
+    if (class_free)
+      class_free (class_data);
+    return NULL;
+  }
+  KdfNode *n = g_new0 (KdfNode, 1);
+  n->graph = g;
+  n->id = g->nodes->len;
+  n->name = g_strdup (name);
+  n->klass = klass;
+  n->class_data = class_data;
+  n->class_free = class_free;
+  n->n_params = 0;
+  while (klass->params && klass->params[n->n_params].name)
+    n->n_params++;
+  n->params = g_new0 (KdfParam, n->n_params);
+  for (guint i = 0; i < n->n_params; i++) {
+    n->params[i].spec = &klass->params[i];
+    param_reset_default (&n->params[i]);
+  }
+  n->n_inputs = count_ports (klass->inputs);
+  n->inputs = g_new0 (KdfInput, n->n_inputs);
+  for (guint i = 0; i < n->n_inputs; i++) {
+    n->inputs[i].spec = &klass->inputs[i];
+    n->inputs[i].edges = g_ptr_array_new ();
+    n->inputs[i].value.kind = klass->inputs[i].kind;
+  }
+  n->n_outputs = count_ports (klass->outputs);
+  n->outputs = g_new0 (KdfOutput, n->n_outputs);
+  for (guint i = 0; i < n->n_outputs; i++) {
+    n->outputs[i].spec = &klass->outputs[i];
+    n->outputs[i].value.kind = klass->outputs[i].kind;
+  }
+  n->metrics = g_array_new (FALSE, FALSE, sizeof (KdfMetric));
+  n->progress_permille = -1;
+  g_ptr_array_add (g->nodes, n);
+  g_hash_table_insert (g->by_name, n->name, n);
+  g->prepared = FALSE;
+  return n;
+}
+
+KdfNode *
+kdf_graph_add_node (KdfGraph *g, const char *kind, const char *name, GError **error)
+{
+  KdfRegistry *reg = kdf_registry_get_default (error);
+  if (!reg)
+    return NULL;
+  const KdfNodeClass *klass = kdf_registry_lookup (reg, kind);
+  if (!klass) {
+    g_autofree char *hint = kdf_registry_suggest (reg, kind);
+    g_set_error (error, KDF_ERROR, KDF_ERROR_KIND,
+                 "graph '%s': unknown node kind '%s'%s; 'kdflow nodes' lists the kinds found",
+                 g->name, kind, hint);
+    return NULL;
+  }
+  return kdf_graph_add_node_with_class (g, klass, name, NULL, NULL, error);
+}
+
+const char *
+kdf_node_get_name (KdfNode *n)
+{
+  return n->name;
+}
+
+const char *
+kdf_node_get_kind (KdfNode *n)
+{
+  return n->klass->name;
+}
+
+const KdfNodeClass *
+kdf_node_get_class (KdfNode *n)
+{
+  return n->klass;
+}
+
+KdfGraph *
+kdf_node_get_graph (KdfNode *n)
+{
+  return n->graph;
+}
+
+void
+kdf_node_set_origin (KdfNode *n, const char *origin)
+{
+  g_free (n->origin);
+  n->origin = g_strdup (origin);
+}
+
+const char *
+kdf_node_get_origin (KdfNode *n)
+{
+  return n->origin;
+}
+
+void
+kdf_node_get_stats (KdfNode *n, KdfNodeStats *stats)
+{
+  *stats = n->stats;
+}
+
+/* ---- params ------------------------------------------------------------------- */
+
+const char *
+kdf_param_type_name (KdfParamType t)
+{
+  static const char *names[] = { "int", "double", "bool", "string", "enum" };
+  return t <= KDF_PARAM_ENUM ? names[t] : "?";
+}
+
+static char *
+choices_string (const KdfParamSpec *s)
+{
+  GString *str = g_string_new (NULL);
+  for (int c = 0; s->choices && s->choices[c]; c++)
+    g_string_append_printf (str, "%s'%s'", c ? ", " : "", s->choices[c]);
+  return g_string_free (str, FALSE);
+}
+
+static KdfParam *
+find_param (KdfNode *n, const char *name, GError **error)
+{
+  for (guint i = 0; i < n->n_params; i++)
+    if (strcmp (n->params[i].spec->name, name) == 0)
+      return &n->params[i];
+  g_autofree const char **names = g_new0 (const char *, n->n_params + 1);
+  for (guint i = 0; i < n->n_params; i++)
+    names[i] = n->params[i].spec->name;
+  g_autofree char *hint = kdf_suggest (name, names, n->n_params);
+  g_autofree char *where = kdf_node_where (n);
+  GString *all = g_string_new (NULL);
+  for (guint i = 0; i < n->n_params; i++)
+    g_string_append_printf (all, "%s%s", i ? ", " : "", names[i]);
+  g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM, "%s: unknown param '%s'%s; params: %s", where,
+               name, hint, n->n_params ? all->str : "none");
+  g_string_free (all, TRUE);
+  return NULL;
+}
+
+gboolean
+kdf_node_has_param (KdfNode *n, const char *name)
+{
+  for (guint i = 0; i < n->n_params; i++)
+    if (strcmp (n->params[i].spec->name, name) == 0)
+      return TRUE;
+  return FALSE;
+}
+
+gboolean
+kdf_param_validate_number (KdfNode *n, KdfParam *p, double v, const char *how, GError **error)
+{
+  const KdfParamSpec *s = p->spec;
+  g_autofree char *where = kdf_node_where (n);
+  if (!isfinite (v)) {
+    g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM, "%s: param '%s'%s is %g, not a finite number",
+                 where, s->name, how, v);
+    return FALSE;
+  }
+  if (s->type == KDF_PARAM_INT && v != floor (v)) {
+    g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM,
+                 "%s: param '%s'%s is an int, got %g", where, s->name, how, v);
+    return FALSE;
+  }
+  if (s->type == KDF_PARAM_BOOL && v != 0 && v != 1) {
+    g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM, "%s: param '%s'%s is a bool, got %g", where,
+                 s->name, how, v);
+    return FALSE;
+  }
+  if (!(s->min == 0 && s->max == 0) && (v < s->min || v > s->max)) {
+    g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM,
+                 "%s: param '%s'%s = %g is out of range [%g, %g]", where, s->name, how, v,
+                 s->min, s->max);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static gboolean
+wrong_type (KdfNode *n, KdfParam *p, const char *got, GError **error)
+{
+  g_autofree char *where = kdf_node_where (n);
+  g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM, "%s: param '%s' takes %s %s, got %s", where,
+               p->spec->name, p->spec->type == KDF_PARAM_INT ? "an" : "a",
+               kdf_param_type_name (p->spec->type), got);
+  return FALSE;
+}
+
+static void
+param_drop_schedule (KdfParam *p)
+{
+  if (p->func_destroy)
+    p->func_destroy (p->func_data);
+  p->func = NULL;
+  p->func_data = NULL;
+  p->func_destroy = NULL;
+  g_clear_pointer (&p->func_desc, g_free);
+}
+
+static gboolean
+set_number (KdfNode *n, const char *name, double v, gboolean is_bool, GError **error)
+{
+  KdfParam *p = find_param (n, name, error);
+  if (!p)
+    return FALSE;
+  KdfParamType type = p->spec->type;
+  if (is_bool ? type != KDF_PARAM_BOOL : type != KDF_PARAM_INT && type != KDF_PARAM_DOUBLE) {
+    g_autofree char *got = is_bool ? g_strdup_printf ("a bool (%s)", v ? "true" : "false")
+                                   : g_strdup_printf ("a number (%g)", v);
+    return wrong_type (n, p, got, error);
+  }
+  if (!kdf_param_validate_number (n, p, v, "", error))
+    return FALSE;
+  param_drop_schedule (p);
+  if (!p->is_set || p->num != v)
+    p->changed = TRUE;
+  p->num = v;
+  p->is_set = TRUE;
+  return TRUE;
+}
+
+gboolean
+kdf_node_set_param_int (KdfNode *n, const char *name, gint64 v, GError **error)
+{
+  return set_number (n, name, (double) v, FALSE, error);
+}
+
+gboolean
+kdf_node_set_param_double (KdfNode *n, const char *name, double v, GError **error)
+{
+  return set_number (n, name, v, FALSE, error);
+}
+
+gboolean
+kdf_node_set_param_bool (KdfNode *n, const char *name, gboolean v, GError **error)
+{
+  return set_number (n, name, v ? 1 : 0, TRUE, error);
+}
+
+gboolean
+kdf_node_set_param_string (KdfNode *n, const char *name, const char *v, GError **error)
+{
+  KdfParam *p = find_param (n, name, error);
+  if (!p)
+    return FALSE;
+  const KdfParamSpec *s = p->spec;
+  if (s->type != KDF_PARAM_STRING && s->type != KDF_PARAM_ENUM) {
+    g_autofree char *got = g_strdup_printf ("a string ('%s')", v);
+    return wrong_type (n, p, got, error);
+  }
+  int choice = 0;
+  if (s->type == KDF_PARAM_ENUM) {
+    choice = -1;
+    for (int c = 0; s->choices[c]; c++)
+      if (strcmp (s->choices[c], v) == 0)
+        choice = c;
+    if (choice < 0) {
+      g_autofree char *all = choices_string (s);
+      g_autofree char *hint = kdf_suggest (v, s->choices, g_strv_length ((char **) s->choices));
+      g_autofree char *where = kdf_node_where (n);
+      g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM,
+                   "%s: param '%s' = '%s' is not one of %s%s", where, s->name, v, all, hint);
+      return FALSE;
+    }
+  }
+  if (!p->is_set || g_strcmp0 (p->str, v) != 0)
+    p->changed = TRUE;
+  g_free (p->str);
+  p->str = g_strdup (v);
+  p->choice = choice;
+  p->is_set = TRUE;
+  return TRUE;
+}
+
+gboolean
+kdf_node_set_param_schedule (KdfNode *n, const char *name, KdfScheduleFunc func, gpointer data,
+                             GDestroyNotify destroy, const char *description, GError **error)
+{
+  KdfParam *p = find_param (n, name, error);
+  if (!p || p->spec->type == KDF_PARAM_STRING || p->spec->type == KDF_PARAM_ENUM) {
+    if (p) {
+      g_autofree char *where = kdf_node_where (n);
+      g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM,
+                   "%s: param '%s' is a %s; only numeric and bool params can be schedules",
+                   where, name, kdf_param_type_name (p->spec->type));
+    }
+    if (destroy)
+      destroy (data);
+    return FALSE;
+  }
+  param_drop_schedule (p);
+  p->func = func;
+  p->func_data = data;
+  p->func_destroy = destroy;
+  p->func_desc = g_strdup (description ? description : "schedule");
+  p->is_set = TRUE;
+  p->changed = TRUE;
+  return TRUE;
+}
+
+char *
+kdf_param_value_string (const KdfParam *p)
+{
+  if (p->func && p->func_desc)
+    return g_strdup (p->func_desc);
+  switch (p->spec->type) {
+  case KDF_PARAM_INT:
+    return g_strdup_printf ("%" G_GINT64_FORMAT, (gint64) p->num);
+  case KDF_PARAM_DOUBLE:
+    return g_strdup_printf ("%g", p->num);
+  case KDF_PARAM_BOOL:
+    return g_strdup (p->num ? "true" : "false");
+  default:
+    return g_strdup (p->str ? p->str : "");
+  }
+}
+
+/* ---- ports and edges ---------------------------------------------------------- */
+
+static int
+find_port (const KdfPortSpec *ports, guint n, const char *name)
+{
+  for (guint i = 0; i < n; i++)
+    if (strcmp (ports[i].name, name) == 0)
+      return (int) i;
+  return -1;
+}
+
+const KdfPortSpec *
+kdf_node_find_input (KdfNode *n, const char *port)
+{
+  int i = find_port (n->klass->inputs, n->n_inputs, port);
+  return i < 0 ? NULL : &n->klass->inputs[i];
+}
+
+const KdfPortSpec *
+kdf_node_find_output (KdfNode *n, const char *port)
+{
+  int i = find_port (n->klass->outputs, n->n_outputs, port);
+  return i < 0 ? NULL : &n->klass->outputs[i];
+}
+
+static gboolean
+unknown_port (KdfNode *n, const char *dir, const KdfPortSpec *ports, guint count,
+              const char *port, GError **error)
+{
+  g_autofree const char **names = g_new0 (const char *, count + 1);
+  GString *all = g_string_new (NULL);
+  for (guint i = 0; i < count; i++) {
+    names[i] = ports[i].name;
+    g_string_append_printf (all, "%s%s", i ? ", " : "", ports[i].name);
+  }
+  g_autofree char *hint = kdf_suggest (port, names, count);
+  g_autofree char *where = kdf_node_where (n);
+  g_set_error (error, KDF_ERROR, KDF_ERROR_PORT, "%s: no %s port '%s'%s; %s ports: %s", where,
+               dir, port, hint, dir, count ? all->str : "none");
+  g_string_free (all, TRUE);
+  return FALSE;
+}
+
+static char *
+port_type_string (const KdfPortSpec *p)
+{
+  if (p->kind != KDF_VALUE_TENSOR)
+    return g_strdup (kdf_value_kind_name (p->kind));
+  GString *s = g_string_new (kdf_dtype_name (p->dtype));
+  if (p->shape)
+    g_string_append_printf (s, "[%s]", p->shape);
+  else if (p->rank >= 0)
+    g_string_append_printf (s, " rank %d", p->rank);
+  return g_string_free (s, FALSE);
+}
+
+gboolean
+kdf_graph_connect (KdfGraph *g, KdfNode *src, const char *out_port, KdfNode *dst,
+                   const char *in_port, const KdfEdgeOptions *opts, GError **error)
+{
+  g_return_val_if_fail (src->graph == g && dst->graph == g, FALSE);
+  int oi = find_port (src->klass->outputs, src->n_outputs, out_port);
+  if (oi < 0)
+    return unknown_port (src, "output", src->klass->outputs, src->n_outputs, out_port, error);
+  int ii = find_port (dst->klass->inputs, dst->n_inputs, in_port);
+  if (ii < 0)
+    return unknown_port (dst, "input", dst->klass->inputs, dst->n_inputs, in_port, error);
+  const KdfPortSpec *o = &src->klass->outputs[oi], *i = &dst->klass->inputs[ii];
+  KdfInput *in = &dst->inputs[ii];
+  guint delay = opts ? opts->delay : 0;
+  gboolean oracle_ok = opts && opts->oracle;
+  g_autofree char *ot = port_type_string (o), *it = port_type_string (i);
+
+  if (in->edges->len > 0 && !(i->flags & KDF_PORT_MULTI)) {
+    KdfEdge *e = in->edges->pdata[0];
+    g_set_error (error, KDF_ERROR, KDF_ERROR_PORT,
+                 "graph '%s': input '%s.%s' is already fed by '%s.%s'; an input takes one "
+                 "edge",
+                 g->name, dst->name, in_port, e->src->name, e->src->klass->outputs[e->out].name);
+    return FALSE;
+  }
+  gboolean bad_kind = o->kind != i->kind;
+  gboolean bad_dtype = !bad_kind && o->kind == KDF_VALUE_TENSOR && o->dtype != KDF_DTYPE_ANY &&
+                       i->dtype != KDF_DTYPE_ANY && o->dtype != i->dtype;
+  gboolean bad_rank = !bad_kind && o->kind == KDF_VALUE_TENSOR && o->rank >= 0 && i->rank >= 0 &&
+                      o->rank != i->rank;
+  if (bad_kind || bad_dtype || bad_rank) {
+    g_set_error (error, KDF_ERROR, KDF_ERROR_LINK,
+                 "graph '%s': cannot connect '%s.%s' (%s) to '%s.%s' (%s): %s differ", g->name,
+                 src->name, out_port, ot, dst->name, in_port, it,
+                 bad_kind ? "value kinds" : bad_dtype ? "dtypes" : "ranks");
+    return FALSE;
+  }
+  if ((o->flags & KDF_PORT_ORACLE) && !(dst->klass->flags & KDF_NODE_EVALUATOR) && !oracle_ok) {
+    g_set_error (error, KDF_ERROR, KDF_ERROR_ORACLE,
+                 "graph '%s': '%s.%s' is ground truth (an oracle output) and '%s' (%s) is not "
+                 "an evaluation node; a method must not see the answer (if this is deliberate, "
+                 "connect with oracle = true)",
+                 g->name, src->name, out_port, dst->name, dst->klass->name);
+    return FALSE;
+  }
+  if (opts && opts->initial) {
+    if (delay == 0 || i->kind != KDF_VALUE_TENSOR) {
+      g_set_error (error, KDF_ERROR, KDF_ERROR_LINK,
+                   "graph '%s': edge '%s.%s' -> '%s.%s': an initial value needs a delay edge "
+                   "into a tensor input",
+                   g->name, src->name, out_port, dst->name, in_port);
+      return FALSE;
+    }
+    KdfTensor *t = opts->initial;
+    if ((i->dtype != KDF_DTYPE_ANY && t->dtype != i->dtype) || (i->rank >= 0 && t->rank != i->rank)) {
+      g_autofree char *d = kdf_tensor_describe (t);
+      g_set_error (error, KDF_ERROR, KDF_ERROR_LINK,
+                   "graph '%s': initial value %s does not fit input '%s.%s' (%s)", g->name, d,
+                   dst->name, in_port, it);
+      return FALSE;
+    }
+  }
+  KdfEdge *e = g_new0 (KdfEdge, 1);
+  e->id = g->edges->len;
+  e->src = src;
+  e->out = (guint) oi;
+  e->dst = dst;
+  e->in = (guint) ii;
+  e->delay = delay;
+  e->oracle = oracle_ok;
+  e->initial.kind = i->kind;
+  e->delivered.kind = i->kind;
+  if (opts && opts->initial) {
+    KdfValue init = { KDF_VALUE_TENSOR, opts->initial, kdf_graph_next_version (g) };
+    kdf_value_set (&e->initial, &init);
+  }
+  g_queue_init (&e->history);
+  g_ptr_array_add (g->edges, e);
+  g_ptr_array_add (in->edges, e);
+  g->prepared = FALSE;
+  return TRUE;
+}
+
+/* ---- prepare ------------------------------------------------------------------ */
+
+/* Finds a cycle among the nodes Kahn's algorithm could not order and names it. */
+static char *
+describe_cycle (KdfGraph *g, const gboolean *left)
+{
+  guint n = g->nodes->len;
+  g_autofree int *color = g_new0 (int, n); /* 0 new, 1 on stack, 2 done */
+  g_autofree int *parent = g_new (int, n);
+  for (guint start = 0; start < n; start++) {
+    if (!left[start] || color[start])
+      continue;
+    /* iterative DFS over non-delay edges among the leftover nodes */
+    GArray *stack = g_array_new (FALSE, FALSE, sizeof (int));
+    g_array_append_val (stack, start);
+    parent[start] = -1;
+    while (stack->len) {
+      int u = g_array_index (stack, int, stack->len - 1);
+      KdfNode *nu = g->nodes->pdata[u];
+      if (color[u] == 0)
+        color[u] = 1;
+      gboolean pushed = FALSE;
+      for (guint k = 0; k < nu->out_edges->len && !pushed; k++) {
+        KdfEdge *e = nu->out_edges->pdata[k];
+        int v = (int) e->dst->id;
+        if (!left[v])
+          continue;
+        if (color[v] == 1) {
+          /* back edge u → v: the cycle is v … u → v */
+          GString *s = g_string_new (NULL);
+          GPtrArray *path = g_ptr_array_new ();
+          for (int w = u; w != -1 && w != v; w = parent[w])
+            g_ptr_array_add (path, ((KdfNode *) g->nodes->pdata[w])->name);
+          g_string_append (s, ((KdfNode *) g->nodes->pdata[v])->name);
+          for (int k2 = (int) path->len - 1; k2 >= 0; k2--)
+            g_string_append_printf (s, " -> %s", (const char *) path->pdata[k2]);
+          g_string_append_printf (s, " -> %s", ((KdfNode *) g->nodes->pdata[v])->name);
+          g_ptr_array_free (path, TRUE);
+          g_array_free (stack, TRUE);
+          return g_string_free (s, FALSE);
+        }
+        if (color[v] == 0) {
+          parent[v] = u;
+          g_array_append_val (stack, v);
+          pushed = TRUE;
+        }
+      }
+      if (!pushed) {
+        color[u] = 2;
+        g_array_set_size (stack, stack->len - 1);
+      }
+    }
+    g_array_free (stack, TRUE);
+  }
+  return g_strdup ("?");
+}
+
+gboolean
+kdf_graph_prepare (KdfGraph *g, GError **error)
+{
+  if (g->prepared)
+    return TRUE;
+  /* params and inputs */
+  for (guint i = 0; i < g->nodes->len; i++) {
+    KdfNode *n = g->nodes->pdata[i];
+    for (guint p = 0; p < n->n_params; p++)
+      if ((n->params[p].spec->flags & KDF_PARAM_REQUIRED) && !n->params[p].is_set) {
+        g_autofree char *where = kdf_node_where (n);
+        g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM, "%s: param '%s' is required (%s)",
+                     where, n->params[p].spec->name,
+                     n->params[p].spec->summary ? n->params[p].spec->summary : "no default");
+        return FALSE;
+      }
+    for (guint k = 0; k < n->n_inputs; k++) {
+      KdfInput *in = &n->inputs[k];
+      gboolean optional = (in->spec->flags & KDF_PORT_OPTIONAL) != 0;
+      if (in->edges->len == 0 && !optional) {
+        g_autofree char *where = kdf_node_where (n);
+        g_set_error (error, KDF_ERROR, KDF_ERROR_PORT,
+                     "%s: required input '%s' is not connected", where, in->spec->name);
+        return FALSE;
+      }
+      for (guint e = 0; e < in->edges->len; e++) {
+        KdfEdge *edge = in->edges->pdata[e];
+        if (edge->delay > 0 && !optional && !edge->initial.p) {
+          g_autofree char *where = kdf_node_where (n);
+          g_set_error (error, KDF_ERROR, KDF_ERROR_PORT,
+                       "%s: required input '%s' is fed by a delay edge from '%s' with no "
+                       "initial value, so it has nothing at tick 0; give the edge an initial "
+                       "value",
+                       where, in->spec->name, edge->src->name);
+          return FALSE;
+        }
+      }
+    }
+  }
+  /* non-delay adjacency */
+  for (guint i = 0; i < g->nodes->len; i++) {
+    KdfNode *n = g->nodes->pdata[i];
+    if (n->out_edges)
+      g_ptr_array_set_size (n->out_edges, 0);
+    else
+      n->out_edges = g_ptr_array_new ();
+    n->n_in_edges = 0;
+  }
+  for (guint i = 0; i < g->edges->len; i++) {
+    KdfEdge *e = g->edges->pdata[i];
+    if (e->delay == 0) {
+      g_ptr_array_add (e->src->out_edges, e);
+      e->dst->n_in_edges++;
+    }
+  }
+  /* Kahn's algorithm, ties by insertion order so the order is stable */
+  guint n = g->nodes->len;
+  g_autofree guint *indeg = g_new (guint, n);
+  for (guint i = 0; i < n; i++)
+    indeg[i] = ((KdfNode *) g->nodes->pdata[i])->n_in_edges;
+  GPtrArray *order = g_ptr_array_sized_new (n);
+  GQueue queue = G_QUEUE_INIT;
+  for (guint i = 0; i < n; i++)
+    if (indeg[i] == 0)
+      g_queue_push_tail (&queue, g->nodes->pdata[i]);
+  KdfNode *u;
+  while ((u = g_queue_pop_head (&queue))) {
+    g_ptr_array_add (order, u);
+    for (guint k = 0; k < u->out_edges->len; k++) {
+      KdfEdge *e = u->out_edges->pdata[k];
+      if (--indeg[e->dst->id] == 0)
+        g_queue_push_tail (&queue, e->dst);
+    }
+  }
+  if (order->len < n) {
+    g_autofree gboolean *left = g_new0 (gboolean, n);
+    for (guint i = 0; i < n; i++)
+      left[i] = indeg[i] > 0;
+    g_autofree char *cycle = describe_cycle (g, left);
+    g_set_error (error, KDF_ERROR, KDF_ERROR_CYCLE,
+                 "graph '%s': cycle without a delay edge: %s; feed one of these edges back "
+                 "with delay = 1",
+                 g->name, cycle);
+    g_ptr_array_free (order, TRUE);
+    return FALSE;
+  }
+  if (g->order)
+    g_ptr_array_free (g->order, TRUE);
+  g->order = order;
+  g->prepared = TRUE;
+  return TRUE;
+}
+
+/* ---- outputs ------------------------------------------------------------------ */
+
+gpointer
+kdf_node_get_output (KdfNode *n, const char *port, KdfValueKind *kind)
+{
+  int i = find_port (n->klass->outputs, n->n_outputs, port);
+  if (i < 0)
+    return NULL;
+  if (kind)
+    *kind = n->outputs[i].value.kind;
+  return n->outputs[i].value.p;
+}
+
+KdfTensor *
+kdf_node_get_output_tensor (KdfNode *n, const char *port)
+{
+  KdfValueKind kind;
+  gpointer p = kdf_node_get_output (n, port, &kind);
+  return p && kind == KDF_VALUE_TENSOR ? p : NULL;
+}

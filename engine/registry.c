@@ -1,0 +1,391 @@
+/* The plugin loader and the registry of node kinds.
+ *
+ * A plugin kdf-NAME.so exports kdf_plugin_NAME_describe. It is opened with local,
+ * eager binding (a missing symbol fails the open with a message instead of killing
+ * the process at first call), its ABI checked before anything else is read, and
+ * each class validated so that plugin authors hear about a bad descriptor at load
+ * time rather than from a confused graph. */
+#define _GNU_SOURCE /* dladdr */
+#include "config.h"
+
+#include <dlfcn.h>
+#include <gmodule.h>
+#include <string.h>
+
+#include "graph-private.h"
+
+struct _KdfRegistry {
+  GHashTable *classes; /* kind → const KdfNodeClass* */
+  GHashTable *origins; /* kind → file path (owned) */
+  GHashTable *files;   /* basename → path: earlier directories shadow later ones */
+  GPtrArray *modules;  /* GModule*, kept open for the life of the process */
+  char **search_path;
+};
+
+static GMutex registry_lock;
+static KdfRegistry *default_registry;
+static GError *default_error;
+
+int
+kdf_levenshtein (const char *a, const char *b)
+{
+  gsize la = strlen (a), lb = strlen (b);
+  g_autofree int *row = g_new (int, lb + 1);
+  for (gsize j = 0; j <= lb; j++)
+    row[j] = (int) j;
+  for (gsize i = 1; i <= la; i++) {
+    int prev = row[0];
+    row[0] = (int) i;
+    for (gsize j = 1; j <= lb; j++) {
+      int cur = row[j];
+      int cost = a[i - 1] == b[j - 1] ? 0 : 1;
+      row[j] = MIN (MIN (row[j] + 1, row[j - 1] + 1), prev + cost);
+      prev = cur;
+    }
+  }
+  return row[lb];
+}
+
+char *
+kdf_suggest (const char *word, const char *const *candidates, guint n)
+{
+  /* Up to three candidates within an edit distance of a third of the word (at least
+   * 2), closest first; failing that, candidates that contain the word. Enough to
+   * catch typos without noise. */
+  int limit = MAX (2, (int) strlen (word) / 3);
+  GPtrArray *hits = g_ptr_array_new ();
+  for (int d = 0; d <= limit; d++)
+    for (guint i = 0; i < n && hits->len < 3; i++)
+      if (kdf_levenshtein (word, candidates[i]) == d)
+        g_ptr_array_add (hits, (gpointer) candidates[i]);
+  for (guint i = 0; i < n && hits->len == 0; i++)
+    if (strlen (word) >= 3 && strstr (candidates[i], word))
+      g_ptr_array_add (hits, (gpointer) candidates[i]);
+  if (hits->len == 0) {
+    g_ptr_array_free (hits, TRUE);
+    return g_strdup ("");
+  }
+  GString *s = g_string_new (" (did you mean ");
+  for (guint i = 0; i < hits->len; i++)
+    g_string_append_printf (s, "%s'%s'", i == 0 ? "" : i + 1 == hits->len ? " or " : ", ",
+                            (const char *) hits->pdata[i]);
+  g_string_append (s, "?)");
+  g_ptr_array_free (hits, TRUE);
+  return g_string_free (s, FALSE);
+}
+
+static KdfRegistry *
+registry_new (void)
+{
+  KdfRegistry *reg = g_new0 (KdfRegistry, 1);
+  reg->classes = g_hash_table_new (g_str_hash, g_str_equal);
+  reg->origins = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
+  reg->files = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  reg->modules = g_ptr_array_new ();
+  return reg;
+}
+
+static void
+registry_free (KdfRegistry *reg)
+{
+  if (!reg)
+    return;
+  g_hash_table_destroy (reg->classes);
+  g_hash_table_destroy (reg->origins);
+  g_hash_table_destroy (reg->files);
+  /* Modules stay mapped: classes may still be referenced from static data, and
+   * sanitizer reports need the symbols. */
+  g_ptr_array_free (reg->modules, TRUE);
+  g_strfreev (reg->search_path);
+  g_free (reg);
+}
+
+/* Is libkdflow running from the build tree? Then the build tree's nodes/ is
+ * searched instead of the installed plugin directory. */
+static gboolean
+running_uninstalled (void)
+{
+  Dl_info info;
+  if (!dladdr ((void *) running_uninstalled, &info) || !info.dli_fname)
+    return FALSE;
+  g_autofree char *dir = g_path_get_dirname (info.dli_fname);
+  g_autofree char *real = realpath (dir, NULL);
+  g_autofree char *build = realpath (KDF_BUILD_ENGINE_DIR, NULL);
+  return real && build && strcmp (real, build) == 0;
+}
+
+static char **
+compute_search_path (void)
+{
+  GPtrArray *dirs = g_ptr_array_new ();
+  const char *env = g_getenv ("KDFLOW_PLUGIN_PATH");
+  if (env && *env) {
+    g_auto (GStrv) parts = g_strsplit (env, G_SEARCHPATH_SEPARATOR_S, -1);
+    for (char **p = parts; *p; p++)
+      if (**p)
+        g_ptr_array_add (dirs, g_strdup (*p));
+  }
+  g_ptr_array_add (dirs, g_strdup (running_uninstalled () ? KDF_BUILD_NODES_DIR : KDF_PLUGIN_DIR));
+  g_ptr_array_add (dirs, NULL);
+  return (char **) g_ptr_array_free (dirs, FALSE);
+}
+
+const char *const *
+kdf_registry_search_path (KdfRegistry *reg)
+{
+  return (const char *const *) reg->search_path;
+}
+
+static gboolean
+check_port_specs (const char *path, const KdfNodeClass *k, const KdfPortSpec *ports,
+                  const char *dir, GError **error)
+{
+  for (guint i = 0; ports && ports[i].name; i++) {
+    const KdfPortSpec *p = &ports[i];
+    if (p->kind > KDF_VALUE_LOSS ||
+        (p->kind == KDF_VALUE_TENSOR && p->dtype != KDF_DTYPE_ANY && kdf_dtype_size (p->dtype) == 0) ||
+        (p->kind == KDF_VALUE_TENSOR && (p->rank < -1 || p->rank > KDF_MAX_RANK))) {
+      g_set_error (error, KDF_ERROR, KDF_ERROR_PLUGIN,
+                   "plugin %s: node kind '%s': %s port '%s' has an invalid kind, dtype or rank",
+                   path, k->name, dir, p->name);
+      return FALSE;
+    }
+    for (guint j = 0; j < i; j++)
+      if (strcmp (ports[j].name, p->name) == 0) {
+        g_set_error (error, KDF_ERROR, KDF_ERROR_PLUGIN,
+                     "plugin %s: node kind '%s': %s port '%s' is declared twice", path,
+                     k->name, dir, p->name);
+        return FALSE;
+      }
+  }
+  return TRUE;
+}
+
+static gboolean
+check_class (const char *path, const KdfNodeClass *k, GError **error)
+{
+  if (k->struct_size < G_STRUCT_OFFSET (KdfNodeClass, flags) + sizeof (guint) ||
+      k->struct_size > sizeof (KdfNodeClass)) {
+    g_set_error (error, KDF_ERROR, KDF_ERROR_ABI,
+                 "plugin %s: node class '%s' has struct_size %" G_GSIZE_FORMAT
+                 ", expected %" G_GSIZE_FORMAT " (set .struct_size = sizeof (KdfNodeClass))",
+                 path, k->name ? k->name : "?", k->struct_size, sizeof (KdfNodeClass));
+    return FALSE;
+  }
+  if (!k->name || !*k->name || !k->run) {
+    g_set_error (error, KDF_ERROR, KDF_ERROR_PLUGIN,
+                 "plugin %s: a node class has no %s", path, !k->run ? "run function" : "name");
+    return FALSE;
+  }
+  for (const char *c = k->name; *c; c++)
+    if (!g_ascii_isalnum (*c) && *c != '_') {
+      g_set_error (error, KDF_ERROR, KDF_ERROR_PLUGIN,
+                   "plugin %s: node kind '%s': names are snake_case ([a-z0-9_])", path, k->name);
+      return FALSE;
+    }
+  if (!check_port_specs (path, k, k->inputs, "input", error) ||
+      !check_port_specs (path, k, k->outputs, "output", error))
+    return FALSE;
+  for (guint i = 0; k->params && k->params[i].name; i++) {
+    const KdfParamSpec *p = &k->params[i];
+    gboolean ranged = !(p->min == 0 && p->max == 0);
+    gboolean bad = FALSE;
+    if (p->type > KDF_PARAM_ENUM)
+      bad = TRUE;
+    else if (p->type == KDF_PARAM_ENUM) {
+      bad = !p->choices || !p->choices[0];
+      gboolean found = p->def_string == NULL;
+      for (guint c = 0; !bad && p->choices[c]; c++)
+        found |= g_strcmp0 (p->choices[c], p->def_string) == 0;
+      bad |= !found;
+    } else if ((p->type == KDF_PARAM_INT || p->type == KDF_PARAM_DOUBLE) && ranged &&
+               !(p->flags & KDF_PARAM_REQUIRED))
+      bad = p->def < p->min || p->def > p->max;
+    if (bad) {
+      g_set_error (error, KDF_ERROR, KDF_ERROR_PLUGIN,
+                   "plugin %s: node kind '%s': param '%s' has a default outside its range or "
+                   "choices",
+                   path, k->name, p->name);
+      return FALSE;
+    }
+  }
+  return TRUE;
+}
+
+/* "…/kdf-score_hist.so" → "score_hist" */
+static char *
+plugin_name_from_path (const char *path)
+{
+  g_autofree char *base = g_path_get_basename (path);
+  char *name = base;
+  if (g_str_has_prefix (name, "kdf-"))
+    name += 4;
+  char *dot = strstr (name, ".so");
+  if (dot)
+    *dot = '\0';
+  char *out = g_strdup (name);
+  g_strdelimit (out, "-.", '_');
+  return out;
+}
+
+gboolean
+kdf_registry_load_file (KdfRegistry *reg, const char *path, GError **error)
+{
+  g_autoptr (GError) local = NULL;
+  GModule *module = g_module_open_full (path, G_MODULE_BIND_LOCAL, &local);
+  if (!module) {
+    g_set_error (error, KDF_ERROR, KDF_ERROR_PLUGIN, "plugin %s: cannot load: %s", path,
+                 local ? local->message : "unknown error");
+    return FALSE;
+  }
+  g_autofree char *name = plugin_name_from_path (path);
+  g_autofree char *symbol = g_strdup_printf ("kdf_plugin_%s_describe", name);
+  const KdfPluginInfo *(*describe) (void) = NULL;
+  if (!g_module_symbol (module, symbol, (gpointer *) &describe) || !describe) {
+    g_set_error (error, KDF_ERROR, KDF_ERROR_PLUGIN,
+                 "plugin %s: no symbol '%s' (a plugin kdf-NAME.so must be built with "
+                 "KDF_PLUGIN (NAME, ...))",
+                 path, symbol);
+    g_module_close (module);
+    return FALSE;
+  }
+  const KdfPluginInfo *info = describe ();
+  if (!info) {
+    g_set_error (error, KDF_ERROR, KDF_ERROR_PLUGIN, "plugin %s: %s() returned NULL", path,
+                 symbol);
+    g_module_close (module);
+    return FALSE;
+  }
+  if (info->abi_major != KDF_ABI_MAJOR || info->abi_minor > KDF_ABI_MINOR) {
+    g_set_error (error, KDF_ERROR, KDF_ERROR_ABI,
+                 "plugin %s: built for kdflow ABI %u.%u, this engine has ABI %u.%u%s; "
+                 "rebuild the plugin against this kdflow",
+                 path, info->abi_major, info->abi_minor, KDF_ABI_MAJOR, KDF_ABI_MINOR,
+                 info->abi_major != KDF_ABI_MAJOR ? " (major differs)" : " (minor is newer)");
+    g_module_close (module);
+    return FALSE;
+  }
+  /* Validate every class before registering any, so a failure leaves no trace. */
+  for (guint i = 0; info->classes && info->classes[i]; i++) {
+    const KdfNodeClass *k = info->classes[i];
+    if (!check_class (path, k, error)) {
+      g_module_close (module);
+      return FALSE;
+    }
+    const char *other = g_hash_table_lookup (reg->origins, k->name);
+    for (guint j = 0; !other && j < i; j++)
+      if (strcmp (info->classes[j]->name, k->name) == 0)
+        other = path;
+    if (other) {
+      g_set_error (error, KDF_ERROR, KDF_ERROR_KIND,
+                   "node kind '%s' is defined twice: in %s and in %s", k->name, other, path);
+      g_module_close (module);
+      return FALSE;
+    }
+  }
+  for (guint i = 0; info->classes && info->classes[i]; i++) {
+    const KdfNodeClass *k = info->classes[i];
+    g_hash_table_insert (reg->classes, (gpointer) k->name, (gpointer) k);
+    g_hash_table_insert (reg->origins, (gpointer) k->name, g_strdup (path));
+  }
+  g_ptr_array_add (reg->modules, module);
+  return TRUE;
+}
+
+static gint
+compare_strings (gconstpointer a, gconstpointer b)
+{
+  return strcmp (*(const char *const *) a, *(const char *const *) b);
+}
+
+static gboolean
+scan_directory (KdfRegistry *reg, const char *dir, GError **error)
+{
+  GDir *d = g_dir_open (dir, 0, NULL);
+  if (!d)
+    return TRUE; /* a missing directory on the path is not an error */
+  GPtrArray *names = g_ptr_array_new_with_free_func (g_free);
+  const char *entry;
+  while ((entry = g_dir_read_name (d)))
+    if (g_str_has_prefix (entry, "kdf-") && g_str_has_suffix (entry, ".so"))
+      g_ptr_array_add (names, g_strdup (entry));
+  g_dir_close (d);
+  g_ptr_array_sort (names, compare_strings);
+  gboolean ok = TRUE;
+  for (guint i = 0; ok && i < names->len; i++) {
+    const char *base = names->pdata[i];
+    if (g_hash_table_contains (reg->files, base))
+      continue; /* shadowed by the same file name earlier on the path */
+    g_autofree char *path = g_build_filename (dir, base, NULL);
+    ok = kdf_registry_load_file (reg, path, error);
+    if (ok)
+      g_hash_table_insert (reg->files, g_strdup (base), g_strdup (path));
+  }
+  g_ptr_array_free (names, TRUE);
+  return ok;
+}
+
+KdfRegistry *
+kdf_registry_get_default (GError **error)
+{
+  g_mutex_lock (&registry_lock);
+  if (!default_registry && !default_error) {
+    KdfRegistry *reg = registry_new ();
+    reg->search_path = compute_search_path ();
+    gboolean ok = TRUE;
+    for (char **dir = reg->search_path; ok && *dir; dir++)
+      ok = scan_directory (reg, *dir, &default_error);
+    if (ok)
+      default_registry = reg;
+    else
+      registry_free (reg);
+  }
+  KdfRegistry *reg = default_registry;
+  if (!reg && error)
+    *error = g_error_copy (default_error);
+  g_mutex_unlock (&registry_lock);
+  return reg;
+}
+
+void kdf_registry_shutdown (void);
+void
+kdf_registry_shutdown (void)
+{
+  g_mutex_lock (&registry_lock);
+  registry_free (default_registry);
+  default_registry = NULL;
+  g_clear_error (&default_error);
+  g_mutex_unlock (&registry_lock);
+}
+
+const KdfNodeClass *
+kdf_registry_lookup (KdfRegistry *reg, const char *kind)
+{
+  return g_hash_table_lookup (reg->classes, kind);
+}
+
+const char *
+kdf_registry_origin (KdfRegistry *reg, const char *kind)
+{
+  return g_hash_table_lookup (reg->origins, kind);
+}
+
+GPtrArray *
+kdf_registry_list (KdfRegistry *reg)
+{
+  GPtrArray *names = g_ptr_array_new ();
+  GHashTableIter it;
+  gpointer key;
+  g_hash_table_iter_init (&it, reg->classes);
+  while (g_hash_table_iter_next (&it, &key, NULL))
+    g_ptr_array_add (names, key);
+  g_ptr_array_sort (names, compare_strings);
+  return names;
+}
+
+char *
+kdf_registry_suggest (KdfRegistry *reg, const char *kind)
+{
+  g_autoptr (GPtrArray) names = kdf_registry_list (reg);
+  return kdf_suggest (kind, (const char *const *) names->pdata, names->len);
+}

@@ -1,0 +1,519 @@
+/* The scheduler: ticks, change-driven execution, a GThreadPool ready queue with a
+ * core budget, the first error, and the run directory.
+ *
+ * Only the control thread (the caller of kdf_graph_run) touches the graph's
+ * structure, params, schedules and files. Workers run one node each and post that
+ * node back on a GAsyncQueue; they never wait on each other. */
+#include "config.h"
+
+#include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
+#include <string.h>
+
+#include "graph-private.h"
+
+typedef struct {
+  KdfGraph *g;
+  const KdfRunOptions *opts;
+  GAsyncQueue *done;
+  GThreadPool *pool;
+  int cores;
+  int free_cores;
+  GQueue ready;
+  guint in_flight;
+  guint finished; /* nodes done (run or skipped) this tick */
+  GError *error;
+  guint tick, end_tick;
+  gint64 t_start;
+  gint64 t_last_progress;
+  JsonObject *last_metrics; /* "node.key" → last value, for summary.json */
+} Run;
+
+/* Nodes that ran faster than this last time run on the control thread when they are
+ * alone: a thread hand-off costs more than they do. */
+#define INLINE_BELOW_SECONDS 2e-4
+
+static const KdfValue *
+edge_value (KdfEdge *e)
+{
+  return e->delay ? &e->delivered : &e->src->outputs[e->out].value;
+}
+
+static gboolean
+should_run (KdfNode *n)
+{
+  if (!n->ever_ran || (n->klass->flags & KDF_NODE_EVERY_TICK))
+    return TRUE;
+  for (guint i = 0; i < n->n_params; i++)
+    if (n->params[i].changed)
+      return TRUE;
+  for (guint k = 0; k < n->n_inputs; k++)
+    for (guint j = 0; j < n->inputs[k].edges->len; j++) {
+      KdfEdge *e = n->inputs[k].edges->pdata[j];
+      if (edge_value (e)->version != e->seen)
+        return TRUE;
+    }
+  return FALSE;
+}
+
+static void
+prefix_error (GError *error, KdfNode *n, guint tick)
+{
+  g_autofree char *where = kdf_node_where (n);
+  if (g_str_has_prefix (error->message, where))
+    return;
+  g_autofree char *origin = n->origin ? g_strdup_printf (" [%s]", n->origin) : g_strdup ("");
+  char *msg = g_strdup_printf ("%s%s, tick %u: %s", where, origin, tick, error->message);
+  g_free (error->message);
+  error->message = msg;
+}
+
+/* Runs one node; on a worker or on the control thread. Touches only the node, its
+ * inputs' producers' outputs (finished), and atomics. */
+static void
+run_node (Run *r, KdfNode *n)
+{
+  KdfGraph *g = r->g;
+  gint64 t0 = g_get_monotonic_time ();
+  GError *error = NULL;
+  kdf_ctx_reset (&n->ctx, n, r->tick, r->end_tick, n->budget);
+  for (guint k = 0; k < n->n_outputs; k++)
+    n->outputs[k].set_this_run = FALSE;
+  g_atomic_int_set (&n->progress_permille, -1);
+
+  gboolean ok = TRUE;
+  if (g_cancellable_is_cancelled (g->cancellable)) {
+    g_set_error (&error, KDF_ERROR, KDF_ERROR_CANCELLED, "cancelled");
+    ok = FALSE;
+  }
+  if (ok)
+    ok = kdf_node_bind_inputs (n, &error);
+  if (ok && !n->initialized) {
+    if (n->klass->init)
+      ok = n->klass->init (&n->ctx, &n->state, &error);
+    n->initialized = ok;
+  }
+  if (ok) {
+    ok = n->klass->run (&n->ctx, n->state, &error);
+    if (!ok && !error)
+      g_set_error (&error, KDF_ERROR, KDF_ERROR_NODE, "run failed without saying why");
+  }
+  if (ok)
+    ok = kdf_node_check_outputs (n, &error);
+  if (ok) {
+    for (guint k = 0; k < n->n_inputs; k++)
+      for (guint j = 0; j < n->inputs[k].edges->len; j++) {
+        KdfEdge *e = n->inputs[k].edges->pdata[j];
+        e->seen = edge_value (e)->version;
+      }
+    n->ever_ran = TRUE;
+  } else {
+    prefix_error (error, n, r->tick);
+    n->error = error;
+  }
+  kdf_node_release_inputs (n);
+  double dt = (double) (g_get_monotonic_time () - t0) * 1e-6;
+  n->stats.calls++;
+  n->stats.seconds += dt;
+  n->stats.last_seconds = dt;
+  n->stats.last_threads = n->budget;
+  n->ran_this_tick = TRUE;
+}
+
+static void
+worker (gpointer data, gpointer user_data)
+{
+  Run *r = user_data;
+  KdfNode *n = data;
+  run_node (r, n);
+  g_async_queue_push (r->done, n);
+}
+
+/* A node is done (ran, skipped or failed): release its cores, record the first
+ * error, and make its successors ready. */
+static void
+complete (Run *r, KdfNode *n, gboolean was_dispatched)
+{
+  if (was_dispatched) {
+    r->free_cores += n->budget;
+    r->in_flight--;
+  }
+  r->finished++;
+  if (n->error) {
+    if (!r->error) {
+      r->error = n->error;
+      n->error = NULL;
+      g_cancellable_cancel (r->g->cancellable);
+    } else {
+      g_clear_error (&n->error);
+    }
+  }
+  for (guint k = 0; k < n->out_edges->len; k++) {
+    KdfEdge *e = n->out_edges->pdata[k];
+    if (--e->dst->pending == 0)
+      g_queue_push_tail (&r->ready, e->dst);
+  }
+}
+
+static void
+report_progress (Run *r, KdfNode *last, gboolean tick_done)
+{
+  if (!r->opts->progress)
+    return;
+  KdfProgress p = { 0 };
+  p.tick = r->tick;
+  p.ticks_total = r->end_tick;
+  p.nodes_done = r->finished;
+  p.nodes_total = r->g->nodes->len;
+  p.node = last ? last->name : NULL;
+  p.node_fraction = -1;
+  /* the busiest reporting node in flight */
+  for (guint i = 0; i < r->g->nodes->len && !tick_done; i++) {
+    KdfNode *n = r->g->nodes->pdata[i];
+    int pm = g_atomic_int_get (&n->progress_permille);
+    if (pm >= 0 && !n->ran_this_tick) {
+      p.node = n->name;
+      p.node_fraction = pm / 1000.0;
+    }
+  }
+  p.elapsed = (double) (g_get_monotonic_time () - r->t_start) * 1e-6;
+  p.tick_done = tick_done;
+  r->opts->progress (&p, r->opts->user_data);
+  r->t_last_progress = g_get_monotonic_time ();
+}
+
+static void
+dispatch_ready (Run *r)
+{
+  while (!g_queue_is_empty (&r->ready)) {
+    KdfNode *n = g_queue_peek_head (&r->ready);
+    if (r->error || !should_run (n)) {
+      g_queue_pop_head (&r->ready);
+      complete (r, n, FALSE);
+      continue;
+    }
+    gboolean control = (n->klass->flags & KDF_NODE_CONTROL_THREAD) != 0;
+    if (!control && r->free_cores < 1)
+      return; /* wait for cores */
+    g_queue_pop_head (&r->ready);
+    for (guint i = 0; i < n->n_params; i++)
+      n->params[i].changed = FALSE;
+    if (control) {
+      n->budget = 1;
+      run_node (r, n);
+      complete (r, n, FALSE);
+      continue;
+    }
+    /* Split the free cores between this node and the others ready now. */
+    guint waiting = g_queue_get_length (&r->ready) + 1;
+    n->budget = MAX (1, r->free_cores / (int) waiting);
+    r->free_cores -= n->budget;
+    r->in_flight++;
+    gboolean alone = r->in_flight == 1 && waiting == 1;
+    if (r->cores == 1 || (alone && n->ever_ran && n->stats.last_seconds < INLINE_BELOW_SECONDS)) {
+      run_node (r, n);
+      complete (r, n, TRUE);
+    } else {
+      g_thread_pool_push (r->pool, n, NULL);
+    }
+  }
+}
+
+static gboolean
+evaluate_schedules (Run *r, GError **error)
+{
+  for (guint i = 0; i < r->g->nodes->len; i++) {
+    KdfNode *n = r->g->nodes->pdata[i];
+    for (guint k = 0; k < n->n_params; k++) {
+      KdfParam *p = &n->params[k];
+      if (!p->func)
+        continue;
+      double v = 0;
+      GError *local = NULL;
+      if (!p->func (p->func_data, r->tick, &v, &local)) {
+        g_autofree char *where = kdf_node_where (n);
+        g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM, "%s, tick %u: schedule for param '%s': %s",
+                     where, r->tick, p->spec->name, local ? local->message : "failed");
+        g_clear_error (&local);
+        return FALSE;
+      }
+      g_autofree char *how = g_strdup_printf (" (schedule %s at tick %u)", p->func_desc, r->tick);
+      if (!kdf_param_validate_number (n, p, v, how, error))
+        return FALSE;
+      if (!n->ever_ran || p->num != v)
+        p->changed = TRUE;
+      p->num = v;
+    }
+  }
+  return TRUE;
+}
+
+static void
+deliver_delayed (KdfGraph *g)
+{
+  for (guint i = 0; i < g->edges->len; i++) {
+    KdfEdge *e = g->edges->pdata[i];
+    if (!e->delay)
+      continue;
+    KdfValue *head = g_queue_peek_head (&e->history);
+    kdf_value_set (&e->delivered,
+                   g_queue_get_length (&e->history) == e->delay ? head : &e->initial);
+  }
+}
+
+static void
+record_delayed (KdfGraph *g)
+{
+  for (guint i = 0; i < g->edges->len; i++) {
+    KdfEdge *e = g->edges->pdata[i];
+    if (!e->delay)
+      continue;
+    KdfValue *snap = g_new0 (KdfValue, 1);
+    kdf_value_set (snap, &e->src->outputs[e->out].value);
+    g_queue_push_tail (&e->history, snap);
+    while (g_queue_get_length (&e->history) > e->delay) {
+      KdfValue *old = g_queue_pop_head (&e->history);
+      kdf_value_clear (old);
+      g_free (old);
+    }
+  }
+}
+
+/* ---- the run directory -------------------------------------------------------- */
+
+static void
+append_metrics (Run *r, double tick_seconds)
+{
+  KdfGraph *g = r->g;
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "graph");
+  json_builder_add_string_value (b, g->name);
+  json_builder_set_member_name (b, "tick");
+  json_builder_add_int_value (b, r->tick);
+  json_builder_set_member_name (b, "seconds");
+  json_builder_add_double_value (b, tick_seconds);
+  for (guint i = 0; i < g->nodes->len; i++) {
+    KdfNode *n = g->nodes->pdata[i];
+    for (guint k = 0; k < n->metrics->len; k++) {
+      KdfMetric *m = &g_array_index (n->metrics, KdfMetric, k);
+      json_builder_set_member_name (b, m->key);
+      json_builder_add_double_value (b, m->value);
+      if (r->last_metrics)
+        json_object_set_double_member (r->last_metrics, m->key, m->value);
+      g_free (m->key);
+    }
+    g_array_set_size (n->metrics, 0);
+  }
+  json_builder_end_object (b);
+  if (!g->run_dir)
+    return;
+  g_autoptr (JsonGenerator) gen = json_generator_new ();
+  g_autoptr (JsonNode) root = json_builder_get_root (b);
+  json_generator_set_root (gen, root);
+  g_autofree char *line = json_generator_to_data (gen, NULL);
+  g_autofree char *path = g_build_filename (g->run_dir, "metrics.jsonl", NULL);
+  FILE *f = fopen (path, "a");
+  if (f) {
+    fprintf (f, "%s\n", line);
+    fclose (f);
+  } else {
+    g_warning ("cannot append to %s", path);
+  }
+}
+
+static char *
+file_safe (const char *name)
+{
+  char *s = g_strdup (name);
+  for (char *c = s; *c; c++)
+    if (!g_ascii_isalnum (*c) && *c != '-' && *c != '_' && *c != '.')
+      *c = '_';
+  return s;
+}
+
+/* summary.json holds one entry per graph run into the directory (a script may run
+ * several stages), so the existing file is read and updated. */
+static void
+write_summary (Run *r)
+{
+  KdfGraph *g = r->g;
+  g_autofree char *path = g_build_filename (g->run_dir, "summary.json", NULL);
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  JsonObject *root = NULL;
+  if (json_parser_load_from_file (parser, path, NULL) && JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+    root = json_object_ref (json_node_get_object (json_parser_get_root (parser)));
+  else
+    root = json_object_new ();
+  if (!json_object_has_member (root, "graphs"))
+    json_object_set_object_member (root, "graphs", json_object_new ());
+  JsonObject *graphs = json_object_get_object_member (root, "graphs");
+  JsonObject *entry = json_object_new ();
+  json_object_set_int_member (entry, "seed", (gint64) g->seed);
+  json_object_set_int_member (entry, "ticks", g->tick);
+  json_object_set_string_member (entry, "status", r->error ? "failed" : "ok");
+  if (r->error) {
+    json_object_set_string_member (entry, "error", r->error->message);
+    json_object_set_int_member (entry, "failed_tick", r->tick);
+  }
+  json_object_set_double_member (entry, "seconds",
+                                 (double) (g_get_monotonic_time () - r->t_start) * 1e-6);
+  JsonObject *nodes = json_object_new ();
+  for (guint i = 0; i < g->nodes->len; i++) {
+    KdfNode *n = g->nodes->pdata[i];
+    JsonObject *o = json_object_new ();
+    json_object_set_string_member (o, "kind", n->klass->name);
+    json_object_set_int_member (o, "calls", n->stats.calls);
+    json_object_set_double_member (o, "seconds", n->stats.seconds);
+    json_object_set_object_member (nodes, n->name, o);
+  }
+  json_object_set_object_member (entry, "nodes", nodes);
+  json_object_set_object_member (entry, "metrics", json_object_ref (r->last_metrics));
+  json_object_set_object_member (graphs, g->name, entry);
+  json_object_set_string_member (root, "status", r->error ? "failed" : "ok");
+  json_object_set_string_member (root, "last_graph", g->name);
+
+  g_autoptr (JsonGenerator) gen = json_generator_new ();
+  JsonNode *node = json_node_init_object (json_node_alloc (), root);
+  json_generator_set_root (gen, node);
+  json_generator_set_pretty (gen, TRUE);
+  g_autofree char *text = json_generator_to_data (gen, NULL);
+  json_node_unref (node);
+  json_object_unref (root);
+  g_autoptr (GError) error = NULL;
+  if (!g_file_set_contents (path, text, -1, &error))
+    g_warning ("%s", error->message);
+}
+
+static void
+write_outputs (Run *r)
+{
+  KdfGraph *g = r->g;
+  g_autoptr (GError) error = NULL;
+  if (g->run_dir) {
+    g_autofree char *dot = g_build_filename (g->run_dir, "graph.dot", NULL);
+    g_autofree char *safe = file_safe (g->name);
+    g_autofree char *base = g_strdup_printf ("%s.dot", safe);
+    g_autofree char *named = g_build_filename (g->run_dir, base, NULL);
+    if (!kdf_graph_write_dot (g, dot, &error) || !kdf_graph_write_dot (g, named, &error)) {
+      g_warning ("%s", error->message);
+      g_clear_error (&error);
+    }
+    write_summary (r);
+  }
+  const char *dot_dir = g_getenv ("KDFLOW_DOT_DIR");
+  if (dot_dir && *dot_dir) {
+    g_mkdir_with_parents (dot_dir, 0755);
+    g_autofree char *safe = file_safe (g->name);
+    g_autofree char *base = g_strdup_printf ("%s.dot", safe);
+    g_autofree char *path = g_build_filename (dot_dir, base, NULL);
+    if (!kdf_graph_write_dot (g, path, &error))
+      g_warning ("KDFLOW_DOT_DIR: %s", error->message);
+  }
+}
+
+/* ---- run ---------------------------------------------------------------------- */
+
+gboolean
+kdf_graph_run (KdfGraph *g, const KdfRunOptions *opts, GError **error)
+{
+  KdfRunOptions defaults = { 0 };
+  if (!opts)
+    opts = &defaults;
+  if (!kdf_graph_prepare (g, error))
+    return FALSE;
+  if (opts->run_dir) {
+    if (g_mkdir_with_parents (opts->run_dir, 0755) != 0) {
+      g_set_error (error, KDF_ERROR, KDF_ERROR_IO, "graph '%s': cannot create run directory %s: %s",
+                   g->name, opts->run_dir, g_strerror (errno));
+      return FALSE;
+    }
+  }
+  Run r = { 0 };
+  r.g = g;
+  r.opts = opts;
+  r.cores = opts->threads > 0 ? opts->threads : (int) g_get_num_processors ();
+  r.done = g_async_queue_new ();
+  r.t_start = g_get_monotonic_time ();
+  r.last_metrics = json_object_new ();
+  g_queue_init (&r.ready);
+  GError *pool_error = NULL;
+  r.pool = g_thread_pool_new (worker, &r, r.cores, FALSE, &pool_error);
+  if (!r.pool) {
+    g_propagate_prefixed_error (error, pool_error, "graph '%s': ", g->name);
+    g_async_queue_unref (r.done);
+    json_object_unref (r.last_metrics);
+    return FALSE;
+  }
+  g_cancellable_reset (g->cancellable);
+  g->run_dir = opts->run_dir;
+  g->has_run = TRUE;
+  guint ticks = opts->ticks ? opts->ticks : 1;
+  r.end_tick = g->tick + ticks;
+
+  for (r.tick = g->tick; r.tick < r.end_tick && !r.error; r.tick++) {
+    gint64 t_tick = g_get_monotonic_time ();
+    if (!evaluate_schedules (&r, &r.error))
+      break;
+    deliver_delayed (g);
+    r.free_cores = r.cores;
+    r.finished = 0;
+    for (guint i = 0; i < g->order->len; i++) {
+      KdfNode *n = g->order->pdata[i];
+      n->pending = (gint) n->n_in_edges;
+      n->ran_this_tick = FALSE;
+      if (n->pending == 0)
+        g_queue_push_tail (&r.ready, n);
+    }
+    while (r.finished < g->nodes->len) {
+      dispatch_ready (&r);
+      if (r.finished == g->nodes->len)
+        break;
+      KdfNode *n;
+      if (opts->progress)
+        n = g_async_queue_timeout_pop (r.done, 200000);
+      else
+        n = g_async_queue_pop (r.done);
+      if (n)
+        complete (&r, n, TRUE);
+      if (opts->progress && g_get_monotonic_time () - r.t_last_progress > 200000)
+        report_progress (&r, n, FALSE);
+      if (!n && g_cancellable_is_cancelled (g->cancellable) && !r.error) {
+        /* cancelled from outside: stop dispatching, let in-flight nodes drain */
+        g_set_error (&r.error, KDF_ERROR, KDF_ERROR_CANCELLED,
+                     "graph '%s', tick %u: cancelled", g->name, r.tick);
+      }
+    }
+    if (r.error)
+      break;
+    record_delayed (g);
+    g->tick = r.tick + 1;
+    append_metrics (&r, (double) (g_get_monotonic_time () - t_tick) * 1e-6);
+    report_progress (&r, NULL, TRUE);
+  }
+  g_thread_pool_free (r.pool, FALSE, TRUE);
+  g_async_queue_unref (r.done);
+  if (r.error) {
+    /* metrics the failing tick recorded are dropped: a tick is all or nothing */
+    for (guint i = 0; i < g->nodes->len; i++) {
+      KdfNode *n = g->nodes->pdata[i];
+      for (guint k = 0; k < n->metrics->len; k++)
+        g_free (g_array_index (n->metrics, KdfMetric, k).key);
+      g_array_set_size (n->metrics, 0);
+    }
+  }
+  write_outputs (&r);
+  g->run_dir = NULL;
+  json_object_unref (r.last_metrics);
+  if (r.error) {
+    g_propagate_error (error, r.error);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+void
+kdf_graph_cancel (KdfGraph *g)
+{
+  g_cancellable_cancel (g->cancellable);
+}
