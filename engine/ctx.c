@@ -489,3 +489,9 @@ kdf_ctx_metric (KdfNodeCtx *ctx, const char *key, double value)
   KdfMetric m = { g_strdup_printf ("%s.%s", ctx->node->name, key), value };
   g_array_append_val (ctx->node->metrics, m);
 }
+
+gpointer
+kdf_ctx_get_class_data (KdfNodeCtx *ctx)
+{
+  return ctx->node->class_data;
+}

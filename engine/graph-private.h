@@ -137,7 +137,6 @@ struct _KdfGraph {
 
 /* graph.c */
 guint64 kdf_graph_next_version (KdfGraph *g);
-const char *kdf_param_type_name (KdfParamType t);
 char *kdf_param_value_string (const KdfParam *p); /* for dot and messages */
 gboolean kdf_param_validate_number (KdfNode *n, KdfParam *p, double v, const char *how,
                                     GError **error);

@@ -90,6 +90,11 @@ KdfNode *kdf_graph_add_node_with_class (KdfGraph *g, const KdfNodeClass *klass,
 KdfNode *kdf_graph_add_constant (KdfGraph *g, const char *name, KdfTensor *value,
                                  GError **error);
 
+/* Inside run: the CLASS_DATA given to kdf_graph_add_node_with_class (transfer none). */
+gpointer kdf_ctx_get_class_data (KdfNodeCtx *ctx);
+/* "int", "double", "bool", "string", "enum" */
+const char *kdf_param_type_name (KdfParamType t);
+
 const char *kdf_node_get_name (KdfNode *n);
 const char *kdf_node_get_kind (KdfNode *n);
 const KdfNodeClass *kdf_node_get_class (KdfNode *n);

@@ -1,0 +1,321 @@
+/* The `kdflow` program: run a graph script, draw it, list and describe node kinds.
+ *
+ * Exit status: 0 success, 1 a node failed while running, 2 usage or graph error.
+ * Progress goes to stderr; results to stdout and the run directory. */
+#include "config.h"
+
+#include <kdflow/kdflow.h>
+#include <lauxlib.h>
+#include <lualib.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../lua/kdflow-lua.h"
+
+static const char usage_text[] =
+    "usage:\n"
+    "  kdflow run GRAPH.lua [--set key=value]... [--threads N] [--out DIR] [--quiet]\n"
+    "  kdflow dot GRAPH.lua [--set key=value]... [-o FILE]\n"
+    "  kdflow nodes\n"
+    "  kdflow describe KIND\n"
+    "  kdflow --version\n";
+
+static int
+usage_error (const char *fmt, const char *arg)
+{
+  fprintf (stderr, "kdflow: ");
+  fprintf (stderr, fmt, arg);
+  fprintf (stderr, "\n%s", usage_text);
+  return 2;
+}
+
+static KdfRegistry *
+registry_or_report (void)
+{
+  g_autoptr (GError) error = NULL;
+  KdfRegistry *reg = kdf_registry_get_default (&error);
+  if (!reg)
+    fprintf (stderr, "kdflow: %s\n", error->message);
+  return reg;
+}
+
+static int
+cmd_nodes (void)
+{
+  KdfRegistry *reg = registry_or_report ();
+  if (!reg)
+    return 2;
+  g_autoptr (GPtrArray) names = kdf_registry_list (reg);
+  int width = 0;
+  for (guint i = 0; i < names->len; i++)
+    width = MAX (width, (int) strlen (names->pdata[i]));
+  for (guint i = 0; i < names->len; i++) {
+    const KdfNodeClass *k = kdf_registry_lookup (reg, names->pdata[i]);
+    printf ("%-*s  %s\n", width, k->name, k->summary ? k->summary : "");
+  }
+  if (names->len == 0) {
+    const char *const *path = kdf_registry_search_path (reg);
+    fprintf (stderr, "kdflow: no node kinds found; searched:");
+    for (; *path; path++)
+      fprintf (stderr, " %s", *path);
+    fprintf (stderr, "\n");
+  }
+  return 0;
+}
+
+static void
+print_ports (const char *title, const KdfPortSpec *ports)
+{
+  if (!ports || !ports[0].name)
+    return;
+  printf ("%s:\n", title);
+  for (guint i = 0; ports[i].name; i++) {
+    const KdfPortSpec *p = &ports[i];
+    g_autofree char *type = NULL;
+    if (p->kind != KDF_VALUE_TENSOR)
+      type = g_strdup (kdf_value_kind_name (p->kind));
+    else if (p->shape)
+      type = g_strdup_printf ("%s[%s]", kdf_dtype_name (p->dtype), p->shape);
+    else if (p->rank >= 0)
+      type = g_strdup_printf ("%s rank %d", kdf_dtype_name (p->dtype), p->rank);
+    else
+      type = g_strdup (kdf_dtype_name (p->dtype));
+    GString *flags = g_string_new (NULL);
+    if (p->flags & KDF_PORT_OPTIONAL)
+      g_string_append (flags, " optional");
+    if (p->flags & KDF_PORT_MULTI)
+      g_string_append (flags, " multi");
+    if (p->flags & KDF_PORT_ORACLE)
+      g_string_append (flags, " oracle");
+    printf ("  %-16s %-14s %s%s%s%s\n", p->name, type, p->summary ? p->summary : "",
+            flags->len ? " (" : "", flags->len ? flags->str + 1 : "", flags->len ? ")" : "");
+    g_string_free (flags, TRUE);
+  }
+}
+
+static int
+cmd_describe (const char *kind)
+{
+  KdfRegistry *reg = registry_or_report ();
+  if (!reg)
+    return 2;
+  const KdfNodeClass *k = kdf_registry_lookup (reg, kind);
+  if (!k) {
+    g_autofree char *hint = kdf_registry_suggest (reg, kind);
+    fprintf (stderr, "kdflow: unknown node kind '%s'%s; 'kdflow nodes' lists the kinds found\n",
+             kind, hint);
+    return 2;
+  }
+  printf ("%s - %s\n", k->name, k->summary ? k->summary : "");
+  printf ("file: %s\n", kdf_registry_origin (reg, kind));
+  GString *flags = g_string_new (NULL);
+  if (k->flags & KDF_NODE_EVERY_TICK)
+    g_string_append (flags, ", runs every tick");
+  if (k->flags & KDF_NODE_EVALUATOR)
+    g_string_append (flags, ", evaluation node (may read oracle values)");
+  if (flags->len)
+    printf ("flags: %s\n", flags->str + 2);
+  g_string_free (flags, TRUE);
+  print_ports ("inputs", k->inputs);
+  print_ports ("outputs", k->outputs);
+  if (k->params && k->params[0].name) {
+    printf ("params:\n");
+    for (guint i = 0; k->params[i].name; i++) {
+      const KdfParamSpec *p = &k->params[i];
+      g_autofree char *def = NULL, *range = NULL;
+      if (p->flags & KDF_PARAM_REQUIRED)
+        def = g_strdup ("required");
+      else if (p->type == KDF_PARAM_STRING || p->type == KDF_PARAM_ENUM)
+        def = g_strdup_printf ("default '%s'", p->def_string ? p->def_string : "");
+      else if (p->type == KDF_PARAM_BOOL)
+        def = g_strdup_printf ("default %s", p->def ? "true" : "false");
+      else
+        def = g_strdup_printf ("default %g", p->def);
+      if (p->choices) {
+        g_autofree char *all = g_strjoinv ("|", (char **) p->choices);
+        range = g_strdup_printf (" {%s}", all);
+      } else if (!(p->min == 0 && p->max == 0)) {
+        range = g_strdup_printf (" [%g, %g]", p->min, p->max);
+      }
+      printf ("  %-16s %-7s %s%s  %s\n", p->name, kdf_param_type_name (p->type), def,
+              range ? range : "", p->summary ? p->summary : "");
+    }
+  }
+  return 0;
+}
+
+static int
+message_handler (lua_State *L)
+{
+  /* kdflow error objects and the dot sentinel pass through untouched */
+  if (!lua_isstring (L, 1))
+    return 1;
+  if (g_getenv ("KDFLOW_DEBUG"))
+    luaL_traceback (L, L, lua_tostring (L, 1), 1);
+  return 1;
+}
+
+static int
+cmd_script (gboolean dot_mode, const char *script, char **sets, int threads, const char *out,
+            gboolean quiet, const char *dot_path)
+{
+  if (!g_file_test (script, G_FILE_TEST_EXISTS)) {
+    fprintf (stderr, "kdflow: graph file '%s' does not exist\n", script);
+    return 2;
+  }
+  g_autofree char *run_dir = NULL;
+  if (!dot_mode) {
+    if (out)
+      run_dir = g_strdup (out);
+    else {
+      g_autofree char *base = g_path_get_basename (script);
+      if (g_str_has_suffix (base, ".lua"))
+        base[strlen (base) - 4] = '\0';
+      g_autoptr (GDateTime) now = g_date_time_new_now_local ();
+      g_autofree char *stamp = g_date_time_format (now, "%Y%m%d-%H%M%S");
+      run_dir = g_strdup_printf ("runs/%s-%s", base, stamp);
+    }
+  }
+  lua_State *L = luaL_newstate ();
+  luaL_openlibs (L);
+  luaL_getsubtable (L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+  lua_pushcfunction (L, luaopen_kdflow);
+  lua_setfield (L, -2, "kdflow");
+  lua_pop (L, 1);
+  KdfLuaConfig config = { threads, run_dir, quiet, dot_mode, dot_path };
+  kdf_lua_configure (L, &config);
+  kdf_lua_set_args (L, sets);
+
+  int status = 0;
+  lua_pushcfunction (L, message_handler);
+  int rc = luaL_loadfile (L, script);
+  if (rc != LUA_OK) {
+    fprintf (stderr, "kdflow: %s\n", lua_tostring (L, -1));
+    status = 2;
+  } else if (lua_pcall (L, 0, 0, 1) != LUA_OK) {
+    if (kdf_lua_is_dot_stop (L, -1)) {
+      status = 0;
+    } else {
+      g_autofree char *msg = kdf_lua_error_message (L, -1);
+      status = kdf_lua_error_status (L, -1);
+      fprintf (stderr, "kdflow: %s\n", msg);
+    }
+  } else if (dot_mode) {
+    /* the script never ran a graph: draw the last one it built */
+    KdfGraph *g = kdf_lua_last_graph (L);
+    if (!g) {
+      fprintf (stderr, "kdflow: %s built no graph\n", script);
+      status = 2;
+    } else {
+      g_autoptr (GError) error = NULL;
+      if (!kdf_graph_prepare (g, &error)) {
+        fprintf (stderr, "kdflow: %s\n", error->message);
+        status = 2;
+      } else if (dot_path) {
+        if (!kdf_graph_write_dot (g, dot_path, &error)) {
+          fprintf (stderr, "kdflow: %s\n", error->message);
+          status = 2;
+        }
+      } else {
+        g_autofree char *dot = kdf_graph_to_dot (g);
+        fputs (dot, stdout);
+      }
+    }
+  }
+  if (status == 0) {
+    g_auto (GStrv) unread = kdf_lua_unread_args (L);
+    for (char **k = unread; *k; k++)
+      fprintf (stderr, "kdflow: warning: --set %s was never read by %s\n", *k, script);
+  }
+  lua_close (L);
+  if (!dot_mode && !quiet && run_dir && g_file_test (run_dir, G_FILE_TEST_IS_DIR))
+    fprintf (stderr, "kdflow: run directory: %s\n", run_dir);
+  return status;
+}
+
+int
+main (int argc, char **argv)
+{
+  kdf_init ();
+  if (argc < 2)
+    return usage_error ("%s", "no command given");
+  const char *cmd = argv[1];
+  int status;
+  if (strcmp (cmd, "--version") == 0) {
+    printf ("kdflow %s (node ABI %d.%d)\n", KDF_VERSION, KDF_ABI_MAJOR, KDF_ABI_MINOR);
+    return 0;
+  }
+  if (strcmp (cmd, "--help") == 0 || strcmp (cmd, "-h") == 0 || strcmp (cmd, "help") == 0) {
+    fputs (usage_text, stdout);
+    return 0;
+  }
+  if (strcmp (cmd, "nodes") == 0) {
+    if (argc != 2)
+      return usage_error ("'nodes' takes no arguments, got '%s'", argv[2]);
+    status = cmd_nodes ();
+  } else if (strcmp (cmd, "describe") == 0) {
+    if (argc != 3)
+      return usage_error ("%s", "'describe' takes one node kind");
+    status = cmd_describe (argv[2]);
+  } else if (strcmp (cmd, "run") == 0 || strcmp (cmd, "dot") == 0) {
+    gboolean dot_mode = cmd[0] == 'd';
+    const char *script = NULL, *out = NULL, *dot_path = NULL;
+    gboolean quiet = FALSE;
+    int threads = 0;
+    GPtrArray *sets = g_ptr_array_new ();
+    status = -1;
+    for (int i = 2; i < argc && status < 0; i++) {
+      const char *a = argv[i];
+      gboolean has_value = i + 1 < argc;
+      if (strcmp (a, "--set") == 0 || strcmp (a, "-s") == 0) {
+        if (!has_value || !strchr (argv[i + 1], '=') || argv[i + 1][0] == '=')
+          status = usage_error ("--set needs key=value, got '%s'", has_value ? argv[i + 1] : "");
+        else
+          g_ptr_array_add (sets, argv[++i]);
+      } else if (g_str_has_prefix (a, "--set=")) {
+        if (!strchr (a + 6, '=') || a[6] == '=')
+          status = usage_error ("--set needs key=value, got '%s'", a + 6);
+        else
+          g_ptr_array_add (sets, (char *) a + 6);
+      } else if (!dot_mode && strcmp (a, "--threads") == 0) {
+        char *end = NULL;
+        long t = has_value ? strtol (argv[i + 1], &end, 10) : 0;
+        if (!has_value || *end || t < 1 || t > 1024)
+          status = usage_error ("--threads needs a number from 1 to 1024, got '%s'",
+                                has_value ? argv[i + 1] : "");
+        threads = (int) t;
+        i++;
+      } else if (!dot_mode && strcmp (a, "--out") == 0) {
+        if (!has_value)
+          status = usage_error ("%s", "--out needs a directory");
+        out = has_value ? argv[++i] : NULL;
+      } else if (!dot_mode && strcmp (a, "--quiet") == 0) {
+        quiet = TRUE;
+      } else if (dot_mode && strcmp (a, "-o") == 0) {
+        if (!has_value)
+          status = usage_error ("%s", "-o needs a file");
+        dot_path = has_value ? argv[++i] : NULL;
+      } else if (a[0] == '-' && a[1]) {
+        status = usage_error ("unknown option '%s'", a);
+      } else if (!script) {
+        script = a;
+      } else {
+        status = usage_error ("only one graph script, got another: '%s'", a);
+      }
+    }
+    g_ptr_array_add (sets, NULL);
+    if (status < 0) {
+      if (!script)
+        status = usage_error ("'%s' needs a graph script (GRAPH.lua)", cmd);
+      else
+        status = cmd_script (dot_mode, script, (char **) sets->pdata, threads, out, quiet,
+                             dot_path);
+    }
+    g_ptr_array_free (sets, TRUE);
+  } else {
+    status = usage_error ("unknown command '%s'", cmd);
+  }
+  kdf_shutdown ();
+  return status;
+}

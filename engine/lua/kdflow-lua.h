@@ -1,0 +1,36 @@
+/* The Lua binding: the `kdflow` module (require "kdflow") and the hooks the
+ * command line uses to configure runs. */
+#pragma once
+
+#include <kdflow/kdflow.h>
+#include <lua.h>
+
+G_BEGIN_DECLS
+
+int luaopen_kdflow (lua_State *L);
+
+typedef struct {
+  int threads;            /* 0 = all cores */
+  const char *run_dir;    /* default run directory for g:run, or NULL */
+  gboolean quiet;         /* no progress on stderr */
+  gboolean dot_only;      /* `kdflow dot`: the first g:run writes the dot and stops */
+  const char *dot_path;   /* where (NULL = stdout) */
+} KdfLuaConfig;
+
+/* Copies CONFIG into L's registry; call before running a script. */
+void kdf_lua_configure (lua_State *L, const KdfLuaConfig *config);
+/* Sets the global `args` (and kdflow.args) from KEY=VALUE pairs. */
+void kdf_lua_set_args (lua_State *L, char **pairs);
+/* Keys of `args` the script never read (transfer full, NULL-terminated). */
+char **kdf_lua_unread_args (lua_State *L);
+/* Is VALUE the sentinel `kdflow dot` raises to stop a script after its first run? */
+gboolean kdf_lua_is_dot_stop (lua_State *L, int index);
+/* The exit status an error value asks for: 1 for a node that failed while running,
+ * 2 otherwise. */
+int kdf_lua_error_status (lua_State *L, int index);
+/* The message of an error value (transfer full). */
+char *kdf_lua_error_message (lua_State *L, int index);
+/* `kdflow dot` with a script that never called g:run: the last graph built, or NULL. */
+KdfGraph *kdf_lua_last_graph (lua_State *L);
+
+G_END_DECLS
