@@ -108,6 +108,11 @@ run_node (Run *r, KdfNode *n)
       }
     n->ever_ran = TRUE;
   } else {
+    if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
+      /* a node that honoured the cancellable: one code for all cancellations */
+      error->domain = KDF_ERROR;
+      error->code = KDF_ERROR_CANCELLED;
+    }
     prefix_error (error, n, r->tick);
     n->error = error;
   }

@@ -1,2 +1,780 @@
-#include <glib.h>
-int main(int argc,char**argv){g_test_init(&argc,&argv,NULL);return g_test_run();}
+/* The engine through its C API: building, checking, scheduling, failing, drawing.
+ * Node kinds come from the test plugin (tests/plugins/good/testnodes.c). */
+#include <glib/gstdio.h>
+#include <kdflow/kdflow.h>
+#include <string.h>
+
+#define assert_contains(haystack, needle)                                                   \
+  G_STMT_START                                                                              \
+  {                                                                                         \
+    const char *h__ = (haystack), *n__ = (needle);                                          \
+    if (!h__ || !strstr (h__, n__))                                                         \
+      g_error ("expected \"%s\" in \"%s\"", n__, h__ ? h__ : "(null)");                   \
+  }                                                                                         \
+  G_STMT_END
+
+static KdfNode *
+add (KdfGraph *g, const char *kind, const char *name)
+{
+  GError *error = NULL;
+  KdfNode *n = kdf_graph_add_node (g, kind, name, &error);
+  g_assert_no_error (error);
+  return n;
+}
+
+static void
+connect (KdfGraph *g, KdfNode *a, const char *out, KdfNode *b, const char *in)
+{
+  GError *error = NULL;
+  kdf_graph_connect (g, a, out, b, in, NULL, &error);
+  g_assert_no_error (error);
+}
+
+static float
+scalar (KdfNode *n, const char *port)
+{
+  KdfTensor *t = kdf_node_get_output_tensor (n, port);
+  g_assert_nonnull (t);
+  return (float) kdf_tensor_get_flat (t, 0);
+}
+
+static KdfRunOptions
+opts_ticks (guint ticks, int threads)
+{
+  KdfRunOptions o = { 0 };
+  o.ticks = ticks;
+  o.threads = threads;
+  return o;
+}
+
+/* ---- running ------------------------------------------------------------------ */
+
+static void
+test_basic (void)
+{
+  g_autoptr (KdfGraph) g = kdf_graph_new ("basic", 1);
+  KdfNode *a = add (g, "test_source", "a"), *b = add (g, "test_source", "b");
+  KdfNode *s = add (g, "test_add", "sum");
+  GError *error = NULL;
+  g_assert_true (kdf_node_set_param_double (b, "value", 2.5, &error));
+  connect (g, a, "x", s, "a");
+  connect (g, b, "x", s, "b");
+  KdfRunOptions o = opts_ticks (1, 1);
+  g_assert_true (kdf_graph_run (g, &o, &error));
+  g_assert_no_error (error);
+  KdfTensor *y = kdf_node_get_output_tensor (s, "y");
+  g_assert_cmpint (y->shape[0], ==, 4);
+  g_assert_cmpfloat (kdf_tensor_f32 (y)[3], ==, 3.5);
+  KdfNodeStats st;
+  kdf_node_get_stats (s, &st);
+  g_assert_cmpuint (st.calls, ==, 1);
+  g_assert_cmpuint (kdf_graph_get_tick (g), ==, 1);
+}
+
+static void
+test_change_driven (void)
+{
+  g_autoptr (KdfGraph) g = kdf_graph_new ("change", 1);
+  KdfNode *a = add (g, "test_source", "a");
+  KdfNode *n = add (g, "test_noop", "noop");
+  KdfNode *c = add (g, "test_counter", "counter");
+  connect (g, a, "x", n, "x");
+  GError *error = NULL;
+  KdfRunOptions o = opts_ticks (3, 2);
+  g_assert_true (kdf_graph_run (g, &o, &error));
+  KdfNodeStats st;
+  kdf_node_get_stats (a, &st);
+  g_assert_cmpuint (st.calls, ==, 1); /* nothing changed: a source runs once */
+  kdf_node_get_stats (n, &st);
+  g_assert_cmpuint (st.calls, ==, 3); /* every tick */
+  kdf_node_get_stats (c, &st);
+  g_assert_cmpuint (st.calls, ==, 1);
+  /* a param change between runs makes the node and only it run again */
+  g_assert_true (kdf_node_set_param_double (c, "step", 5, &error));
+  g_assert_true (kdf_graph_run (g, &o, &error));
+  kdf_node_get_stats (c, &st);
+  g_assert_cmpuint (st.calls, ==, 2);
+  g_assert_cmpfloat (scalar (c, "out"), ==, 5);
+  kdf_node_get_stats (a, &st);
+  g_assert_cmpuint (st.calls, ==, 1);
+  g_assert_cmpuint (kdf_graph_get_tick (g), ==, 6); /* ticks continue across runs */
+  /* setting the same value again is not a change */
+  g_assert_true (kdf_node_set_param_double (c, "step", 5, &error));
+  g_assert_true (kdf_graph_run (g, &o, &error));
+  kdf_node_get_stats (c, &st);
+  g_assert_cmpuint (st.calls, ==, 2);
+}
+
+static void
+test_delay (void)
+{
+  g_autoptr (KdfGraph) g = kdf_graph_new ("delay", 1);
+  KdfNode *c = add (g, "test_counter", "c");
+  KdfEdgeOptions eo = { .delay = 1 };
+  GError *error = NULL;
+  g_assert_true (kdf_graph_connect (g, c, "out", c, "prev", &eo, &error));
+  KdfRunOptions o = opts_ticks (5, 1);
+  g_assert_true (kdf_graph_run (g, &o, &error));
+  g_assert_no_error (error);
+  g_assert_cmpfloat (scalar (c, "out"), ==, 5); /* 1 per tick, fed back */
+
+  /* delay 2 with an initial value: ticks 0 and 1 see 10, tick t sees out(t-2) */
+  g_autoptr (KdfGraph) g2 = kdf_graph_new ("delay2", 1);
+  KdfNode *d = add (g2, "test_counter", "d");
+  g_autoptr (KdfTensor) ten = kdf_tensor_new_scalar_f32 (10);
+  KdfEdgeOptions eo2 = { .delay = 2, .initial = ten };
+  g_assert_true (kdf_graph_connect (g2, d, "out", d, "prev", &eo2, &error));
+  KdfRunOptions o1 = opts_ticks (1, 1);
+  float want[] = { 11, 11, 12, 12, 13, 13 };
+  for (int t = 0; t < 6; t++) {
+    g_assert_true (kdf_graph_run (g2, &o1, &error));
+    g_assert_cmpfloat (scalar (d, "out"), ==, want[t]);
+  }
+}
+
+static void
+test_cycle (void)
+{
+  g_autoptr (KdfGraph) g = kdf_graph_new ("cyclic", 1);
+  KdfNode *src = add (g, "test_source", "src");
+  KdfNode *a = add (g, "test_add", "a"), *b = add (g, "test_add", "b");
+  connect (g, src, "x", a, "a");
+  connect (g, b, "y", a, "b");
+  connect (g, a, "y", b, "a");
+  connect (g, src, "x", b, "b");
+  GError *error = NULL;
+  g_assert_false (kdf_graph_prepare (g, &error));
+  g_assert_error (error, KDF_ERROR, KDF_ERROR_CYCLE);
+  assert_contains (error->message, "graph 'cyclic'");
+  g_assert_true (strstr (error->message, "a -> b -> a") || strstr (error->message, "b -> a -> b"));
+  g_clear_error (&error);
+  /* the same loop through a delay edge is fine */
+  g_autoptr (KdfGraph) g2 = kdf_graph_new ("loop", 1);
+  KdfNode *s2 = add (g2, "test_source", "src");
+  KdfNode *a2 = add (g2, "test_add", "a"), *b2 = add (g2, "test_add", "b");
+  g_autoptr (KdfTensor) init = kdf_tensor_new_1d (KDF_DTYPE_F32, 4);
+  KdfEdgeOptions eo = { .delay = 1, .initial = init };
+  connect (g2, s2, "x", a2, "a");
+  g_assert_true (kdf_graph_connect (g2, b2, "y", a2, "b", &eo, &error));
+  connect (g2, a2, "y", b2, "a");
+  connect (g2, s2, "x", b2, "b");
+  KdfRunOptions o = opts_ticks (3, 1);
+  g_assert_true (kdf_graph_run (g2, &o, &error));
+  g_assert_no_error (error);
+  /* a(t) = 1 + b(t-1), b(t) = a(t) + 1, b(-1) = 0 → a: 1, 3, 5 */
+  g_assert_cmpfloat (kdf_tensor_f32 (kdf_node_get_output_tensor (a2, "y"))[0], ==, 5);
+}
+
+static void
+test_connect_errors (void)
+{
+  g_autoptr (KdfGraph) g = kdf_graph_new ("wiring", 1);
+  KdfNode *src = add (g, "test_source", "src");
+  KdfNode *s = add (g, "test_add", "sum");
+  KdfNode *lab = add (g, "test_i32_sink", "labels");
+  KdfNode *mat = add (g, "test_matrix", "mat");
+  KdfNode *orc = add (g, "test_oracle", "truth");
+  KdfNode *user = add (g, "test_mask_user", "method");
+  KdfNode *ev = add (g, "test_eval", "eval");
+  GError *error = NULL;
+
+  g_assert_false (kdf_graph_connect (g, src, "x", s, "aa", NULL, &error));
+  g_assert_error (error, KDF_ERROR, KDF_ERROR_PORT);
+  assert_contains (error->message, "no input port 'aa' (did you mean 'a'");
+  assert_contains (error->message, "input ports: a, b");
+  g_clear_error (&error);
+  g_assert_false (kdf_graph_connect (g, src, "y", s, "a", NULL, &error));
+  assert_contains (error->message, "no output port 'y'");
+  g_clear_error (&error);
+
+  g_assert_false (kdf_graph_connect (g, src, "x", lab, "labels", NULL, &error));
+  g_assert_error (error, KDF_ERROR, KDF_ERROR_LINK);
+  assert_contains (error->message, "'src.x' (f32[N]) to 'labels.labels' (i32[N]): dtypes differ");
+  g_clear_error (&error);
+  g_assert_false (kdf_graph_connect (g, src, "x", mat, "x", NULL, &error));
+  g_assert_error (error, KDF_ERROR, KDF_ERROR_LINK);
+  assert_contains (error->message, "ranks differ");
+  g_clear_error (&error);
+
+  connect (g, src, "x", s, "a");
+  g_assert_false (kdf_graph_connect (g, src, "x", s, "a", NULL, &error));
+  g_assert_error (error, KDF_ERROR, KDF_ERROR_PORT);
+  assert_contains (error->message, "already fed by 'src.x'");
+  g_clear_error (&error);
+
+  g_assert_false (kdf_graph_connect (g, orc, "truth", user, "mask", NULL, &error));
+  g_assert_error (error, KDF_ERROR, KDF_ERROR_ORACLE);
+  assert_contains (error->message, "'truth.truth' is ground truth");
+  assert_contains (error->message, "'method' (test_mask_user) is not an evaluation node");
+  g_clear_error (&error);
+  /* into an evaluator, or deliberately, it is allowed */
+  connect (g, orc, "truth", ev, "truth");
+  connect (g, orc, "mask", ev, "flagged");
+  KdfEdgeOptions deliberate = { .oracle = TRUE };
+  g_assert_true (kdf_graph_connect (g, orc, "truth", user, "mask", &deliberate, &error));
+}
+
+static void
+test_prepare_errors (void)
+{
+  GError *error = NULL;
+  {
+    g_autoptr (KdfGraph) g = kdf_graph_new ("unconnected", 1);
+    KdfNode *src = add (g, "test_source", "src");
+    KdfNode *s = add (g, "test_add", "sum");
+    connect (g, src, "x", s, "a");
+    g_assert_false (kdf_graph_prepare (g, &error));
+    g_assert_error (error, KDF_ERROR, KDF_ERROR_PORT);
+    assert_contains (error->message, "node 'sum' (test_add): required input 'b' is not connected");
+    g_clear_error (&error);
+  }
+  {
+    g_autoptr (KdfGraph) g = kdf_graph_new ("required", 1);
+    add (g, "test_params", "p");
+    g_assert_false (kdf_graph_prepare (g, &error));
+    g_assert_error (error, KDF_ERROR, KDF_ERROR_PARAM);
+    assert_contains (error->message, "param 'path' is required");
+    g_clear_error (&error);
+  }
+  {
+    g_autoptr (KdfGraph) g = kdf_graph_new ("delay-no-initial", 1);
+    KdfNode *a = add (g, "test_source", "src");
+    KdfNode *s = add (g, "test_add", "sum");
+    KdfEdgeOptions eo = { .delay = 1 };
+    connect (g, a, "x", s, "a");
+    g_assert_true (kdf_graph_connect (g, s, "y", s, "b", &eo, &error));
+    g_assert_false (kdf_graph_prepare (g, &error));
+    assert_contains (error->message, "required input 'b' is fed by a delay edge");
+    g_clear_error (&error);
+  }
+}
+
+static void
+test_params (void)
+{
+  g_autoptr (KdfGraph) g = kdf_graph_new ("params", 1);
+  KdfNode *p = add (g, "test_params", "p");
+  GError *error = NULL;
+  g_assert_false (kdf_node_set_param_int (p, "cuont", 3, &error));
+  g_assert_error (error, KDF_ERROR, KDF_ERROR_PARAM);
+  assert_contains (error->message, "unknown param 'cuont' (did you mean 'count'?)");
+  g_clear_error (&error);
+  g_assert_false (kdf_node_set_param_string (p, "count", "three", &error));
+  assert_contains (error->message, "param 'count' takes an int, got a string ('three')");
+  g_clear_error (&error);
+  g_assert_false (kdf_node_set_param_double (p, "count", 2.5, &error));
+  assert_contains (error->message, "param 'count' is an int, got 2.5");
+  g_clear_error (&error);
+  g_assert_false (kdf_node_set_param_int (p, "count", 11, &error));
+  assert_contains (error->message, "param 'count' = 11 is out of range [1, 10]");
+  g_clear_error (&error);
+  g_assert_false (kdf_node_set_param_double (p, "flag", 1, &error));
+  assert_contains (error->message, "param 'flag' takes a bool, got a number (1)");
+  g_clear_error (&error);
+  g_assert_false (kdf_node_set_param_string (p, "mode", "fsat", &error));
+  assert_contains (error->message, "'fsat' is not one of 'fast', 'slow' (did you mean 'fast'?)");
+  g_clear_error (&error);
+  g_assert_true (kdf_node_set_param_int (p, "count", 7, &error));
+  g_assert_true (kdf_node_set_param_double (p, "rate", 1, &error)); /* ints are fine doubles */
+  g_assert_true (kdf_node_set_param_bool (p, "flag", TRUE, &error));
+  g_assert_true (kdf_node_set_param_string (p, "mode", "slow", &error));
+  g_assert_true (kdf_node_set_param_string (p, "path", "abc", &error));
+  KdfRunOptions o = opts_ticks (1, 1);
+  g_assert_true (kdf_graph_run (g, &o, &error));
+  float *v = kdf_tensor_f32 (kdf_node_get_output_tensor (p, "v"));
+  g_assert_cmpfloat (v[0], ==, 7);
+  g_assert_cmpfloat (v[1], ==, 1);
+  g_assert_cmpfloat (v[2], ==, 1);
+  g_assert_cmpfloat (v[3], ==, 1);
+  g_assert_cmpfloat (v[4], ==, 3);
+}
+
+static gboolean
+ramp (gpointer data, guint tick, double *value, GError **error)
+{
+  *value = 0.25 * tick;
+  return TRUE;
+}
+
+static void
+test_schedule (void)
+{
+  g_autoptr (KdfGraph) g = kdf_graph_new ("schedule", 1);
+  KdfNode *p = add (g, "test_params", "p");
+  GError *error = NULL;
+  g_assert_true (kdf_node_set_param_string (p, "path", "x", &error));
+  g_assert_true (kdf_node_set_param_schedule (p, "rate", ramp, NULL, NULL, "ramp", &error));
+  g_assert_false (kdf_node_set_param_schedule (p, "mode", ramp, NULL, NULL, "ramp", &error));
+  assert_contains (error->message, "only numeric and bool params can be schedules");
+  g_clear_error (&error);
+  KdfRunOptions o = opts_ticks (4, 1);
+  g_assert_true (kdf_graph_run (g, &o, &error));
+  g_assert_cmpfloat (kdf_tensor_f32 (kdf_node_get_output_tensor (p, "v"))[1], ==, 0.75);
+  KdfNodeStats st;
+  kdf_node_get_stats (p, &st);
+  g_assert_cmpuint (st.calls, ==, 4); /* the value changed each tick */
+  /* at tick 4 the ramp leaves [0, 1]: validated like a constant, the tick named */
+  KdfRunOptions o2 = opts_ticks (2, 1);
+  g_assert_false (kdf_graph_run (g, &o2, &error));
+  g_assert_error (error, KDF_ERROR, KDF_ERROR_PARAM);
+  assert_contains (error->message, "param 'rate' (schedule ramp at tick 5) = 1.25 is out of range");
+  g_clear_error (&error);
+}
+
+static char *
+read_file (const char *dir, const char *name)
+{
+  g_autofree char *path = g_build_filename (dir, name, NULL);
+  char *text = NULL;
+  g_file_get_contents (path, &text, NULL, NULL);
+  return text;
+}
+
+static void
+test_fail_at_tick (void)
+{
+  g_autofree char *dir = g_dir_make_tmp ("kdf-test-XXXXXX", NULL);
+  g_autofree char *run_dir = g_build_filename (dir, "run", NULL);
+  g_autoptr (KdfGraph) g = kdf_graph_new ("failing", 1);
+  KdfNode *f = add (g, "test_fail", "breaker");
+  KdfNode *c = add (g, "test_counter", "c");
+  KdfEdgeOptions eo = { .delay = 1 };
+  GError *error = NULL;
+  g_assert_true (kdf_graph_connect (g, c, "out", c, "prev", &eo, &error));
+  g_assert_true (kdf_node_set_param_int (f, "at_tick", 2, &error));
+  kdf_node_set_origin (f, "graphs/x.lua:12");
+  KdfRunOptions o = opts_ticks (5, 2);
+  o.run_dir = run_dir;
+  g_assert_false (kdf_graph_run (g, &o, &error));
+  g_assert_error (error, KDF_ERROR, KDF_ERROR_NODE);
+  assert_contains (error->message,
+                   "graph 'failing', node 'breaker' (test_fail) [graphs/x.lua:12], tick 2: "
+                   "failing on purpose at tick 2");
+  g_clear_error (&error);
+  g_assert_cmpuint (kdf_graph_get_tick (g), ==, 2);
+  /* outputs of the last completed tick stay */
+  g_assert_cmpfloat (scalar (f, "tick"), ==, 1);
+  /* the run directory holds ticks 0 and 1 and says what failed */
+  g_autofree char *metrics = read_file (run_dir, "metrics.jsonl");
+  g_assert_nonnull (metrics);
+  g_auto (GStrv) lines = g_strsplit (g_strchomp (metrics), "\n", -1);
+  g_assert_cmpuint (g_strv_length (lines), ==, 2);
+  assert_contains (lines[1], "\"tick\":1");
+  assert_contains (lines[1], "\"breaker.tick\":1");
+  g_autofree char *summary = read_file (run_dir, "summary.json");
+  assert_contains (summary, "\"status\" : \"failed\"");
+  assert_contains (summary, "failing on purpose");
+  g_autofree char *dot = read_file (run_dir, "graph.dot");
+  assert_contains (dot, "breaker");
+}
+
+static void
+test_runtime_shape (void)
+{
+  g_autoptr (KdfGraph) g = kdf_graph_new ("shapes", 1);
+  KdfNode *a = add (g, "test_source", "a"), *b = add (g, "test_source", "b");
+  KdfNode *s = add (g, "test_add", "sum");
+  GError *error = NULL;
+  g_assert_true (kdf_node_set_param_int (b, "n", 5, &error));
+  connect (g, a, "x", s, "a");
+  connect (g, b, "x", s, "b");
+  KdfRunOptions o = opts_ticks (1, 1);
+  g_assert_false (kdf_graph_run (g, &o, &error));
+  g_assert_error (error, KDF_ERROR, KDF_ERROR_SHAPE);
+  assert_contains (error->message, "node 'sum' (test_add), tick 0: input 'b' is f32[5] from 'b.x', "
+                                   "so N = 5, but input 'a' set N = 4");
+  g_clear_error (&error);
+
+  g_autoptr (KdfGraph) g2 = kdf_graph_new ("plugin-bug", 1);
+  add (g2, "test_bad_output", "bad");
+  g_assert_false (kdf_graph_run (g2, &o, &error));
+  g_assert_error (error, KDF_ERROR, KDF_ERROR_SHAPE);
+  assert_contains (error->message, "output 'y' expects f32 of rank 1, got i32[3]");
+  g_clear_error (&error);
+}
+
+static void
+test_budget (void)
+{
+  g_autoptr (KdfGraph) g = kdf_graph_new ("budget", 1);
+  KdfNode *x = add (g, "test_budget", "x"), *y = add (g, "test_budget", "y");
+  GError *error = NULL;
+  g_assert_true (kdf_node_set_param_int (x, "sleep_ms", 30, &error));
+  g_assert_true (kdf_node_set_param_int (y, "sleep_ms", 30, &error));
+  KdfRunOptions o = opts_ticks (1, 2);
+  gint64 t0 = g_get_monotonic_time ();
+  g_assert_true (kdf_graph_run (g, &o, &error));
+  gint64 dt = g_get_monotonic_time () - t0;
+  /* two parallel branches on two cores: one BLIS thread each */
+  g_assert_cmpfloat (scalar (x, "threads"), ==, 1);
+  g_assert_cmpfloat (scalar (y, "threads"), ==, 1);
+  g_test_message ("two 30 ms nodes on 2 cores took %.1f ms", dt / 1000.0);
+  /* a node alone gets every core */
+  g_autoptr (KdfGraph) g1 = kdf_graph_new ("alone", 1);
+  KdfNode *z = add (g1, "test_budget", "z");
+  g_assert_true (kdf_graph_run (g1, &o, &error));
+  g_assert_cmpfloat (scalar (z, "threads"), ==, 2);
+  /* a chain: each node alone in turn */
+  KdfNode *w = add (g1, "test_budget", "w");
+  connect (g1, z, "threads", w, "x");
+  g_assert_true (kdf_graph_run (g1, &o, &error));
+  g_assert_cmpfloat (scalar (w, "threads"), ==, 2);
+}
+
+static gpointer
+cancel_soon (gpointer data)
+{
+  g_usleep (50000);
+  kdf_graph_cancel (data);
+  return NULL;
+}
+
+static void
+test_cancel (void)
+{
+  g_autoptr (KdfGraph) g = kdf_graph_new ("cancel", 1);
+  KdfNode *x = add (g, "test_budget", "slow");
+  GError *error = NULL;
+  g_assert_true (kdf_node_set_param_int (x, "sleep_ms", 20000, &error));
+  GThread *t = g_thread_new ("canceller", cancel_soon, g);
+  KdfRunOptions o = opts_ticks (1, 2);
+  gint64 t0 = g_get_monotonic_time ();
+  g_assert_false (kdf_graph_run (g, &o, &error));
+  g_assert_error (error, KDF_ERROR, KDF_ERROR_CANCELLED);
+  g_assert_cmpint (g_get_monotonic_time () - t0, <, 10 * G_USEC_PER_SEC);
+  g_clear_error (&error);
+  g_thread_join (t);
+  /* the graph can run again afterwards */
+  g_assert_true (kdf_node_set_param_int (x, "sleep_ms", 0, &error));
+  g_assert_true (kdf_graph_run (g, &o, &error));
+}
+
+/* A node class defined in the test: draws numbers from the node's RNG. */
+static gboolean
+draw_run (KdfNodeCtx *ctx, gpointer state, GError **error)
+{
+  KdfTensor *t = kdf_tensor_new_1d (KDF_DTYPE_F32, 3);
+  for (int i = 0; i < 3; i++)
+    kdf_tensor_f32 (t)[i] = (float) g_rand_double (kdf_ctx_rng (ctx));
+  kdf_ctx_set_output_tensor (ctx, "r", t);
+  return TRUE;
+}
+
+static const KdfPortSpec draw_out[] = { KDF_PORT_TENSOR ("r", F32, 1, NULL), { 0 } };
+static const KdfNodeClass draw_class = {
+  .struct_size = sizeof (KdfNodeClass), .name = "draw", .outputs = draw_out, .run = draw_run,
+  .flags = KDF_NODE_EVERY_TICK,
+};
+
+static void
+draws (guint64 seed, const char *name, guint ticks, float *out)
+{
+  g_autoptr (KdfGraph) g = kdf_graph_new ("rng", seed);
+  GError *error = NULL;
+  KdfNode *n = kdf_graph_add_node_with_class (g, &draw_class, name, NULL, NULL, &error);
+  KdfRunOptions o = opts_ticks (ticks, 1);
+  g_assert_true (kdf_graph_run (g, &o, &error));
+  memcpy (out, kdf_tensor_f32 (kdf_node_get_output_tensor (n, "r")), 3 * sizeof (float));
+}
+
+static void
+test_rng (void)
+{
+  float a[3], b[3], c[3], d[3], e[3];
+  draws (7, "n", 2, a);
+  draws (7, "n", 2, b);
+  draws (8, "n", 2, c);
+  draws (7, "m", 2, d);
+  draws (7, "n", 3, e);
+  g_assert_cmpmem (a, sizeof a, b, sizeof b);
+  g_assert_true (memcmp (a, c, sizeof a) != 0); /* seed matters */
+  g_assert_true (memcmp (a, d, sizeof a) != 0); /* node name matters */
+  g_assert_true (memcmp (a, e, sizeof a) != 0); /* tick matters */
+}
+
+static void
+test_oracle_runtime (void)
+{
+  /* a node that is no evaluator gets ground truth through a constant (no oracle
+   * port to check at connect time): refused when the value arrives */
+  g_autoptr (KdfGraph) g = kdf_graph_new ("sneaky", 1);
+  g_autoptr (KdfTensor) truth = kdf_tensor_new_1d (KDF_DTYPE_U8, 4);
+  kdf_tensor_set_oracle (truth, TRUE);
+  GError *error = NULL;
+  KdfNode *c = kdf_graph_add_constant (g, "truth", truth, &error);
+  KdfNode *u = add (g, "test_mask_user", "method");
+  connect (g, c, "value", u, "mask");
+  KdfRunOptions o = opts_ticks (1, 1);
+  g_assert_false (kdf_graph_run (g, &o, &error));
+  g_assert_error (error, KDF_ERROR, KDF_ERROR_ORACLE);
+  assert_contains (error->message, "input 'mask' received ground truth (an oracle tensor) from 'truth.value'");
+  g_clear_error (&error);
+}
+
+/* ---- dot ---------------------------------------------------------------------- */
+
+static KdfGraph *
+dot_graph (void)
+{
+  KdfGraph *g = kdf_graph_new ("dot \"demo\" {x|y}", 3);
+  KdfNode *a = add (g, "test_source", "a");
+  KdfNode *s = add (g, "test_add", "sum.1");
+  KdfNode *c = add (g, "test_counter", "c");
+  KdfNode *o = add (g, "test_oracle", "truth");
+  KdfNode *e = add (g, "test_eval", "eval");
+  KdfNode *p = add (g, "test_params", "p");
+  GError *error = NULL;
+  g_assert_true (kdf_node_set_param_string (p, "path", "a|b{c}<d>\"e\"\\f", &error));
+  connect (g, a, "x", s, "a");
+  connect (g, a, "x", s, "b");
+  KdfEdgeOptions eo = { .delay = 1 };
+  g_assert_true (kdf_graph_connect (g, c, "out", c, "prev", &eo, &error));
+  connect (g, o, "truth", e, "truth");
+  connect (g, o, "mask", e, "flagged");
+  return g;
+}
+
+static void
+check_renders (const char *path)
+{
+  if (!*KDF_TEST_DOT) {
+    g_test_message ("graphviz is not installed: dot -Tsvg not checked");
+    return;
+  }
+  g_autofree char *out = NULL, *err = NULL;
+  int status = 0;
+  const char *argv[] = { KDF_TEST_DOT, "-Tsvg", path, NULL };
+  g_assert_true (g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out,
+                               &err, &status, NULL));
+  if (!g_spawn_check_wait_status (status, NULL))
+    g_error ("dot -Tsvg %s failed: %s", path, err);
+  assert_contains (out, "<svg");
+}
+
+static void
+test_dot (void)
+{
+  g_autoptr (KdfGraph) g = dot_graph ();
+  g_autofree char *dot = kdf_graph_to_dot (g);
+  /* the golden file pins the layout of a graph that has not run */
+  g_autofree char *golden_path = g_build_filename (g_getenv ("KDF_TEST_SRCDIR"), "golden",
+                                                   "unrun.dot", NULL);
+  g_autofree char *golden = NULL;
+  if (g_getenv ("KDF_UPDATE_GOLDEN")) /* after a deliberate change of the dot layout */
+    g_assert_true (g_file_set_contents (golden_path, dot, -1, NULL));
+  g_assert_true (g_file_get_contents (golden_path, &golden, NULL, NULL));
+  g_assert_cmpstr (dot, ==, golden);
+  g_autofree char *dir = g_dir_make_tmp ("kdf-dot-XXXXXX", NULL);
+  g_autofree char *path = g_build_filename (dir, "g.dot", NULL);
+  GError *error = NULL;
+  g_assert_true (kdf_graph_write_dot (g, path, &error));
+  check_renders (path);
+  /* after a run: shapes on edges, times on nodes */
+  KdfRunOptions o = opts_ticks (2, 1);
+  g_assert_true (kdf_graph_run (g, &o, &error));
+  g_autofree char *ran = kdf_graph_to_dot (g);
+  assert_contains (ran, "n0:o0 -> n1:i0 [label=\"f32[4]\"]");
+  assert_contains (ran, "label=\"f32[]\\ndelay 1\", style=dashed");
+  assert_contains (ran, " in 2 runs");
+  assert_contains (ran, "color=\"#c03030\"");
+  g_assert_true (kdf_graph_write_dot (g, path, &error));
+  check_renders (path);
+  g_unlink (path);
+  g_rmdir (dir);
+}
+
+static void
+test_dot_dir (void)
+{
+  g_autofree char *dir = g_dir_make_tmp ("kdf-dotdir-XXXXXX", NULL);
+  g_setenv ("KDFLOW_DOT_DIR", dir, TRUE);
+  g_autoptr (KdfGraph) g = kdf_graph_new ("every run", 1);
+  add (g, "test_source", "a");
+  KdfRunOptions o = opts_ticks (1, 1);
+  GError *error = NULL;
+  g_assert_true (kdf_graph_run (g, &o, &error));
+  g_unsetenv ("KDFLOW_DOT_DIR");
+  g_autofree char *text = read_file (dir, "every_run.dot");
+  g_assert_nonnull (text);
+  assert_contains (text, "digraph \"every run\"");
+}
+
+/* ---- plugins ------------------------------------------------------------------ */
+
+static char *
+bad_plugin (const char *name)
+{
+  return g_build_filename (g_getenv ("KDF_TEST_BADPLUGINS"), name, NULL);
+}
+
+static void
+test_bad_plugins (void)
+{
+  GError *error = NULL;
+  KdfRegistry *reg = kdf_registry_get_default (&error);
+  g_assert_no_error (error);
+
+  g_autofree char *dir = g_dir_make_tmp ("kdf-plugins-XXXXXX", NULL);
+  g_autofree char *junk = g_build_filename (dir, "kdf-junk.so", NULL);
+  g_assert_true (g_file_set_contents (junk, "this is not an ELF file\n", -1, NULL));
+  g_assert_false (kdf_registry_load_file (reg, junk, &error));
+  g_assert_error (error, KDF_ERROR, KDF_ERROR_PLUGIN);
+  assert_contains (error->message, junk);
+  assert_contains (error->message, "cannot load");
+  g_clear_error (&error);
+  g_unlink (junk);
+  g_rmdir (dir);
+
+  g_autofree char *nosym = bad_plugin ("kdf-nosym.so");
+  g_assert_false (kdf_registry_load_file (reg, nosym, &error));
+  g_assert_error (error, KDF_ERROR, KDF_ERROR_PLUGIN);
+  assert_contains (error->message, "no symbol 'kdf_plugin_nosym_describe'");
+  g_clear_error (&error);
+
+  g_autofree char *badabi = bad_plugin ("kdf-badabi.so");
+  g_assert_false (kdf_registry_load_file (reg, badabi, &error));
+  g_assert_error (error, KDF_ERROR, KDF_ERROR_ABI);
+  assert_contains (error->message, "built for kdflow ABI 99.0, this engine has ABI 1.0 (major differs)");
+  g_clear_error (&error);
+  g_assert_null (kdf_registry_lookup (reg, "badabi_node"));
+
+  g_autofree char *dup = bad_plugin ("kdf-dup.so");
+  g_assert_false (kdf_registry_load_file (reg, dup, &error));
+  g_assert_error (error, KDF_ERROR, KDF_ERROR_KIND);
+  assert_contains (error->message, "node kind 'test_noop' is defined twice: in ");
+  assert_contains (error->message, "kdf-testnodes.so and in ");
+  assert_contains (error->message, "kdf-dup.so");
+  g_clear_error (&error);
+  /* the original stays */
+  assert_contains (kdf_registry_origin (reg, "test_noop"), "kdf-testnodes.so");
+
+  g_autoptr (KdfGraph) g = kdf_graph_new ("kinds", 1);
+  g_assert_null (kdf_graph_add_node (g, "test_sorce", NULL, &error));
+  g_assert_error (error, KDF_ERROR, KDF_ERROR_KIND);
+  assert_contains (error->message, "unknown node kind 'test_sorce' (did you mean 'test_source'");
+  g_clear_error (&error);
+}
+
+/* ---- foreign kernels ---------------------------------------------------------- */
+
+static void
+test_foreign (void)
+{
+  const char *lib = g_getenv ("KDF_TEST_KERNELS");
+  g_autoptr (KdfGraph) g = kdf_graph_new ("foreign", 1);
+  GError *error = NULL;
+  float xs[] = { 1, 2, 3, 4, 5, 6 }, ws[] = { 1, 0, -1 };
+  g_autoptr (KdfTensor) x = kdf_tensor_new_from_data (KDF_DTYPE_F32, 2, (int64_t[]){ 2, 3 }, xs);
+  g_autoptr (KdfTensor) w = kdf_tensor_new_from_data (KDF_DTYPE_F32, 1, (int64_t[]){ 3 }, ws);
+  KdfNode *cx = kdf_graph_add_constant (g, "x", x, &error);
+  KdfNode *cw = kdf_graph_add_constant (g, "w", w, &error);
+  static const KdfPortSpec ins[] = { KDF_PORT_TENSOR ("x", F32, 2, "N,D"),
+                                     KDF_PORT_TENSOR ("w", F32, 1, "D"), { 0 } };
+  static const KdfPortSpec outs[] = { KDF_PORT_TENSOR ("y", F32, 1, "N"), { 0 } };
+  static const char *const dims[] = { "N", "D", NULL };
+  static const char *const scalars[] = { "bias", NULL };
+  KdfForeignSpec spec = { lib, "kdf_test_matvec", "v(ppll d p)", ins, outs, dims, scalars, NULL };
+  /* "v(ppll d p)" has two spaces: malformed */
+  g_assert_null (kdf_graph_add_foreign (g, "mv", &spec, &error));
+  g_assert_error (error, KDF_ERROR, KDF_ERROR_FOREIGN);
+  assert_contains (error->message, "more than one space");
+  g_clear_error (&error);
+  spec.signature = "v(pppl ld)";
+  g_assert_null (kdf_graph_add_foreign (g, "mv", &spec, &error));
+  assert_contains (error->message, "has 3 input and 0 output pointers, but 2 inputs and 1 outputs");
+  g_clear_error (&error);
+  spec.signature = "v(ppld p)";
+  KdfNode *mv = kdf_graph_add_foreign (g, "mv", &spec, &error);
+  g_assert_null (mv);
+  assert_contains (error->message, "has 1 integer arguments, but dims lists 2");
+  g_clear_error (&error);
+  spec.signature = "v(ppqld p)";
+  g_assert_null (kdf_graph_add_foreign (g, "mv", &spec, &error));
+  assert_contains (error->message, "unknown argument type 'q'");
+  g_clear_error (&error);
+  spec.signature = "v(ppll d p)";
+  spec.signature = "v(pplld p)";
+  mv = kdf_graph_add_foreign (g, "mv", &spec, &error);
+  g_assert_no_error (error);
+  connect (g, cx, "value", mv, "x");
+  connect (g, cw, "value", mv, "w");
+  g_assert_true (kdf_node_set_param_double (mv, "bias", 0.5, &error));
+  KdfRunOptions o = opts_ticks (1, 1);
+  g_assert_true (kdf_graph_run (g, &o, &error));
+  g_assert_no_error (error);
+  KdfTensor *y = kdf_node_get_output_tensor (mv, "y");
+  g_assert_cmpfloat (kdf_tensor_f32 (y)[0], ==, 1 - 3 + 0.5);
+  g_assert_cmpfloat (kdf_tensor_f32 (y)[1], ==, 4 - 6 + 0.5);
+
+  /* an int status: non-zero fails the node */
+  static const KdfPortSpec ins2[] = { KDF_PORT_TENSOR ("y", F32, 1, "N"), { 0 } };
+  static const KdfPortSpec none[] = { { 0 } };
+  static const char *const dims2[] = { "N", NULL };
+  KdfForeignSpec check = { lib, "kdf_test_check_nonneg", "i(pi)", ins2, none, dims2, NULL, NULL };
+  KdfNode *ck = kdf_graph_add_foreign (g, "check", &check, &error);
+  g_assert_no_error (error);
+  connect (g, mv, "y", ck, "y");
+  g_assert_false (kdf_graph_run (g, &o, &error));
+  g_assert_error (error, KDF_ERROR, KDF_ERROR_NODE);
+  assert_contains (error->message, "node 'check' (foreign:kdf_test_check_nonneg), tick 1: foreign "
+                                   "kernel kdf_test_check_nonneg returned status 7");
+  g_clear_error (&error);
+
+  /* a real system library: BLAS's sdot */
+  g_autoptr (KdfGraph) g2 = kdf_graph_new ("blas", 1);
+  KdfNode *a = add (g2, "test_source", "a");
+  g_assert_true (kdf_node_set_param_double (a, "value", 3, &error));
+  static const KdfPortSpec dot_in[] = { KDF_PORT_TENSOR ("x", F32, 1, "N"),
+                                        KDF_PORT_TENSOR ("y", F32, 1, "N"), { 0 } };
+  static const char *const dot_dims[] = { "N", "1", "1", NULL };
+  KdfForeignSpec sdot = { "libblas.so.3", "cblas_sdot", "f(ipipi)", dot_in, none, dot_dims, NULL,
+                          "dot" };
+  KdfNode *d = kdf_graph_add_foreign (g2, "sdot", &sdot, &error);
+  g_assert_no_error (error);
+  connect (g2, a, "x", d, "x");
+  connect (g2, a, "x", d, "y");
+  g_assert_true (kdf_graph_run (g2, &o, &error));
+  g_assert_cmpfloat (scalar (d, "dot"), ==, 36);
+
+  /* missing library, missing symbol */
+  KdfForeignSpec missing = sdot;
+  missing.library = "libdoes-not-exist.so.9";
+  g_assert_null (kdf_graph_add_foreign (g2, "m1", &missing, &error));
+  g_assert_error (error, KDF_ERROR, KDF_ERROR_FOREIGN);
+  assert_contains (error->message, "cannot open library");
+  assert_contains (error->message, "libdoes-not-exist.so.9");
+  g_clear_error (&error);
+  missing = sdot;
+  missing.symbol = "cblas_sdot_nonexistent";
+  g_assert_null (kdf_graph_add_foreign (g2, "m2", &missing, &error));
+  assert_contains (error->message, "library has no symbol 'cblas_sdot_nonexistent'");
+  g_clear_error (&error);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  kdf_init ();
+  g_test_add_func ("/graph/basic", test_basic);
+  g_test_add_func ("/graph/change-driven", test_change_driven);
+  g_test_add_func ("/graph/delay", test_delay);
+  g_test_add_func ("/graph/cycle", test_cycle);
+  g_test_add_func ("/graph/connect-errors", test_connect_errors);
+  g_test_add_func ("/graph/prepare-errors", test_prepare_errors);
+  g_test_add_func ("/graph/params", test_params);
+  g_test_add_func ("/graph/schedule", test_schedule);
+  g_test_add_func ("/graph/fail-at-tick", test_fail_at_tick);
+  g_test_add_func ("/graph/runtime-shape", test_runtime_shape);
+  g_test_add_func ("/graph/budget", test_budget);
+  g_test_add_func ("/graph/cancel", test_cancel);
+  g_test_add_func ("/graph/rng", test_rng);
+  g_test_add_func ("/graph/oracle-runtime", test_oracle_runtime);
+  g_test_add_func ("/graph/dot", test_dot);
+  g_test_add_func ("/graph/dot-dir", test_dot_dir);
+  g_test_add_func ("/graph/bad-plugins", test_bad_plugins);
+  g_test_add_func ("/graph/foreign", test_foreign);
+  int rc = g_test_run ();
+  kdf_shutdown ();
+  return rc;
+}

@@ -1,2 +1,169 @@
-#include <glib.h>
-int main(int argc,char**argv){g_test_init(&argc,&argv,NULL);return g_test_run();}
+/* Tensors: views share storage, copies do not, make_writable copies only when it
+ * must, strided copies are right, and the GEMM wrapper refuses what BLIS would
+ * abort on. */
+#include <kdflow/kdflow.h>
+#include <math.h>
+#include <string.h>
+
+static KdfTensor *
+iota (int rank, const int64_t *shape)
+{
+  KdfTensor *t = kdf_tensor_new (KDF_DTYPE_F32, rank, shape);
+  for (int64_t i = 0; i < kdf_tensor_numel (t); i++)
+    kdf_tensor_f32 (t)[i] = (float) i;
+  return t;
+}
+
+static void
+test_new (void)
+{
+  g_autoptr (KdfTensor) t = kdf_tensor_new (KDF_DTYPE_I32, 3, (int64_t[]){ 2, 3, 4 });
+  g_assert_cmpint (kdf_tensor_numel (t), ==, 24);
+  g_assert_cmpuint (kdf_tensor_nbytes (t), ==, 96);
+  g_assert_cmpint (t->strides[0], ==, 12);
+  g_assert_cmpint (t->strides[1], ==, 4);
+  g_assert_cmpint (t->strides[2], ==, 1);
+  g_assert_cmpuint ((guintptr) t->data % 64, ==, 0);
+  for (int i = 0; i < 24; i++)
+    g_assert_cmpint (kdf_tensor_i32 (t)[i], ==, 0);
+  g_autofree char *d = kdf_tensor_describe (t);
+  g_assert_cmpstr (d, ==, "i32[2,3,4]");
+  g_autoptr (KdfTensor) s = kdf_tensor_new_scalar_f32 (2.5f);
+  g_assert_cmpint (s->rank, ==, 0);
+  g_assert_cmpint (kdf_tensor_numel (s), ==, 1);
+  g_assert_cmpfloat (kdf_tensor_get_flat (s, 0), ==, 2.5);
+}
+
+static void
+test_try_new_overflow (void)
+{
+  GError *error = NULL;
+  KdfTensor *t = kdf_tensor_try_new (KDF_DTYPE_F32, 2, (int64_t[]){ (int64_t) 1 << 40, (int64_t) 1 << 40 }, &error);
+  g_assert_null (t);
+  g_assert_error (error, KDF_ERROR, KDF_ERROR_SHAPE);
+  g_clear_error (&error);
+  t = kdf_tensor_try_new (KDF_DTYPE_F32, 1, (int64_t[]){ -1 }, &error);
+  g_assert_null (t);
+  g_assert_error (error, KDF_ERROR, KDF_ERROR_SHAPE);
+  g_clear_error (&error);
+}
+
+static void
+test_views (void)
+{
+  g_autoptr (KdfTensor) t = iota (2, (int64_t[]){ 3, 4 });
+  g_autoptr (KdfTensor) row = kdf_tensor_slice (t, 0, 1, 2); /* rows 1..2 */
+  g_assert_true (row->storage == t->storage);
+  g_assert_cmpfloat (kdf_tensor_get (row, (int64_t[]){ 0, 0 }), ==, 4);
+  g_autoptr (KdfTensor) col = kdf_tensor_slice (t, 1, 2, 1); /* column 2 */
+  g_assert_false (kdf_tensor_is_contiguous (col));
+  g_autoptr (KdfTensor) cc = kdf_tensor_contiguous (col);
+  g_assert_true (kdf_tensor_is_contiguous (cc));
+  g_assert_cmpfloat (kdf_tensor_f32 (cc)[0], ==, 2);
+  g_assert_cmpfloat (kdf_tensor_f32 (cc)[1], ==, 6);
+  g_assert_cmpfloat (kdf_tensor_f32 (cc)[2], ==, 10);
+  g_autoptr (KdfTensor) tt = kdf_tensor_transpose (t, 0, 1);
+  g_autoptr (KdfTensor) tc = kdf_tensor_copy (tt);
+  /* tc is 4×3 with tc[i][j] = t[j][i] */
+  for (int i = 0; i < 4; i++)
+    for (int j = 0; j < 3; j++)
+      g_assert_cmpfloat (kdf_tensor_f32 (tc)[i * 3 + j], ==, j * 4 + i);
+  /* a 3-d strided copy: transpose the outer two dims of 2×3×2 */
+  g_autoptr (KdfTensor) c3 = iota (3, (int64_t[]){ 2, 3, 2 });
+  g_autoptr (KdfTensor) t3 = kdf_tensor_transpose (c3, 0, 1);
+  g_autoptr (KdfTensor) k3 = kdf_tensor_copy (t3);
+  for (int a = 0; a < 3; a++)
+    for (int b = 0; b < 2; b++)
+      for (int c = 0; c < 2; c++)
+        g_assert_cmpfloat (kdf_tensor_f32 (k3)[(a * 2 + b) * 2 + c], ==, (b * 3 + a) * 2 + c);
+  GError *error = NULL;
+  g_assert_null (kdf_tensor_reshape (tt, 1, (int64_t[]){ 12 }, &error));
+  g_assert_error (error, KDF_ERROR, KDF_ERROR_SHAPE);
+  g_clear_error (&error);
+  g_autoptr (KdfTensor) flat = kdf_tensor_reshape (t, 1, (int64_t[]){ 12 }, &error);
+  g_assert_no_error (error);
+  g_assert_cmpfloat (kdf_tensor_f32 (flat)[11], ==, 11);
+}
+
+static void
+test_make_writable (void)
+{
+  KdfTensor *t = iota (1, (int64_t[]){ 4 });
+  KdfTensor *orig = t;
+  kdf_tensor_make_writable (&t); /* only reference: no copy */
+  g_assert_true (t == orig);
+  KdfTensor *other = kdf_tensor_ref (t);
+  kdf_tensor_make_writable (&t); /* shared: copy */
+  g_assert_true (t != other);
+  kdf_tensor_f32 (t)[0] = 42;
+  g_assert_cmpfloat (kdf_tensor_f32 (other)[0], ==, 0);
+  kdf_tensor_unref (other);
+  /* a view alone still shares storage with its (released) base? base gone → writable */
+  KdfTensor *view = kdf_tensor_slice (t, 0, 1, 2);
+  KdfTensor *base = t;
+  kdf_tensor_make_writable (&view); /* base alive: storage shared → copy */
+  g_assert_true (view->storage != base->storage);
+  kdf_tensor_unref (view);
+  kdf_tensor_unref (base);
+}
+
+static void
+test_oracle_flag (void)
+{
+  g_autoptr (KdfTensor) t = kdf_tensor_new_1d (KDF_DTYPE_U8, 3);
+  g_assert_false (kdf_tensor_is_oracle (t));
+  kdf_tensor_set_oracle (t, TRUE);
+  g_assert_true (kdf_tensor_is_oracle (t));
+  g_autoptr (KdfTensor) c = kdf_tensor_copy (t);
+  g_assert_true (kdf_tensor_is_oracle (c)); /* a copy of the truth is still the truth */
+}
+
+static void
+test_gemm (void)
+{
+  /* A 2×3, B 3×2: C = A·B; and with transposes through strides */
+  float a[] = { 1, 2, 3, 4, 5, 6 }, b[] = { 7, 8, 9, 10, 11, 12 };
+  g_autoptr (KdfTensor) A = kdf_tensor_new_from_data (KDF_DTYPE_F32, 2, (int64_t[]){ 2, 3 }, a);
+  g_autoptr (KdfTensor) B = kdf_tensor_new_from_data (KDF_DTYPE_F32, 2, (int64_t[]){ 3, 2 }, b);
+  g_autoptr (KdfTensor) C = kdf_tensor_new_2d (KDF_DTYPE_F32, 2, 2);
+  GError *error = NULL;
+  g_assert_true (kdf_tensor_gemm (C, 1, A, KDF_NO_TRANS, B, KDF_NO_TRANS, 0, 1, &error));
+  float want[] = { 58, 64, 139, 154 };
+  for (int i = 0; i < 4; i++)
+    g_assert_cmpfloat (kdf_tensor_f32 (C)[i], ==, want[i]);
+  /* Cᵀ = Bᵀ·Aᵀ from the same storage */
+  g_autoptr (KdfTensor) Ct = kdf_tensor_new_2d (KDF_DTYPE_F32, 2, 2);
+  g_assert_true (kdf_tensor_gemm (Ct, 1, B, KDF_TRANS, A, KDF_TRANS, 0, 2, &error));
+  g_assert_cmpfloat (kdf_tensor_f32 (Ct)[1], ==, 139);
+  /* a transposed view as input */
+  g_autoptr (KdfTensor) At = kdf_tensor_transpose (A, 0, 1);
+  g_autoptr (KdfTensor) C2 = kdf_tensor_new_2d (KDF_DTYPE_F32, 2, 2);
+  g_assert_true (kdf_tensor_gemm (C2, 1, At, KDF_TRANS, B, KDF_NO_TRANS, 0, 1, &error));
+  g_assert_cmpfloat (kdf_tensor_f32 (C2)[3], ==, 154);
+  /* bad shapes are refused, not passed to BLIS */
+  g_assert_false (kdf_tensor_gemm (C, 1, A, KDF_NO_TRANS, A, KDF_NO_TRANS, 0, 1, &error));
+  g_assert_error (error, KDF_ERROR, KDF_ERROR_SHAPE);
+  g_assert_nonnull (strstr (error->message, "op(A) is 2x3"));
+  g_clear_error (&error);
+  g_autoptr (KdfTensor) I = kdf_tensor_new_2d (KDF_DTYPE_I32, 2, 2);
+  g_assert_false (kdf_tensor_gemm (I, 1, A, KDF_NO_TRANS, B, KDF_NO_TRANS, 0, 1, &error));
+  g_assert_error (error, KDF_ERROR, KDF_ERROR_SHAPE);
+  g_clear_error (&error);
+  g_assert_false (kdf_tensor_gemm (A, 1, A, KDF_NO_TRANS, B, KDF_NO_TRANS, 0, 1, &error));
+  g_clear_error (&error);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/tensor/new", test_new);
+  g_test_add_func ("/tensor/overflow", test_try_new_overflow);
+  g_test_add_func ("/tensor/views", test_views);
+  g_test_add_func ("/tensor/make-writable", test_make_writable);
+  g_test_add_func ("/tensor/oracle", test_oracle_flag);
+  g_test_add_func ("/tensor/gemm", test_gemm);
+  int rc = g_test_run ();
+  kdf_shutdown ();
+  return rc;
+}
