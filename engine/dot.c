@@ -155,7 +155,7 @@ kdf_graph_to_dot (KdfGraph *g)
       g_ptr_array_add (attrs, g_string_free (q, FALSE));
     }
     if (e->delay)
-      g_ptr_array_add (attrs, g_strdup ("style=dashed, constraint=false"));
+      g_ptr_array_add (attrs, g_strdup ("style=dashed"));
     if (e->oracle || (e->src->klass->outputs[e->out].flags & KDF_PORT_ORACLE))
       g_ptr_array_add (attrs, g_strdup ("color=\"#c03030\", fontcolor=\"#c03030\""));
     if (attrs->len) {

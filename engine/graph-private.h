@@ -154,7 +154,7 @@ gboolean kdf_node_check_outputs (KdfNode *n, GError **error);
 void kdf_node_release_inputs (KdfNode *n);
 
 /* registry.c */
-int kdf_levenshtein (const char *a, const char *b);
+int kdf_edit_distance (const char *a, const char *b);
 /* " (did you mean 'x'?)" among CANDIDATES, or "" */
 char *kdf_suggest (const char *word, const char *const *candidates, guint n);
 

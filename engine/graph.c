@@ -312,6 +312,30 @@ kdf_graph_add_node (KdfGraph *g, const char *kind, const char *name, GError **er
   return kdf_graph_add_node_with_class (g, klass, name, NULL, NULL, error);
 }
 
+void
+kdf_graph_remove_node (KdfGraph *g, KdfNode *n)
+{
+  g_return_if_fail (n->graph == g);
+  for (guint i = 0; i < g->edges->len;) {
+    KdfEdge *e = g->edges->pdata[i];
+    if (e->src == n || e->dst == n) {
+      g_ptr_array_remove (e->dst->inputs[e->in].edges, e);
+      g_ptr_array_remove_index (g->edges, i);
+      edge_free (e);
+    } else {
+      i++;
+    }
+  }
+  for (guint i = 0; i < g->edges->len; i++)
+    ((KdfEdge *) g->edges->pdata[i])->id = i;
+  g_ptr_array_remove (g->nodes, n);
+  for (guint i = 0; i < g->nodes->len; i++)
+    ((KdfNode *) g->nodes->pdata[i])->id = i;
+  g_hash_table_remove (g->by_name, n->name);
+  node_free (n);
+  g->prepared = FALSE;
+}
+
 const char *
 kdf_node_get_name (KdfNode *n)
 {

@@ -26,37 +26,42 @@ static GMutex registry_lock;
 static KdfRegistry *default_registry;
 static GError *default_error;
 
+/* Optimal string alignment distance: Levenshtein plus adjacent transpositions
+ * ("lenght" is one edit from "length"). */
 int
-kdf_levenshtein (const char *a, const char *b)
+kdf_edit_distance (const char *a, const char *b)
 {
-  gsize la = strlen (a), lb = strlen (b);
-  g_autofree int *row = g_new (int, lb + 1);
-  for (gsize j = 0; j <= lb; j++)
-    row[j] = (int) j;
-  for (gsize i = 1; i <= la; i++) {
-    int prev = row[0];
-    row[0] = (int) i;
-    for (gsize j = 1; j <= lb; j++) {
-      int cur = row[j];
+  int la = (int) strlen (a), lb = (int) strlen (b);
+  g_autofree int *d = g_new (int, (la + 1) * (lb + 1));
+#define D(i, j) d[(i) * (lb + 1) + (j)]
+  for (int i = 0; i <= la; i++)
+    D (i, 0) = i;
+  for (int j = 0; j <= lb; j++)
+    D (0, j) = j;
+  for (int i = 1; i <= la; i++)
+    for (int j = 1; j <= lb; j++) {
       int cost = a[i - 1] == b[j - 1] ? 0 : 1;
-      row[j] = MIN (MIN (row[j] + 1, row[j - 1] + 1), prev + cost);
-      prev = cur;
+      int v = MIN (MIN (D (i - 1, j) + 1, D (i, j - 1) + 1), D (i - 1, j - 1) + cost);
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+        v = MIN (v, D (i - 2, j - 2) + 1);
+      D (i, j) = v;
     }
-  }
-  return row[lb];
+  int result = D (la, lb);
+#undef D
+  return result;
 }
 
 char *
 kdf_suggest (const char *word, const char *const *candidates, guint n)
 {
-  /* Up to three candidates within an edit distance of a third of the word (at least
-   * 2), closest first; failing that, candidates that contain the word. Enough to
+  /* Up to three candidates within an edit distance of a quarter of the word (at
+   * least 1), closest first; failing that, candidates that contain the word. Enough to
    * catch typos without noise. */
-  int limit = MAX (2, (int) strlen (word) / 3);
+  int limit = MAX (1, ((int) strlen (word) + 1) / 4);
   GPtrArray *hits = g_ptr_array_new ();
   for (int d = 0; d <= limit; d++)
     for (guint i = 0; i < n && hits->len < 3; i++)
-      if (kdf_levenshtein (word, candidates[i]) == d)
+      if (kdf_edit_distance (word, candidates[i]) == d)
         g_ptr_array_add (hits, (gpointer) candidates[i]);
   for (guint i = 0; i < n && hits->len == 0; i++)
     if (strlen (word) >= 3 && strstr (candidates[i], word))

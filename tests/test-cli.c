@@ -1,2 +1,368 @@
-#include <glib.h>
-int main(int argc,char**argv){g_test_init(&argc,&argv,NULL);return g_test_run();}
+/* The `kdflow` program from the outside: exit status, the message on stderr, the run
+ * directory. Each bad input must name the culprit and exit 2 (1 for a node that
+ * failed while running) without crashing; under the sanitizer build a leak fails
+ * the child and so the case. */
+#include <glib/gstdio.h>
+#include <kdflow/kdflow.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static const char *kdflow;
+static const char *srcdir;
+
+typedef struct {
+  int status;
+  char *out;
+  char *err;
+} Result;
+
+static void
+result_clear (Result *r)
+{
+  g_free (r->out);
+  g_free (r->err);
+}
+
+/* Runs kdflow with ARGS (NULL-terminated) and extra environment ENV ("K=V", ...). */
+static Result
+run_env (const char *const *env, const char *const *args)
+{
+  GPtrArray *argv = g_ptr_array_new ();
+  g_ptr_array_add (argv, (gpointer) kdflow);
+  for (const char *const *a = args; *a; a++)
+    g_ptr_array_add (argv, (gpointer) *a);
+  g_ptr_array_add (argv, NULL);
+  char **envp = g_get_environ ();
+  for (const char *const *e = env; e && *e; e++) {
+    const char *eq = strchr (*e, '=');
+    g_autofree char *key = g_strndup (*e, (gsize) (eq - *e));
+    envp = g_environ_setenv (envp, key, eq + 1, TRUE);
+  }
+  Result r = { 0 };
+  int wait_status = 0;
+  GError *error = NULL;
+  g_autofree char *cwd = g_dir_make_tmp ("kdf-cli-XXXXXX", NULL);
+  if (!g_spawn_sync (cwd, (char **) argv->pdata, envp, G_SPAWN_DEFAULT, NULL, NULL, &r.out,
+                     &r.err, &wait_status, &error))
+    g_error ("cannot run %s: %s", kdflow, error->message);
+  r.status = WIFEXITED (wait_status) ? WEXITSTATUS (wait_status) : 128 + WTERMSIG (wait_status);
+  g_strfreev (envp);
+  g_ptr_array_free (argv, TRUE);
+  /* the child's run directories live in cwd; leave them for inspection on failure */
+  return r;
+}
+
+static Result
+run (const char *const *args)
+{
+  return run_env (NULL, args);
+}
+
+static char *
+script (const char *name)
+{
+  return g_build_filename (srcdir, "lua", name, NULL);
+}
+
+static void
+expect (Result *r, int status, const char *const *needles)
+{
+  if (r->status != status)
+    g_error ("expected exit status %d, got %d\nstdout:\n%s\nstderr:\n%s", status, r->status,
+             r->out, r->err);
+  for (const char *const *n = needles; n && *n; n++)
+    if (!strstr (r->err, *n) && !strstr (r->out, *n))
+      g_error ("expected \"%s\" in the output\nstdout:\n%s\nstderr:\n%s", *n, r->out, r->err);
+  /* never a crash or a sanitizer report */
+  g_assert_null (strstr (r->err, "AddressSanitizer"));
+  g_assert_null (strstr (r->err, "runtime error:"));
+  g_assert_null (strstr (r->err, "CRITICAL"));
+}
+
+typedef struct {
+  const char *name;
+  const char *script;
+  int status;
+  const char *needles[4];
+} BadCase;
+
+static const BadCase bad_cases[] = {
+  { "unknown-kind", "bad/unknown_kind.lua", 2,
+    { "unknown_kind.lua:3:", "unknown node kind 'test_sorce' (did you mean 'test_source'" } },
+  { "unknown-param", "bad/unknown_param.lua", 2,
+    { "unknown_param.lua:3:", "unknown param 'lenght'", "params: n, value, per_tick" } },
+  { "param-type", "bad/param_type.lua", 2,
+    { "param_type.lua:3:", "param 'n' takes an int, got a string ('three')" } },
+  { "param-range", "bad/param_range.lua", 2, { "param 'rate' = 1.5 is out of range [0, 1]" } },
+  { "unknown-port", "bad/unknown_port.lua", 2,
+    { "unknown_port.lua:4:", "no input port 'bb' (did you mean 'b'?)" } },
+  { "dtype", "bad/dtype.lua", 2, { "dtype.lua:4:", "(f32[N]) to 'test_i32_sink.labels' (i32[N]): dtypes differ" } },
+  { "rank", "bad/rank.lua", 2, { "ranks differ" } },
+  { "two-edges", "bad/two_edges.lua", 2,
+    { "two_edges.lua:6:", "input 'test_add.a' is already fed by 'a.x'" } },
+  { "unconnected", "bad/unconnected.lua", 2,
+    { "unconnected.lua:5:", "node 'sum' (test_add): required input 'b' is not connected" } },
+  { "cycle", "bad/cycle.lua", 2, { "cycle without a delay edge", "alpha -> beta -> alpha" } },
+  { "oracle", "bad/oracle.lua", 2,
+    { "oracle.lua:4:", "'data.truth' is ground truth", "'method' (test_mask_user) is not an evaluation node" } },
+  { "syntax", "bad/syntax.lua", 2, { "syntax.lua:3:" } },
+  { "runtime", "bad/runtime.lua", 2, { "runtime.lua:4:", "no port or method 'no_such_method'" } },
+  { "fail-tick", "bad/fail_tick.lua", 1,
+    { "fail_tick.lua:4:", "node 'breaker' (test_fail)", "tick 3: failing on purpose at tick 3" } },
+  { "lua-node-error", "bad/lua_node_error.lua", 1,
+    { "node 'oops' (lua)", "tick 0: Lua error:", "lua_node_error.lua:5:" } },
+  { "foreign-signature", "bad/foreign_sig.lua", 2,
+    { "foreign_sig.lua:3:", "malformed signature \"f(ipipi\"" } },
+  { "foreign-library", "bad/foreign_lib.lua", 2, { "cannot open library", "libnot-a-library.so.1" } },
+  { "foreign-symbol", "bad/foreign_sym.lua", 2, { "library has no symbol 'cblas_sdto'" } },
+  { "runtime-shape", "bad/shape.lua", 2,
+    { "node 'sum' (test_add)", "input 'b' is f32[6] from 'b.x', so N = 6, but input 'a' set N = 4" } },
+};
+
+static void
+test_bad_case (gconstpointer data)
+{
+  const BadCase *c = data;
+  g_autofree char *path = script (c->script);
+  Result r = run ((const char *[]){ "run", path, "--quiet", NULL });
+  expect (&r, c->status, c->needles);
+  result_clear (&r);
+}
+
+static void
+test_missing_file (void)
+{
+  Result r = run ((const char *[]){ "run", "/nonexistent/graph.lua", NULL });
+  expect (&r, 2, (const char *[]){ "graph file '/nonexistent/graph.lua' does not exist", NULL });
+  result_clear (&r);
+}
+
+static void
+test_usage (void)
+{
+  Result r = run ((const char *[]){ NULL });
+  expect (&r, 2, (const char *[]){ "no command given", "usage:", NULL });
+  result_clear (&r);
+  r = run ((const char *[]){ "frobnicate", NULL });
+  expect (&r, 2, (const char *[]){ "unknown command 'frobnicate'", NULL });
+  result_clear (&r);
+  g_autofree char *path = script ("plain.lua");
+  r = run ((const char *[]){ "run", path, "--threads", "zero", NULL });
+  expect (&r, 2, (const char *[]){ "--threads needs a number from 1 to 1024, got 'zero'", NULL });
+  result_clear (&r);
+  r = run ((const char *[]){ "run", path, "--set", "novalue", NULL });
+  expect (&r, 2, (const char *[]){ "--set needs key=value, got 'novalue'", NULL });
+  result_clear (&r);
+  r = run ((const char *[]){ "describe", NULL });
+  expect (&r, 2, (const char *[]){ "'describe' takes one node kind", NULL });
+  result_clear (&r);
+  r = run ((const char *[]){ "--version", NULL });
+  expect (&r, 0, (const char *[]){ "kdflow 0.1.0 (node ABI 1.0)", NULL });
+  result_clear (&r);
+}
+
+/* A plugin directory holding the good test plugin and one bad file. */
+static char *
+plugin_dir_with (const char *bad_name, const char *contents)
+{
+  char *dir = g_dir_make_tmp ("kdf-plugpath-XXXXXX", NULL);
+  g_autofree char *dst = g_build_filename (dir, bad_name, NULL);
+  if (contents) {
+    g_assert_true (g_file_set_contents (dst, contents, -1, NULL));
+  } else {
+    g_autofree char *src = g_build_filename (g_getenv ("KDF_TEST_BADPLUGINS"), bad_name, NULL);
+    g_assert_cmpint (symlink (src, dst), ==, 0);
+  }
+  return dir;
+}
+
+static void
+test_bad_plugin_path (void)
+{
+  struct {
+    const char *file, *contents, *needle;
+  } cases[] = {
+    { "kdf-junk.so", "not a shared object\n", "kdf-junk.so: cannot load" },
+    { "kdf-nosym.so", NULL, "kdf-nosym.so: no symbol 'kdf_plugin_nosym_describe'" },
+    { "kdf-badabi.so", NULL, "built for kdflow ABI 99.0, this engine has ABI 1.0" },
+    { "kdf-dup.so", NULL, "node kind 'test_noop' is defined twice" },
+  };
+  g_autofree char *path = script ("plain.lua");
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+    g_autofree char *dir = plugin_dir_with (cases[i].file, cases[i].contents);
+    g_autofree char *env = g_strdup_printf ("KDFLOW_PLUGIN_PATH=%s:%s", g_getenv ("KDFLOW_PLUGIN_PATH"), dir);
+    Result r = run_env ((const char *[]){ env, NULL }, (const char *[]){ "run", path, "--quiet", NULL });
+    expect (&r, 2, (const char *[]){ cases[i].needle, NULL });
+    result_clear (&r);
+    r = run_env ((const char *[]){ env, NULL }, (const char *[]){ "nodes", NULL });
+    expect (&r, 2, (const char *[]){ cases[i].needle, NULL });
+    result_clear (&r);
+  }
+  /* the same file name later on the path is shadowed, not a duplicate */
+  g_autofree char *env = g_strdup_printf ("KDFLOW_PLUGIN_PATH=%s:%s", g_getenv ("KDFLOW_PLUGIN_PATH"),
+                                          g_getenv ("KDFLOW_PLUGIN_PATH"));
+  Result r = run_env ((const char *[]){ env, NULL }, (const char *[]){ "run", path, "--quiet", NULL });
+  expect (&r, 0, (const char *[]){ "sum\t6.0", NULL });
+  result_clear (&r);
+}
+
+static void
+test_api (void)
+{
+  g_autofree char *path = script ("api.lua");
+  Result r = run ((const char *[]){ "run", path, "--quiet", "--set", "epochs=7", "--set", "rate=0.25",
+                                    "--set", "flag=yes", "--set", "word=abc", "--set", "unused=1", NULL });
+  expect (&r, 0, (const char *[]){ "api ok", "warning: --set unused was never read", NULL });
+  result_clear (&r);
+}
+
+static char *
+slurp (const char *dir, const char *name)
+{
+  g_autofree char *p = g_build_filename (dir, name, NULL);
+  char *text = NULL;
+  g_file_get_contents (p, &text, NULL, NULL);
+  return text;
+}
+
+static void
+test_run_directory (void)
+{
+  g_autofree char *dir = g_dir_make_tmp ("kdf-out-XXXXXX", NULL);
+  g_autofree char *out = g_build_filename (dir, "run1", NULL);
+  g_autofree char *dotdir = g_build_filename (dir, "dots", NULL);
+  g_autofree char *env = g_strdup_printf ("KDFLOW_DOT_DIR=%s", dotdir);
+  g_autofree char *path = script ("plain.lua");
+  Result r = run_env ((const char *[]){ env, NULL },
+                      (const char *[]){ "run", path, "--out", out, "--threads", "1", NULL });
+  expect (&r, 0, (const char *[]){ "sum\t6.0", "tick 2/2 done", "run directory: ", NULL });
+  result_clear (&r);
+  g_autofree char *metrics = slurp (out, "metrics.jsonl");
+  g_autofree char *summary = slurp (out, "summary.json");
+  g_autofree char *dot = slurp (out, "graph.dot");
+  g_autofree char *dot2 = slurp (dotdir, "plain.dot");
+  g_assert_nonnull (metrics);
+  g_assert_nonnull (strstr (metrics, "\"tick\":1"));
+  g_assert_nonnull (summary);
+  g_assert_nonnull (strstr (summary, "\"status\" : \"ok\""));
+  g_assert_nonnull (dot);
+  g_assert_nonnull (strstr (dot, "f32[3]") == NULL ? "no edges here" : dot);
+  g_assert_nonnull (dot2);
+
+  /* a failing run keeps the ticks before the failure */
+  g_autofree char *out2 = g_build_filename (dir, "run2", NULL);
+  g_autofree char *fail = script ("bad/fail_tick.lua");
+  r = run ((const char *[]){ "run", fail, "--out", out2, "--quiet", NULL });
+  expect (&r, 1, NULL);
+  g_assert_null (strstr (r.out, "not reached"));
+  result_clear (&r);
+  g_autofree char *m2 = slurp (out2, "metrics.jsonl");
+  g_auto (GStrv) lines = g_strsplit (g_strchomp (m2), "\n", -1);
+  g_assert_cmpuint (g_strv_length (lines), ==, 3); /* ticks 0, 1, 2 */
+  g_autofree char *s2 = slurp (out2, "summary.json");
+  g_assert_nonnull (strstr (s2, "\"failed_tick\" : 3"));
+}
+
+static void
+test_nodes_describe (void)
+{
+  Result r = run ((const char *[]){ "nodes", NULL });
+  expect (&r, 0, (const char *[]){ "test_source", "a constant vector", NULL });
+  result_clear (&r);
+  r = run ((const char *[]){ "describe", "test_params", NULL });
+  expect (&r, 0,
+          (const char *[]){ "count            int     default 3 [1, 10]", "{fast|slow}",
+                            "path             string  required", NULL });
+  result_clear (&r);
+  r = run ((const char *[]){ "describe", "test_parms", NULL });
+  expect (&r, 2, (const char *[]){ "unknown node kind 'test_parms' (did you mean 'test_params'", NULL });
+  result_clear (&r);
+}
+
+static void
+test_dot_command (void)
+{
+  g_autofree char *path = script ("api.lua");
+  g_autofree char *dir = g_dir_make_tmp ("kdf-dotcmd-XXXXXX", NULL);
+  g_autofree char *file = g_build_filename (dir, "api.dot", NULL);
+  /* the dot command stops at the first g:run: the asserts after it never run */
+  Result r = run ((const char *[]){ "dot", path, "-o", file, "--set", "epochs=7", "--set", "rate=0.25",
+                                    "--set", "flag=yes", "--set", "word=abc", NULL });
+  expect (&r, 0, NULL);
+  g_assert_null (strstr (r.out, "api ok"));
+  result_clear (&r);
+  g_autofree char *text = slurp (dir, "api.dot");
+  g_assert_nonnull (text);
+  g_assert_nonnull (strstr (text, "digraph \"api\""));
+  g_assert_nonnull (strstr (text, "(foreign:cblas_sdot)"));
+  g_assert_nonnull (strstr (text, "(lua)"));
+  if (*KDF_TEST_DOT) {
+    g_autofree char *out = NULL, *err = NULL;
+    int status;
+    const char *argv[] = { KDF_TEST_DOT, "-Tsvg", file, NULL };
+    g_assert_true (g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL,
+                                 &out, &err, &status, NULL));
+    g_assert_true (g_spawn_check_wait_status (status, NULL));
+  }
+  /* to stdout, and a graph error still fails */
+  g_autofree char *cyc = script ("bad/cycle.lua");
+  r = run ((const char *[]){ "dot", cyc, NULL });
+  expect (&r, 2, (const char *[]){ "alpha -> beta -> alpha", NULL });
+  result_clear (&r);
+}
+
+static void
+test_plain_lua (void)
+{
+  const char *lua = "/usr/bin/lua5.4";
+  if (KDF_TEST_SANITIZED) {
+    g_test_skip ("the sanitizer runtime cannot be loaded into the plain lua5.4 interpreter");
+    return;
+  }
+  if (!g_file_test (lua, G_FILE_TEST_IS_EXECUTABLE)) {
+    g_test_skip ("lua5.4 is not installed");
+    return;
+  }
+  g_autofree char *cpath = g_strdup_printf ("%s/../engine/lua/?.so", g_getenv ("KDF_TEST_BUILDDIR"));
+  const char *code = "local kdf = require 'kdflow'\n"
+                     "local g = kdf.graph { name = 'plain' }\n"
+                     "local a = g:node('test_source', { n = 2, value = 4 })\n"
+                     "g:run { ticks = 1 }\n"
+                     "print('lua5.4', a.x:value():sum())\n";
+  const char *argv[] = { lua, "-e", code, NULL };
+  char **envp = g_environ_setenv (g_get_environ (), "LUA_CPATH", cpath, TRUE);
+  g_autofree char *out = NULL, *err = NULL;
+  int status;
+  g_assert_true (g_spawn_sync (NULL, (char **) argv, envp, G_SPAWN_DEFAULT, NULL, NULL, &out, &err,
+                               &status, NULL));
+  g_strfreev (envp);
+  if (!g_spawn_check_wait_status (status, NULL))
+    g_error ("lua5.4 failed: %s", err);
+  g_assert_nonnull (strstr (out, "lua5.4\t8.0"));
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  kdflow = g_getenv ("KDFLOW");
+  srcdir = g_getenv ("KDF_TEST_SRCDIR");
+  if (!kdflow || !srcdir) {
+    g_printerr ("KDFLOW and KDF_TEST_SRCDIR must be set (meson test sets them)\n");
+    return 1;
+  }
+  for (guint i = 0; i < G_N_ELEMENTS (bad_cases); i++) {
+    g_autofree char *name = g_strdup_printf ("/cli/bad/%s", bad_cases[i].name);
+    g_test_add_data_func (name, &bad_cases[i], test_bad_case);
+  }
+  g_test_add_func ("/cli/bad/missing-file", test_missing_file);
+  g_test_add_func ("/cli/bad/usage", test_usage);
+  g_test_add_func ("/cli/bad/plugin-path", test_bad_plugin_path);
+  g_test_add_func ("/cli/api", test_api);
+  g_test_add_func ("/cli/run-directory", test_run_directory);
+  g_test_add_func ("/cli/nodes-describe", test_nodes_describe);
+  g_test_add_func ("/cli/dot", test_dot_command);
+  g_test_add_func ("/cli/plain-lua", test_plain_lua);
+  return g_test_run ();
+}

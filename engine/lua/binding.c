@@ -11,6 +11,7 @@
 #include <lauxlib.h>
 #include <lualib.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -282,17 +283,36 @@ fill_from_table (lua_State *L, int index, KdfTensor *t, int depth, int64_t *pos,
   return TRUE;
 }
 
-/* A tensor from the value at INDEX: a tensor userdata, a number (rank 0) or a nested
- * table. Raises on anything else. transfer full. */
+/* Pushes a tensor userdata for the value at INDEX (a tensor userdata, a number or a
+ * nested table of numbers) and returns its tensor, borrowed: the userdata owns it, so
+ * an error raised later cannot leak it. Raises on anything else. */
 static KdfTensor *
-tensor_from_lua (lua_State *L, int index, KdfDType dtype)
+push_tensor_value (lua_State *L, int index, KdfDType dtype)
 {
   index = lua_absindex (L, index);
   KdfTensor *t = to_tensor (L, index);
-  if (t)
-    return kdf_tensor_ref (t);
-  if (lua_isnumber (L, index) || lua_isboolean (L, index)) {
-    t = kdf_tensor_new (dtype, 0, NULL);
+  if (t) {
+    lua_pushvalue (L, index);
+    return t;
+  }
+  int rank = 0;
+  int64_t shape[KDF_MAX_RANK];
+  char *why = NULL;
+  if (lua_istable (L, index)) {
+    if (!table_shape (L, index, &rank, shape, &why)) {
+      lua_pushfstring (L, "cannot make a tensor: %s", why);
+      g_free (why);
+      lua_error (L);
+    }
+  } else if (!lua_isnumber (L, index) && !lua_isboolean (L, index)) {
+    luaL_error (L, "expected a tensor, a number or a table of numbers, got a %s",
+                luaL_typename (L, index));
+  }
+  TensorUD *ud = lua_newuserdatauv (L, sizeof (TensorUD), 0);
+  ud->t = NULL;
+  luaL_setmetatable (L, TENSOR_MT);
+  ud->t = t = kdf_tensor_new (dtype, rank, shape);
+  if (!lua_istable (L, index)) {
     double v = lua_isboolean (L, index) ? lua_toboolean (L, index) : lua_tonumber (L, index);
     if (dtype == KDF_DTYPE_F32)
       kdf_tensor_f32 (t)[0] = (float) v;
@@ -302,23 +322,8 @@ tensor_from_lua (lua_State *L, int index, KdfDType dtype)
       kdf_tensor_u8 (t)[0] = (uint8_t) v;
     return t;
   }
-  if (!lua_istable (L, index)) {
-    luaL_error (L, "expected a tensor, a number or a table of numbers, got a %s",
-                luaL_typename (L, index));
-    return NULL;
-  }
-  int rank;
-  int64_t shape[KDF_MAX_RANK];
-  char *why = NULL;
-  if (!table_shape (L, index, &rank, shape, &why)) {
-    lua_pushfstring (L, "cannot make a tensor: %s", why);
-    g_free (why);
-    lua_error (L);
-  }
-  t = kdf_tensor_new (dtype, rank, shape);
   int64_t pos = 0;
   if (rank > 0 && shape[0] > 0 && !fill_from_table (L, index, t, 0, &pos, &why)) {
-    kdf_tensor_unref (t);
     lua_pushfstring (L, "cannot make a tensor: %s", why);
     g_free (why);
     lua_error (L);
@@ -341,8 +346,7 @@ l_tensor (lua_State *L)
 {
   KdfDType dtype = check_dtype (L, luaL_optstring (L, 2, "f32"));
   luaL_argcheck (L, !lua_isnoneornil (L, 1), 1, "a table of numbers expected");
-  g_autoptr (KdfTensor) t = tensor_from_lua (L, 1, dtype);
-  push_tensor (L, t);
+  push_tensor_value (L, 1, dtype);
   return 1;
 }
 
@@ -654,10 +658,11 @@ is_port (lua_State *L, int index)
 typedef struct {
   NodeUD *node;
   const char *port;
-  KdfEdgeOptions opts;
-  KdfTensor *initial; /* owned */
+  KdfEdgeOptions opts; /* opts.initial is borrowed from a userdata on the stack */
 } PortRef;
 
+/* Reads the port table at INDEX. Leaves one value on the stack: the userdata that
+ * owns opts.initial, or nil. */
 static void
 read_port (lua_State *L, int index, PortRef *ref)
 {
@@ -678,19 +683,23 @@ read_port (lua_State *L, int index, PortRef *ref)
   }
   lua_getfield (L, index, "oracle");
   ref->opts.oracle = lua_toboolean (L, -1);
+  lua_pop (L, 2);
   lua_getfield (L, index, "initial");
-  if (!lua_isnil (L, -1))
-    ref->initial = tensor_from_lua (L, -1, KDF_DTYPE_F32);
-  lua_pop (L, 3);
-  ref->opts.initial = ref->initial;
+  if (!lua_isnil (L, -1)) {
+    ref->opts.initial = push_tensor_value (L, -1, KDF_DTYPE_F32);
+    lua_remove (L, -2);
+  }
 }
 
-/* Applies connection options from table OPTS (delay, oracle, initial) onto REF. */
+/* Applies connection options from table OPTS (delay, oracle, initial) onto REF.
+ * Leaves one value on the stack: the userdata owning an initial value, or nil. */
 static void
 read_edge_options (lua_State *L, int opts, PortRef *ref, KdfDType initial_dtype)
 {
-  if (lua_isnoneornil (L, opts))
+  if (lua_isnoneornil (L, opts)) {
+    lua_pushnil (L);
     return;
+  }
   luaL_checktype (L, opts, LUA_TTABLE);
   lua_getfield (L, opts, "delay");
   if (!lua_isnil (L, -1)) {
@@ -702,26 +711,23 @@ read_edge_options (lua_State *L, int opts, PortRef *ref, KdfDType initial_dtype)
   lua_getfield (L, opts, "oracle");
   if (!lua_isnil (L, -1))
     ref->opts.oracle = lua_toboolean (L, -1);
+  lua_pop (L, 2);
   lua_getfield (L, opts, "initial");
   if (!lua_isnil (L, -1)) {
-    g_clear_pointer (&ref->initial, kdf_tensor_unref);
-    ref->initial = tensor_from_lua (L, -1, initial_dtype);
-    ref->opts.initial = ref->initial;
+    ref->opts.initial = push_tensor_value (L, -1, initial_dtype);
+    lua_remove (L, -2);
   }
-  lua_pop (L, 3);
 }
 
 static void
 connect_ref (lua_State *L, KdfGraph *g, PortRef *ref, KdfNode *dst, const char *in_port)
 {
   if (ref->node->g != g) {
-    g_clear_pointer (&ref->initial, kdf_tensor_unref);
     luaL_error (L, "cannot connect '%s.%s' to '%s.%s': the nodes are in different graphs",
                 kdf_node_get_name (ref->node->n), ref->port, kdf_node_get_name (dst), in_port);
   }
   GError *error = NULL;
   gboolean ok = kdf_graph_connect (g, ref->node->n, ref->port, dst, in_port, &ref->opts, &error);
-  g_clear_pointer (&ref->initial, kdf_tensor_unref);
   if (!ok)
     raise_gerror (L, error);
 }
@@ -748,12 +754,14 @@ input_dtype (const KdfPortSpec *in)
 static void
 connect_constant (lua_State *L, KdfGraph *g, KdfNode *dst, const KdfPortSpec *in, int value)
 {
-  g_autoptr (KdfTensor) t = tensor_from_lua (L, value, input_dtype (in));
-  g_autofree char *name = g_strdup_printf ("%s.%s", kdf_node_get_name (dst), in->name);
+  KdfTensor *t = push_tensor_value (L, value, input_dtype (in));
+  char *name = g_strdup_printf ("%s.%s", kdf_node_get_name (dst), in->name);
   GError *error = NULL;
   KdfNode *c = kdf_graph_add_constant (g, name, t, &error);
+  g_free (name);
   if (!c || !kdf_graph_connect (g, c, "value", dst, in->name, NULL, &error))
     raise_gerror (L, error);
+  lua_pop (L, 1);
 }
 
 /* Schedules: a Lua function (or callable) of the tick. */
@@ -863,20 +871,27 @@ static void
 apply_table (lua_State *L, KdfGraph *g, KdfNode *n, int t)
 {
   t = lua_absindex (L, t);
-  GPtrArray *keys = g_ptr_array_new ();
+  /* the sorted keys live in a userdata, so an error raised below frees them */
+  size_t n_keys = 0;
   lua_pushnil (L);
   while (lua_next (L, t)) {
     lua_pop (L, 1);
-    if (lua_type (L, -1) != LUA_TSTRING) {
-      g_ptr_array_free (keys, TRUE);
+    if (lua_type (L, -1) != LUA_TSTRING)
       luaL_error (L, "node '%s': keys of the params table must be names, got a %s",
                   kdf_node_get_name (n), luaL_typename (L, -1));
-    }
-    g_ptr_array_add (keys, (gpointer) lua_tostring (L, -1)); /* anchored in the table */
+    n_keys++;
   }
-  g_ptr_array_sort (keys, compare_cstr);
-  for (guint i = 0; i < keys->len; i++) {
-    const char *key = keys->pdata[i];
+  const char **keys = lua_newuserdatauv (L, MAX (n_keys, 1) * sizeof (char *), 0);
+  int keys_index = lua_gettop (L);
+  size_t k = 0;
+  lua_pushnil (L);
+  while (lua_next (L, t)) {
+    lua_pop (L, 1);
+    keys[k++] = lua_tostring (L, -1); /* anchored in the table */
+  }
+  qsort (keys, n_keys, sizeof (char *), compare_cstr);
+  for (size_t i = 0; i < n_keys; i++) {
+    const char *key = keys[i];
     if (strcmp (key, "name") == 0)
       continue;
     lua_getfield (L, t, key);
@@ -887,22 +902,21 @@ apply_table (lua_State *L, KdfGraph *g, KdfNode *n, int t)
         PortRef ref;
         read_port (L, v, &ref);
         connect_ref (L, g, &ref, n, key);
-      } else if (lua_istable (L, v) && (in->flags & KDF_PORT_MULTI) && !to_tensor (L, v) &&
-                 luaL_len (L, v) > 0 && (lua_geti (L, v, 1), is_port (L, -1))) {
-        lua_pop (L, 1);
-        for (lua_Integer k = 1, len = luaL_len (L, v); k <= len; k++) {
-          lua_geti (L, v, k);
+      } else if (lua_istable (L, v) && (in->flags & KDF_PORT_MULTI) && luaL_len (L, v) > 0 &&
+                 lua_geti (L, v, 1) != LUA_TNIL && is_port (L, -1)) {
+        /* a list of ports into a multi input */
+        for (lua_Integer j = 1, len = luaL_len (L, v); j <= len; j++) {
+          lua_geti (L, v, j);
           if (!is_port (L, -1))
             luaL_error (L, "node '%s': input '%s': entry %d of the list is not a port",
-                        kdf_node_get_name (n), key, (int) k);
+                        kdf_node_get_name (n), key, (int) j);
           PortRef ref;
           read_port (L, -1, &ref);
           connect_ref (L, g, &ref, n, key);
-          lua_pop (L, 1);
+          lua_pop (L, 2);
         }
       } else {
-        if (lua_istable (L, v) && (in->flags & KDF_PORT_MULTI))
-          lua_pop (L, 1); /* the probe of entry 1 */
+        /* anything else is a constant (the stack is reset after each key) */
         if (in->kind != KDF_VALUE_TENSOR)
           luaL_error (L, "node '%s': input '%s' takes a %s port, got a %s",
                       kdf_node_get_name (n), key, kdf_value_kind_name (in->kind),
@@ -922,7 +936,57 @@ apply_table (lua_State *L, KdfGraph *g, KdfNode *n, int t)
     }
     lua_settop (L, v - 1);
   }
-  g_ptr_array_free (keys, TRUE);
+  lua_remove (L, keys_index);
+}
+
+/* Runs apply_table in protected mode: (graph ud, node ud, table). */
+static int
+apply_protected (lua_State *L)
+{
+  NodeUD *ud = check_node (L, 2);
+  apply_table (L, ud->g, ud->n, 3);
+  return 0;
+}
+
+/* Applies the table at index T to the node on top of the stack; if that fails the
+ * node is removed again, so a caught error leaves no half-built node behind. */
+static void
+apply_or_remove (lua_State *L, KdfGraph *g, int t)
+{
+  int node = lua_gettop (L);
+  t = lua_absindex (L, t);
+  luaL_where (L, 1); /* inside the protected call, level 1 is a C function */
+  int where = lua_gettop (L);
+  lua_pushcfunction (L, apply_protected);
+  lua_pushnil (L);
+  lua_pushvalue (L, node);
+  lua_pushvalue (L, t);
+  if (lua_pcall (L, 3, 0, 0) != LUA_OK) {
+    NodeUD *ud = lua_touserdata (L, node);
+    kdf_graph_remove_node (g, ud->n);
+    ud->n = NULL;
+    /* give the error the script's file:line */
+    if (lua_type (L, -1) == LUA_TSTRING) {
+      lua_pushvalue (L, where);
+      lua_insert (L, -2);
+      lua_concat (L, 2);
+    } else if (lua_istable (L, -1)) {
+      lua_pushvalue (L, where);
+      lua_getfield (L, -2, "message");
+      lua_concat (L, 2);
+      lua_setfield (L, -2, "message");
+    }
+    lua_error (L);
+  }
+  lua_remove (L, where);
+}
+
+static void
+set_origin (lua_State *L, KdfNode *n)
+{
+  char *origin = where_string (L);
+  kdf_node_set_origin (n, origin);
+  g_free (origin);
 }
 
 /* g:node(kind [, params_and_inputs]) */
@@ -944,11 +1008,10 @@ graph_node (lua_State *L)
   KdfNode *n = kdf_graph_add_node (g, kind, name, &error);
   if (!n)
     return raise_gerror (L, error);
-  g_autofree char *origin = where_string (L);
-  kdf_node_set_origin (n, origin);
+  set_origin (L, n);
   push_node (L, g, n);
   if (lua_istable (L, 3))
-    apply_table (L, g, n, 3);
+    apply_or_remove (L, g, 3);
   return 1;
 }
 
@@ -962,7 +1025,6 @@ graph_connect (lua_State *L)
   PortRef dst, src;
   read_port (L, 3, &dst);
   const KdfPortSpec *in = kdf_node_find_input (dst.node->n, dst.port);
-  g_clear_pointer (&dst.initial, kdf_tensor_unref);
   read_port (L, 2, &src);
   read_edge_options (L, 4, &src, in ? input_dtype (in) : KDF_DTYPE_F32);
   connect_ref (L, g, &src, dst.node->n, dst.port);
@@ -1326,8 +1388,7 @@ graph_foreign (lua_State *L)
   g_strfreev (scalars);
   if (!n)
     return raise_gerror (L, error);
-  g_autofree char *origin = where_string (L);
-  kdf_node_set_origin (n, origin);
+  set_origin (L, n);
   push_node (L, g, n);
   /* the rest of the table: params and inputs */
   lua_newtable (L);
@@ -1344,8 +1405,9 @@ graph_foreign (lua_State *L)
       lua_pop (L, 1);
     }
   }
-  apply_table (L, g, n, -1);
-  lua_pop (L, 1);
+  lua_insert (L, -2); /* table below the node */
+  apply_or_remove (L, g, -2);
+  lua_remove (L, -2);
   return 1;
 }
 
@@ -1379,8 +1441,9 @@ lua_output_value (lua_State *L, int index, const KdfPortSpec *port, KdfValueKind
     if (t) {
       *value = kdf_tensor_ref (t);
     } else if (lua_isnumber (L, index) || lua_isboolean (L, index) || lua_istable (L, index)) {
-      /* tables and numbers: converted in protected mode by the caller's pcall */
-      *value = tensor_from_lua (L, index, input_dtype (port));
+      /* tables and numbers: we run under the caller's pcall */
+      *value = kdf_tensor_ref (push_tensor_value (L, index, input_dtype (port)));
+      lua_pop (L, 1);
     } else {
       *why = g_strdup_printf ("output '%s' must be a tensor, a number or a table of numbers, "
                               "got a %s",
@@ -1525,16 +1588,15 @@ graph_lua (lua_State *L)
   KdfNode *n = kdf_graph_add_node_with_class (g, &ln->klass, name, ln, lua_node_free, &error);
   if (!n)
     return raise_gerror (L, error);
-  g_autofree char *origin = where_string (L);
-  kdf_node_set_origin (n, origin);
-  push_node (L, g, n);
+  set_origin (L, n);
   lua_newtable (L);
   for (guint i = 0; inputs[i].name; i++) {
     lua_getfield (L, 2, inputs[i].name);
     lua_setfield (L, -2, inputs[i].name);
   }
-  apply_table (L, g, n, -1);
-  lua_pop (L, 1);
+  push_node (L, g, n);
+  apply_or_remove (L, g, -2);
+  lua_remove (L, -2);
   return 1;
 }
 
@@ -1646,7 +1708,6 @@ port_value (lua_State *L)
 {
   PortRef ref;
   read_port (L, 1, &ref);
-  g_clear_pointer (&ref.initial, kdf_tensor_unref);
   if (!kdf_node_find_output (ref.node->n, ref.port))
     return luaL_error (L, "'%s.%s' is an input port; only outputs have values",
                        kdf_node_get_name (ref.node->n), ref.port);
@@ -1661,7 +1722,6 @@ port_tostring (lua_State *L)
 {
   PortRef ref;
   read_port (L, 1, &ref);
-  g_clear_pointer (&ref.initial, kdf_tensor_unref);
   lua_pushfstring (L, "port '%s.%s'", kdf_node_get_name (ref.node->n), ref.port);
   return 1;
 }

@@ -85,6 +85,9 @@ KdfNode *kdf_graph_add_node_with_class (KdfGraph *g, const KdfNodeClass *klass,
                                         const char *name, gpointer class_data,
                                         GDestroyNotify class_free, GError **error);
 
+/* Removes N and every edge touching it (N is freed). */
+void kdf_graph_remove_node (KdfGraph *g, KdfNode *n);
+
 /* A node of kind "constant" whose output "value" is VALUE (transfer none: the node
  * takes its own reference). */
 KdfNode *kdf_graph_add_constant (KdfGraph *g, const char *name, KdfTensor *value,

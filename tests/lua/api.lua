@@ -1,0 +1,102 @@
+-- The Lua API end to end; every check is an assert, so a wrong value exits non-zero.
+local kdf = require "kdflow"
+
+-- tensors
+local t = kdf.tensor { { 1, 2, 3 }, { 4, 5, 6 } }
+assert(t.dtype == "f32" and t.rank == 2 and #t == 2)
+assert(t:shape()[1] == 2 and t:shape()[2] == 3)
+assert(t:get(2, 3) == 6 and t:numel() == 6 and t:sum() == 21)
+assert(tostring(t) == "tensor f32[2,3]")
+local l = kdf.tensor({ 0, 1, 2 }, "i32")
+assert(math.type(l:get(3)) == "integer" and l:get(3) == 2)
+assert(not pcall(kdf.tensor, { { 1, 2 }, { 3 } }))          -- ragged
+assert(not pcall(kdf.tensor, { 1.5 }, "i32"))               -- not an i32
+assert(not pcall(kdf.tensor, { "a" }))                      -- not a number
+assert(kdf.zeros({ 2, 2 }, "u8"):sum() == 0)
+
+-- typed args with defaults
+assert(kdf.arg("epochs", 3) == 7)              -- --set epochs=7
+assert(math.type(kdf.arg("epochs", 3)) == "integer")
+assert(kdf.arg("rate", 0.5) == 0.25)           -- --set rate=0.25
+assert(kdf.arg("missing", "dflt") == "dflt")
+assert(kdf.arg("flag", false) == true)         -- --set flag=yes
+assert(not pcall(kdf.arg, "word", 1))          -- --set word=abc: not a number
+
+-- a graph with every way of wiring
+local g = kdf.graph { name = "api", seed = 11 }
+assert(g.name == "api" and g.seed == 11)
+local a = g:node("test_source", { name = "a", n = 3, value = 1 })
+local b = g:node("test_source", { name = "b", n = 3, value = kdf.linear(0, 3, 3) })
+local sum = g:node("test_add", { name = "sum", a = a.x, b = b.x })
+local k = g:node("test_add", { name = "plus_const", a = sum.y, b = { 10, 20, 30 } }) -- a table becomes a constant
+local counter = g:node("test_counter", { name = "counter", step = 0.5 })
+g:connect(counter.out, counter.prev, { delay = 1 })
+local fed = g:node("test_counter", { name = "fed", prev = kdf.delay(counter.out, 2, 100) })
+
+-- a Lua node: change-driven by default
+local calls = 0
+local sq = g:lua { name = "square", inputs = { "v:f32[N]" }, outputs = { "sq:f32[N]", "n:f32[]" },
+  v = k.y, fn = function(i, ctx)
+    calls = calls + 1
+    assert(ctx.node == "square" and ctx.tick >= 0)
+    local out = {}
+    for j, x in ipairs(i.v:totable()) do out[j] = x * x end
+    return { sq = out, n = #out }
+  end }
+
+-- foreign kernels: a system library (BLAS) and a plain C test library
+local dot = g:foreign { name = "sdot", library = "libblas.so.3", symbol = "cblas_sdot",
+  sig = "f(ipipi)", inputs = { "x:f32[N]", "y:f32[N]" }, dims = { "N", "1", "1" },
+  result = "dot", x = sum.y, y = sum.y }
+local mat = kdf.tensor { { 1, 2, 3 }, { 4, 5, 6 } }
+local mv = g:foreign { name = "matvec", library = os.getenv("KDF_TEST_KERNELS"),
+  symbol = "kdf_test_matvec", sig = "v(pplld p)", inputs = { "x:f32[N,D]", "w:f32[D]" },
+  outputs = { "y:f32[N]" }, dims = { "N", "D" }, scalars = { "bias" },
+  x = mat, w = sum.y, bias = 0.5 }
+
+g:run { ticks = 4 }
+assert(g:tick() == 4)
+-- b: linear(0, 3, 3) → 3 at tick 3; sum = 1 + 3 = 4
+local y = sum.y:value()
+assert(y:get(1) == 4, "sum " .. y:get(1))
+assert(k:output("y"):get(3) == 34)
+assert(counter.out:value():item() == 2.0)            -- 4 ticks × 0.5
+-- fed sees counter.out from two ticks ago (100 before that): 100.5, 100.5, 1.5, 2
+assert(fed.out:value():item() == 2.0, fed.out:value():item())
+assert(sq.sq:value():get(3) == 34 * 34 and sq.n:value():item() == 3)
+assert(calls == 4)                                   -- its input changed every tick
+assert(dot.dot:value():item() == 3 * 16)
+assert(mv.y:value():get(1) == (1 + 2 + 3) * 4 + 0.5)
+
+-- stats and the dot text
+local st = g:stats()
+assert(st.a.calls == 1 and st.b.calls == 4 and st.sum.calls == 4)
+local text = g:dot()
+assert(text:find("linear%(0, 3, 3%)") and text:find("delay 2"))
+
+-- a param change between runs reruns what depends on it
+a:set("value", 2)
+g:run { ticks = 1 }
+assert(sum.y:value():get(1) == 5)
+assert(g:find("sum"):name() == "sum" and g:find("nope") == nil)
+
+-- errors: misuse raises with file:line; expected failures return nil, message
+local ok, err = pcall(g.node, g, "test_source", { n = -1 })
+assert(not ok and tostring(err):find("param .n. = %-1 is out of range"), tostring(err))
+assert(g:find("test_source") == nil)               -- the failed node was removed again
+local ok2, err2 = g:write_dot("/nonexistent-dir/x.dot")
+assert(ok2 == nil and err2:find("cannot write dot file"))
+assert(kdf.describe("no_such_kind") == nil)
+local d = kdf.describe("test_params")
+assert(d.params[1].name == "count" and d.params[1].min == 1 and d.params[5].required)
+local found = false
+for _, n in ipairs(kdf.nodes()) do found = found or n == "test_add" end
+assert(found)
+
+-- a failing run can be caught and inspected
+local g2 = kdf.graph { name = "caught" }
+g2:node("test_fail", { at_tick = 1 })
+local ok3, e3 = pcall(g2.run, g2, { ticks = 3 })
+assert(not ok3 and e3.status == 1 and tostring(e3):find("tick 1"))
+assert(g2:tick() == 1)
+print("api ok")
