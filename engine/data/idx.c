@@ -51,9 +51,9 @@ read_exact (GInputStream *in, void *buf, gsize len, gboolean gz, const char *pat
   }
   if (got < len) {
     g_set_error (error, KDF_ERROR, KDF_ERROR_IO,
-                 "%s: truncated: %s needs %" G_GSIZE_FORMAT " bytes, the file has only %"
+                 "%s: truncated: expected %" G_GSIZE_FORMAT " bytes of %s, the file has only %"
                  G_GSIZE_FORMAT "%s",
-                 path, what, len, got, gz ? " (after decompression)" : "");
+                 path, len, what, got, gz ? " (after decompression)" : "");
     return FALSE;
   }
   return TRUE;
