@@ -419,7 +419,7 @@ typedef struct {
       for (gsize i = 0; i < n; i++) {                                                     \
         double v = s[i];                                                                  \
         if (!(v >= lo && v <= hi)) {                                                      \
-          *f = (ConvFail) { i, isnan (v) ? "NaN" : "out of range", v };                   \
+          *f = (ConvFail) { i, isnan (v) ? "not a number" : "out of range", v };                   \
           return FALSE;                                                                   \
         }                                                                                 \
         if (v != floor (v)) {                                                             \
@@ -691,7 +691,8 @@ write_npy (const char *path, const char *descr, int rank, const int64_t *shape,
   if (ok)
     ok = g_output_stream_close (G_OUTPUT_STREAM (out), NULL, &local);
   if (!ok) {
-    kdf_data_propagate_io (error, local, path, "cannot write");
+    g_set_error (error, KDF_ERROR, KDF_ERROR_IO, "%s: cannot write: %s", path, local->message);
+    g_error_free (local);
     return FALSE;
   }
   return TRUE;
