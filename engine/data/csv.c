@@ -223,10 +223,12 @@ kdf_csv_read (const char *path, const KdfCsvOptions *opts, KdfTensor **x, KdfTen
     for (guint c = 0; c < n_cols; c++) {
       double v;
       char *cell = CELL (r, c);
-      if (!parse_number (cell, &v) || !isfinite (v)) {
+      gboolean parsed = parse_number (cell, &v);
+      if (!parsed || !isfinite (v)) {
         g_set_error (error, KDF_ERROR, KDF_ERROR_IO,
                      "%s: line %u, column %u ('%s'): '%s' is not %s", path, ROW_LINE (r), c + 1,
-                     names[c], cell, *cell ? "a finite number" : "a number (empty cell)");
+                     names[c], cell,
+                     !*cell ? "a number (empty cell)" : parsed ? "a finite number" : "a number");
         goto out;
       }
       if ((int) c == label_col) {

@@ -74,7 +74,7 @@ to_f32_matrix (KdfTensor *x, const char *what, GError **error)
   if (x->rank < 2) {
     g_autofree char *d = kdf_tensor_describe (x);
     g_set_error (error, KDF_ERROR, KDF_ERROR_SHAPE,
-                 "%s must be N×D, N×H×W or N×C×H×W, got %s", what, d);
+                 "%s must be [N,D], [N,H,W] or [N,C,H,W], got %s", what, d);
     return NULL;
   }
   int64_t n = x->shape[0], d = 1;

@@ -287,7 +287,7 @@ transition_matrix (const KdfTensor *t, int n_classes, GError **error)
       t->shape[1] != n_classes) {
     g_autofree char *d = t ? kdf_tensor_describe (t) : g_strdup ("nothing");
     g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM,
-                 "transition noise: the matrix is %s, expected f32[%d,%d] (C×C)", d, n_classes,
+                 "transition noise: the matrix is %s, expected f32[%d,%d]", d, n_classes,
                  n_classes);
     return NULL;
   }
