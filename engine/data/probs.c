@@ -29,10 +29,13 @@ kdf_probs_check (KdfTensor *probs, double tol, int64_t *n_renormalized, GError *
     for (int64_t j = 0; j < c; j++) {
       float v = p[i * rs + j * cs];
       if (!isfinite (v) || v < 0) {
+        g_autofree char *what = isnan (v)   ? g_strdup ("NaN")
+                                : isinf (v) ? g_strdup_printf ("an infinite value (%g)", v)
+                                            : g_strdup_printf ("a negative value (%g)", v);
         g_set_error (error, KDF_ERROR, KDF_ERROR_SHAPE,
-                     "probabilities: row %" G_GINT64_FORMAT " has %s %g in column %" G_GINT64_FORMAT,
-                     (gint64) i, isnan (v) ? "NaN" : isinf (v) ? "an infinite value" : "a negative value",
-                     v, (gint64) j);
+                     "probabilities: row %" G_GINT64_FORMAT " has %s in column %" G_GINT64_FORMAT
+                     " (the first bad row)",
+                     (gint64) i, what, (gint64) j);
         return NULL;
       }
       sum += v;
