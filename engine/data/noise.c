@@ -374,8 +374,9 @@ noise_instance (Ctx *c, const KdfTensor *x, GError **error)
   double sd = c->spec->instance_std > 0 ? c->spec->instance_std : 0.1;
   int64_t D = x->shape[1];
   int C = c->n_classes;
-  g_autofree float *W = g_try_new (float, (gsize) D * C);
-  g_autofree float *z = g_try_new (float, (gsize) c->n * C);
+  /* at least one element each: g_try_new (…, 0) returns NULL, which is not a failure */
+  g_autofree float *W = g_try_new (float, MAX ((gsize) D * C, 1));
+  g_autofree float *z = g_try_new (float, MAX ((gsize) c->n * C, 1));
   if (W == NULL || z == NULL) {
     g_set_error (error, KDF_ERROR, KDF_ERROR_SHAPE, "instance noise: out of memory");
     return FALSE;

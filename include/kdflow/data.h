@@ -26,6 +26,9 @@
  *                    matrix with NaN, Inf or negative entries, a file's array of rank
  *                    above KDF_MAX_RANK.
  *
+ * Threads. Nothing here keeps global state; every function may run on any thread
+ * on distinct datasets (a KdfDataset itself is not locked).
+ *
  * Randomness. Every seeded function draws from one GRand (GLib's Mersenne Twister
  * MT19937) made by kdf_data_rand_new (seed) = g_rand_new_with_seed_array ({seed &
  * 0xffffffff, seed >> 32}, 2), in the order each function documents, so the same seed
@@ -179,7 +182,9 @@ KdfDataset *kdf_dataset_load_idx_dir (const char *name, const char *dir, GError 
 KdfDataset *kdf_dataset_load_fashion_mnist (const char *dir, GError **error);
 
 /* By name: "fashion-mnist" (PATH = directory or NULL), "idx" (PATH = directory),
- * "csv" (PATH = file, last column the label, no test split). */
+ * "npy" (PATH = directory with x.npy and labels.npy, optionally x_test.npy and
+ * y_test.npy), "csv" (PATH = file, header auto-detected, last column the label, no
+ * test split). */
 KdfDataset *kdf_dataset_load (const char *name, const char *path, GError **error);
 
 /* ---- preprocessing -------------------------------------------------------------- */
@@ -325,7 +330,8 @@ typedef enum {
   KDF_SPLIT_TEST = 1,
 } KdfSplit;
 
-/* Keeps a stratified subset of N rows of a split (by clean class). */
+/* Keeps a stratified subset of N rows of a split (training: by clean class; rows keep
+ * their noisy labels, masks and indices). For a fraction f of N rows pass ⌊f·N⌋. */
 gboolean kdf_dataset_subset (KdfDataset *ds, KdfSplit split, int64_t n, guint64 seed,
                              GError **error);
 
