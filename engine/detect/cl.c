@@ -296,42 +296,109 @@ prune_counts (int64_t *out, const int64_t *cal, const int64_t *given_count, int 
   g_free (r);
 }
 
-/* Step 5 for one given class K whose members (in index order) are ROWS[0..m). */
+/* The TAKE entries of KEY[0..m) that come first in the order (key descending, then
+ * index ascending), marked in FLAG through ROWS. A bounded heap whose root is the
+ * kept entry that comes last: most entries are rejected by one comparison with the
+ * root, so this is ~m comparisons when TAKE ≪ m (the usual case: noise counts). */
+typedef struct {
+  double key;
+  int64_t t;
+} HeapItem;
+
+static inline gboolean
+item_before (double ka, int64_t ta, double kb, int64_t tb)
+{
+  return ka > kb || (ka == kb && ta < tb);
+}
+
+static void
+heap_sift_down (HeapItem *h, int64_t size, int64_t at)
+{
+  for (;;) {
+    int64_t l = 2 * at + 1, r = l + 1, last = at;
+    /* the root is the entry that comes *last* in the order */
+    if (l < size && item_before (h[last].key, h[last].t, h[l].key, h[l].t))
+      last = l;
+    if (r < size && item_before (h[last].key, h[last].t, h[r].key, h[r].t))
+      last = r;
+    if (last == at)
+      return;
+    HeapItem tmp = h[at];
+    h[at] = h[last];
+    h[last] = tmp;
+    at = last;
+  }
+}
+
+static void
+select_top (uint8_t *flag, const int64_t *rows, const double *key, int64_t m, int64_t take,
+            HeapItem *heap)
+{
+  if (take >= m) {
+    for (int64_t t = 0; t < m; t++)
+      flag[rows[t]] = 1;
+    return;
+  }
+  int64_t size = 0;
+  for (int64_t t = 0; t < m; t++) {
+    if (size < take) {
+      /* sift up */
+      int64_t at = size++;
+      heap[at].key = key[t];
+      heap[at].t = t;
+      while (at > 0) {
+        int64_t parent = (at - 1) / 2;
+        if (!item_before (heap[parent].key, heap[parent].t, heap[at].key, heap[at].t))
+          break;
+        HeapItem tmp = heap[at];
+        heap[at] = heap[parent];
+        heap[parent] = tmp;
+        at = parent;
+      }
+    } else if (item_before (key[t], t, heap[0].key, heap[0].t)) {
+      heap[0].key = key[t];
+      heap[0].t = t;
+      heap_sift_down (heap, size, 0);
+    }
+  }
+  for (int64_t e = 0; e < size; e++)
+    flag[rows[heap[e].t]] = 1;
+}
+
+/* Step 5 for one given class K whose members (in index order) are ROWS[0..m).
+ * COLS (C×m) and KEY, HEAP (m) are scratch. */
 static void
 prune_class (uint8_t *by_rate, uint8_t *by_class, const Probs *p, const int64_t *rows,
              int64_t m, int k, int c, const int64_t *pcm, int64_t min_examples,
-             KdfKeyIndex *v)
+             double *cols, double *key, HeapItem *heap)
 {
   /* cleanlab returns no flags for a class with ≤ min_examples_per_class samples,
    * and drops a per-class mask of length 1 when it scatters the masks back. */
   if (m <= min_examples || m <= 1)
     return;
+  /* The class's rows, one column per class, so that each margin is a contiguous
+   * difference of two columns. */
+  for (int64_t t = 0; t < m; t++)
+    for (int j = 0; j < c; j++)
+      cols[(int64_t) j * m + t] = P (p, rows[t], j);
+  const double *ck = cols + (int64_t) k * m;
   if (by_rate) {
     for (int j = 0; j < c; j++) {
       int64_t take = pcm[(int64_t) j * c + k];
       if (j == k || take <= 0)
         continue;
-      for (int64_t t = 0; t < m; t++) {
-        v[t].key = P (p, rows[t], j) - P (p, rows[t], k);
-        v[t].index = t;
-      }
-      take = MIN (take, m);
-      kdf_select_top (v, m, take);
-      for (int64_t t = 0; t < take; t++)
-        by_rate[rows[v[t].index]] = 1;
+      const double *cj = cols + (int64_t) j * m;
+      for (int64_t t = 0; t < m; t++)
+        key[t] = cj[t] - ck[t];
+      select_top (by_rate, rows, key, m, take, heap);
     }
   }
   if (by_class) {
     int64_t take = m - pcm[(int64_t) k * c + k];
     if (take >= 1) {
-      for (int64_t t = 0; t < m; t++) {
-        v[t].key = -P (p, rows[t], k); /* smallest p first = largest −p */
-        v[t].index = t;
-      }
-      take = MIN (take, m);
-      kdf_select_top (v, m, take);
-      for (int64_t t = 0; t < take; t++)
-        by_class[rows[v[t].index]] = 1;
+      for (int64_t t = 0; t < m; t++)
+        key[t] = -ck[t]; /* the smallest p first = the largest −p */
+      select_top (by_class, rows, key, m, take, heap);
     }
   }
 }
@@ -408,16 +475,20 @@ confident_learning (uint8_t *issues, const Probs *p, const int32_t *labels, int6
     int64_t largest = 0;
     for (int k = 0; k < c; k++)
       largest = MAX (largest, given_count[k]);
-    KdfKeyIndex *v = g_new (KdfKeyIndex, MAX (largest, 1));
+    largest = MAX (largest, 1);
+    double *cols = g_new (double, largest * c), *key = g_new (double, largest);
+    HeapItem *heap = g_new (HeapItem, largest);
     for (int k = 0; k < c; k++)
       prune_class (rate ? issues : NULL, by_class, p, rows + start[k], given_count[k], k, c,
-                   res.prune_counts, opt->min_examples_per_class, v);
+                   res.prune_counts, opt->min_examples_per_class, cols, key, heap);
+    g_free (cols);
+    g_free (key);
+    g_free (heap);
     if (opt->filter == KDF_CL_PRUNE_BY_CLASS)
       memcpy (issues, by_class, (size_t) n);
     else if (opt->filter == KDF_CL_BOTH)
       for (int64_t i = 0; i < n; i++)
         issues[i] = issues[i] && by_class[i];
-    g_free (v);
     g_free (fill);
     g_free (rows);
     g_free (start);
