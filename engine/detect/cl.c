@@ -54,6 +54,7 @@ kdf_cl_options_init (KdfClOptions *opt)
   opt->num_to_remove_per_class = NULL;
   opt->min_examples_per_class = 1;
   opt->argmax_above_threshold = FALSE;
+  opt->threads = 1;
 }
 
 void
@@ -296,15 +297,12 @@ prune_counts (int64_t *out, const int64_t *cal, const int64_t *given_count, int 
   g_free (r);
 }
 
-/* The TAKE entries of KEY[0..m) that come first in the order (key descending, then
- * index ascending), marked in FLAG through ROWS. A bounded heap whose root is the
- * kept entry that comes last: most entries are rejected by one comparison with the
- * root, so this is ~m comparisons when TAKE ≪ m (the usual case: noise counts). */
-typedef struct {
-  double key;
-  int64_t t;
-} HeapItem;
-
+/* Flags (through ROWS) the TAKE entries of KEY[0..m) that come first in the order
+ * key descending, then index ascending. Buffered selection: an entry is buffered
+ * only if it beats the current cut-off (the last of the best TAKE seen so far);
+ * when the buffer (2·TAKE + 64) fills, a linear-time selection trims it back to TAKE
+ * and raises the cut-off. Almost every entry costs one comparison when TAKE ≪ m
+ * (the usual case: a noise-rate count against a class). BUF holds ≥ 2·TAKE + 64. */
 static inline gboolean
 item_before (double ka, int64_t ta, double kb, int64_t tb)
 {
@@ -312,65 +310,44 @@ item_before (double ka, int64_t ta, double kb, int64_t tb)
 }
 
 static void
-heap_sift_down (HeapItem *h, int64_t size, int64_t at)
-{
-  for (;;) {
-    int64_t l = 2 * at + 1, r = l + 1, last = at;
-    /* the root is the entry that comes *last* in the order */
-    if (l < size && item_before (h[last].key, h[last].t, h[l].key, h[l].t))
-      last = l;
-    if (r < size && item_before (h[last].key, h[last].t, h[r].key, h[r].t))
-      last = r;
-    if (last == at)
-      return;
-    HeapItem tmp = h[at];
-    h[at] = h[last];
-    h[last] = tmp;
-    at = last;
-  }
-}
-
-static void
 select_top (uint8_t *flag, const int64_t *rows, const double *key, int64_t m, int64_t take,
-            HeapItem *heap)
+            KdfKeyIndex *buf)
 {
   if (take >= m) {
     for (int64_t t = 0; t < m; t++)
       flag[rows[t]] = 1;
     return;
   }
+  const int64_t cap = 2 * take + 64;
   int64_t size = 0;
+  gboolean have_cut = FALSE;
+  KdfKeyIndex cut = { 0 };
   for (int64_t t = 0; t < m; t++) {
-    if (size < take) {
-      /* sift up */
-      int64_t at = size++;
-      heap[at].key = key[t];
-      heap[at].t = t;
-      while (at > 0) {
-        int64_t parent = (at - 1) / 2;
-        if (!item_before (heap[parent].key, heap[parent].t, heap[at].key, heap[at].t))
-          break;
-        HeapItem tmp = heap[at];
-        heap[at] = heap[parent];
-        heap[parent] = tmp;
-        at = parent;
-      }
-    } else if (item_before (key[t], t, heap[0].key, heap[0].t)) {
-      heap[0].key = key[t];
-      heap[0].t = t;
-      heap_sift_down (heap, size, 0);
+    if (have_cut && !item_before (key[t], t, cut.key, cut.index))
+      continue;
+    buf[size].key = key[t];
+    buf[size].index = t;
+    if (++size == cap) {
+      kdf_select_top (buf, size, take);
+      size = take;
+      cut = buf[0];
+      for (int64_t e = 1; e < take; e++)
+        if (item_before (cut.key, cut.index, buf[e].key, buf[e].index))
+          cut = buf[e];
+      have_cut = TRUE;
     }
   }
-  for (int64_t e = 0; e < size; e++)
-    flag[rows[heap[e].t]] = 1;
+  kdf_select_top (buf, size, take);
+  for (int64_t e = 0; e < MIN (size, take); e++)
+    flag[rows[buf[e].index]] = 1;
 }
 
 /* Step 5 for one given class K whose members (in index order) are ROWS[0..m).
- * COLS (C×m) and KEY, HEAP (m) are scratch. */
+ * COLS (C×m), KEY (m) and BUF (2m + 64) are scratch. */
 static void
 prune_class (uint8_t *by_rate, uint8_t *by_class, const Probs *p, const int64_t *rows,
              int64_t m, int k, int c, const int64_t *pcm, int64_t min_examples,
-             double *cols, double *key, HeapItem *heap)
+             double *cols, double *key, KdfKeyIndex *buf)
 {
   /* cleanlab returns no flags for a class with ≤ min_examples_per_class samples,
    * and drops a per-class mask of length 1 when it scatters the masks back. */
@@ -390,7 +367,7 @@ prune_class (uint8_t *by_rate, uint8_t *by_class, const Probs *p, const int64_t 
       const double *cj = cols + (int64_t) j * m;
       for (int64_t t = 0; t < m; t++)
         key[t] = cj[t] - ck[t];
-      select_top (by_rate, rows, key, m, take, heap);
+      select_top (by_rate, rows, key, m, take, buf);
     }
   }
   if (by_class) {
@@ -398,9 +375,44 @@ prune_class (uint8_t *by_rate, uint8_t *by_class, const Probs *p, const int64_t 
     if (take >= 1) {
       for (int64_t t = 0; t < m; t++)
         key[t] = -ck[t]; /* the smallest p first = the largest −p */
-      select_top (by_class, rows, key, m, take, heap);
+      select_top (by_class, rows, key, m, take, buf);
     }
   }
+}
+
+typedef struct {
+  uint8_t *by_rate, *by_class;
+  const Probs *p;
+  const int64_t *rows, *start, *count, *pcm;
+  int c;
+  int64_t min_examples;
+  int stride;
+} PruneJob;
+
+typedef struct {
+  PruneJob *job;
+  int first;
+} PruneTask;
+
+/* Classes first, first + stride, …: each writes only the flags of its own rows, so
+ * the result is the same for any number of workers. */
+static gpointer
+prune_worker (gpointer data)
+{
+  PruneTask *task = data;
+  const PruneJob *j = task->job;
+  int64_t largest = 1;
+  for (int k = task->first; k < j->c; k += j->stride)
+    largest = MAX (largest, j->count[k]);
+  double *cols = g_new (double, largest * j->c), *key = g_new (double, largest);
+  KdfKeyIndex *buf = g_new (KdfKeyIndex, 2 * largest + 64);
+  for (int k = task->first; k < j->c; k += j->stride)
+    prune_class (j->by_rate, j->by_class, j->p, j->rows + j->start[k], j->count[k], k, j->c,
+                 j->pcm, j->min_examples, cols, key, buf);
+  g_free (cols);
+  g_free (key);
+  g_free (buf);
+  return NULL;
 }
 
 static gboolean
@@ -420,11 +432,12 @@ confident_learning (uint8_t *issues, const Probs *p, const int32_t *labels, int6
     return FALSE;
   }
   if (!(opt->frac_noise > 0.0 && opt->frac_noise <= 1.0) || opt->min_examples_per_class < 0 ||
+      opt->threads < 1 ||
       (int) opt->filter < KDF_CL_PRUNE_BY_NOISE_RATE || opt->filter > KDF_CL_PREDICTED_NEQ_GIVEN) {
     g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM,
-                 "confident_learning: expected 0 < frac_noise ≤ 1, min_examples_per_class ≥ 0 "
-                 "and a known filter, found %g, %" G_GINT64_FORMAT ", %d", opt->frac_noise,
-                 opt->min_examples_per_class, (int) opt->filter);
+                 "confident_learning: expected 0 < frac_noise ≤ 1, min_examples_per_class ≥ 0, "
+                 "threads ≥ 1 and a known filter, found %g, %" G_GINT64_FORMAT ", %d, %d",
+                 opt->frac_noise, opt->min_examples_per_class, opt->threads, (int) opt->filter);
     return FALSE;
   }
   if (!kdf_check_labels (labels, n, c, "confident_learning: labels", error))
@@ -472,18 +485,23 @@ confident_learning (uint8_t *issues, const Probs *p, const int32_t *labels, int6
     int64_t *fill = g_memdup2 (start, (gsize) c * sizeof *start);
     for (int64_t i = 0; i < n; i++)
       rows[fill[labels[i]]++] = i;
-    int64_t largest = 0;
-    for (int k = 0; k < c; k++)
-      largest = MAX (largest, given_count[k]);
-    largest = MAX (largest, 1);
-    double *cols = g_new (double, largest * c), *key = g_new (double, largest);
-    HeapItem *heap = g_new (HeapItem, largest);
-    for (int k = 0; k < c; k++)
-      prune_class (rate ? issues : NULL, by_class, p, rows + start[k], given_count[k], k, c,
-                   res.prune_counts, opt->min_examples_per_class, cols, key, heap);
-    g_free (cols);
-    g_free (key);
-    g_free (heap);
+    PruneJob job = { .by_rate = rate ? issues : NULL, .by_class = by_class, .p = p,
+                     .rows = rows, .start = start, .count = given_count, .c = c,
+                     .pcm = res.prune_counts, .min_examples = opt->min_examples_per_class,
+                     .stride = MAX (opt->threads, 1) };
+    int workers = (int) MIN ((int64_t) MIN (job.stride, 64), (int64_t) c);
+    job.stride = workers;
+    GThread *threads[64];
+    PruneTask tasks[64];
+    for (int w = 0; w < workers; w++) {
+      tasks[w].job = &job;
+      tasks[w].first = w;
+    }
+    for (int w = 1; w < workers; w++)
+      threads[w] = g_thread_new ("kdf-cl-prune", prune_worker, &tasks[w]);
+    prune_worker (&tasks[0]);
+    for (int w = 1; w < workers; w++)
+      g_thread_join (threads[w]);
     if (opt->filter == KDF_CL_PRUNE_BY_CLASS)
       memcpy (issues, by_class, (size_t) n);
     else if (opt->filter == KDF_CL_BOTH)

@@ -149,6 +149,9 @@ typedef struct {
    * the argmax over all C classes. TRUE: over the above-threshold classes only, as
    * Eq. 2 of Northcutt et al. (JAIR 2021) writes it. */
   gboolean argmax_above_threshold;
+  /* Threads for the per-class pruning (≥ 1; 1). The flags do not depend on it:
+   * each class writes only its own rows. */
+  int threads;
   gpointer reserved[4];
 } KdfClOptions;
 

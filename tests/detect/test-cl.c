@@ -220,6 +220,14 @@ test_synthetic_invariants (void)
   g_assert_cmpint (nh, <, nf);
   g_assert_cmpint (nh, >, nf / 3);
 
+  /* Threads do not change the flags. */
+  g_autofree uint8_t *threaded = g_new (uint8_t, n);
+  opt.frac_noise = 1.0;
+  opt.threads = 3;
+  g_assert_true (kdf_confident_learning_f64 (threaded, p, y, n, c, &opt, NULL, &error));
+  g_assert_cmpmem (threaded, n, full, n);
+  opt.threads = 1;
+
   /* f32 input gives the same flags here. */
   opt.frac_noise = 1.0;
   g_assert_true (kdf_confident_learning_f32 (f32, pf, y, n, c, &opt, NULL, &error));
