@@ -1,0 +1,307 @@
+/* loss_ranking: small-loss selection (Co-teaching, Han et al., NeurIPS 2018;
+ * AML-KD, Jiang et al., TNNLS 2023, per mini-batch), its threshold and Otsu forms,
+ * the per-sample cross entropy it usually ranks, and Co-teaching's keep schedule. */
+#include "config.h"
+
+#include "detect-private.h"
+
+#include <math.h>
+#include <string.h>
+
+void
+kdf_rank_options_init (KdfRankOptions *opt)
+{
+  memset (opt, 0, sizeof *opt);
+  opt->keep = 1.0;
+  opt->scope = KDF_RANK_SCOPE_GLOBAL;
+  opt->batch = 128;
+}
+
+/* Co-teaching's forget-rate schedule: keep(t) = 1 − τ·min(t/T_k, 1). */
+double
+kdf_coteaching_keep (int64_t t, double tau, int64_t t_k)
+{
+  double frac = t_k <= 0 ? 1.0 : MIN ((double) t / (double) t_k, 1.0);
+  if (frac < 0)
+    frac = 0;
+  return 1.0 - tau * frac;
+}
+
+/* How many of M samples a fraction KEEP keeps: ⌊keep·m⌋ as Co-teaching's
+ * int(remember_rate · m), with a 1e-9 guard so that 0.29·100 = 28.999… keeps 29. */
+static int64_t
+kept_of (double keep, int64_t m)
+{
+  double k = floor (keep * (double) m + 1e-9);
+  if (k < 0)
+    return 0;
+  if (k > (double) m)
+    return m;
+  return (int64_t) k;
+}
+
+static gboolean
+check_options (const KdfRankOptions *opt, int64_t n, gboolean need_keep, GError **error)
+{
+  if (need_keep && !(opt->keep >= 0.0 && opt->keep <= 1.0)) {
+    g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM,
+                 "loss_ranking: expected keep in [0,1], found %g", opt->keep);
+    return FALSE;
+  }
+  switch (opt->scope) {
+  case KDF_RANK_SCOPE_GLOBAL:
+    return TRUE;
+  case KDF_RANK_SCOPE_PER_CLASS:
+    if (opt->labels == NULL || opt->n_classes < 1) {
+      g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM,
+                   "loss_ranking: scope per_class needs the given labels and n_classes ≥ 1");
+      return FALSE;
+    }
+    return kdf_check_labels (opt->labels, n, opt->n_classes, "loss_ranking: labels", error);
+  case KDF_RANK_SCOPE_BATCH:
+    if (opt->batch < 1) {
+      g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM,
+                   "loss_ranking: expected batch ≥ 1, found %" G_GINT64_FORMAT, opt->batch);
+      return FALSE;
+    }
+    return TRUE;
+  default:
+    g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM, "loss_ranking: unknown scope %d",
+                 (int) opt->scope);
+    return FALSE;
+  }
+}
+
+/* One global stable sort by loss, then a stable counting sort by group (class or
+ * block): inside each group the samples end up ordered by (loss, index), so the
+ * position in the group is the rank. O(N). *GROUP_OUT[i] is the sample's group and
+ * *SIZES_OUT[g] the size of group g (both g_free'd by the caller). */
+static void
+rank_groups (int32_t *rank, int32_t *order, int64_t **sizes_out, int64_t *n_groups_out,
+             int32_t **group_out, const float *loss, int64_t n, const KdfRankOptions *opt)
+{
+  int32_t *sorted = g_new (int32_t, n);
+  kdf_argsort_f32 (sorted, loss, n);
+
+  int64_t n_groups = 1;
+  int32_t *group = g_new0 (int32_t, n);
+  if (opt->scope == KDF_RANK_SCOPE_PER_CLASS) {
+    n_groups = opt->n_classes;
+    memcpy (group, opt->labels, (size_t) n * sizeof *group);
+  } else if (opt->scope == KDF_RANK_SCOPE_BATCH) {
+    n_groups = (n + opt->batch - 1) / opt->batch;
+    for (int64_t i = 0; i < n; i++)
+      group[i] = (int32_t) (i / opt->batch);
+  }
+  int64_t *size = g_new0 (int64_t, n_groups);
+  int64_t *next = g_new0 (int64_t, n_groups);
+  for (int64_t i = 0; i < n; i++)
+    size[group[i]]++;
+  for (int64_t g = 1; g < n_groups; g++)
+    next[g] = next[g - 1] + size[g - 1];
+  for (int64_t p = 0; p < n; p++) {
+    int32_t i = sorted[p];
+    order[next[group[i]]++] = i;
+  }
+  int64_t start = 0;
+  for (int64_t g = 0; g < n_groups; g++) {
+    for (int64_t p = start; p < start + size[g]; p++)
+      rank[order[p]] = (int32_t) (p - start);
+    start += size[g];
+  }
+  g_free (next);
+  g_free (sorted);
+  *sizes_out = size;
+  *n_groups_out = n_groups;
+  *group_out = group;
+}
+
+gboolean
+kdf_loss_rank (const float *loss, int64_t n, const KdfRankOptions *opt, uint8_t *clean,
+               int32_t *rank, int64_t *n_clean, GError **error)
+{
+  g_return_val_if_fail (loss != NULL && opt != NULL, FALSE);
+  if (!kdf_check_size (n, 1, "loss_ranking", error) || !check_options (opt, n, TRUE, error) ||
+      !kdf_check_finite_f32 (loss, n, "loss_ranking: losses", error))
+    return FALSE;
+
+  int32_t *r = rank ? rank : g_new (int32_t, n);
+  int32_t *order = g_new (int32_t, n);
+  int64_t *size, n_groups;
+  int32_t *group;
+  rank_groups (r, order, &size, &n_groups, &group, loss, n, opt);
+  int64_t kept = 0;
+  for (int64_t i = 0; i < n; i++) {
+    gboolean c = r[i] < kept_of (opt->keep, size[group[i]]);
+    if (clean)
+      clean[i] = c ? 1 : 0;
+    kept += c;
+  }
+  if (n_clean)
+    *n_clean = kept;
+  g_free (size);
+  g_free (group);
+  g_free (order);
+  if (r != rank)
+    g_free (r);
+  return TRUE;
+}
+
+gboolean
+kdf_loss_rank_threshold (const float *loss, int64_t n, double threshold,
+                         const KdfRankOptions *opt, uint8_t *clean, int32_t *rank,
+                         int64_t *n_clean, GError **error)
+{
+  g_return_val_if_fail (loss != NULL, FALSE);
+  KdfRankOptions defaults;
+  if (opt == NULL) {
+    kdf_rank_options_init (&defaults);
+    opt = &defaults;
+  }
+  if (!kdf_check_size (n, 1, "loss_ranking", error) || !check_options (opt, n, FALSE, error) ||
+      !kdf_check_finite_f32 (loss, n, "loss_ranking: losses", error))
+    return FALSE;
+  if (isnan (threshold)) {
+    g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM, "loss_ranking: the threshold is NaN");
+    return FALSE;
+  }
+  if (rank) {
+    int32_t *order = g_new (int32_t, n);
+    int64_t *size, n_groups;
+    int32_t *group;
+    rank_groups (rank, order, &size, &n_groups, &group, loss, n, opt);
+    g_free (size);
+    g_free (group);
+    g_free (order);
+  }
+  int64_t kept = 0;
+  for (int64_t i = 0; i < n; i++) {
+    gboolean c = (double) loss[i] < threshold;
+    if (clean)
+      clean[i] = c ? 1 : 0;
+    kept += c;
+  }
+  if (n_clean)
+    *n_clean = kept;
+  return TRUE;
+}
+
+gboolean
+kdf_loss_rank_otsu (const float *loss, int64_t n, const KdfOtsuOptions *otsu,
+                    const KdfRankOptions *opt, uint8_t *clean, int32_t *rank, int64_t *n_clean,
+                    KdfOtsuResult *result, GError **error)
+{
+  KdfOtsuOptions o;
+  if (otsu)
+    o = *otsu;
+  else {
+    kdf_otsu_options_init (&o);
+    o.normalize = TRUE;
+  }
+  KdfOtsuResult res;
+  uint8_t *upper = g_new (uint8_t, MAX (n, 1));
+  if (!kdf_otsu_threshold (loss, n, &o, &res, upper, NULL, error)) {
+    g_free (upper);
+    return FALSE;
+  }
+  /* Clean is the lower side of the split, taken from the Otsu mask itself so that
+   * no rounding of θ back to loss units can move a sample across it. */
+  if (!kdf_loss_rank_threshold (loss, n, res.threshold_raw, opt, NULL, rank, NULL, error)) {
+    g_free (upper);
+    return FALSE;
+  }
+  int64_t kept = 0;
+  for (int64_t i = 0; i < n; i++) {
+    if (clean)
+      clean[i] = upper[i] ? 0 : 1;
+    kept += !upper[i];
+  }
+  if (n_clean)
+    *n_clean = kept;
+  if (result)
+    *result = res;
+  g_free (upper);
+  return TRUE;
+}
+
+/* CE_i = −log softmax(z_i)[y_i] = logsumexp(z_i) − z_i[y_i], max-shifted, in double. */
+gboolean
+kdf_sample_cross_entropy (float *loss, const float *logits, int64_t n, int c, int64_t ldz,
+                          const int32_t *labels, GError **error)
+{
+  g_return_val_if_fail (loss != NULL && logits != NULL && labels != NULL, FALSE);
+  if (!kdf_check_size (n, c, "sample_cross_entropy", error) ||
+      !kdf_check_labels (labels, n, c, "sample_cross_entropy: labels", error))
+    return FALSE;
+  if (ldz < c) {
+    g_set_error (error, KDF_ERROR, KDF_ERROR_SHAPE,
+                 "sample_cross_entropy: row stride %" G_GINT64_FORMAT " < C = %d", ldz, c);
+    return FALSE;
+  }
+  for (int64_t i = 0; i < n; i++) {
+    const float *z = logits + i * ldz;
+    double m = z[0];
+    for (int j = 1; j < c; j++)
+      m = MAX (m, (double) z[j]);
+    double s = 0;
+    for (int j = 0; j < c; j++)
+      s += exp ((double) z[j] - m);
+    double v = m + log (s) - (double) z[labels[i]];
+    if (!isfinite (v)) {
+      g_set_error (error, KDF_ERROR, KDF_ERROR_FAILED,
+                   "sample_cross_entropy: non-finite logits in row %" G_GINT64_FORMAT, i);
+      return FALSE;
+    }
+    loss[i] = (float) v;
+  }
+  return TRUE;
+}
+
+gboolean
+kdf_loss_rank_tensor (KdfTensor *loss, const KdfRankOptions *opt, KdfTensor **clean,
+                      KdfTensor **rank, GError **error)
+{
+  g_autoptr (KdfTensor) l = kdf_detect_contiguous (loss, KDF_DTYPE_F32, 1,
+                                                   "loss_ranking: losses", error);
+  if (l == NULL)
+    return FALSE;
+  int64_t n = l->shape[0];
+  g_autoptr (KdfTensor) c = clean ? kdf_tensor_new_1d (KDF_DTYPE_U8, n) : NULL;
+  g_autoptr (KdfTensor) r = rank ? kdf_tensor_new_1d (KDF_DTYPE_I32, n) : NULL;
+  if (!kdf_loss_rank (kdf_tensor_f32 (l), n, opt, c ? kdf_tensor_u8 (c) : NULL,
+                      r ? kdf_tensor_i32 (r) : NULL, NULL, error))
+    return FALSE;
+  if (clean)
+    *clean = g_steal_pointer (&c);
+  if (rank)
+    *rank = g_steal_pointer (&r);
+  return TRUE;
+}
+
+KdfTensor *
+kdf_sample_cross_entropy_tensor (KdfTensor *logits, KdfTensor *labels, GError **error)
+{
+  g_autoptr (KdfTensor) z = kdf_detect_contiguous (logits, KDF_DTYPE_F32, 2,
+                                                   "sample_cross_entropy: logits", error);
+  if (z == NULL)
+    return NULL;
+  g_autoptr (KdfTensor) y = kdf_detect_contiguous (labels, KDF_DTYPE_I32, 1,
+                                                   "sample_cross_entropy: labels", error);
+  if (y == NULL)
+    return NULL;
+  if (y->shape[0] != z->shape[0]) {
+    g_set_error (error, KDF_ERROR, KDF_ERROR_SHAPE,
+                 "sample_cross_entropy: %" G_GINT64_FORMAT " logit rows but %" G_GINT64_FORMAT
+                 " labels", z->shape[0], y->shape[0]);
+    return NULL;
+  }
+  if (z->shape[1] > G_MAXINT) {
+    g_set_error (error, KDF_ERROR, KDF_ERROR_SHAPE, "sample_cross_entropy: too many classes");
+    return NULL;
+  }
+  g_autoptr (KdfTensor) out = kdf_tensor_new_1d (KDF_DTYPE_F32, z->shape[0]);
+  if (!kdf_sample_cross_entropy (kdf_tensor_f32 (out), kdf_tensor_f32 (z), z->shape[0],
+                                 (int) z->shape[1], z->shape[1], kdf_tensor_i32 (y), error))
+    return NULL;
+  return g_steal_pointer (&out);
+}
