@@ -55,6 +55,7 @@ typedef enum {
   KDF_ERROR_NODE,      /* a node's run failed */
   KDF_ERROR_CANCELLED, /* the run was cancelled */
   KDF_ERROR_USAGE,     /* bad command line */
+  KDF_ERROR_VALUE,     /* bad values in data: a label outside [0, C), NaN, a rate > 1 */
 } KdfErrorCode;
 
 /* ---- values ------------------------------------------------------------------ */
