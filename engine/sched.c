@@ -29,9 +29,9 @@ typedef struct {
   JsonObject *last_metrics; /* "node.key" → last value, for summary.json */
 } Run;
 
-/* Nodes that ran faster than this last time run on the control thread when they are
- * alone: a thread hand-off costs more than they do. */
-#define INLINE_BELOW_SECONDS 2e-4
+/* Nodes that ran faster than this last time run on the control thread: a hand-off
+ * to a worker and back costs a few microseconds, more than running them. */
+#define INLINE_BELOW_SECONDS 5e-5
 
 static const KdfValue *
 edge_value (KdfEdge *e)
@@ -214,8 +214,7 @@ dispatch_ready (Run *r)
     n->budget = MAX (1, r->free_cores / (int) waiting);
     r->free_cores -= n->budget;
     r->in_flight++;
-    gboolean alone = r->in_flight == 1 && waiting == 1;
-    if (r->cores == 1 || (alone && n->ever_ran && n->stats.last_seconds < INLINE_BELOW_SECONDS)) {
+    if (r->cores == 1 || (n->ever_ran && n->stats.last_seconds < INLINE_BELOW_SECONDS)) {
       run_node (r, n);
       complete (r, n, TRUE);
     } else {
