@@ -195,6 +195,13 @@ check_class (const char *path, const KdfNodeClass *k, GError **error)
     const KdfParamSpec *p = &k->params[i];
     gboolean ranged = !(p->min == 0 && p->max == 0);
     gboolean bad = FALSE;
+    if (strcmp (p->name, "name") == 0) {
+      g_set_error (error, KDF_ERROR, KDF_ERROR_PLUGIN,
+                   "plugin %s: node kind '%s': a param may not be called 'name' (it names the "
+                   "node in Lua)",
+                   path, k->name);
+      return FALSE;
+    }
     if (p->type > KDF_PARAM_ENUM)
       bad = TRUE;
     else if (p->type == KDF_PARAM_ENUM) {
