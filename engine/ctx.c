@@ -355,7 +355,7 @@ kdf_ctx_set_output_loss (KdfNodeCtx *ctx, const char *port, KdfLoss *l)
   set_output (ctx, port, KDF_VALUE_LOSS, l);
 }
 
-static KdfParam *
+static KdfParamSlot *
 param (KdfNodeCtx *ctx, const char *name)
 {
   KdfNode *n = ctx->node;
@@ -370,42 +370,42 @@ param (KdfNodeCtx *ctx, const char *name)
 gint64
 kdf_ctx_param_int (KdfNodeCtx *ctx, const char *name)
 {
-  KdfParam *p = param (ctx, name);
+  KdfParamSlot *p = param (ctx, name);
   return p ? (gint64) p->num : 0;
 }
 
 double
 kdf_ctx_param_double (KdfNodeCtx *ctx, const char *name)
 {
-  KdfParam *p = param (ctx, name);
+  KdfParamSlot *p = param (ctx, name);
   return p ? p->num : 0;
 }
 
 gboolean
 kdf_ctx_param_bool (KdfNodeCtx *ctx, const char *name)
 {
-  KdfParam *p = param (ctx, name);
+  KdfParamSlot *p = param (ctx, name);
   return p ? p->num != 0 : FALSE;
 }
 
 const char *
 kdf_ctx_param_string (KdfNodeCtx *ctx, const char *name)
 {
-  KdfParam *p = param (ctx, name);
+  KdfParamSlot *p = param (ctx, name);
   return p ? p->str : NULL;
 }
 
 int
 kdf_ctx_param_enum (KdfNodeCtx *ctx, const char *name)
 {
-  KdfParam *p = param (ctx, name);
+  KdfParamSlot *p = param (ctx, name);
   return p ? p->choice : 0;
 }
 
 gboolean
 kdf_ctx_param_is_set (KdfNodeCtx *ctx, const char *name)
 {
-  KdfParam *p = param (ctx, name);
+  KdfParamSlot *p = param (ctx, name);
   return p ? p->is_set : FALSE;
 }
 

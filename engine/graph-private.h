@@ -43,7 +43,7 @@ typedef struct {
   GDestroyNotify func_destroy;
   char *func_desc;
   gboolean changed; /* since the node last ran */
-} KdfParam;
+} KdfParamSlot;
 
 typedef struct {
   const KdfPortSpec *spec;
@@ -94,7 +94,7 @@ struct _KdfNode {
   gpointer class_data;
   GDestroyNotify class_free;
 
-  KdfParam *params;
+  KdfParamSlot *params;
   guint n_params;
   KdfInput *inputs;
   guint n_inputs;
@@ -137,8 +137,8 @@ struct _KdfGraph {
 
 /* graph.c */
 guint64 kdf_graph_next_version (KdfGraph *g);
-char *kdf_param_value_string (const KdfParam *p); /* for dot and messages */
-gboolean kdf_param_validate_number (KdfNode *n, KdfParam *p, double v, const char *how,
+char *kdf_param_value_string (const KdfParamSlot *p); /* for dot and messages */
+gboolean kdf_param_validate_number (KdfNode *n, KdfParamSlot *p, double v, const char *how,
                                     GError **error);
 /* "graph 'g', node 'n' (kind)" */
 char *kdf_node_where (KdfNode *n);

@@ -100,7 +100,7 @@ node_free (KdfNode *n)
   if (n->initialized && n->klass->finalize)
     n->klass->finalize (n->state);
   for (guint i = 0; i < n->n_params; i++) {
-    KdfParam *p = &n->params[i];
+    KdfParamSlot *p = &n->params[i];
     g_free (p->str);
     if (p->func_destroy)
       p->func_destroy (p->func_data);
@@ -212,7 +212,7 @@ count_ports (const KdfPortSpec *p)
 }
 
 static void
-param_reset_default (KdfParam *p)
+param_reset_default (KdfParamSlot *p)
 {
   const KdfParamSpec *s = p->spec;
   p->num = s->def;
@@ -269,7 +269,7 @@ kdf_graph_add_node_with_class (KdfGraph *g, const KdfNodeClass *klass, const cha
   n->n_params = 0;
   while (klass->params && klass->params[n->n_params].name)
     n->n_params++;
-  n->params = g_new0 (KdfParam, n->n_params);
+  n->params = g_new0 (KdfParamSlot, n->n_params);
   for (guint i = 0; i < n->n_params; i++) {
     n->params[i].spec = &klass->params[i];
     param_reset_default (&n->params[i]);
@@ -397,7 +397,7 @@ choices_string (const KdfParamSpec *s)
   return g_string_free (str, FALSE);
 }
 
-static KdfParam *
+static KdfParamSlot *
 find_param (KdfNode *n, const char *name, GError **error)
 {
   for (guint i = 0; i < n->n_params; i++)
@@ -427,7 +427,7 @@ kdf_node_has_param (KdfNode *n, const char *name)
 }
 
 gboolean
-kdf_param_validate_number (KdfNode *n, KdfParam *p, double v, const char *how, GError **error)
+kdf_param_validate_number (KdfNode *n, KdfParamSlot *p, double v, const char *how, GError **error)
 {
   const KdfParamSpec *s = p->spec;
   g_autofree char *where = kdf_node_where (n);
@@ -456,7 +456,7 @@ kdf_param_validate_number (KdfNode *n, KdfParam *p, double v, const char *how, G
 }
 
 static gboolean
-wrong_type (KdfNode *n, KdfParam *p, const char *got, GError **error)
+wrong_type (KdfNode *n, KdfParamSlot *p, const char *got, GError **error)
 {
   g_autofree char *where = kdf_node_where (n);
   g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM, "%s: param '%s' takes %s %s, got %s", where,
@@ -466,7 +466,7 @@ wrong_type (KdfNode *n, KdfParam *p, const char *got, GError **error)
 }
 
 static void
-param_drop_schedule (KdfParam *p)
+param_drop_schedule (KdfParamSlot *p)
 {
   if (p->func_destroy)
     p->func_destroy (p->func_data);
@@ -479,7 +479,7 @@ param_drop_schedule (KdfParam *p)
 static gboolean
 set_number (KdfNode *n, const char *name, double v, gboolean is_bool, GError **error)
 {
-  KdfParam *p = find_param (n, name, error);
+  KdfParamSlot *p = find_param (n, name, error);
   if (!p)
     return FALSE;
   KdfParamType type = p->spec->type;
@@ -519,7 +519,7 @@ kdf_node_set_param_bool (KdfNode *n, const char *name, gboolean v, GError **erro
 gboolean
 kdf_node_set_param_string (KdfNode *n, const char *name, const char *v, GError **error)
 {
-  KdfParam *p = find_param (n, name, error);
+  KdfParamSlot *p = find_param (n, name, error);
   if (!p)
     return FALSE;
   const KdfParamSpec *s = p->spec;
@@ -555,7 +555,7 @@ gboolean
 kdf_node_set_param_schedule (KdfNode *n, const char *name, KdfScheduleFunc func, gpointer data,
                              GDestroyNotify destroy, const char *description, GError **error)
 {
-  KdfParam *p = find_param (n, name, error);
+  KdfParamSlot *p = find_param (n, name, error);
   if (!p || p->spec->type == KDF_PARAM_STRING || p->spec->type == KDF_PARAM_ENUM) {
     if (p) {
       g_autofree char *where = kdf_node_where (n);
@@ -578,7 +578,7 @@ kdf_node_set_param_schedule (KdfNode *n, const char *name, KdfScheduleFunc func,
 }
 
 char *
-kdf_param_value_string (const KdfParam *p)
+kdf_param_value_string (const KdfParamSlot *p)
 {
   if (p->func && p->func_desc)
     return g_strdup (p->func_desc);

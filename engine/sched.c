@@ -229,7 +229,7 @@ evaluate_schedules (Run *r, GError **error)
   for (guint i = 0; i < r->g->nodes->len; i++) {
     KdfNode *n = r->g->nodes->pdata[i];
     for (guint k = 0; k < n->n_params; k++) {
-      KdfParam *p = &n->params[k];
+      KdfParamSlot *p = &n->params[k];
       if (!p->func)
         continue;
       double v = 0;
