@@ -24,9 +24,10 @@ result_clear (Result *r)
   g_free (r->err);
 }
 
-/* Runs kdflow with ARGS (NULL-terminated) and extra environment ENV ("K=V", ...). */
+/* Runs kdflow with ARGS (NULL-terminated) and extra environment ENV ("K=V", ...) in
+ * directory CWD (NULL: a new temporary directory). */
 static Result
-run_env (const char *const *env, const char *const *args)
+run_env_cwd (const char *cwd_arg, const char *const *env, const char *const *args)
 {
   GPtrArray *argv = g_ptr_array_new ();
   g_ptr_array_add (argv, (gpointer) kdflow);
@@ -42,7 +43,7 @@ run_env (const char *const *env, const char *const *args)
   Result r = { 0 };
   int wait_status = 0;
   GError *error = NULL;
-  g_autofree char *cwd = g_dir_make_tmp ("kdf-cli-XXXXXX", NULL);
+  g_autofree char *cwd = cwd_arg ? g_strdup (cwd_arg) : g_dir_make_tmp ("kdf-cli-XXXXXX", NULL);
   if (!g_spawn_sync (cwd, (char **) argv->pdata, envp, G_SPAWN_DEFAULT, NULL, NULL, &r.out,
                      &r.err, &wait_status, &error))
     g_error ("cannot run %s: %s", kdflow, error->message);
@@ -51,6 +52,12 @@ run_env (const char *const *env, const char *const *args)
   g_ptr_array_free (argv, TRUE);
   /* the child's run directories live in cwd; leave them for inspection on failure */
   return r;
+}
+
+static Result
+run_env (const char *const *env, const char *const *args)
+{
+  return run_env_cwd (NULL, env, args);
 }
 
 static Result
@@ -312,6 +319,44 @@ test_dot_command (void)
   result_clear (&r);
 }
 
+/* Every pipeline in graphs/ builds, passes prepare() and renders (kdflow dot). */
+static void
+test_graphs_dot (void)
+{
+  g_autofree char *root = g_path_get_dirname (srcdir);
+  g_autofree char *graphs = g_build_filename (root, "graphs", NULL);
+  GDir *dir = g_dir_open (graphs, 0, NULL);
+  g_autofree char *tmp = g_dir_make_tmp ("kdf-graphs-XXXXXX", NULL);
+  int n = 0;
+  const char *name;
+  while (dir && (name = g_dir_read_name (dir))) {
+    if (!g_str_has_suffix (name, ".lua"))
+      continue;
+    g_autofree char *path = g_build_filename (graphs, name, NULL);
+    g_autofree char *out = g_strdup_printf ("%s/%s.dot", tmp, name);
+    Result r = run_env_cwd (root, NULL, (const char *[]){ "dot", path, "-o", out, NULL });
+    if (r.status != 0)
+      g_error ("kdflow dot %s failed (%d): %s", name, r.status, r.err);
+    result_clear (&r);
+    if (*KDF_TEST_DOT) {
+      g_autofree char *svg = NULL, *err = NULL;
+      int status;
+      const char *argv[] = { KDF_TEST_DOT, "-Tsvg", out, NULL };
+      g_assert_true (g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL,
+                                   &svg, &err, &status, NULL));
+      if (!g_spawn_check_wait_status (status, NULL))
+        g_error ("dot -Tsvg of %s failed: %s", name, err);
+    }
+    n++;
+  }
+  if (dir)
+    g_dir_close (dir);
+  if (n == 0)
+    g_test_skip ("no graphs in graphs/");
+  else
+    g_test_message ("%d graphs drawn", n);
+}
+
 static void
 test_plain_lua (void)
 {
@@ -364,5 +409,6 @@ main (int argc, char **argv)
   g_test_add_func ("/cli/nodes-describe", test_nodes_describe);
   g_test_add_func ("/cli/dot", test_dot_command);
   g_test_add_func ("/cli/plain-lua", test_plain_lua);
+  g_test_add_func ("/cli/graphs-dot", test_graphs_dot);
   return g_test_run ();
 }
