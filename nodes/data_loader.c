@@ -60,7 +60,7 @@ static const KdfPortSpec outputs[] = {
   OUT ("noisy_mask_val", U8, 1, "V", KDF_PORT_ORACLE, "validation noise mask"),
   OUT ("x_test", F32, 2, "M,D", 0, "test inputs (0 rows if the source has none)"),
   OUT ("y_test", I32, 1, "M", 0, "test labels (clean)"),
-  OUT ("n_classes", F32, 0, NULL, 0, "C, the number of classes"),
+  OUT ("num_classes", F32, 0, NULL, 0, "C, the number of classes (a scalar)"),
   { 0 },
 };
 
@@ -473,7 +473,7 @@ loader_run (KdfNodeCtx *ctx, gpointer state, GError **error)
                              or_empty (ds->noisy_mask_val, KDF_DTYPE_U8, 1, 0, TRUE));
   kdf_ctx_set_output_tensor (ctx, "x_test", or_empty (ds->x_test, KDF_DTYPE_F32, 2, d, FALSE));
   kdf_ctx_set_output_tensor (ctx, "y_test", or_empty (ds->y_test, KDF_DTYPE_I32, 1, 0, FALSE));
-  kdf_ctx_set_output_tensor (ctx, "n_classes", kdf_tensor_new_scalar_f32 ((float) ds->n_classes));
+  kdf_ctx_set_output_tensor (ctx, "num_classes", kdf_tensor_new_scalar_f32 ((float) ds->n_classes));
   return TRUE;
 }
 

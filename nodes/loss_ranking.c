@@ -10,9 +10,9 @@
  *      found here (criterion and bins as params);
  *   3. a kept fraction: in each group (all N, each given class, or each block of
  *      `batch`) the ⌊keep·m⌋ smallest losses are clean (ties to the lower index).
- *      keep is the param `keep` (which may be a schedule) or, when forget_rate > 0,
- *      Co-teaching's keep(t) = 1 − τ·min(t/T_k, 1) with τ = forget_rate and
- *      T_k = forget_ticks at tick t.
+ *      keep may be a schedule: Co-teaching's keep(t) = 1 − τ·min(t/T_k, 1) is
+ *      kdf.linear(1, 1 − τ, T_k) in Lua. (A schedule is a param that changes,
+ *      so the node reruns when it moves even if the losses do not.)
  * `rank` is each sample's 0-based position by ascending loss inside its group. */
 #include <kdflow/detect.h>
 #include <kdflow/kdflow-plugin.h>
@@ -53,9 +53,6 @@ static const KdfParamSpec params[] = {
   KDF_PARAM_DOUBLE ("keep", 1.0, 0.0, 1.0, "fraction kept as clean in each group (a schedule is fine)"),
   KDF_PARAM_ENUM ("scope", "global", scopes, "global, per_class (inside each given class) or batch"),
   KDF_PARAM_INT ("batch", 128, 1, 1 << 30, "scope batch: block size B"),
-  KDF_PARAM_DOUBLE ("forget_rate", 0.0, 0.0, 1.0,
-                    "Co-teaching's τ: when > 0, keep(t) = 1 − τ·min(t/forget_ticks, 1) replaces keep"),
-  KDF_PARAM_INT ("forget_ticks", 10, 0, 1 << 30, "Co-teaching's T_k (0 = the full drop at once)"),
   KDF_PARAM_BOOL ("otsu", FALSE, "threshold the losses by Otsu instead of a kept fraction"),
   KDF_PARAM_ENUM ("criterion", "otsu", criteria, "otsu mode: the criterion"),
   KDF_PARAM_INT ("bins", 1000, 8, 10000000, "otsu mode: histogram bins"),
@@ -129,11 +126,7 @@ rank_run (KdfNodeCtx *ctx, gpointer state, GError **error)
     opt.labels = kdf_tensor_i32 (labels);
     opt.n_classes = MAX (c, 1);
   }
-  double keep = kdf_ctx_param_double (ctx, "keep");
-  double tau = kdf_ctx_param_double (ctx, "forget_rate");
-  if (tau > 0)
-    keep = kdf_coteaching_keep (kdf_ctx_tick (ctx), tau, kdf_ctx_param_int (ctx, "forget_ticks"));
-  opt.keep = keep;
+  opt.keep = kdf_ctx_param_double (ctx, "keep");
 
   KdfTensor *clean = kdf_tensor_new_1d (KDF_DTYPE_U8, n);
   KdfTensor *rank = kdf_tensor_new_1d (KDF_DTYPE_I32, n);
