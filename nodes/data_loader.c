@@ -117,12 +117,14 @@ step_seed (guint64 seed, guint64 step)
   return z ^ (z >> 31);
 }
 
+/* Y: the i32 labels a reader returned (contiguous) */
 static int32_t
 max_label (const KdfTensor *y)
 {
+  const int32_t *p = kdf_tensor_i32 (y);
   int32_t mx = -1;
   for (int64_t i = 0; i < y->shape[0]; i++)
-    mx = MAX (mx, (int32_t) kdf_tensor_get_flat (y, i));
+    mx = MAX (mx, p[i]);
   return mx;
 }
 
@@ -206,6 +208,11 @@ load_csv (KdfNodeCtx *ctx, const char *path, GError **error)
     return NULL;
   if (test_path && *test_path && !kdf_csv_read (test_path, &opts, &tx, &ty, NULL, error))
     return NULL;
+  if (y == NULL || (tx && ty == NULL)) {
+    g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM, "%s: no label column (param 'label_column')",
+                 y == NULL ? path : test_path);
+    return NULL;
+  }
   if (tx && tx->shape[1] != x->shape[1]) {
     g_set_error (error, KDF_ERROR, KDF_ERROR_IO,
                  "%s: %" G_GINT64_FORMAT " feature columns, but %s has %" G_GINT64_FORMAT,

@@ -16,6 +16,9 @@
  *    (mturk.given < 3) the flagged mask catches, and its precision against them.
  * Kernels in engine/detect/metrics.c and review.c.
  *
+ * A group whose inputs are not all there is skipped, not an error: through a delay
+ * edge a mask has no value at tick 0 while the truth already has one. Contradictory
+ * inputs (flagged and kept, score and clean_score, predictions and logits) are errors.
  * The node runs every tick so that every line of metrics.jsonl carries its
  * numbers; files are rewritten only when an input changed. Outputs computed from
  * an oracle input are themselves marked oracle, so a method cannot read the answer
@@ -148,13 +151,13 @@ classification (KdfNodeCtx *ctx, gboolean write, GError **error)
   KdfTensor *pred_in = kdf_ctx_input_tensor (ctx, "predictions");
   KdfTensor *logits_in = kdf_ctx_input_tensor (ctx, "logits");
   KdfTensor *labels_in = kdf_ctx_input_tensor (ctx, "labels");
-  if (!pred_in && !logits_in && !labels_in)
-    return TRUE;
-  if (!labels_in || (!pred_in && !logits_in) || (pred_in && logits_in)) {
+  if (pred_in && logits_in) {
     g_set_error (error, KDF_ERROR, KDF_ERROR_PORT,
-                 "accuracy needs input 'labels' and one of 'predictions' or 'logits'");
+                 "inputs 'predictions' and 'logits' are both connected; give one");
     return FALSE;
   }
+  if (!labels_in || (!pred_in && !logits_in))
+    return TRUE; /* not (yet) both there */
   gboolean oracle = kdf_tensor_is_oracle (labels_in) ||
                     (pred_in && kdf_tensor_is_oracle (pred_in)) ||
                     (logits_in && kdf_tensor_is_oracle (logits_in));
@@ -246,16 +249,6 @@ detection (KdfNodeCtx *ctx, EvalState *s, gboolean write, GError **error)
     return FALSE;
   KdfTensor *mask_in = flagged_in ? flagged_in : kept_in;
   KdfTensor *sc_in = score_in ? score_in : cscore_in;
-  if (s->review && !mask_in) {
-    g_set_error (error, KDF_ERROR, KDF_ERROR_PORT,
-                 "param 'review' needs input 'flagged' (or 'kept') to score");
-    return FALSE;
-  }
-  if (truth_in && !mask_in && !sc_in) {
-    g_set_error (error, KDF_ERROR, KDF_ERROR_PORT,
-                 "input 'truth' needs 'flagged', 'kept', 'score' or 'clean_score' to judge");
-    return FALSE;
-  }
   g_autoptr (KdfTensor) truth = truth_in ? kdf_tensor_contiguous (truth_in) : NULL;
   gboolean oracle = truth && kdf_tensor_is_oracle (truth);
   gboolean ok = TRUE;
@@ -348,13 +341,8 @@ refinement (KdfNodeCtx *ctx, gboolean write, GError **error)
 {
   KdfTensor *refined_in = kdf_ctx_input_tensor (ctx, "refined");
   KdfTensor *clean_in = kdf_ctx_input_tensor (ctx, "clean_labels");
-  if (!refined_in && !clean_in)
+  if (!refined_in || !clean_in)
     return TRUE;
-  if (!refined_in || !clean_in) {
-    g_set_error (error, KDF_ERROR, KDF_ERROR_PORT,
-                 "refined-label accuracy needs both inputs 'refined' and 'clean_labels'");
-    return FALSE;
-  }
   g_autoptr (KdfTensor) refined = kdf_tensor_contiguous (refined_in);
   g_autoptr (KdfTensor) clean = kdf_tensor_contiguous (clean_in);
   KdfTensor *truth_in = kdf_ctx_input_tensor (ctx, "truth");

@@ -166,7 +166,8 @@ make_fixtures (void)
   g_autoptr (GByteArray) short_data = idx_bytes (0x803, 3, di, 32, 256); /* 9 images, 8 there */
   g_autofree char *d4 = fixture_path ("idx-size");
   idx_dataset (d4, 9, 3, short_data, FALSE);
-  g_mkdir_with_parents (fixture_path ("empty"), 0755);
+  g_autofree char *empty = fixture_path ("empty");
+  g_mkdir_with_parents (empty, 0755);
 
   /* .npy files for npy_source */
   const float f6[6] = { 0.2f, 0.8f, 0.5f, 0.5f, 1, 0 };
