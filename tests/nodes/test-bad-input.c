@@ -213,6 +213,15 @@ make_fixtures (void)
   /* CSV */
   put_text ("csv/good.csv", "a,b,label\n0.1,0.2,0\n0.3,0.4,1\n0.5,0.6,2\n0.7,0.8,3\n"
                             "0.2,0.1,0\n0.4,0.3,1\n0.6,0.5,2\n0.8,0.7,3\n");
+  /* label files and transition matrices for the 8-row CSV */
+  const int32_t noisy8[8] = { 1, 1, 2, 3, 0, 1, 2, 3 };
+  int64_t s8[1] = { 8 }, s7[1] = { 7 }, s44[2] = { 4, 4 };
+  put_tensor ("csv/noisy.npy", KDF_DTYPE_I32, 1, s8, noisy8);
+  put_tensor ("csv/short.npy", KDF_DTYPE_I32, 1, s7, noisy8);
+  const float ident[16] = { 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1 };
+  const float half[16] = { 0.5f, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1 };
+  put_tensor ("csv/T.npy", KDF_DTYPE_F32, 2, s44, ident);
+  put_tensor ("csv/T-bad.npy", KDF_DTYPE_F32, 2, s44, half);
   put_text ("csv/ragged.csv", "a,b,label\n0.1,0.2,0\n0.3,0.4\n");
   put_text ("csv/text.csv", "a,b,label\n0.1,0.2,0\n0.3,abc,1\n");
 }
@@ -304,6 +313,11 @@ static const Case cases[] = {
   { "csv-good", LOADER, { "dataset=csv", "path=@/csv/good.csv", "noise=symmetric", "rate=0.5" },
     0, { "loaded", "f32[8,2]" } },
   { "npy-good", NPY, { "path=@/npy/good.npy" }, 0, { "rows\t3" } },
+  { "npy-set-good", LOADER, { "dataset=npy", "path=@/npyset" }, 0, { "loaded", "f32[6,2]" } },
+  { "file-noise", LOADER, { "dataset=csv", "path=@/csv/good.csv", "noise=file",
+                            "labels_file=@/csv/noisy.npy" }, 0, { "loaded", "\t13.0" } },
+  { "transition-file", LOADER, { "dataset=csv", "path=@/csv/good.csv", "noise=transition",
+                                 "transition_file=@/csv/T.npy" }, 0, { "loaded", "\t12.0" } },
 
   /* missing dataset files, and which package provides them */
   { "fmnist-missing", LOADER, { "dataset=fashion-mnist", "path=@/empty" }, 2,
@@ -363,6 +377,14 @@ static const Case cases[] = {
   { "class-map-csv-name", LOADER,
     { "dataset=csv", "path=@/csv/good.csv", "noise=asymmetric", "rate=0.5", "class_map=cat:dog" },
     2, { "there is no class 'cat'" } },
+  { "file-noise-length", LOADER, { "dataset=csv", "path=@/csv/good.csv", "noise=file",
+                                   "labels_file=@/csv/short.npy" }, 2,
+    { "@/csv/short.npy: the labels are i32[7], expected i32[8]" } },
+  { "transition-rows", LOADER, { "dataset=csv", "path=@/csv/good.csv", "noise=transition",
+                                 "transition_file=@/csv/T-bad.npy" }, 2,
+    { "param 'noise' = 'transition'", "row 0 of the matrix sums to 0.5" } },
+  { "transition-missing", LOADER, { "dataset=csv", "path=@/csv/good.csv", "noise=transition" }, 2,
+    { "transition noise needs the C×C matrix" } },
   { "probs-normalised", NPY, { "path=@/probs/twice.npy", "probs=true" }, 0,
     { "warning", "@/probs/twice.npy: 2 of 3 probability rows do not sum to 1", "normalised",
       "rows\t3" } },
