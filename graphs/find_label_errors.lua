@@ -64,21 +64,29 @@ local function run_one(name, files, det)
   return r
 end
 
--- The flagged rows, worst first: CL's own order, else ascending p[i, ỹ_i].
-local function worst_first(r)
+-- The K worst flagged rows: CL's own order, else ascending p[i, ỹ_i] (one pass
+-- keeping the K smallest, so a million flagged rows cost no sort).
+local function worst_first(r, k)
   local rows = {}
   if r.order then
-    for _, i in ipairs(r.order:totable()) do rows[#rows + 1] = i end
+    for _, i in ipairs(r.order:totable()) do
+      if #rows == k then break end
+      rows[#rows + 1] = i
+    end
     return rows
   end
-  local y = r.labels
-  for _, i in ipairs(r.index:totable()) do rows[#rows + 1] = i end
-  local function self(i) return r.probs:get(i + 1, y:get(i + 1) + 1) end
-  table.sort(rows, function(a, b)
-    local sa, sb = self(a), self(b)
-    if sa ~= sb then return sa < sb end
-    return a < b
-  end)
+  local y, keys = r.labels, {}
+  for _, i in ipairs(r.index:totable()) do
+    local s = r.probs:get(i + 1, y:get(i + 1) + 1)
+    if #rows < k or s < keys[#rows] then
+      local at = #rows < k and #rows + 1 or #rows
+      while at > 1 and keys[at - 1] > s do
+        rows[at], keys[at] = rows[at - 1], keys[at - 1]
+        at = at - 1
+      end
+      rows[at], keys[at] = i, s
+    end
+  end
   return rows
 end
 
@@ -94,9 +102,9 @@ local function report(r)
     end
   end
   if show > 0 and r.flagged > 0 then
-    local rows = worst_first(r)
-    print(("  worst %d of the flagged rows (row: given label -> argmax, p[given]):"):format(math.min(show, #rows)))
-    for k = 1, math.min(show, #rows) do
+    local rows = worst_first(r, show)
+    print(("  worst %d of the flagged rows (row: given label -> argmax, p[given]):"):format(#rows))
+    for k = 1, #rows do
       local i = rows[k]
       local y = r.labels:get(i + 1)
       local best, arg = -1, 0
