@@ -384,7 +384,7 @@ kdf_dataset_normalize (KdfDataset *ds, KdfNormalize mode, GError **error)
     hi = -INFINITY;
     for (int64_t i = 0; i < n * d; i++) {
       if (!isfinite (x[i])) {
-        g_set_error (error, KDF_ERROR, KDF_ERROR_SHAPE,
+        g_set_error (error, KDF_ERROR, KDF_ERROR_VALUE,
                      "x[%" G_GINT64_FORMAT ",%" G_GINT64_FORMAT "] is not finite",
                      (gint64) (i / d), (gint64) (i % d));
         return FALSE;

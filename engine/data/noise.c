@@ -436,7 +436,7 @@ noise_file (Ctx *c, GError **error)
   const int32_t *v = kdf_tensor_i32 (t);
   for (int64_t i = 0; i < c->n; i++)
     if (v[i] < 0 || v[i] >= c->n_classes) {
-      g_set_error (error, KDF_ERROR, KDF_ERROR_SHAPE,
+      g_set_error (error, KDF_ERROR, KDF_ERROR_VALUE,
                    "%s: label %" G_GINT64_FORMAT " is %d, outside [0, %d)", path, (gint64) i,
                    v[i], c->n_classes);
       return FALSE;

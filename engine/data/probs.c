@@ -32,7 +32,7 @@ kdf_probs_check (KdfTensor *probs, double tol, int64_t *n_renormalized, GError *
         g_autofree char *what = isnan (v)   ? g_strdup ("NaN")
                                 : isinf (v) ? g_strdup_printf ("an infinite value (%g)", v)
                                             : g_strdup_printf ("a negative value (%g)", v);
-        g_set_error (error, KDF_ERROR, KDF_ERROR_SHAPE,
+        g_set_error (error, KDF_ERROR, KDF_ERROR_VALUE,
                      "probabilities: row %" G_GINT64_FORMAT " has %s in column %" G_GINT64_FORMAT
                      " (the first bad row)",
                      (gint64) i, what, (gint64) j);
@@ -41,7 +41,7 @@ kdf_probs_check (KdfTensor *probs, double tol, int64_t *n_renormalized, GError *
       sum += v;
     }
     if (sum <= 0) {
-      g_set_error (error, KDF_ERROR, KDF_ERROR_SHAPE,
+      g_set_error (error, KDF_ERROR, KDF_ERROR_VALUE,
                    "probabilities: row %" G_GINT64_FORMAT " sums to 0 and cannot be normalised",
                    (gint64) i);
       return NULL;

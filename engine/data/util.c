@@ -101,7 +101,7 @@ kdf_data_check_labels (const KdfTensor *labels, int n_classes, const char *what,
   for (int64_t i = 0; i < n; i++) {
     int32_t v = y[i * st];
     if (v < 0 || v >= n_classes) {
-      g_set_error (error, KDF_ERROR, KDF_ERROR_SHAPE,
+      g_set_error (error, KDF_ERROR, KDF_ERROR_VALUE,
                    "%s[%" G_GINT64_FORMAT "] = %d is outside [0, %d)", what, (gint64) i, v,
                    n_classes);
       return FALSE;

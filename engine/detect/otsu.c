@@ -158,7 +158,7 @@ kdf_otsu_threshold (const float *scores, int64_t n, const KdfOtsuOptions *opt,
       hi = MAX (hi, (double) scores[i]);
     }
     if (!(hi > lo)) {
-      g_set_error (error, KDF_ERROR, KDF_ERROR_FAILED,
+      g_set_error (error, KDF_ERROR, KDF_ERROR_VALUE,
                    "otsu_threshold: all %" G_GINT64_FORMAT " scores equal %g; no threshold "
                    "separates them", n, lo);
       return FALSE;
@@ -166,8 +166,8 @@ kdf_otsu_threshold (const float *scores, int64_t n, const KdfOtsuOptions *opt,
   } else {
     for (int64_t i = 0; i < n; i++)
       if (scores[i] < 0.0f || scores[i] > 1.0f) {
-        g_set_error (error, KDF_ERROR, KDF_ERROR_FAILED,
-                     "otsu_threshold: expected scores in [0,1] (or normalize = true), found %g "
+        g_set_error (error, KDF_ERROR, KDF_ERROR_VALUE,
+                     "otsu_threshold: expected scores in [0,1] (or normalize = true), found %.9g "
                      "at element %" G_GINT64_FORMAT, (double) scores[i], i);
         return FALSE;
       }
@@ -250,7 +250,7 @@ kdf_otsu_threshold (const float *scores, int64_t n, const KdfOtsuOptions *opt,
   g_free (h);
 
   if (best_s < 0 || best.q == KDF_OTSU_EMPTY) {
-    g_set_error (error, KDF_ERROR, KDF_ERROR_FAILED,
+    g_set_error (error, KDF_ERROR, KDF_ERROR_VALUE,
                  "otsu_threshold: every split of the %d-bin histogram leaves one side empty "
                  "(all %" G_GINT64_FORMAT " scores fall in one bin)", bins, n);
     return FALSE;

@@ -248,7 +248,7 @@ kdf_sample_cross_entropy (float *loss, const float *logits, int64_t n, int c, in
       s += exp ((double) z[j] - m);
     double v = m + log (s) - (double) z[labels[i]];
     if (!isfinite (v)) {
-      g_set_error (error, KDF_ERROR, KDF_ERROR_FAILED,
+      g_set_error (error, KDF_ERROR, KDF_ERROR_VALUE,
                    "sample_cross_entropy: non-finite logits in row %" G_GINT64_FORMAT, i);
       return FALSE;
     }

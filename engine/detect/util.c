@@ -168,7 +168,7 @@ kdf_check_finite_f32 (const float *x, int64_t n, const char *what, GError **erro
 {
   for (int64_t i = 0; i < n; i++)
     if (!isfinite (x[i])) {
-      g_set_error (error, KDF_ERROR, KDF_ERROR_FAILED,
+      g_set_error (error, KDF_ERROR, KDF_ERROR_VALUE,
                    "%s: expected finite values, found %g at element %" G_GINT64_FORMAT,
                    what, (double) x[i], i);
       return FALSE;
@@ -181,7 +181,7 @@ kdf_check_finite_f64 (const double *x, int64_t n, const char *what, GError **err
 {
   for (int64_t i = 0; i < n; i++)
     if (!isfinite (x[i])) {
-      g_set_error (error, KDF_ERROR, KDF_ERROR_FAILED,
+      g_set_error (error, KDF_ERROR, KDF_ERROR_VALUE,
                    "%s: expected finite values, found %g at element %" G_GINT64_FORMAT,
                    what, x[i], i);
       return FALSE;
@@ -194,7 +194,7 @@ kdf_check_labels (const int32_t *labels, int64_t n, int c, const char *what, GEr
 {
   for (int64_t i = 0; i < n; i++)
     if (labels[i] < 0 || labels[i] >= c) {
-      g_set_error (error, KDF_ERROR, KDF_ERROR_FAILED,
+      g_set_error (error, KDF_ERROR, KDF_ERROR_VALUE,
                    "%s: expected labels in [0, %d), found %d at element %" G_GINT64_FORMAT,
                    what, c, labels[i], i);
       return FALSE;

@@ -21,10 +21,12 @@
  *                    a class map naming a class that does not exist, a transition
  *                    matrix of the wrong shape or whose rows do not sum to 1, a split
  *                    fraction outside (0,1), an unknown CSV column.
- *   KDF_ERROR_SHAPE  a tensor's shape or contents disagree with what is needed: labels
- *                    outside [0,C), x and labels of different lengths, a probability
- *                    matrix with NaN, Inf or negative entries, a file's array of rank
- *                    above KDF_MAX_RANK.
+ *   KDF_ERROR_SHAPE  a tensor's shape disagrees with what is needed: x and labels of
+ *                    different lengths, a dtype or rank that does not fit, a file's
+ *                    array of rank above KDF_MAX_RANK.
+ *   KDF_ERROR_VALUE  a tensor's contents are bad: labels outside [0,C), a probability
+ *                    matrix with NaN, Inf or negative entries (or a row summing to 0),
+ *                    non-finite inputs to normalise.
  *
  * Threads. Nothing here keeps global state; every function may run on any thread
  * on distinct datasets (a KdfDataset itself is not locked).
@@ -338,8 +340,8 @@ gboolean kdf_dataset_subset (KdfDataset *ds, KdfSplit split, int64_t n, guint64 
 /* ---- probability checks -------------------------------------------------------------- */
 
 /* Checks an N×C f32 matrix of probabilities (for detection nodes). Any NaN, Inf or
- * negative entry is a KDF_ERROR_SHAPE error naming the first bad row and column (as
- * is a row summing to 0). Rows whose sum differs from 1 by more than TOL (≤ 0 means
+ * negative entry is a KDF_ERROR_VALUE error naming the first bad row and column (as
+ * is a row summing to 0); anything but f32[N,C] is a KDF_ERROR_SHAPE error. Rows whose sum differs from 1 by more than TOL (≤ 0 means
  * 1e-4) are divided by their sum; *N_RENORMALIZED (may be NULL) gets their count so
  * the node can warn. Returns PROBS itself (a new reference) if nothing changed, else a
  * normalised copy. transfer full. */

@@ -3,8 +3,9 @@
  * Plain C kernels behind the nodes otsu_threshold, loss_ranking, confident_learning,
  * evaluate, agreement, tipping_point and topk_refine. Each kernel takes raw row-major
  * pointers and sizes (output argument first where there is one main output), checks
- * its inputs and returns FALSE with a KDF_ERROR error on bad input (NaN, a label out
- * of range, a size that does not fit). Nothing here allocates a tensor unless its
+ * its inputs and returns FALSE with a KDF_ERROR error on bad input: KDF_ERROR_VALUE
+ * for bad values (NaN, a label out of range, scores outside [0,1]), KDF_ERROR_SHAPE
+ * for a size that does not fit, KDF_ERROR_PARAM for bad options. Nothing here allocates a tensor unless its
  * name ends in _tensor; nothing prints, aborts or reads the environment. All results
  * are deterministic: ties are broken by index, never by a sort's whim.
  *

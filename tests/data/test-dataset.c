@@ -48,7 +48,7 @@ test_new_checks (void)
   assert_error (&error, KDF_ERROR_SHAPE, "4 rows", "3", NULL);
   kdf_tensor_i32 (y)[2] = 5;
   g_assert_null (kdf_dataset_new ("t", x, y, NULL, NULL, 3, &error));
-  assert_error (&error, KDF_ERROR_SHAPE, "labels[2] = 5", NULL);
+  assert_error (&error, KDF_ERROR_VALUE, "labels[2] = 5", NULL);
   g_autoptr (KdfDataset) ok = kdf_dataset_new ("t", x, y, NULL, NULL, 0, &error);
   g_assert_no_error (error);
   g_assert_cmpint (ok->n_classes, ==, 6); /* 1 + the largest label */
@@ -312,7 +312,7 @@ test_probs (void)
   for (int k = 0; k < 4; k++) {
     g_autoptr (KdfTensor) pb = kdf_tensor_new_from_data (KDF_DTYPE_F32, 2, sh, bad[k]);
     g_assert_null (kdf_probs_check (pb, 0, &fixed, &error));
-    assert_error (&error, KDF_ERROR_SHAPE, needles[k], NULL);
+    assert_error (&error, KDF_ERROR_VALUE, needles[k], NULL);
   }
   g_autoptr (KdfTensor) v = kdf_tensor_new_1d (KDF_DTYPE_F32, 3);
   g_assert_null (kdf_probs_check (v, 0, NULL, &error));

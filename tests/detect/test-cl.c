@@ -282,13 +282,13 @@ test_tensor_and_bad_input (void)
   uint8_t out[11];
   g_autoptr (GError) e2 = NULL;
   g_assert_false (kdf_confident_learning_f64 (out, bad, hand_y, 11, 3, NULL, NULL, &e2));
-  g_assert_error (e2, KDF_ERROR, KDF_ERROR_FAILED);
+  g_assert_error (e2, KDF_ERROR, KDF_ERROR_VALUE);
   int32_t bad_y[11];
   memcpy (bad_y, hand_y, sizeof bad_y);
   bad_y[4] = 3;
   g_autoptr (GError) e3 = NULL;
   g_assert_false (kdf_confident_learning_f64 (out, hand_p, bad_y, 11, 3, NULL, NULL, &e3));
-  g_assert_error (e3, KDF_ERROR, KDF_ERROR_FAILED);
+  g_assert_error (e3, KDF_ERROR, KDF_ERROR_VALUE);
   KdfClOptions opt;
   kdf_cl_options_init (&opt);
   opt.frac_noise = 0;

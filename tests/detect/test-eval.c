@@ -32,7 +32,7 @@ test_confusion (void)
   const int32_t bad[6] = { 0, 1, 1, 2, 4, 0 };
   g_autoptr (GError) e2 = NULL;
   g_assert_false (kdf_eval_confusion (conf, NULL, NULL, bad, truth, 6, 4, &e2));
-  g_assert_error (e2, KDF_ERROR, KDF_ERROR_FAILED);
+  g_assert_error (e2, KDF_ERROR, KDF_ERROR_VALUE);
 }
 
 static void
@@ -90,7 +90,7 @@ test_auroc (void)
   const float bad[3] = { 0.1f, NAN, 0.3f };
   g_autoptr (GError) e2 = NULL;
   g_assert_false (kdf_eval_auroc (&auc, bad, t2, 3, &e2));
-  g_assert_error (e2, KDF_ERROR, KDF_ERROR_FAILED);
+  g_assert_error (e2, KDF_ERROR, KDF_ERROR_VALUE);
 }
 
 /* O(N log N) against the O(N²) pair count on a larger random case with many ties. */
@@ -160,7 +160,7 @@ test_agreement (void)
   const float bad[6] = { 0.7f, NAN, 0.1f, 1, 0, 0 };
   g_autoptr (GError) e2 = NULL;
   g_assert_false (kdf_agreement (score, NULL, bad, ps, y, 2, 3, &e2));
-  g_assert_error (e2, KDF_ERROR, KDF_ERROR_FAILED);
+  g_assert_error (e2, KDF_ERROR, KDF_ERROR_VALUE);
   g_autoptr (GError) e3 = NULL;
   g_assert_false (kdf_agreement (score, NULL, pt, ps, NULL, 2, 3, &e3));
 
@@ -197,7 +197,7 @@ test_tipping_point (void)
   const double bad[7] = { .30, .45, NAN, .55, .54, .53, .56 };
   g_autoptr (GError) e2 = NULL;
   g_assert_false (kdf_tipping_point (&epoch, bad, 7, &e2));
-  g_assert_error (e2, KDF_ERROR, KDF_ERROR_FAILED);
+  g_assert_error (e2, KDF_ERROR, KDF_ERROR_VALUE);
 }
 
 static void

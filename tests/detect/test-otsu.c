@@ -177,21 +177,21 @@ test_bad_input (void)
   float nan_scores[3] = { 0.1f, NAN, 0.9f };
   g_autoptr (GError) e1 = NULL;
   g_assert_false (kdf_otsu_threshold (nan_scores, 3, &opt, &r, NULL, NULL, &e1));
-  g_assert_error (e1, KDF_ERROR, KDF_ERROR_FAILED);
+  g_assert_error (e1, KDF_ERROR, KDF_ERROR_VALUE);
 
   float outside[3] = { 0.1f, 1.5f, 0.9f };
   g_autoptr (GError) e2 = NULL;
   g_assert_false (kdf_otsu_threshold (outside, 3, &opt, &r, NULL, NULL, &e2));
-  g_assert_error (e2, KDF_ERROR, KDF_ERROR_FAILED);
+  g_assert_error (e2, KDF_ERROR, KDF_ERROR_VALUE);
 
   float same[3] = { 0.3f, 0.3f, 0.3f };
   g_autoptr (GError) e3 = NULL;
   g_assert_false (kdf_otsu_threshold (same, 3, &opt, &r, NULL, NULL, &e3));
-  g_assert_error (e3, KDF_ERROR, KDF_ERROR_FAILED);
+  g_assert_error (e3, KDF_ERROR, KDF_ERROR_VALUE);
   opt.normalize = TRUE;
   g_autoptr (GError) e4 = NULL;
   g_assert_false (kdf_otsu_threshold (same, 3, &opt, &r, NULL, NULL, &e4));
-  g_assert_error (e4, KDF_ERROR, KDF_ERROR_FAILED);
+  g_assert_error (e4, KDF_ERROR, KDF_ERROR_VALUE);
 
   opt.bins = 2;
   g_autoptr (GError) e5 = NULL;

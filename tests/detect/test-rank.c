@@ -75,7 +75,7 @@ test_per_class (void)
   opt.n_classes = 1;
   g_autoptr (GError) error = NULL;
   g_assert_false (kdf_loss_rank (losses, 8, &opt, clean, rank, NULL, &error));
-  g_assert_error (error, KDF_ERROR, KDF_ERROR_FAILED);
+  g_assert_error (error, KDF_ERROR, KDF_ERROR_VALUE);
 }
 
 static void
@@ -139,7 +139,7 @@ test_counts_and_ties (void)
   float bad[3] = { 0.1f, NAN, 0.2f };
   g_autoptr (GError) e2 = NULL;
   g_assert_false (kdf_loss_rank (bad, 3, &opt, clean, rank, &kept, &e2));
-  g_assert_error (e2, KDF_ERROR, KDF_ERROR_FAILED);
+  g_assert_error (e2, KDF_ERROR, KDF_ERROR_VALUE);
   opt.keep = 1.5;
   g_autoptr (GError) e3 = NULL;
   g_assert_false (kdf_loss_rank (mixed, 4, &opt, clean, rank, &kept, &e3));

@@ -1,0 +1,170 @@
+/* confident_learning: label issues from out-of-sample probabilities (Northcutt,
+ * Jiang & Chuang, "Confident Learning", JAIR 70, 2021), step for step as cleanlab
+ * 2.9's filter.find_label_issues does it for single-label data: per-class
+ * thresholds, the confident joint, its calibration, prune counts and the chosen
+ * filter (kernel and every rounding rule in engine/detect/cl.c). On the
+ * label-errors sets it flags the rows cleanlab flags (tests/nodes/cl_real.lua).
+ *
+ * Outputs: `flagged` (the issues mask), `score` = 1 − label quality (higher = more
+ * likely an error; quality is cleanlab's self-confidence or normalised margin, as
+ * rank_by says), `order` (the flagged rows, worst first), the confident joint,
+ * thresholds, and the estimated noise rate (off-diagonal mass of the calibrated
+ * joint). */
+#include <kdflow/data.h>
+#include <kdflow/detect.h>
+#include <kdflow/kdflow-plugin.h>
+
+static const char *const filters[] = { "prune_by_noise_rate", "prune_by_class", "both",
+                                       "confident_learning", "predicted_neq_given", NULL };
+static const char *const rankings[] = { "self_confidence", "normalized_margin", NULL };
+
+static const KdfPortSpec inputs[] = {
+  { .name = "probs", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_F32, .rank = 2, .shape = "N,C",
+    .summary = "out-of-sample probabilities" },
+  { .name = "labels", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_I32, .rank = 1, .shape = "N",
+    .summary = "the given labels, in [0, C)" },
+  { 0 },
+};
+
+static const KdfPortSpec outputs[] = {
+  { .name = "flagged", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_U8, .rank = 1, .shape = "N",
+    .summary = "1 = label issue" },
+  { .name = "score", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_F32, .rank = 1, .shape = "N",
+    .summary = "1 − label quality (higher = more likely an error)" },
+  { .name = "order", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_I32, .rank = 1,
+    .summary = "the flagged rows, worst label quality first" },
+  { .name = "confident_joint", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_I32, .rank = 2,
+    .shape = "C,C", .summary = "[given][true] counts, before calibration" },
+  { .name = "thresholds", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_F32, .rank = 1, .shape = "C",
+    .summary = "per-class thresholds (mean self-confidence of each given class)" },
+  { .name = "noise_rate", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_F32, .rank = 0,
+    .summary = "estimated fraction of wrong labels (calibrated joint off the diagonal)" },
+  { 0 },
+};
+
+static const KdfParamSpec params[] = {
+  KDF_PARAM_ENUM ("filter", "prune_by_noise_rate", filters, "cleanlab's filter_by"),
+  KDF_PARAM_DOUBLE ("frac_noise", 1.0, 1e-9, 1.0, "prune this fraction of the estimated errors"),
+  KDF_PARAM_INT ("min_examples_per_class", 1, 0, G_MAXINT32, "never prune a class below this"),
+  KDF_PARAM_BOOL ("argmax_above_threshold", FALSE,
+                  "count a sample confident in 2+ classes in the argmax over those classes "
+                  "(the paper's Eq. 2) instead of over all classes (cleanlab)"),
+  KDF_PARAM_ENUM ("rank_by", "self_confidence", rankings, "label quality for score and order"),
+  KDF_PARAM_DOUBLE ("tol", 1e-4, 1e-12, 0.5, "rows with |sum − 1| > tol are normalised (warning)"),
+  { 0 },
+};
+
+static gboolean
+cl_run (KdfNodeCtx *ctx, gpointer state, GError **error)
+{
+  KdfTensor *p_in = kdf_ctx_input_tensor (ctx, "probs");
+  KdfTensor *y_in = kdf_ctx_input_tensor (ctx, "labels");
+  int64_t fixed = 0;
+  g_autoptr (KdfTensor) p0 = kdf_probs_check (p_in, kdf_ctx_param_double (ctx, "tol"), &fixed, error);
+  if (p0 == NULL) {
+    g_prefix_error (error, "input 'probs': ");
+    return FALSE;
+  }
+  if (fixed > 0)
+    g_printerr ("kdflow: warning: node '%s': %" G_GINT64_FORMAT " of %" G_GINT64_FORMAT
+                " probability rows do not sum to 1; they were normalised\n",
+                kdf_ctx_node_name (ctx), (gint64) fixed, (gint64) p0->shape[0]);
+  g_autoptr (KdfTensor) p = kdf_tensor_contiguous (p0);
+  g_autoptr (KdfTensor) y = kdf_tensor_contiguous (y_in);
+  int64_t n = p->shape[0];
+  if (p->shape[1] > 65536) {
+    g_set_error (error, KDF_ERROR, KDF_ERROR_SHAPE, "input 'probs': %" G_GINT64_FORMAT
+                 " classes; at most 65536", (gint64) p->shape[1]);
+    return FALSE;
+  }
+  int c = (int) p->shape[1];
+  const float *pp = kdf_tensor_f32 (p);
+  const int32_t *py = kdf_tensor_i32 (y);
+  for (int64_t i = 0; i < n; i++)
+    if (py[i] < 0 || py[i] >= c) {
+      g_set_error (error, KDF_ERROR, KDF_ERROR_VALUE,
+                   "input 'labels': labels[%" G_GINT64_FORMAT "] = %d is outside [0, %d) "
+                   "(C is the number of probability columns)",
+                   (gint64) i, py[i], c);
+      return FALSE;
+    }
+
+  KdfClOptions opt;
+  kdf_cl_options_init (&opt);
+  opt.filter = (KdfClFilter) kdf_ctx_param_enum (ctx, "filter");
+  opt.frac_noise = kdf_ctx_param_double (ctx, "frac_noise");
+  opt.min_examples_per_class = kdf_ctx_param_int (ctx, "min_examples_per_class");
+  opt.argmax_above_threshold = kdf_ctx_param_bool (ctx, "argmax_above_threshold");
+  opt.threads = kdf_ctx_threads (ctx);
+  KdfClRank rank_by = (KdfClRank) kdf_ctx_param_enum (ctx, "rank_by");
+
+  g_autoptr (KdfTensor) flagged = kdf_tensor_new_1d (KDF_DTYPE_U8, n);
+  KdfClResult r = { 0 };
+  if (!kdf_confident_learning_f32 (kdf_tensor_u8 (flagged), pp, py, n, c, &opt, &r, error))
+    return FALSE;
+  uint8_t *pf = kdf_tensor_u8 (flagged);
+  int64_t n_flagged = 0;
+  for (int64_t i = 0; i < n; i++)
+    n_flagged += pf[i] != 0;
+  g_autofree int64_t *order64 = g_new (int64_t, MAX (n_flagged, 1));
+  int64_t n_order = 0;
+  if (!kdf_cl_order_issues_f32 (order64, &n_order, pf, pp, py, n, c, rank_by, error)) {
+    kdf_cl_result_clear (&r);
+    return FALSE;
+  }
+
+  KdfTensor *order = kdf_tensor_new_1d (KDF_DTYPE_I32, n_order);
+  for (int64_t k = 0; k < n_order; k++)
+    kdf_tensor_i32 (order)[k] = (int32_t) order64[k];
+  /* score = 1 − quality: the same quality the order uses, for every row */
+  KdfTensor *score = kdf_tensor_new_1d (KDF_DTYPE_F32, n);
+  float *ps = kdf_tensor_f32 (score);
+  for (int64_t i = 0; i < n; i++) {
+    const float *row = pp + i * c;
+    double self = row[py[i]], q = self;
+    if (rank_by == KDF_CL_RANK_NORMALIZED_MARGIN) {
+      float other = -1.0f;
+      for (int k = 0; k < c; k++)
+        if (k != py[i] && row[k] > other)
+          other = row[k];
+      q = (self - (double) other + 1.0) * 0.5;
+    }
+    ps[i] = (float) (1.0 - q);
+  }
+  KdfTensor *joint = kdf_tensor_new_2d (KDF_DTYPE_I32, c, c);
+  KdfTensor *thr = kdf_tensor_new_1d (KDF_DTYPE_F32, c);
+  int64_t off = 0, total = 0;
+  for (int64_t a = 0; a < (int64_t) c * c; a++) {
+    kdf_tensor_i32 (joint)[a] = (int32_t) MIN (r.confident_joint[a], G_MAXINT32);
+    total += r.calibrated_joint[a];
+    if (a / c != a % c)
+      off += r.calibrated_joint[a];
+  }
+  for (int k = 0; k < c; k++)
+    kdf_tensor_f32 (thr)[k] = (float) r.thresholds[k];
+  double noise_rate = total ? (double) off / (double) total : 0.0;
+  kdf_ctx_metric (ctx, "flagged", (double) n_flagged);
+  kdf_ctx_metric (ctx, "noise_rate", noise_rate);
+  kdf_ctx_metric (ctx, "confident", (double) r.n_confident);
+  kdf_cl_result_clear (&r);
+
+  kdf_ctx_set_output_tensor (ctx, "flagged", g_steal_pointer (&flagged));
+  kdf_ctx_set_output_tensor (ctx, "score", score);
+  kdf_ctx_set_output_tensor (ctx, "order", order);
+  kdf_ctx_set_output_tensor (ctx, "confident_joint", joint);
+  kdf_ctx_set_output_tensor (ctx, "thresholds", thr);
+  kdf_ctx_set_output_tensor (ctx, "noise_rate", kdf_tensor_new_scalar_f32 ((float) noise_rate));
+  return TRUE;
+}
+
+static const KdfNodeClass confident_learning_class = {
+  .struct_size = sizeof (KdfNodeClass),
+  .name = "confident_learning",
+  .summary = "label issues by confident learning (cleanlab's find_label_issues)",
+  .inputs = inputs,
+  .outputs = outputs,
+  .params = params,
+  .run = cl_run,
+};
+
+KDF_PLUGIN (confident_learning, &confident_learning_class)

@@ -1,0 +1,113 @@
+/* otsu_threshold: a histogram threshold on per-sample scores and Blind KD's four
+ * groups (METHODS §1 otsu_threshold; kernel and formulas in engine/detect/otsu.c).
+ *
+ *   criterion otsu   classic between-class variance (Otsu, IEEE SMC 1979)
+ *   criterion blind  Blind KD's variant (Kaiser et al., arXiv 2211.11355)
+ *   bin b = min(⌊bins·a⌋, bins−1); θ = split/bins; mask = a ≥ θ;
+ *   groups: 1 a ≥ μ_hi, 2 θ ≤ a < μ_hi, 3 μ_lo ≤ a < θ, 4 a < μ_lo.
+ *
+ * Scores must lie in [0,1] unless normalize is set (min-max first; threshold and
+ * means are then reported on the input's scale too). `flagged` is the side a
+ * detector reports as noisy: below θ for agreement-like scores (high = the label
+ * looks right, the default), above θ for losses. */
+#include <kdflow/detect.h>
+#include <kdflow/kdflow-plugin.h>
+
+static const char *const criteria[] = { "otsu", "blind", NULL };
+static const char *const sides[] = { "below", "above", NULL };
+
+static const KdfPortSpec inputs[] = {
+  { .name = "scores", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_F32, .rank = 1, .shape = "N",
+    .summary = "per-sample scores, in [0, 1] unless normalize" },
+  { 0 },
+};
+
+static const KdfPortSpec outputs[] = {
+  { .name = "threshold", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_F32, .rank = 0,
+    .summary = "θ on the scores' own scale" },
+  { .name = "mask", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_U8, .rank = 1, .shape = "N",
+    .summary = "1 where score ≥ θ" },
+  { .name = "flagged", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_U8, .rank = 1, .shape = "N",
+    .summary = "1 on the side param 'flag' names (predicted noisy)" },
+  { .name = "groups", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_I32, .rank = 1, .shape = "N",
+    .summary = "Blind KD's groups 1..4 (1 = highest scores)" },
+  { .name = "mean_lo", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_F32, .rank = 0,
+    .summary = "μ_lo, the mean histogram position below θ" },
+  { .name = "mean_hi", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_F32, .rank = 0,
+    .summary = "μ_hi, the mean histogram position at or above θ" },
+  { 0 },
+};
+
+static const KdfParamSpec params[] = {
+  KDF_PARAM_INT ("bins", 1000, 8, 10000000, "histogram bins"),
+  KDF_PARAM_ENUM ("criterion", "otsu", criteria, "otsu (between-class variance) or blind (Blind KD)"),
+  KDF_PARAM_BOOL ("normalize", FALSE, "min-max normalise the scores first"),
+  KDF_PARAM_BOOL ("exact", FALSE,
+                  "exact integer moments; ties (empty-bin plateaus) go to the middle of the "
+                  "tied run instead of numpy's first maximum"),
+  KDF_PARAM_ENUM ("flag", "below", sides, "which side of θ is 'flagged' (predicted noisy)"),
+  { 0 },
+};
+
+static gboolean
+otsu_run (KdfNodeCtx *ctx, gpointer state, GError **error)
+{
+  KdfTensor *scores = kdf_ctx_input_tensor (ctx, "scores");
+  KdfOtsuOptions opt;
+  kdf_otsu_options_init (&opt);
+  opt.bins = (int) kdf_ctx_param_int (ctx, "bins");
+  opt.criterion = kdf_ctx_param_enum (ctx, "criterion") == 1 ? KDF_OTSU_CRITERION_BLIND
+                                                              : KDF_OTSU_CRITERION_OTSU;
+  opt.normalize = kdf_ctx_param_bool (ctx, "normalize");
+  opt.exact = kdf_ctx_param_bool (ctx, "exact");
+  KdfOtsuResult r;
+  KdfTensor *mask = NULL, *groups = NULL;
+  if (!kdf_otsu_threshold_tensor (scores, &opt, &r, &mask, &groups, error)) {
+    g_prefix_error (error, "input 'scores': ");
+    return FALSE;
+  }
+  int64_t n = mask->shape[0];
+  KdfTensor *flagged = kdf_tensor_new_1d (KDF_DTYPE_U8, n);
+  const uint8_t *pm = kdf_tensor_u8 (mask);
+  uint8_t *pf = kdf_tensor_u8 (flagged);
+  gboolean above = kdf_ctx_param_enum (ctx, "flag") == 1;
+  int64_t n_flagged = 0;
+  for (int64_t i = 0; i < n; i++) {
+    pf[i] = above ? pm[i] : !pm[i];
+    n_flagged += pf[i];
+  }
+  /* the means are histogram positions on the normalised scale; map them back so
+   * that every number this node reports is on the scores' scale */
+  double lo = r.score_min, span = r.score_max - r.score_min;
+  double mean_lo = opt.normalize ? lo + r.mean_lo * span : r.mean_lo;
+  double mean_hi = opt.normalize ? lo + r.mean_hi * span : r.mean_hi;
+  kdf_ctx_metric (ctx, "threshold", r.threshold_raw);
+  kdf_ctx_metric (ctx, "split", r.split);
+  kdf_ctx_metric (ctx, "mean_lo", mean_lo);
+  kdf_ctx_metric (ctx, "mean_hi", mean_hi);
+  kdf_ctx_metric (ctx, "flagged", (double) n_flagged);
+  for (int k = 0; k < 4; k++) {
+    char key[16];
+    g_snprintf (key, sizeof key, "group%d", k + 1);
+    kdf_ctx_metric (ctx, key, (double) r.group_count[k]);
+  }
+  kdf_ctx_set_output_tensor (ctx, "threshold", kdf_tensor_new_scalar_f32 ((float) r.threshold_raw));
+  kdf_ctx_set_output_tensor (ctx, "mean_lo", kdf_tensor_new_scalar_f32 ((float) mean_lo));
+  kdf_ctx_set_output_tensor (ctx, "mean_hi", kdf_tensor_new_scalar_f32 ((float) mean_hi));
+  kdf_ctx_set_output_tensor (ctx, "mask", mask);
+  kdf_ctx_set_output_tensor (ctx, "flagged", flagged);
+  kdf_ctx_set_output_tensor (ctx, "groups", groups);
+  return TRUE;
+}
+
+static const KdfNodeClass otsu_class = {
+  .struct_size = sizeof (KdfNodeClass),
+  .name = "otsu_threshold",
+  .summary = "Otsu / Blind-KD threshold of scores, its mask and four groups",
+  .inputs = inputs,
+  .outputs = outputs,
+  .params = params,
+  .run = otsu_run,
+};
+
+KDF_PLUGIN (otsu_threshold, &otsu_class)

@@ -1,0 +1,112 @@
+/* self_confidence: per-sample scores of the given label under a model's
+ * probabilities, the inputs that otsu_threshold and loss_ranking rank when all a
+ * pipeline has is P (N×C) and the given labels ỹ (N):
+ *
+ *   score[i]  = p[i, ỹ_i]                                  (self-confidence)
+ *   loss[i]   = −log max(p[i, ỹ_i], 1e-12)                 (cross entropy of ỹ_i)
+ *   margin[i] = (p[i, ỹ_i] − max_{k≠ỹ_i} p[i,k] + 1) / 2   (normalised margin)
+ *   pred[i]   = argmax_k p[i,k] (first maximum)
+ *
+ * Self-confidence and the normalised margin are cleanlab's label-quality scores
+ * (Northcutt et al., JAIR 2021; Kuan & Mueller 2022); the loss is the quantity
+ * small-loss selection ranks (Han et al. 2018). Probabilities are checked first
+ * (NaN is an error, rows off 1 are normalised with a warning). */
+#include <kdflow/data.h>
+#include <kdflow/kdflow-plugin.h>
+#include <math.h>
+
+static const KdfPortSpec inputs[] = {
+  { .name = "probs", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_F32, .rank = 2, .shape = "N,C",
+    .summary = "probabilities, rows summing to 1" },
+  { .name = "labels", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_I32, .rank = 1, .shape = "N",
+    .summary = "the given (possibly noisy) labels, in [0, C)" },
+  { 0 },
+};
+
+static const KdfPortSpec outputs[] = {
+  { .name = "score", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_F32, .rank = 1, .shape = "N",
+    .summary = "p[i, label_i]: high = the label looks right" },
+  { .name = "loss", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_F32, .rank = 1, .shape = "N",
+    .summary = "−log p[i, label_i] (clipped at 1e-12)" },
+  { .name = "margin", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_F32, .rank = 1, .shape = "N",
+    .summary = "(p[i, label_i] − best other + 1)/2, in [0, 1]" },
+  { .name = "pred", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_I32, .rank = 1, .shape = "N",
+    .summary = "argmax of each row" },
+  { 0 },
+};
+
+static const KdfParamSpec params[] = {
+  KDF_PARAM_DOUBLE ("tol", 1e-4, 1e-12, 0.5, "rows with |sum − 1| > tol are normalised (warning)"),
+  { 0 },
+};
+
+static gboolean
+sc_run (KdfNodeCtx *ctx, gpointer state, GError **error)
+{
+  KdfTensor *in = kdf_ctx_input_tensor (ctx, "probs");
+  KdfTensor *yt = kdf_ctx_input_tensor (ctx, "labels");
+  int64_t fixed = 0;
+  g_autoptr (KdfTensor) p0 = kdf_probs_check (in, kdf_ctx_param_double (ctx, "tol"), &fixed, error);
+  if (p0 == NULL) {
+    g_prefix_error (error, "input 'probs': ");
+    return FALSE;
+  }
+  if (fixed > 0)
+    g_printerr ("kdflow: warning: node '%s': %" G_GINT64_FORMAT " of %" G_GINT64_FORMAT
+                " probability rows do not sum to 1; they were normalised\n",
+                kdf_ctx_node_name (ctx), (gint64) fixed, (gint64) p0->shape[0]);
+  g_autoptr (KdfTensor) p = kdf_tensor_contiguous (p0);
+  g_autoptr (KdfTensor) y = kdf_tensor_contiguous (yt);
+  int64_t n = p->shape[0], c = p->shape[1];
+  const float *pp = kdf_tensor_f32 (p);
+  const int32_t *py = kdf_tensor_i32 (y);
+  for (int64_t i = 0; i < n; i++)
+    if (py[i] < 0 || py[i] >= c) {
+      g_set_error (error, KDF_ERROR, KDF_ERROR_VALUE,
+                   "input 'labels': labels[%" G_GINT64_FORMAT "] = %d is outside [0, %"
+                   G_GINT64_FORMAT ") (C is the number of probability columns)",
+                   (gint64) i, py[i], (gint64) c);
+      return FALSE;
+    }
+  KdfTensor *score = kdf_tensor_new_1d (KDF_DTYPE_F32, n);
+  KdfTensor *loss = kdf_tensor_new_1d (KDF_DTYPE_F32, n);
+  KdfTensor *margin = kdf_tensor_new_1d (KDF_DTYPE_F32, n);
+  KdfTensor *pred = kdf_tensor_new_1d (KDF_DTYPE_I32, n);
+  float *ps = kdf_tensor_f32 (score), *pl = kdf_tensor_f32 (loss), *pm = kdf_tensor_f32 (margin);
+  int32_t *pa = kdf_tensor_i32 (pred);
+  for (int64_t i = 0; i < n; i++) {
+    const float *row = pp + i * c;
+    float self = row[py[i]], other = c > 1 ? -1.0f : 0.0f, best = row[0];
+    int32_t arg = 0;
+    for (int64_t k = 0; k < c; k++) {
+      if (k != py[i] && row[k] > other)
+        other = row[k];
+      if (row[k] > best) {
+        best = row[k];
+        arg = (int32_t) k;
+      }
+    }
+    /* a row normalised in f32 can hold 1 + 1 ulp; scores are probabilities */
+    ps[i] = fminf (self, 1.0f);
+    pl[i] = (float) -log (fmin (fmax ((double) self, 1e-12), 1.0));
+    pm[i] = fminf (fmaxf ((float) (((double) self - (double) other + 1.0) * 0.5), 0.0f), 1.0f);
+    pa[i] = arg;
+  }
+  kdf_ctx_set_output_tensor (ctx, "score", score);
+  kdf_ctx_set_output_tensor (ctx, "loss", loss);
+  kdf_ctx_set_output_tensor (ctx, "margin", margin);
+  kdf_ctx_set_output_tensor (ctx, "pred", pred);
+  return TRUE;
+}
+
+static const KdfNodeClass self_confidence_class = {
+  .struct_size = sizeof (KdfNodeClass),
+  .name = "self_confidence",
+  .summary = "p[i, label_i], its loss and normalised margin from probabilities and labels",
+  .inputs = inputs,
+  .outputs = outputs,
+  .params = params,
+  .run = sc_run,
+};
+
+KDF_PLUGIN (self_confidence, &self_confidence_class)

@@ -1,0 +1,140 @@
+-- data_loader on a CSV written here (every noise model, reproducibility, splits,
+-- normalisation, the oracle rule) — fast and always available.
+local kdf = require "kdflow"
+
+local function write(path, text)
+  local f = assert(io.open(path, "w"))
+  f:write(text)
+  f:close()
+end
+
+-- 200 rows, 3 features, 4 classes of 50 (label = i mod 4); a 40-row test file
+local train, test = os.tmpname(), os.tmpname()
+local function rows(n)
+  local t = { "f0,f1,f2,label" }
+  for i = 0, n - 1 do
+    t[#t + 1] = ("%g,%d,%.6f,%d"):format(i * 0.01, i % 7, math.sin(i), i % 4)
+  end
+  return table.concat(t, "\n") .. "\n"
+end
+write(train, rows(200))
+write(test, rows(40))
+
+local g = kdf.graph { name = "loader", seed = 5 }
+local function loader(name, p)
+  p.name, p.dataset, p.path, p.test_path = name, "csv", train, test
+  if p.val_fraction == nil then p.val_fraction = 0 end
+  return g:node("data_loader", p)
+end
+local sym = loader("sym", { noise = "symmetric", rate = 0.4, val_fraction = 0.1, seed = 11 })
+local same = loader("same", { noise = "symmetric", rate = 0.4, val_fraction = 0.1, seed = 11 })
+local other = loader("other", { noise = "symmetric", rate = 0.4, val_fraction = 0.1, seed = 12 })
+local incl = loader("incl", { noise = "symmetric_inclusive", rate = 0.5 })
+local pair = loader("pair", { noise = "pairflip", rate = 0.3 })
+local asym = loader("asym", { noise = "asymmetric", rate = 0.5, class_map = "0:1, 2->3" })
+local trans = loader("trans", { noise = "transition", transition = {
+  { 0.8, 0.2, 0, 0 }, { 0, 0.8, 0.2, 0 }, { 0, 0, 0.8, 0.2 }, { 0.2, 0, 0, 0.8 } } })
+local inst = loader("inst", { noise = "instance", rate = 0.3, normalize = "standardize" })
+local open = loader("open", { noise = "openset", rate = 0.2, heldout = "3", noise2 = "symmetric", rate2 = 0.2 })
+local sub = loader("sub", { subset = 100, test_subset = 20, normalize = "none" })
+
+g:run {}
+
+local function tab(port) return port:value():totable() end
+local function count_diff(a, b)
+  local n = 0
+  for i = 1, #a do if a[i] ~= b[i] then n = n + 1 end end
+  return n
+end
+-- the mask marks exactly the rows whose label differs from the clean one
+local function check_mask(d, suffix)
+  local y, c, m = tab(d["labels" .. suffix]), tab(d["clean_labels" .. suffix]), tab(d["noisy_mask" .. suffix])
+  for i = 1, #y do assert((y[i] ~= c[i]) == (m[i] == 1), "mask row " .. i) end
+end
+
+-- symmetric: ⌊0.4·200⌋ = 80 flips, each to another class, before a 10 % split
+-- (20 rows); the same seed gives the same labels, another seed other labels
+assert(#tab(sym.labels) == 180 and #tab(sym.labels_val) == 20, "split sizes")
+assert(sym.noisy_mask:value():sum() + sym.noisy_mask_val:value():sum() == 80, "exact count")
+check_mask(sym, "")
+check_mask(sym, "_val")
+assert(count_diff(tab(sym.labels), tab(same.labels)) == 0, "same seed, same labels")
+assert(count_diff(tab(sym.labels), tab(other.labels)) > 0, "another seed, other labels")
+assert(sym.x_test:value():shape()[1] == 40 and sym.y_test:value():shape()[1] == 40)
+assert(sym.num_classes:value():item() == 4)
+-- x in [0, 1] after the default unit normalisation (test split mapped the same way)
+for _, port in ipairs { sym.x, sym.x_val } do
+  for _, row in ipairs(tab(port)) do
+    for _, v in ipairs(row) do assert(v >= 0 and v <= 1, "x outside [0,1]: " .. v) end
+  end
+end
+
+-- symmetric_inclusive: 100 picks, a uniform class over all 4 (a quarter stay)
+local n_incl = incl.noisy_mask:value():sum()
+assert(n_incl > 50 and n_incl <= 100, "inclusive " .. n_incl)
+-- pairflip: 60 rows, y → (y+1) mod 4
+local py, pm = tab(pair.labels), tab(pair.noisy_mask)
+assert(pair.noisy_mask:value():sum() == 60)
+for i = 1, 200 do
+  local clean = (i - 1) % 4
+  assert(py[i] == (pm[i] == 1 and (clean + 1) % 4 or clean), "pairflip row " .. i)
+end
+-- asymmetric 0→1 and 2→3 at 0.5: 25 of each mapped class
+local ay = tab(asym.labels)
+local flipped = { 0, 0, 0, 0 }
+for i = 1, 200 do
+  local clean = (i - 1) % 4
+  if ay[i] ~= clean then
+    assert((clean == 0 and ay[i] == 1) or (clean == 2 and ay[i] == 3), "asymmetric row " .. i)
+    flipped[clean + 1] = flipped[clean + 1] + 1
+  end
+end
+assert(flipped[1] == 25 and flipped[3] == 25 and flipped[2] == 0 and flipped[4] == 0)
+-- transition: only y → y+1 moves, about 20 %
+local ty = tab(trans.labels)
+local moved = 0
+for i = 1, 200 do
+  local clean = (i - 1) % 4
+  if ty[i] ~= clean then
+    assert(ty[i] == (clean + 1) % 4, "transition row " .. i)
+    moved = moved + 1
+  end
+end
+assert(moved > 15 and moved < 70, "transition moved " .. moved)
+-- instance: per-sample rates around 0.3
+local n_inst = inst.noisy_mask:value():sum()
+assert(n_inst > 20 and n_inst < 110, "instance " .. n_inst)
+-- openset (class 3 held out): 150 in-set rows, 30 inputs replaced, then 30 symmetric
+-- flips among the rest; 3 classes remain, the test split loses class 3 too
+assert(open.num_classes:value():item() == 3)
+assert(#tab(open.labels) == 150 and open.noisy_mask:value():sum() == 60)
+for _, v in ipairs(tab(open.labels)) do assert(v >= 0 and v < 3) end
+assert(#tab(open.y_test) == 30)
+-- stratified subsets: 25 of each class, 5 of each in the test split; no split,
+-- no normalisation (raw feature values)
+local counts = { 0, 0, 0, 0 }
+for _, v in ipairs(tab(sub.labels)) do counts[v + 1] = counts[v + 1] + 1 end
+assert(counts[1] == 25 and counts[2] == 25 and counts[3] == 25 and counts[4] == 25)
+assert(#tab(sub.y_test) == 20 and #tab(sub.labels_val) == 0)
+assert(sub.x_val:value():shape()[2] == 3, "an empty validation split keeps D")
+local raw = tab(sub.x)
+assert(math.type(raw[1][2]) ~= nil and raw[#raw][2] >= 0 and raw[#raw][2] <= 6)
+local idx = tab(sub.index)
+for k = 2, #idx do assert(idx[k] > idx[k - 1], "index ascending") end
+
+-- an evaluator may read the oracle outputs, but what it computes from them stays
+-- ground truth: a method node fed its precision fails at run time
+local g2 = kdf.graph { name = "loader-oracle" }
+local d2 = g2:node("data_loader", { dataset = "csv", path = train, noise = "symmetric", rate = 0.2,
+                                    val_fraction = 0 })
+local ev = g2:node("evaluate", { name = "ev", flagged = d2.noisy_mask, truth = d2.noisy_mask })
+g2:lua { name = "leak", inputs = { "p:f32[]" }, outputs = { "q:f32[]" }, p = ev.precision,
+         fn = function(i) return { q = i.p:item() } end }
+local ok, err = pcall(g2.run, g2, {})
+assert(not ok and err.status == 2 and tostring(err):find("received ground truth"), tostring(err))
+-- and at connection time a method node cannot take clean_labels
+ok, err = pcall(g2.node, g2, "loss_ranking", { name = "cheat", loss = { 1, 2 }, labels = d2.clean_labels })
+assert(not ok and tostring(err):find("is ground truth"), tostring(err))
+os.remove(train)
+os.remove(test)
+print("data_loader ok")
