@@ -23,6 +23,7 @@ package.path = here .. "lib/?.lua;" .. package.path
 local le = require "label_errors"
 
 local set = kdf.arg("set", "")
+if set == "" and kdf.arg("probs", "") == "" then set = "cifar10" end -- a demo with no flags
 local data = kdf.arg("data", here .. "../data/label-errors")
 local detector = kdf.arg("detector", set == "all" and "all" or "confident_learning")
 local opts = {

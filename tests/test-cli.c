@@ -256,6 +256,13 @@ test_run_directory (void)
   g_assert_nonnull (dot);
   g_assert_nonnull (strstr (dot, "f32[3]") == NULL ? "no edges here" : dot);
   g_assert_nonnull (dot2);
+  /* running again into the same directory starts its metrics afresh */
+  r = run ((const char *[]){ "run", path, "--out", out, "--quiet", NULL });
+  expect (&r, 0, NULL);
+  result_clear (&r);
+  g_autofree char *again = slurp (out, "metrics.jsonl");
+  g_auto (GStrv) again_lines = g_strsplit (g_strchomp (again), "\n", -1);
+  g_assert_cmpuint (g_strv_length (again_lines), ==, 2);
 
   /* a failing run keeps the ticks before the failure */
   g_autofree char *out2 = g_build_filename (dir, "run2", NULL);

@@ -4,6 +4,7 @@
  * Progress goes to stderr; results to stdout and the run directory. */
 #include "config.h"
 
+#include <glib/gstdio.h>
 #include <kdflow/kdflow.h>
 #include <lauxlib.h>
 #include <lualib.h>
@@ -175,6 +176,15 @@ cmd_script (gboolean dot_mode, const char *script, char **sets, int threads, con
       g_autoptr (GDateTime) now = g_date_time_new_now_local ();
       g_autofree char *stamp = g_date_time_format (now, "%Y%m%d-%H%M%S");
       run_dir = g_strdup_printf ("runs/%s-%s", base, stamp);
+    }
+  }
+  if (run_dir) {
+    /* a run starts its directory's engine files afresh (nodes' own files are
+     * overwritten by the nodes) */
+    static const char *const engine_files[] = { "metrics.jsonl", "summary.json", "graph.dot", NULL };
+    for (const char *const *f = engine_files; *f; f++) {
+      g_autofree char *path = g_build_filename (run_dir, *f, NULL);
+      g_remove (path);
     }
   }
   lua_State *L = luaL_newstate ();

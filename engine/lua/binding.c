@@ -1096,7 +1096,7 @@ print_progress (const KdfProgress *p, gpointer user_data)
     if (p->tick_done && p->tick + 1 == p->ticks_total)
       fputc ('\n', stderr);
     fflush (stderr);
-  } else if (p->tick_done) {
+  } else if (p->tick_done && p->ticks_total > 1) {
     fprintf (stderr, "tick %u/%u done, %.2f s\n", p->tick + 1, p->ticks_total, p->elapsed);
   }
 }
