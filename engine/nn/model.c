@@ -367,6 +367,8 @@ layer_name (KdfLayerKind k)
 static void
 net_free_buffers (KdfNet *net)
 {
+  if (!net->buf) /* a net that failed to build never had buffers */
+    return;
   for (int j = 1; j <= net->n_layers; j++)
     if (net->buf[j] == j) {
       kdf_nn_free (net->act[j]);
