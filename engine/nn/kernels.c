@@ -5,6 +5,8 @@
  * allocation. Backward kernels accumulate (llm.c). */
 #include "config.h"
 
+#include "simd.h"
+
 #include <kdflow/nn.h>
 #include <math.h>
 #include <string.h>
@@ -12,27 +14,28 @@
 /* ---- linear -------------------------------------------------------------------- */
 
 /* bias (O) and ReLU in one pass over out (N,O): the GEMM wrote out with beta = 0, so
- * this is the only extra traffic of the layer. */
+ * this is the only extra traffic of the layer. Branch-free: ReLU signs are random, a
+ * branch per element mispredicts half the time. */
 static void
 bias_relu (float *restrict out, const float *restrict bias, int64_t n, int64_t o, gboolean relu)
 {
-  if (bias && relu) {
-    for (int64_t i = 0; i < n; i++) {
-      float *restrict r = out + i * o;
-      for (int64_t j = 0; j < o; j++) {
-        float v = r[j] + bias[j];
-        r[j] = v > 0.0f ? v : 0.0f;
-      }
+  if (!bias && !relu)
+    return;
+  for (int64_t i = 0; i < n; i++) {
+    float *restrict r = out + i * o;
+    int64_t j = 0;
+    for (; j + 4 <= o; j += 4) {
+      kdf_v4f v = kdf_v4_load (r + j);
+      if (bias)
+        v += kdf_v4_load (bias + j);
+      if (relu)
+        v = kdf_v4_keep_pos (v, v);
+      kdf_v4_store (r + j, v);
     }
-  } else if (bias) {
-    for (int64_t i = 0; i < n; i++) {
-      float *restrict r = out + i * o;
-      for (int64_t j = 0; j < o; j++)
-        r[j] += bias[j];
+    for (; j < o; j++) {
+      float v = r[j] + (bias ? bias[j] : 0.0f);
+      r[j] = relu ? fmaxf (v, 0.0f) : v;
     }
-  } else if (relu) {
-    for (int64_t j = 0; j < n * o; j++)
-      out[j] = out[j] > 0.0f ? out[j] : 0.0f;
   }
 }
 
@@ -51,7 +54,10 @@ kdf_linear_forward (float *out, const float *inp, const float *weight, const flo
 static void
 relu_mask (float *restrict dout, const float *restrict out, int64_t nd)
 {
-  for (int64_t j = 0; j < nd; j++)
+  int64_t j = 0;
+  for (; j + 4 <= nd; j += 4)
+    kdf_v4_store (dout + j, kdf_v4_keep_pos (kdf_v4_load (dout + j), kdf_v4_load (out + j)));
+  for (; j < nd; j++)
     dout[j] = out[j] > 0.0f ? dout[j] : 0.0f;
 }
 
@@ -63,7 +69,10 @@ bias_grad_rows (float *restrict dbias, const float *restrict d, int64_t n, int64
     memset (dbias, 0, (size_t) c * sizeof (float));
   for (int64_t i = 0; i < n; i++) {
     const float *restrict r = d + i * c;
-    for (int64_t j = 0; j < c; j++)
+    int64_t j = 0;
+    for (; j + 4 <= c; j += 4)
+      kdf_v4_store (dbias + j, kdf_v4_load (dbias + j) + kdf_v4_load (r + j));
+    for (; j < c; j++)
       dbias[j] += r[j];
   }
 }
@@ -192,13 +201,17 @@ kdf_conv2d_forward (float *out, float *col, const float *inp, const float *weigh
     for (int oc = 0; oc < cout; oc++) {
       float *restrict r = y + oc * p;
       const float bv = bias ? bias[oc] : 0.0f;
-      if (relu)
-        for (int64_t j = 0; j < p; j++) {
-          float v = r[j] + bv;
-          r[j] = v > 0.0f ? v : 0.0f;
+      const kdf_v4f bv8 = kdf_v4_splat (bv);
+      int64_t j = 0;
+      if (relu) {
+        for (; j + 4 <= p; j += 4) {
+          kdf_v4f v = kdf_v4_load (r + j) + bv8;
+          kdf_v4_store (r + j, kdf_v4_keep_pos (v, v));
         }
-      else if (bias)
-        for (int64_t j = 0; j < p; j++)
+        for (; j < p; j++)
+          r[j] = fmaxf (r[j] + bv, 0.0f);
+      } else if (bias)
+        for (; j < p; j++)
           r[j] += bv;
     }
   }
@@ -303,7 +316,7 @@ void
 kdf_relu_forward (float *out, const float *inp, int64_t nd)
 {
   for (int64_t j = 0; j < nd; j++)
-    out[j] = inp[j] > 0.0f ? inp[j] : 0.0f;
+    out[j] = fmaxf (inp[j], 0.0f);
 }
 
 void
