@@ -171,8 +171,16 @@ col2im_add (float *restrict dinp, const float *restrict dcol, int c, int h, int 
             continue;
           const float *sr = src + (int64_t) oh * ow_n;
           float *drow = dinp + ((int64_t) ci * h + ih) * w;
-          for (int ow = lo; ow < hi; ow++)
-            drow[ow * s - pad + kw] += sr[ow];
+          if (s == 1) {
+            float *d = drow - pad + kw;
+            int ow = lo;
+            for (; ow + 4 <= hi; ow += 4)
+              kdf_v4_store (d + ow, kdf_v4_load (d + ow) + kdf_v4_load (sr + ow));
+            for (; ow < hi; ow++)
+              d[ow] += sr[ow];
+          } else
+            for (int ow = lo; ow < hi; ow++)
+              drow[ow * s - pad + kw] += sr[ow];
         }
       }
 }
@@ -269,10 +277,43 @@ kdf_conv2d_backward (float *dinp, float *dweight, float *dbias, float *dout, con
 
 /* ---- maxpool2d ------------------------------------------------------------------- */
 
+/* The usual 2×2 stride-2 pool without branches: which of four values wins is random,
+ * so a compare-and-branch per element mispredicts often; selects do not. */
+static void
+maxpool2x2 (float *restrict out, int32_t *restrict argmax, const float *restrict inp, int64_t planes,
+            int h, int w)
+{
+  const int oh_n = h / 2, ow_n = w / 2;
+  for (int64_t pl = 0; pl < planes; pl++) {
+    const float *x = inp + pl * h * w;
+    float *y = out + pl * oh_n * ow_n;
+    int32_t *a = argmax + pl * oh_n * ow_n;
+    for (int oh = 0; oh < oh_n; oh++) {
+      const float *r0 = x + (2 * oh) * w, *r1 = r0 + w;
+      for (int ow = 0; ow < ow_n; ow++) {
+        const int i0 = 2 * oh * w + 2 * ow;
+        float v0 = r0[2 * ow], v1 = r0[2 * ow + 1], v2 = r1[2 * ow], v3 = r1[2 * ow + 1];
+        /* first maximum wins, as in the generic loop; comparisons become 0/1
+         * integers, so there is no branch to mispredict */
+        const int c01 = v1 > v0, c23 = v3 > v2;
+        const float m01 = fmaxf (v0, v1), m23 = fmaxf (v2, v3);
+        const int i01 = i0 + c01, i23 = i0 + w + c23;
+        const int c = m23 > m01;
+        y[oh * ow_n + ow] = fmaxf (m01, m23);
+        a[oh * ow_n + ow] = i01 + c * (i23 - i01);
+      }
+    }
+  }
+}
+
 void
 kdf_maxpool2d_forward (float *out, int32_t *argmax, const float *inp, int64_t n, int c, int h,
                        int w, int k, int stride)
 {
+  if (k == 2 && stride == 2) {
+    maxpool2x2 (out, argmax, inp, n * c, h, w);
+    return;
+  }
   const int oh_n = (h - k) / stride + 1, ow_n = (w - k) / stride + 1;
   for (int64_t pl = 0; pl < n * c; pl++) {
     const float *x = inp + pl * h * w;
@@ -293,6 +334,31 @@ kdf_maxpool2d_forward (float *out, int32_t *argmax, const float *inp, int64_t n,
         y[oh * ow_n + ow] = best;
         a[oh * ow_n + ow] = best_i;
       }
+  }
+}
+
+/* dinp (N,C,H,W) = dout routed through argmax, OVERWRITING dinp (zeros where nothing
+ * is routed): the model's path for a fresh gradient buffer, which saves zeroing a
+ * whole activation-sized buffer first. Only for non-overlapping windows (K == S). */
+void kdf_maxpool2d_backward_set (float *dinp, const float *dout, const int32_t *argmax, int64_t n,
+                                 int c, int h, int w, int k, int stride);
+void
+kdf_maxpool2d_backward_set (float *dinp, const float *dout, const int32_t *argmax, int64_t n,
+                            int c, int h, int w, int k, int stride)
+{
+  g_return_if_fail (k == stride);
+  const int oh_n = (h - k) / stride + 1, ow_n = (w - k) / stride + 1;
+  const int64_t op = (int64_t) oh_n * ow_n;
+  for (int64_t pl = 0; pl < n * c; pl++) {
+    float *dx = dinp + pl * h * w;
+    const float *dy = dout + pl * op;
+    const int32_t *a = argmax + pl * op;
+    /* one plane is a few kB: zeroing it right before the scatter stays in L1 */
+    memset (dx, 0, (size_t) h * w * sizeof (float));
+    for (int oh = 0; oh < oh_n; oh++) {
+      for (int ow = 0; ow < ow_n; ow++)
+        dx[a[oh * ow_n + ow]] = dy[oh * ow_n + ow];
+    }
   }
 }
 

@@ -948,22 +948,42 @@ net_forward (KdfNet *net, const float *x, float *dx, int64_t n, gboolean train, 
   net_set_input (net, x, dx);
   net->n = n;
   net->train = train;
+  int pooled = -1; /* a max-pool already run together with the conv before it */
   for (int i = 0; i < net->n_layers; i++) {
     const KdfLayer *L = &net->layers[i];
     const float *in = net->act[i];
     float *out = net->act[i + 1];
     const float *W = L->w_off >= 0 ? net->params + L->w_off : NULL;
     const float *B = L->b_off >= 0 ? net->params + L->b_off : NULL;
-    if (L->alias)
+    if (L->alias || i == pooled)
       continue;
     switch (L->kind) {
     case KDF_LAYER_LINEAR:
       kdf_linear_forward (out, in, W, B, n, L->in_size, L->out_c, L->relu_fused, threads);
       break;
-    case KDF_LAYER_CONV2D:
+    case KDF_LAYER_CONV2D: {
+      /* conv (+ReLU) then max-pool: pool each image while its conv output is still
+       * in L2, instead of reading the whole batch's output back from memory */
+      int j = i + 1;
+      while (j < net->n_layers && net->layers[j].alias && net->layers[j].kind == KDF_LAYER_RELU)
+        j++;
+      if (j < net->n_layers && net->layers[j].kind == KDF_LAYER_MAXPOOL2D) {
+        const KdfLayer *P = &net->layers[j];
+        for (int64_t s = 0; s < n; s++) {
+          kdf_conv2d_forward (out + s * L->out_size, net->col, in + s * L->in_size, W, B, 1,
+                              L->in_c, L->in_h, L->in_w, L->out_c, L->kernel, L->stride, L->pad,
+                              L->relu_fused, threads);
+          kdf_maxpool2d_forward (net->act[j + 1] + s * P->out_size,
+                                 net->argmax[j] + s * P->out_size, net->act[j] + s * P->in_size,
+                                 1, P->in_c, P->in_h, P->in_w, P->kernel, P->stride);
+        }
+        pooled = j;
+        break;
+      }
       kdf_conv2d_forward (out, net->col, in, W, B, n, L->in_c, L->in_h, L->in_w, L->out_c,
                           L->kernel, L->stride, L->pad, L->relu_fused, threads);
       break;
+    }
     case KDF_LAYER_RELU:
       kdf_relu_forward (out, in, n * L->in_size);
       break;
@@ -1011,13 +1031,22 @@ net_backward (KdfNet *net, int threads)
     float *dout = net->dact[i + 1];
     const float *in = net->act[i], *out = net->act[i + 1];
     float *din = NULL;
+    /* A fresh buffer: nothing was added to it yet (not the tap's, which forward zeroed
+     * and a loss may have added to; not a head's input, the trunk's tap). */
+    gboolean fresh = FALSE;
     if (net->buf[i] != 0 || net->input_grad) {
       din = net->dact[i];
-      /* Zero before accumulating, except the tap's buffer: it was zeroed by forward
-       * and may hold a gradient a loss injected there. */
-      if (net->buf[i] != tapbuf && net->buf[i] != 0 && din)
-        memset (din, 0, (size_t) (n * L->in_size) * sizeof (float));
+      fresh = din && net->buf[i] != tapbuf && net->buf[i] != 0;
     }
+    if (fresh && L->kind == KDF_LAYER_MAXPOOL2D && L->kernel == L->stride) {
+      /* writes every element of the fresh buffer: no zeroing first */
+      kdf_maxpool2d_backward_set (din, dout, net->argmax[i], n, L->in_c, L->in_h, L->in_w,
+                                  L->kernel, L->stride);
+      continue;
+    }
+    /* Zero before accumulating. */
+    if (fresh)
+      memset (din, 0, (size_t) (n * L->in_size) * sizeof (float));
     float *dW = L->w_off >= 0 ? net->grads + L->w_off : NULL;
     float *dB = L->b_off >= 0 ? net->grads + L->b_off : NULL;
     const float *W = L->w_off >= 0 ? net->params + L->w_off : NULL;

@@ -49,6 +49,9 @@ struct _KdfNet {
   gboolean pending;  /* forward ran since the last backward (heads) */
 };
 
+void kdf_maxpool2d_backward_set (float *dinp, const float *dout, const int32_t *argmax, int64_t n,
+                                 int c, int h, int w, int k, int stride);
+
 float *kdf_nn_alloc (int64_t n_floats); /* 64-byte aligned, zeroed */
 void kdf_nn_free (void *p);
 
