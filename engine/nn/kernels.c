@@ -5,11 +5,19 @@
  * allocation. Backward kernels accumulate (llm.c). */
 #include "config.h"
 
+#include "nn-private.h"
 #include "simd.h"
 
 #include <kdflow/nn.h>
 #include <math.h>
 #include <string.h>
+
+/* max(a, b) as one maxss: fmaxf is a libm call at -O2 (it must order NaNs) */
+static inline float
+max_f (float a, float b)
+{
+  return a > b ? a : b;
+}
 
 /* ---- linear -------------------------------------------------------------------- */
 
@@ -34,7 +42,7 @@ bias_relu (float *restrict out, const float *restrict bias, int64_t n, int64_t o
     }
     for (; j < o; j++) {
       float v = r[j] + (bias ? bias[j] : 0.0f);
-      r[j] = relu ? fmaxf (v, 0.0f) : v;
+      r[j] = relu ? max_f (v, 0.0f) : v;
     }
   }
 }
@@ -217,7 +225,7 @@ kdf_conv2d_forward (float *out, float *col, const float *inp, const float *weigh
           kdf_v4_store (r + j, kdf_v4_keep_pos (v, v));
         }
         for (; j < p; j++)
-          r[j] = fmaxf (r[j] + bv, 0.0f);
+          r[j] = max_f (r[j] + bv, 0.0f);
       } else if (bias)
         for (; j < p; j++)
           r[j] += bv;
@@ -255,8 +263,12 @@ kdf_conv2d_backward (float *dinp, float *dweight, float *dbias, float *dout, con
     if (dbias)
       for (int oc = 0; oc < cout; oc++) {
         const float *restrict r = dy + oc * p;
-        float s = 0.0f;
-        for (int64_t j = 0; j < p; j++)
+        kdf_v4f acc = kdf_v4_splat (0.0f);
+        int64_t j = 0;
+        for (; j + 4 <= p; j += 4)
+          acc += kdf_v4_load (r + j);
+        float s = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+        for (; j < p; j++)
           s += r[j];
         dbias[oc] += s;
       }
@@ -296,10 +308,10 @@ maxpool2x2 (float *restrict out, int32_t *restrict argmax, const float *restrict
         /* first maximum wins, as in the generic loop; comparisons become 0/1
          * integers, so there is no branch to mispredict */
         const int c01 = v1 > v0, c23 = v3 > v2;
-        const float m01 = fmaxf (v0, v1), m23 = fmaxf (v2, v3);
+        const float m01 = max_f (v0, v1), m23 = max_f (v2, v3);
         const int i01 = i0 + c01, i23 = i0 + w + c23;
         const int c = m23 > m01;
-        y[oh * ow_n + ow] = fmaxf (m01, m23);
+        y[oh * ow_n + ow] = max_f (m01, m23);
         a[oh * ow_n + ow] = i01 + c * (i23 - i01);
       }
     }
@@ -339,12 +351,13 @@ kdf_maxpool2d_forward (float *out, int32_t *argmax, const float *inp, int64_t n,
 
 /* dinp (N,C,H,W) = dout routed through argmax, OVERWRITING dinp (zeros where nothing
  * is routed): the model's path for a fresh gradient buffer, which saves zeroing a
- * whole activation-sized buffer first. Only for non-overlapping windows (K == S). */
-void kdf_maxpool2d_backward_set (float *dinp, const float *dout, const int32_t *argmax, int64_t n,
-                                 int c, int h, int w, int k, int stride);
+ * whole activation-sized buffer first. Only for non-overlapping windows (K == S).
+ * With RELU_OUT (the pool's input, a ReLU output) the ReLU's mask is applied on the
+ * way: only routed elements can be nonzero, so the producer need not mask. */
 void
-kdf_maxpool2d_backward_set (float *dinp, const float *dout, const int32_t *argmax, int64_t n,
-                            int c, int h, int w, int k, int stride)
+kdf_maxpool2d_backward_set (float *dinp, const float *dout, const int32_t *argmax,
+                            const float *relu_out, int64_t n, int c, int h, int w, int k,
+                            int stride)
 {
   g_return_if_fail (k == stride);
   const int oh_n = (h - k) / stride + 1, ow_n = (w - k) / stride + 1;
@@ -355,10 +368,13 @@ kdf_maxpool2d_backward_set (float *dinp, const float *dout, const int32_t *argma
     const int32_t *a = argmax + pl * op;
     /* one plane is a few kB: zeroing it right before the scatter stays in L1 */
     memset (dx, 0, (size_t) h * w * sizeof (float));
-    for (int oh = 0; oh < oh_n; oh++) {
-      for (int ow = 0; ow < ow_n; ow++)
-        dx[a[oh * ow_n + ow]] = dy[oh * ow_n + ow];
-    }
+    if (relu_out) {
+      const float *x = relu_out + pl * h * w;
+      for (int64_t j = 0; j < op; j++)
+        dx[a[j]] = x[a[j]] > 0.0f ? dy[j] : 0.0f;
+    } else
+      for (int64_t j = 0; j < op; j++)
+        dx[a[j]] = dy[j];
   }
 }
 
@@ -382,7 +398,7 @@ void
 kdf_relu_forward (float *out, const float *inp, int64_t nd)
 {
   for (int64_t j = 0; j < nd; j++)
-    out[j] = fmaxf (inp[j], 0.0f);
+    out[j] = max_f (inp[j], 0.0f);
 }
 
 void

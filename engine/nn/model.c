@@ -1024,6 +1024,7 @@ net_backward (KdfNet *net, int threads)
   const int64_t n = net->n;
   const float gbeta = net->grads_zero ? 0.0f : 1.0f;
   const int tapbuf = net->buf[net->tap];
+  int premasked = -1; /* a layer whose ReLU mask a max-pool backward already applied */
   for (int i = net->n_layers - 1; i >= 0; i--) {
     const KdfLayer *L = &net->layers[i];
     if (L->alias)
@@ -1039,9 +1040,18 @@ net_backward (KdfNet *net, int threads)
       fresh = din && net->buf[i] != tapbuf && net->buf[i] != 0;
     }
     if (fresh && L->kind == KDF_LAYER_MAXPOOL2D && L->kernel == L->stride) {
-      /* writes every element of the fresh buffer: no zeroing first */
-      kdf_maxpool2d_backward_set (din, dout, net->argmax[i], n, L->in_c, L->in_h, L->in_w,
-                                  L->kernel, L->stride);
+      /* Writes every element of the fresh buffer: no zeroing first. If the pool's
+       * input is a fused ReLU's output (conv, relu alias, pool), the mask is applied
+       * here and the producer skips its own pass over the whole buffer. */
+      int p = i - 1;
+      while (p >= 0 && net->layers[p].alias && net->layers[p].kind == KDF_LAYER_RELU)
+        p--;
+      gboolean mask = p >= 0 && p < i - 1 && net->layers[p].relu_fused &&
+                      net->buf[p + 1] == net->buf[i] && net->buf[i] != tapbuf;
+      kdf_maxpool2d_backward_set (din, dout, net->argmax[i], mask ? in : NULL, n, L->in_c,
+                                  L->in_h, L->in_w, L->kernel, L->stride);
+      if (mask)
+        premasked = p;
       continue;
     }
     /* Zero before accumulating. */
@@ -1052,12 +1062,13 @@ net_backward (KdfNet *net, int threads)
     const float *W = L->w_off >= 0 ? net->params + L->w_off : NULL;
     switch (L->kind) {
     case KDF_LAYER_LINEAR:
-      kdf_linear_backward (din, dW, dB, dout, out, in, W, n, L->in_size, L->out_c, L->relu_fused,
-                           gbeta, threads);
+      kdf_linear_backward (din, dW, dB, dout, out, in, W, n, L->in_size, L->out_c,
+                           L->relu_fused && i != premasked, gbeta, threads);
       break;
     case KDF_LAYER_CONV2D:
       kdf_conv2d_backward (din, dW, dB, dout, out, net->col, in, W, n, L->in_c, L->in_h, L->in_w,
-                           L->out_c, L->kernel, L->stride, L->pad, L->relu_fused, gbeta, threads);
+                           L->out_c, L->kernel, L->stride, L->pad, L->relu_fused && i != premasked,
+                           gbeta, threads);
       break;
     case KDF_LAYER_RELU:
       if (din)

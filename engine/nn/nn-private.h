@@ -49,8 +49,11 @@ struct _KdfNet {
   gboolean pending;  /* forward ran since the last backward (heads) */
 };
 
-void kdf_maxpool2d_backward_set (float *dinp, const float *dout, const int32_t *argmax, int64_t n,
-                                 int c, int h, int w, int k, int stride);
+/* kernels.c: max-pool backward that overwrites dinp, optionally applying the ReLU
+ * mask of its input RELU_OUT. */
+void kdf_maxpool2d_backward_set (float *dinp, const float *dout, const int32_t *argmax,
+                                 const float *relu_out, int64_t n, int c, int h, int w, int k,
+                                 int stride);
 
 float *kdf_nn_alloc (int64_t n_floats); /* 64-byte aligned, zeroed */
 void kdf_nn_free (void *p);
