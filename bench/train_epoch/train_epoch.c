@@ -98,7 +98,7 @@ kdflow_epoch (const char *arch, KdfTensor *x, KdfTensor *y, int threads, double 
   GRand *r = g_rand_new_with_seed (1);
   /* warm-up: a few batches so first-touch page faults and BLIS's pools are not timed
    * (the torch script does the same) */
-  g_autoptr (KdfTensor) head = kdf_tensor_slice (x, 0, 0, 5 * 128);
+  g_autoptr (KdfTensor) head = kdf_tensor_slice (x, 0, 0, MIN (5 * 128, x->shape[0]));
   if (!kdf_trainer_epoch (tr, head, &ce, 1, r, threads, NULL, NULL, &err))
     g_error ("%s", err->message);
   KdfEpochResult res = { 0 };
@@ -118,21 +118,25 @@ static double
 gemm_epoch (int64_t n_samples, int threads)
 {
   const int64_t B = 128, D[4] = { 784, 512, 512, 10 };
-  float *x = g_new (float, B * D[0]), *w[3], *dw[3], *h[4], *dh[4];
+  /* 64-byte aligned like the model's buffers (kdf_tensor storage) */
+#define ALLOC(nf) ((float *) kdf_tensor_f32 (bufs[nb++] = kdf_tensor_new_1d (KDF_DTYPE_F32, (nf))))
+  KdfTensor *bufs[16];
+  int nb = 0;
+  float *x = ALLOC (B * D[0]), *w[3], *dw[3], *h[4], *dh[4];
   GRand *r = g_rand_new_with_seed (2);
   for (int64_t i = 0; i < B * D[0]; i++)
     x[i] = (float) g_rand_double (r);
   for (int l = 0; l < 3; l++) {
-    w[l] = g_new (float, D[l] * D[l + 1]);
-    dw[l] = g_new0 (float, D[l] * D[l + 1]);
+    w[l] = ALLOC (D[l] * D[l + 1]);
+    dw[l] = ALLOC (D[l] * D[l + 1]);
     for (int64_t i = 0; i < D[l] * D[l + 1]; i++)
       w[l][i] = (float) g_rand_double_range (r, -0.05, 0.05);
   }
   h[0] = x;
   dh[0] = NULL;
   for (int l = 1; l < 4; l++) {
-    h[l] = g_new0 (float, B * D[l]);
-    dh[l] = g_new (float, B * D[l]);
+    h[l] = ALLOC (B * D[l]);
+    dh[l] = ALLOC (B * D[l]);
     for (int64_t i = 0; i < B * D[l]; i++)
       dh[l][i] = (float) g_rand_double_range (r, -0.01, 0.01);
   }
@@ -152,15 +156,9 @@ gemm_epoch (int64_t n_samples, int threads)
     }
   }
   double sec = (g_get_monotonic_time () - t0) / 1e6;
-  g_free (x);
-  for (int l = 0; l < 3; l++) {
-    g_free (w[l]);
-    g_free (dw[l]);
-  }
-  for (int l = 1; l < 4; l++) {
-    g_free (h[l]);
-    g_free (dh[l]);
-  }
+  for (int i = 0; i < nb; i++)
+    kdf_tensor_unref (bufs[i]);
+#undef ALLOC
   return sec;
 }
 

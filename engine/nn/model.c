@@ -1018,8 +1018,11 @@ net_forward (KdfNet *net, const float *x, float *dx, int64_t n, gboolean train, 
   net->pending = train;
 }
 
+/* OPT non-NULL: each layer's parameters are updated as soon as its backward is done
+ * (its gradient is final then: no other layer touches it, and its weights were
+ * already used for its input gradient). */
 static void
-net_backward (KdfNet *net, int threads)
+net_backward (KdfNet *net, KdfOptimizer *opt, int threads)
 {
   const int64_t n = net->n;
   const float gbeta = net->grads_zero ? 0.0f : 1.0f;
@@ -1095,9 +1098,16 @@ net_backward (KdfNet *net, int threads)
     case KDF_LAYER_FLATTEN:
       break;
     }
+    if (opt && L->w_off >= 0) {
+      /* w and b are adjacent slices (b follows w when present) */
+      int64_t end = L->b_off >= 0 ? L->b_off + L->b_numel : L->w_off + L->w_numel;
+      kdf_optimizer_step_range (opt, net, L->w_off, end - L->w_off);
+    }
   }
   net->grads_zero = FALSE;
   net->pending = FALSE;
+  if (opt)
+    kdf_optimizer_net_done (opt, net);
 }
 
 const float *
@@ -1167,9 +1177,22 @@ kdf_model_backward (KdfModel *m, int threads)
   for (guint i = 0; i < m->heads->len; i++) {
     KdfNet *h = m->heads->pdata[i];
     if (h->pending)
-      net_backward (h, threads);
+      net_backward (h, NULL, threads);
   }
-  net_backward (m->trunk, threads);
+  net_backward (m->trunk, NULL, threads);
+  m->train_pass = FALSE;
+}
+
+void
+kdf_model_backward_step (KdfModel *m, KdfOptimizer *opt, int threads)
+{
+  g_return_if_fail (m != NULL && m->train_pass && opt != NULL);
+  for (guint i = 0; i < m->heads->len; i++) {
+    KdfNet *h = m->heads->pdata[i];
+    if (h->pending)
+      net_backward (h, opt, threads);
+  }
+  net_backward (m->trunk, opt, threads);
   m->train_pass = FALSE;
 }
 

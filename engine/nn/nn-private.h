@@ -66,6 +66,19 @@ KdfNet *kdf_model_nth_net (KdfModel *m, guint i);
 
 gboolean kdf_optimizer_holds (KdfOptimizer *opt, KdfModel *m);
 
+/* A step split so that each layer is updated right after its backward, while its
+ * gradient is still in cache (the trainer's path; kdf_optimizer_step is begin + end):
+ * begin, then step_range on slices of nets whose gradients are final, net_done per
+ * such net, then end (updates every net not marked done). */
+void kdf_optimizer_begin_step (KdfOptimizer *opt);
+void kdf_optimizer_step_range (KdfOptimizer *opt, KdfNet *net, int64_t off, int64_t len);
+void kdf_optimizer_net_done (KdfOptimizer *opt, KdfNet *net);
+void kdf_optimizer_end_step (KdfOptimizer *opt);
+
+/* kdf_model_backward, updating each layer through OPT (between begin and end) as soon
+ * as its gradient is complete. */
+void kdf_model_backward_step (KdfModel *m, KdfOptimizer *opt, int threads);
+
 /* "heads" metadata: "name=spec;name=spec" (newly allocated, "" if none). */
 char *kdf_model_heads_string (KdfModel *m);
 

@@ -13,6 +13,8 @@ typedef struct {
   KdfNet *net;
   float *m; /* momentum (SGD) or first moment (Adam), n_params */
   float *v; /* second moment (Adam) */
+  gboolean fresh; /* buffers made in this step (SGD: v starts as the gradient) */
+  gboolean done;  /* updated in the current step */
 } OptState;
 
 struct _KdfOptimizer {
@@ -216,10 +218,34 @@ adam_update (float *restrict p, const float *restrict g, float *restrict m, floa
   }
 }
 
-void
-kdf_optimizer_step (KdfOptimizer *o, int threads)
+static OptState *
+state_of (KdfOptimizer *o, KdfNet *net)
 {
-  g_return_if_fail (o != NULL);
+  for (guint j = 0; j < o->states->len; j++) {
+    OptState *s = &g_array_index (o->states, OptState, j);
+    if (s->net == net)
+      return s;
+  }
+  return NULL;
+}
+
+/* The update of one slice [off, off + len) of NET's parameters from its gradient. */
+static void
+update_range (KdfOptimizer *o, OptState *s, int64_t off, int64_t len)
+{
+  const KdfOptimConfig *c = &o->cfg;
+  KdfNet *net = s->net;
+  if (c->kind == KDF_OPTIM_SGD)
+    sgd_update (net->params + off, net->grads + off, s->m ? s->m + off : NULL, len, (float) c->lr,
+                (float) c->momentum, (float) c->weight_decay, c->nesterov, s->fresh);
+  else
+    adam_update (net->params + off, net->grads + off, s->m + off, s->v + off, len, c->lr,
+                 c->beta1, c->beta2, c->eps, c->weight_decay, c->decoupled, o->steps);
+}
+
+void
+kdf_optimizer_begin_step (KdfOptimizer *o)
+{
   const KdfOptimConfig *c = &o->cfg;
   o->steps++;
   /* One state per net, made on first sight: heads added after the model joined the
@@ -228,10 +254,7 @@ kdf_optimizer_step (KdfOptimizer *o, int threads)
     KdfModel *m = o->models->pdata[i];
     for (guint k = 0; k < kdf_model_n_nets (m); k++) {
       KdfNet *net = kdf_model_nth_net (m, k);
-      gboolean known = FALSE;
-      for (guint j = 0; j < o->states->len && !known; j++)
-        known = g_array_index (o->states, OptState, j).net == net;
-      if (!known) {
+      if (!state_of (o, net)) {
         OptState s = { .net = net };
         g_array_append_val (o->states, s);
       }
@@ -239,28 +262,55 @@ kdf_optimizer_step (KdfOptimizer *o, int threads)
   }
   for (guint i = 0; i < o->states->len; i++) {
     OptState *s = &g_array_index (o->states, OptState, i);
-    KdfNet *net = s->net;
-    /* A net whose gradient is a pending lazy zero still decays and moves with its
-     * momentum: settle it so the update reads zeros. */
-    kdf_net_settle_grads (net);
-    const int64_t n = net->n_params;
-    if (c->kind == KDF_OPTIM_SGD) {
-      gboolean first = FALSE;
-      if (c->momentum > 0.0 && !s->m) {
-        s->m = kdf_nn_alloc (n);
-        first = TRUE;
-      }
-      sgd_update (net->params, net->grads, s->m, n, (float) c->lr, (float) c->momentum,
-                  (float) c->weight_decay, c->nesterov, first);
-    } else {
-      if (!s->m) {
-        s->m = kdf_nn_alloc (n);
-        s->v = kdf_nn_alloc (n);
-      }
-      adam_update (net->params, net->grads, s->m, s->v, n, c->lr, c->beta1, c->beta2, c->eps,
-                   c->weight_decay, c->decoupled, o->steps);
+    s->done = FALSE;
+    s->fresh = FALSE;
+    if (c->kind == KDF_OPTIM_SGD && c->momentum > 0.0 && !s->m) {
+      s->m = kdf_nn_alloc (s->net->n_params);
+      s->fresh = TRUE;
+    } else if (c->kind == KDF_OPTIM_ADAM && !s->m) {
+      s->m = kdf_nn_alloc (s->net->n_params);
+      s->v = kdf_nn_alloc (s->net->n_params);
     }
   }
+}
+
+void
+kdf_optimizer_step_range (KdfOptimizer *o, KdfNet *net, int64_t off, int64_t len)
+{
+  OptState *s = state_of (o, net);
+  g_return_if_fail (s != NULL);
+  update_range (o, s, off, len);
+}
+
+void
+kdf_optimizer_net_done (KdfOptimizer *o, KdfNet *net)
+{
+  OptState *s = state_of (o, net);
+  if (s)
+    s->done = TRUE;
+}
+
+void
+kdf_optimizer_end_step (KdfOptimizer *o)
+{
+  for (guint i = 0; i < o->states->len; i++) {
+    OptState *s = &g_array_index (o->states, OptState, i);
+    if (s->done)
+      continue;
+    /* A net that did not run backward still decays and moves with its momentum:
+     * settle a lazy zero so the update reads zeros. */
+    kdf_net_settle_grads (s->net);
+    update_range (o, s, 0, s->net->n_params);
+    s->done = TRUE;
+  }
+}
+
+void
+kdf_optimizer_step (KdfOptimizer *o, int threads)
+{
+  g_return_if_fail (o != NULL);
+  kdf_optimizer_begin_step (o);
+  kdf_optimizer_end_step (o);
 }
 
 /* ---- schedules ------------------------------------------------------------------- */

@@ -352,9 +352,12 @@ kdf_trainer_step (KdfTrainer *tr, KdfTensor *x, const int32_t *rows, int64_t n,
                  "training diverged: the loss is %g (lower the learning rate?)", total);
     return FALSE;
   }
+  /* backward and step fused per layer: same result as backward then step, but each
+   * layer's update reads a gradient that is still in cache */
+  kdf_optimizer_begin_step (tr->opt);
   for (int k = 0; k < tr->n_nets; k++)
-    kdf_model_backward (tr->net[k], threads);
-  kdf_optimizer_step (tr->opt, threads);
+    kdf_model_backward_step (tr->net[k], tr->opt, threads);
+  kdf_optimizer_end_step (tr->opt);
   if (loss)
     *loss = total;
   return TRUE;

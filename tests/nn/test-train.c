@@ -428,6 +428,69 @@ test_two_views (void)
   kdf_tensor_unref (y);
 }
 
+/* The trainer updates each layer right after its backward; that must equal the
+ * plain sequence forward, loss, backward, optimizer step, bit for bit. */
+static void
+check_fused_step (KdfOptimizer *o1, KdfOptimizer *o2)
+{
+  g_autoptr (GError) err = NULL;
+  KdfTensor *x, *y;
+  make_blobs (&x, &y, 48, 9);
+  g_autoptr (KdfModel) a = kdf_model_new_from_arch ("mlp:20-16-8-4", 3, &err);
+  kdf_model_add_head (a, "proj", "5", 4, &err); /* a head that never runs forward */
+  g_autoptr (KdfModel) b = kdf_model_copy (a);
+  kdf_optimizer_add_model (o1, a, &err);
+  kdf_optimizer_add_model (o2, b, &err);
+  KdfTrainConfig cfg = { .batch = 16 };
+  g_autoptr (KdfTrainer) tr = kdf_trainer_new (a, NULL, o1, &cfg, &err);
+  g_autoptr (KdfLoss) ce = kdf_loss_ce_new (y, NULL, 1.0, &err);
+  GRand *r = g_rand_new_with_seed (1);
+  g_autofree float *xb = g_new (float, 16 * 20);
+  for (int s = 0; s < 3; s++) {
+    int32_t rows[16];
+    for (int i = 0; i < 16; i++)
+      rows[i] = (int32_t) ((s * 16 + i * 7) % 48);
+    double la;
+    g_assert_true (kdf_trainer_step (tr, x, rows, 16, &ce, 1, r, 1, &la, NULL, &err));
+    g_assert_no_error (err);
+    /* the same by hand */
+    kdf_gather_rows (xb, x, rows, 16, &err);
+    kdf_optimizer_zero_grad (o2);
+    kdf_model_forward (b, xb, 16, TRUE, NULL, 1);
+    KdfLossBatch lb = { .n = 16, .rows = rows, .n_nets = 1, .n_views = 1, .threads = 1 };
+    lb.out[0][0] = (KdfLossView){ .logits = kdf_model_get_logits (b),
+                                  .grad_logits = kdf_model_get_grad_logits (b),
+                                  .n_classes = 4, .model = b };
+    double lv;
+    g_assert_true (kdf_loss_compute (ce, &lb, &lv, &err));
+    g_assert_cmpfloat (lv, ==, la);
+    kdf_model_backward (b, 1);
+    kdf_optimizer_step (o2, 1);
+    for (guint i = 0; i < a->params->len; i++) {
+      const KdfParam *pa = kdf_model_get_param (a, i), *pb = kdf_model_get_param (b, i);
+      g_assert_cmpmem (pa->data, pa->numel * 4, pb->data, pb->numel * 4);
+    }
+  }
+  g_rand_free (r);
+  kdf_tensor_unref (x);
+  kdf_tensor_unref (y);
+}
+
+static void
+test_fused_step (void)
+{
+  {
+    g_autoptr (KdfOptimizer) o1 = kdf_optimizer_new_sgd (0.1, 0.9, 0.01, TRUE);
+    g_autoptr (KdfOptimizer) o2 = kdf_optimizer_new_sgd (0.1, 0.9, 0.01, TRUE);
+    check_fused_step (o1, o2);
+  }
+  {
+    g_autoptr (KdfOptimizer) o1 = kdf_optimizer_new_adam (0.01, 0.01);
+    g_autoptr (KdfOptimizer) o2 = kdf_optimizer_new_adam (0.01, 0.01);
+    check_fused_step (o1, o2);
+  }
+}
+
 static void
 test_trainer_errors (void)
 {
@@ -479,6 +542,7 @@ main (int argc, char **argv)
   g_test_add_func ("/nn/train/determinism", test_determinism);
   g_test_add_func ("/nn/train/pair", test_pair_training);
   g_test_add_func ("/nn/train/two-views", test_two_views);
+  g_test_add_func ("/nn/train/fused-step", test_fused_step);
   g_test_add_func ("/nn/train/errors", test_trainer_errors);
   int rc = g_test_run ();
   kdf_blas_finalize ();
