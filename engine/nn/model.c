@@ -1215,6 +1215,18 @@ kdf_model_predict (KdfModel *m, KdfTensor *x, int64_t batch, int threads, KdfTen
     batch = 256;
   g_autoptr (KdfTensor) lo = logits ? kdf_tensor_new_2d (KDF_DTYPE_F32, n, m->n_classes) : NULL;
   g_autoptr (KdfTensor) fe = features ? kdf_tensor_new_2d (KDF_DTYPE_F32, n, m->n_features) : NULL;
+  /* A private set of activation buffers sharing M's parameters (read only): two
+   * nodes may run predict on the same model at once, and a predict never disturbs
+   * the activations a training forward keeps for its backward. */
+  KdfNet fw = *m->trunk;
+  fw.cap = 0;
+  fw.act = g_new0 (float *, fw.n_layers + 1);
+  fw.dact = g_new0 (float *, fw.n_layers + 1);
+  fw.argmax = g_new0 (int32_t *, fw.n_layers);
+  fw.mask = g_new0 (uint8_t *, fw.n_layers);
+  fw.norm = g_new0 (float *, fw.n_layers);
+  fw.col = NULL;
+  fw.in_grad = NULL;
   const gboolean contiguous = kdf_tensor_is_contiguous (x);
   float *buf = contiguous ? NULL : kdf_nn_alloc (MIN (batch, n) * m->in_size);
   int32_t *rows = contiguous ? NULL : g_new (int32_t, MIN (batch, n));
@@ -1229,14 +1241,20 @@ kdf_model_predict (KdfModel *m, KdfTensor *x, int64_t batch, int threads, KdfTen
       kdf_gather_rows (buf, x, rows, nb, NULL);
       xb = buf;
     }
-    const float *z = kdf_model_forward (m, xb, nb, FALSE, NULL, threads);
+    net_forward (&fw, xb, NULL, nb, FALSE, NULL, threads);
     if (lo)
-      memcpy (kdf_tensor_f32 (lo) + b * m->n_classes, z,
+      memcpy (kdf_tensor_f32 (lo) + b * m->n_classes, fw.act[fw.n_layers],
               (size_t) (nb * m->n_classes) * sizeof (float));
     if (fe)
-      memcpy (kdf_tensor_f32 (fe) + b * m->n_features, kdf_model_get_features (m),
+      memcpy (kdf_tensor_f32 (fe) + b * m->n_features, fw.act[fw.tap],
               (size_t) (nb * m->n_features) * sizeof (float));
   }
+  net_free_buffers (&fw);
+  g_free (fw.act);
+  g_free (fw.dact);
+  g_free (fw.argmax);
+  g_free (fw.mask);
+  g_free (fw.norm);
   kdf_nn_free (buf);
   g_free (rows);
   if (logits)

@@ -138,7 +138,13 @@ typedef struct {
 typedef struct _KdfNet KdfNet; /* private: one sequential network (trunk or head) */
 
 /* A network: a sequential trunk with a feature tap, plus optional projection heads on
- * that tap. The fields are public for reading. */
+ * that tap. The fields are public for reading.
+ *
+ * Threads: forward, backward and training use buffers inside the model, so one thread
+ * at a time drives a model; kdf_model_predict uses private buffers and only reads the
+ * parameters, so any number of predicts may run at once while nothing trains it. A
+ * node that must forward a model another node keeps training publishes or takes a
+ * kdf_model_copy. */
 struct _KdfModel {
   KdfObject parent;     /* kind KDF_VALUE_MODEL */
   char *arch;           /* canonical architecture string (checkpoint metadata) */
@@ -245,8 +251,9 @@ void kdf_model_backward (KdfModel *m, int threads);
 void kdf_model_zero_grad (KdfModel *m);
 
 /* Forward over a whole data set X (N × in_size or N×C×H×W f32, any strides) in
- * eval mode, BATCH rows at a time. LOGITS (N × n_classes) and/or FEATURES
- * (N × n_features) are new tensors (transfer full; pass NULL to skip one). */
+ * eval mode, BATCH rows at a time (0 means 256), on private buffers (see above).
+ * LOGITS (N × n_classes) and/or FEATURES (N × n_features) are new tensors (transfer
+ * full; pass NULL to skip one). What teacher_forward calls. */
 gboolean kdf_model_predict (KdfModel *m, KdfTensor *x, int64_t batch, int threads,
                             KdfTensor **logits, KdfTensor **features, GError **error);
 
@@ -366,8 +373,8 @@ typedef struct {
    * the same way. */
   const int32_t *mix;
   double lambda;
-  /* If non-NULL (n floats), each term ADDS weight × its per-sample loss (before
-   * per-sample weights, so ranking still sees excluded samples). */
+  /* If non-NULL (n floats), each term ADDS weight × its per-sample loss on net 0
+   * (before per-sample weights, so ranking still sees excluded samples). */
   float *sample_loss;
   int threads;
   gpointer reserved[4];
