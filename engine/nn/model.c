@@ -1116,6 +1116,9 @@ kdf_model_forward (KdfModel *m, const float *x, int64_t n, gboolean train, GRand
 {
   g_return_val_if_fail (m != NULL && x != NULL && n > 0, NULL);
   KdfNet *t = m->trunk;
+  if (train && !rng)
+    for (int i = 0; i < t->n_layers; i++)
+      g_return_val_if_fail (t->layers[i].kind != KDF_LAYER_DROPOUT || t->layers[i].p == 0.0, NULL);
   net_forward (t, x, NULL, n, train, rng, threads);
   for (guint i = 0; i < m->heads->len; i++)
     ((KdfNet *) m->heads->pdata[i])->pending = FALSE;
