@@ -171,6 +171,61 @@ test_numpy_reads (void)
   g_unlink (xpath);
 }
 
+/* PyTorch (Debian's python3-torch) loads a kdflow CNN checkpoint into the equivalent
+ * nn.Sequential with load_state_dict and computes the same logits. */
+static const char torch_script[] =
+  "import json, struct, sys\n"
+  "import numpy as np\n"
+  "import torch\n"
+  "from torch import nn\n"
+  "raw = open(sys.argv[1], 'rb').read()\n"
+  "n = struct.unpack('<Q', raw[:8])[0]\n"
+  "h = json.loads(raw[8:8 + n])\n"
+  "sd = {k: torch.from_numpy(np.frombuffer(raw[8 + n + v['data_offsets'][0]:8 + n + v['data_offsets'][1]],\n"
+  "      dtype='<f4').reshape(v['shape']).copy()) for k, v in h.items() if k != '__metadata__'}\n"
+  "net = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),\n"
+  "      nn.Conv2d(4, 6, 3, stride=2, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(54, 8),\n"
+  "      nn.ReLU(), nn.Linear(8, 3))\n"
+  "net.load_state_dict(sd, strict=True)\n"
+  "x = torch.from_numpy(np.frombuffer(open(sys.argv[2], 'rb').read(), dtype='<f4').reshape(-1, 1, 12, 12).copy())\n"
+  "print(' '.join('%.9g' % v for v in net(x).detach().numpy().ravel()))\n";
+
+static void
+test_torch_loads (void)
+{
+  int status = 0;
+  const char *probe_argv[] = { "/usr/bin/python3", "-c", "import numpy, torch", NULL };
+  if (!g_file_test ("/usr/bin/python3", G_FILE_TEST_IS_EXECUTABLE) ||
+      !g_spawn_sync (NULL, (char **) probe_argv, NULL,
+                     G_SPAWN_STDOUT_TO_DEV_NULL | G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, NULL,
+                     NULL, &status, NULL) ||
+      !g_spawn_check_wait_status (status, NULL)) {
+    g_test_skip ("torch cannot be imported by /usr/bin/python3 (install python3-torch)");
+    return;
+  }
+  g_autoptr (GError) err = NULL;
+  g_autoptr (KdfModel) m = kdf_model_new_from_arch ("cnn:1x12x12-c4-p2-c6k3s2p1-f8-3", 5, &err);
+  g_assert_no_error (err);
+  g_autofree char *path = tmp_path ("torch.safetensors");
+  g_autofree char *xpath = tmp_path ("xt.f32");
+  g_assert_true (kdf_model_save (m, path, &err));
+  g_autoptr (KdfTensor) x = random_input (m, 2, 6);
+  g_assert_true (g_file_set_contents (xpath, x->data, (gssize) kdf_tensor_nbytes (x), &err));
+  const char *argv[] = { "/usr/bin/python3", "-c", torch_script, path, xpath, NULL };
+  g_autofree char *out = NULL, *errs = NULL;
+  g_assert_true (g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out,
+                               &errs, &status, &err));
+  if (!g_spawn_check_wait_status (status, NULL))
+    g_error ("python failed: %s", errs);
+  g_auto (GStrv) vals = g_strsplit (g_strstrip (out), " ", -1);
+  g_assert_cmpuint (g_strv_length (vals), ==, 6);
+  const float *z = kdf_model_forward (m, kdf_tensor_f32 (x), 2, FALSE, NULL, 1);
+  for (int j = 0; j < 6; j++)
+    g_assert_cmpfloat_with_epsilon (g_ascii_strtod (vals[j], NULL), z[j], 1e-5);
+  g_unlink (path);
+  g_unlink (xpath);
+}
+
 /* ---- damaged files -------------------------------------------------------------------- */
 
 static GBytes *
@@ -295,6 +350,7 @@ main (int argc, char **argv)
   g_test_add_func ("/nn/checkpoint/roundtrip", test_roundtrip);
   g_test_add_func ("/nn/checkpoint/trained", test_trained_roundtrip);
   g_test_add_func ("/nn/checkpoint/numpy", test_numpy_reads);
+  g_test_add_func ("/nn/checkpoint/torch", test_torch_loads);
   g_test_add_func ("/nn/checkpoint/bad-files", test_bad_files);
   int rc = g_test_run ();
   /* remove what the tests left */
