@@ -1,0 +1,351 @@
+/* Loss terms: the KdfLoss base and the two built-in terms, cross-entropy (hard or
+ * soft targets, per-sample weights, mixup) and Hinton distillation. A term reads its
+ * bound per-sample inputs at the batch's dataset rows, so it never needs a copy of
+ * the data in batch order. Sums run in double: a batch mean of 128 float terms
+ * otherwise depends on the summation order more than a gradient check tolerates. */
+#include "config.h"
+
+#include "nn-private.h"
+
+#include <math.h>
+#include <string.h>
+
+static void
+loss_free (KdfObject *obj)
+{
+  KdfLoss *l = (KdfLoss *) obj;
+  if (l->data_free && l->data)
+    l->data_free (l->data);
+  g_free (l->name);
+  g_free (l);
+}
+
+static char *
+loss_describe (const KdfObject *obj)
+{
+  const KdfLoss *l = (const KdfLoss *) obj;
+  char buf[G_ASCII_DTOSTR_BUF_SIZE];
+  return g_strdup_printf ("%s ×%s", l->name, g_ascii_formatd (buf, sizeof buf, "%g", l->weight));
+}
+
+KdfLoss *
+kdf_loss_new (const char *name, double weight, guint needs, KdfLossComputeFunc compute,
+              gpointer data, GDestroyNotify data_free)
+{
+  g_return_val_if_fail (name != NULL && compute != NULL, NULL);
+  KdfLoss *l = g_new0 (KdfLoss, 1);
+  kdf_object_init (&l->parent, KDF_VALUE_LOSS, loss_free, loss_describe);
+  l->name = g_strdup (name);
+  l->weight = weight;
+  l->needs = needs;
+  l->nets = KDF_LOSS_NET0;
+  l->n_samples = -1;
+  l->n_classes = -1;
+  l->compute = compute;
+  l->data = data;
+  l->data_free = data_free;
+  return l;
+}
+
+void
+kdf_loss_set_nets (KdfLoss *l, guint nets)
+{
+  g_return_if_fail (l != NULL && (nets & KDF_LOSS_BOTH) != 0);
+  l->nets = nets & KDF_LOSS_BOTH;
+}
+
+/* Checks what every term relies on: rows inside the bound data, class counts that
+ * agree, the networks it applies to present. */
+static gboolean
+check_batch (KdfLoss *l, const KdfLossBatch *b, GError **error)
+{
+  if ((l->nets & KDF_LOSS_NET1) && b->n_nets < 2 && !(l->nets & KDF_LOSS_NET0)) {
+    g_set_error (error, KDF_ERROR, KDF_ERROR_SHAPE,
+                 "loss '%s' applies to network 1 but the batch has one network", l->name);
+    return FALSE;
+  }
+  if (l->n_samples >= 0)
+    for (int64_t i = 0; i < b->n; i++)
+      if (b->rows[i] < 0 || b->rows[i] >= l->n_samples) {
+        g_set_error (error, KDF_ERROR, KDF_ERROR_SHAPE,
+                     "loss '%s': batch row %" G_GINT64_FORMAT " is dataset row %d, but its "
+                     "inputs have %" G_GINT64_FORMAT " rows",
+                     l->name, (gint64) i, b->rows[i], (gint64) l->n_samples);
+        return FALSE;
+      }
+  for (int k = 0; k < b->n_nets; k++)
+    if (l->n_classes >= 0 && b->out[k][0].n_classes != l->n_classes &&
+        (l->nets & (1u << k))) {
+      g_set_error (error, KDF_ERROR, KDF_ERROR_SHAPE,
+                   "loss '%s': network %d has %" G_GINT64_FORMAT " classes, its inputs %" G_GINT64_FORMAT,
+                   l->name, k, (gint64) b->out[k][0].n_classes, (gint64) l->n_classes);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+gboolean
+kdf_loss_compute (KdfLoss *l, const KdfLossBatch *b, double *value, GError **error)
+{
+  g_return_val_if_fail (l != NULL && b != NULL && value != NULL, FALSE);
+  g_return_val_if_fail (b->n >= 0 && (b->n == 0 || b->rows != NULL), FALSE);
+  *value = 0.0;
+  if (b->n == 0)
+    return TRUE;
+  if (!check_batch (l, b, error))
+    return FALSE;
+  return l->compute (l, b, value, error);
+}
+
+/* ---- shared: softmax of one row in double ---------------------------------------- */
+
+/* logp (C) = log_softmax(z / t), in double. */
+static void
+row_log_softmax (double *logp, const float *z, int64_t c, double t)
+{
+  double mx = z[0];
+  for (int64_t j = 1; j < c; j++)
+    mx = z[j] > mx ? z[j] : mx;
+  double s = 0.0;
+  for (int64_t j = 0; j < c; j++)
+    s += exp ((z[j] - mx) / t);
+  const double ls = log (s);
+  for (int64_t j = 0; j < c; j++)
+    logp[j] = (z[j] - mx) / t - ls;
+}
+
+/* ---- cross-entropy ----------------------------------------------------------------- */
+
+typedef struct {
+  KdfTensor *targets; /* N i32 or N×C f32, contiguous */
+  KdfTensor *weights; /* N f32 contiguous, or NULL */
+} CeData;
+
+static void
+ce_data_free (gpointer p)
+{
+  CeData *d = p;
+  kdf_tensor_unref (d->targets);
+  kdf_tensor_unref (d->weights);
+  g_free (d);
+}
+
+/* u (C) += s · target of dataset row R (one-hot or soft), unweighted. */
+static gboolean
+ce_add_target (double *u, const CeData *d, int32_t r, double s, int64_t c, const char *name,
+               GError **error)
+{
+  if (d->targets->dtype == KDF_DTYPE_I32) {
+    int32_t y = kdf_tensor_i32 (d->targets)[r];
+    if (y < 0 || y >= c) {
+      g_set_error (error, KDF_ERROR, KDF_ERROR_SHAPE,
+                   "loss '%s': label %d of row %d is outside 0..%" G_GINT64_FORMAT, name, y, r,
+                   (gint64) c - 1);
+      return FALSE;
+    }
+    u[y] += s;
+  } else {
+    const float *t = kdf_tensor_f32 (d->targets) + (int64_t) r * c;
+    for (int64_t j = 0; j < c; j++)
+      u[j] += s * t[j];
+  }
+  return TRUE;
+}
+
+/* Per sample i with target t (mixed: λ·t_a + (1−λ)·t_b) and weight w:
+ *   ℓ_i = −Σ_c w·t_c log p_c,  ∂ℓ_i/∂z_c = (Σ_c w·t_c)·p_c − w·t_c,
+ * value = (1/n) Σ_i ℓ_i. Because the loss is linear in the target, the per-sample
+ * weight and the mixup both fold into one unnormalised target vector u. */
+static gboolean
+ce_compute (KdfLoss *l, const KdfLossBatch *b, double *value, GError **error)
+{
+  const CeData *d = l->data;
+  const float *w = d->weights ? kdf_tensor_f32 (d->weights) : NULL;
+  const int64_t n = b->n;
+  double total = 0.0;
+  for (int k = 0; k < b->n_nets; k++) {
+    if (!(l->nets & (1u << k)))
+      continue;
+    const KdfLossView *v = &b->out[k][0];
+    const int64_t c = v->n_classes;
+    g_autofree double *u = g_new (double, c), *logp = g_new (double, c), *u1 = g_new (double, c);
+    const double gscale = l->weight / (double) n;
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+      const int32_t ra = b->rows[i];
+      const int32_t rb = b->mix ? b->rows[b->mix[i]] : -1;
+      const double la = b->mix ? b->lambda : 1.0;
+      memset (u, 0, (size_t) c * sizeof (double));
+      memset (u1, 0, (size_t) c * sizeof (double));
+      /* u1: the unweighted target (per-sample loss), u: the weighted one */
+      if (!ce_add_target (u1, d, ra, la, c, l->name, error))
+        return FALSE;
+      if (rb >= 0 && !ce_add_target (u1, d, rb, 1.0 - la, c, l->name, error))
+        return FALSE;
+      if (w) {
+        ce_add_target (u, d, ra, la * w[ra], c, l->name, NULL);
+        if (rb >= 0)
+          ce_add_target (u, d, rb, (1.0 - la) * w[rb], c, l->name, NULL);
+      } else
+        memcpy (u, u1, (size_t) c * sizeof (double));
+      row_log_softmax (logp, v->logits + i * c, c, 1.0);
+      double li = 0.0, li1 = 0.0, su = 0.0;
+      for (int64_t j = 0; j < c; j++) {
+        li -= u[j] * logp[j];
+        li1 -= u1[j] * logp[j];
+        su += u[j];
+      }
+      sum += li;
+      if (b->sample_loss && k == 0)
+        b->sample_loss[i] += (float) (l->weight * li1);
+      if (v->grad_logits) {
+        float *g = v->grad_logits + i * c;
+        for (int64_t j = 0; j < c; j++)
+          g[j] += (float) (gscale * (su * exp (logp[j]) - u[j]));
+      }
+    }
+    total += sum / (double) n;
+  }
+  *value = total;
+  return TRUE;
+}
+
+static gboolean
+check_rows (const char *what, KdfTensor *t, int64_t n, GError **error)
+{
+  if (t->shape[0] != n) {
+    g_autofree char *d = kdf_tensor_describe (t);
+    g_set_error (error, KDF_ERROR, KDF_ERROR_SHAPE,
+                 "%s: %s has %" G_GINT64_FORMAT " rows, expected %" G_GINT64_FORMAT, what, d,
+                 (gint64) t->shape[0], (gint64) n);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+KdfLoss *
+kdf_loss_ce_new (KdfTensor *targets, KdfTensor *weights, double weight, GError **error)
+{
+  g_return_val_if_fail (targets != NULL, NULL);
+  const gboolean hard = targets->dtype == KDF_DTYPE_I32 && targets->rank == 1;
+  const gboolean soft = targets->dtype == KDF_DTYPE_F32 && targets->rank == 2;
+  if (!hard && !soft) {
+    g_autofree char *d = kdf_tensor_describe (targets);
+    g_set_error (error, KDF_ERROR, KDF_ERROR_SHAPE,
+                 "ce: targets must be N i32 labels or N×C f32 soft targets, got %s", d);
+    return NULL;
+  }
+  const int64_t n = targets->shape[0];
+  if (weights && (weights->dtype != KDF_DTYPE_F32 || weights->rank != 1)) {
+    g_autofree char *d = kdf_tensor_describe (weights);
+    g_set_error (error, KDF_ERROR, KDF_ERROR_SHAPE, "ce: weights must be N f32, got %s", d);
+    return NULL;
+  }
+  if (weights && !check_rows ("ce: weights", weights, n, error))
+    return NULL;
+  if (!isfinite (weight)) {
+    g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM, "ce: the term weight must be finite");
+    return NULL;
+  }
+  CeData *d = g_new0 (CeData, 1);
+  d->targets = kdf_tensor_contiguous (targets);
+  d->weights = weights ? kdf_tensor_contiguous (weights) : NULL;
+  KdfLoss *l = kdf_loss_new ("ce", weight, KDF_LOSS_NEEDS_LOGITS, ce_compute, d, ce_data_free);
+  l->n_samples = n;
+  l->n_classes = soft ? targets->shape[1] : -1;
+  return l;
+}
+
+/* ---- knowledge distillation ------------------------------------------------------- */
+
+typedef struct {
+  KdfTensor *teacher; /* N×C f32 contiguous */
+  double t;
+} KdData;
+
+static void
+kd_data_free (gpointer p)
+{
+  KdData *d = p;
+  kdf_tensor_unref (d->teacher);
+  g_free (d);
+}
+
+/* Hinton et al. 2015: ℓ_i = T² Σ_c q_c (log q_c − log p_c) with q = softmax(z^T/T),
+ * p = softmax(z^S/T); ∂ℓ_i/∂z^S_c = T (p_c − q_c). The T² keeps the gradient's scale
+ * independent of T. Under mixup q is the same mix of the two rows' teacher softmaxes. */
+static gboolean
+kd_compute (KdfLoss *l, const KdfLossBatch *b, double *value, GError **error)
+{
+  const KdData *d = l->data;
+  const int64_t n = b->n, c = d->teacher->shape[1];
+  const double t = d->t;
+  double total = 0.0;
+  g_autofree double *q = g_new (double, c), *lq = g_new (double, c), *lp = g_new (double, c),
+                    *tmp = g_new (double, c);
+  for (int k = 0; k < b->n_nets; k++) {
+    if (!(l->nets & (1u << k)))
+      continue;
+    const KdfLossView *v = &b->out[k][0];
+    const double gscale = l->weight * t / (double) n;
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+      const float *zt = kdf_tensor_f32 (d->teacher) + (int64_t) b->rows[i] * c;
+      row_log_softmax (lq, zt, c, t);
+      if (b->mix) {
+        const float *zb = kdf_tensor_f32 (d->teacher) + (int64_t) b->rows[b->mix[i]] * c;
+        row_log_softmax (tmp, zb, c, t);
+        for (int64_t j = 0; j < c; j++) {
+          q[j] = b->lambda * exp (lq[j]) + (1.0 - b->lambda) * exp (tmp[j]);
+          lq[j] = q[j] > 0.0 ? log (q[j]) : 0.0;
+        }
+      } else
+        for (int64_t j = 0; j < c; j++)
+          q[j] = exp (lq[j]);
+      row_log_softmax (lp, v->logits + i * c, c, t);
+      double kl = 0.0;
+      for (int64_t j = 0; j < c; j++)
+        if (q[j] > 0.0)
+          kl += q[j] * (lq[j] - lp[j]);
+      kl *= t * t;
+      sum += kl;
+      if (b->sample_loss && k == 0)
+        b->sample_loss[i] += (float) (l->weight * kl);
+      if (v->grad_logits) {
+        float *g = v->grad_logits + i * c;
+        for (int64_t j = 0; j < c; j++)
+          g[j] += (float) (gscale * (exp (lp[j]) - q[j]));
+      }
+    }
+    total += sum / (double) n;
+  }
+  *value = total;
+  (void) error;
+  return TRUE;
+}
+
+KdfLoss *
+kdf_loss_kd_new (KdfTensor *teacher_logits, double t, double weight, GError **error)
+{
+  g_return_val_if_fail (teacher_logits != NULL, NULL);
+  if (teacher_logits->dtype != KDF_DTYPE_F32 || teacher_logits->rank != 2 ||
+      teacher_logits->shape[1] < 1) {
+    g_autofree char *d = kdf_tensor_describe (teacher_logits);
+    g_set_error (error, KDF_ERROR, KDF_ERROR_SHAPE, "kd: teacher logits must be N×C f32, got %s",
+                 d);
+    return NULL;
+  }
+  if (!(t > 0.0) || !isfinite (t) || !isfinite (weight)) {
+    g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM,
+                 "kd: the temperature must be > 0 and the weight finite");
+    return NULL;
+  }
+  KdData *d = g_new0 (KdData, 1);
+  d->teacher = kdf_tensor_contiguous (teacher_logits);
+  d->t = t;
+  KdfLoss *l = kdf_loss_new ("kd", weight, KDF_LOSS_NEEDS_LOGITS | KDF_LOSS_NEEDS_TEACHER,
+                             kd_compute, d, kd_data_free);
+  l->n_samples = teacher_logits->shape[0];
+  l->n_classes = teacher_logits->shape[1];
+  return l;
+}

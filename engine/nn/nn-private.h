@@ -1,0 +1,85 @@
+/* engine/nn internals shared by model.c, optim.c, checkpoint.c and train.c. */
+#pragma once
+
+#include <kdflow/nn.h>
+
+G_BEGIN_DECLS
+
+typedef struct {
+  KdfLayerKind kind;
+  int torch_index;        /* position in the nn.Sequential (names "N.weight") */
+  int in_rank;            /* 1 or 3 */
+  int in_c, in_h, in_w;   /* flat input: in_c = features, h = w = 1 */
+  int out_c, out_h, out_w;
+  int64_t in_size, out_size; /* per sample */
+  int kernel, stride, pad;
+  gboolean bias;
+  gboolean relu_fused;    /* linear/conv: applies the next layer's ReLU itself */
+  gboolean alias;         /* output shares the input's buffer (flatten, fused ReLU) */
+  double p;               /* dropout */
+  int64_t w_off, b_off;   /* into the parameter block, -1 if none */
+  int64_t w_numel, b_numel;
+} KdfLayer;
+
+struct _KdfNet {
+  char *name;     /* NULL for the trunk; the head name otherwise */
+  char *spec;     /* a head's spec string */
+  int n_layers;
+  KdfLayer *layers;
+  int tap;        /* activation index of the feature tap, 0..n_layers */
+  int64_t in_size, out_size;
+  float *params, *grads; /* one block each, carved by w_off / b_off */
+  int64_t n_params;
+  gboolean grads_zero;   /* lazy zero_grad pending */
+  gboolean input_grad;   /* backward writes dact[0] (heads: into the trunk's tap) */
+
+  /* Buffers for CAP rows; act[j] is the input of layer j (act[0] = the net's input,
+   * borrowed), buf[j] the index of the activation that owns act[j]'s memory. */
+  int64_t cap;
+  int *buf;
+  float **act, **dact;
+  int32_t **argmax;
+  uint8_t **mask;
+  float **norm;
+  float *col;
+  float *in_grad;    /* trunk with the tap at its input: that gradient */
+  int64_t col_size;
+  int64_t n;         /* rows of the last forward */
+  gboolean train;    /* last forward was a training one */
+  gboolean pending;  /* forward ran since the last backward (heads) */
+};
+
+/* kernels.c: max-pool backward that overwrites dinp, optionally applying the ReLU
+ * mask of its input RELU_OUT. */
+void kdf_maxpool2d_backward_set (float *dinp, const float *dout, const int32_t *argmax,
+                                 const float *relu_out, int64_t n, int c, int h, int w, int k,
+                                 int stride);
+
+float *kdf_nn_alloc (int64_t n_floats); /* 64-byte aligned, zeroed */
+void kdf_nn_free (void *p);
+
+/* Makes a lazily zeroed gradient block real. */
+void kdf_net_settle_grads (KdfNet *net);
+/* All parameter/gradient blocks of a model: net 0 is the trunk. */
+guint kdf_model_n_nets (KdfModel *m);
+KdfNet *kdf_model_nth_net (KdfModel *m, guint i);
+
+gboolean kdf_optimizer_holds (KdfOptimizer *opt, KdfModel *m);
+
+/* A step split so that each layer is updated right after its backward, while its
+ * gradient is still in cache (the trainer's path; kdf_optimizer_step is begin + end):
+ * begin, then step_range on slices of nets whose gradients are final, net_done per
+ * such net, then end (updates every net not marked done). */
+void kdf_optimizer_begin_step (KdfOptimizer *opt);
+void kdf_optimizer_step_range (KdfOptimizer *opt, KdfNet *net, int64_t off, int64_t len);
+void kdf_optimizer_net_done (KdfOptimizer *opt, KdfNet *net);
+void kdf_optimizer_end_step (KdfOptimizer *opt);
+
+/* kdf_model_backward, updating each layer through OPT (between begin and end) as soon
+ * as its gradient is complete. */
+void kdf_model_backward_step (KdfModel *m, KdfOptimizer *opt, int threads);
+
+/* "heads" metadata: "name=spec;name=spec" (newly allocated, "" if none). */
+char *kdf_model_heads_string (KdfModel *m);
+
+G_END_DECLS

@@ -1,0 +1,430 @@
+/* The training loop a student_update node runs: gather a mini-batch by dataset rows,
+ * augment (one or two views), mixup, forward every network, sum the loss terms,
+ * backward, step. All randomness comes from the caller's GRand, drawn in a fixed
+ * order, so a run is a function of the seed (and, at one thread, bit-identical). */
+#include "config.h"
+
+#include "nn-private.h"
+
+#include <math.h>
+#include <string.h>
+
+/* ---- rows, augmentation, mixup ----------------------------------------------------- */
+
+gboolean
+kdf_gather_rows (float *out, KdfTensor *x, const int32_t *rows, int64_t n, GError **error)
+{
+  g_return_val_if_fail (out != NULL && x != NULL && (rows != NULL || n == 0), FALSE);
+  if (x->dtype != KDF_DTYPE_F32 || x->rank < 1) {
+    g_autofree char *d = kdf_tensor_describe (x);
+    g_set_error (error, KDF_ERROR, KDF_ERROR_SHAPE, "gather: data must be f32 with rank >= 1, got %s", d);
+    return FALSE;
+  }
+  const int64_t nrows = x->shape[0];
+  const int64_t d = nrows > 0 ? kdf_tensor_numel (x) / nrows : 0;
+  for (int64_t i = 0; i < n; i++)
+    if (rows[i] < 0 || rows[i] >= nrows) {
+      g_set_error (error, KDF_ERROR, KDF_ERROR_SHAPE,
+                   "gather: row %d out of range (the data has %" G_GINT64_FORMAT " rows)", rows[i],
+                   (gint64) nrows);
+      return FALSE;
+    }
+  const float *base = kdf_tensor_f32 (x);
+  if (kdf_tensor_is_contiguous (x)) {
+    for (int64_t i = 0; i < n; i++)
+      memcpy (out + i * d, base + (int64_t) rows[i] * d, (size_t) d * sizeof (float));
+    return TRUE;
+  }
+  /* Strided data: walk dims 1..3 of each row (unused dims are 1). */
+  const int64_t *sh = x->shape, *st = x->strides;
+  for (int64_t i = 0; i < n; i++) {
+    const float *r = base + (int64_t) rows[i] * st[0];
+    float *o = out + i * d;
+    for (int64_t a = 0; a < (x->rank > 1 ? sh[1] : 1); a++)
+      for (int64_t b = 0; b < (x->rank > 2 ? sh[2] : 1); b++)
+        for (int64_t c = 0; c < (x->rank > 3 ? sh[3] : 1); c++)
+          *o++ = r[a * (x->rank > 1 ? st[1] : 0) + b * (x->rank > 2 ? st[2] : 0) +
+                   c * (x->rank > 3 ? st[3] : 0)];
+  }
+  return TRUE;
+}
+
+void
+kdf_augment (float *out, const float *in, int64_t n, int c, int h, int w, guint flags, int shift,
+             GRand *rng)
+{
+  g_return_if_fail (out != in && rng != NULL);
+  const int64_t plane = (int64_t) h * w;
+  for (int64_t i = 0; i < n; i++) {
+    /* RandomCrop(padding = shift) then RandomHorizontalFlip, as torchvision: the
+     * image moves by (dy, dx) ∈ [−shift, shift]² with zeros coming in. */
+    int dy = 0, dx = 0;
+    if ((flags & KDF_AUGMENT_SHIFT) && shift > 0) {
+      dy = g_rand_int_range (rng, -shift, shift + 1);
+      dx = g_rand_int_range (rng, -shift, shift + 1);
+    }
+    gboolean flip = (flags & KDF_AUGMENT_FLIP) ? g_rand_boolean (rng) : FALSE;
+    for (int ch = 0; ch < c; ch++) {
+      const float *src = in + (i * c + ch) * plane;
+      float *dst = out + (i * c + ch) * plane;
+      for (int y = 0; y < h; y++) {
+        int sy = y + dy;
+        float *d = dst + (int64_t) y * w;
+        if (sy < 0 || sy >= h) {
+          memset (d, 0, (size_t) w * sizeof (float));
+          continue;
+        }
+        const float *s = src + (int64_t) sy * w;
+        for (int x = 0; x < w; x++) {
+          int sx = (flip ? w - 1 - x : x) + dx;
+          d[x] = (sx >= 0 && sx < w) ? s[sx] : 0.0f;
+        }
+      }
+    }
+  }
+}
+
+/* Gamma(a, 1) by Marsaglia and Tsang (2000), with the a < 1 boost
+ * Gamma(a) = Gamma(a + 1)·U^(1/a). */
+static double
+rand_gamma (GRand *rng, double a)
+{
+  if (a < 1.0) {
+    double u = g_rand_double (rng);
+    return rand_gamma (rng, a + 1.0) * pow (u > 0.0 ? u : 1e-300, 1.0 / a);
+  }
+  const double d = a - 1.0 / 3.0, c = 1.0 / sqrt (9.0 * d);
+  for (;;) {
+    double x, v;
+    do {
+      /* a standard normal by Box–Muller */
+      double u1 = g_rand_double (rng), u2 = g_rand_double (rng);
+      x = sqrt (-2.0 * log (u1 > 0.0 ? u1 : 1e-300)) * cos (2.0 * G_PI * u2);
+      v = 1.0 + c * x;
+    } while (v <= 0.0);
+    v = v * v * v;
+    double u = g_rand_double (rng);
+    if (u < 1.0 - 0.0331 * x * x * x * x || log (u > 0.0 ? u : 1e-300) < 0.5 * x * x + d * (1.0 - v + log (v)))
+      return d * v;
+  }
+}
+
+double
+kdf_rand_beta (GRand *rng, double alpha)
+{
+  g_return_val_if_fail (rng != NULL && alpha > 0.0, 0.5);
+  double x = rand_gamma (rng, alpha), y = rand_gamma (rng, alpha);
+  return x + y > 0.0 ? x / (x + y) : 0.5;
+}
+
+/* ---- the trainer ------------------------------------------------------------------ */
+
+struct _KdfTrainer {
+  KdfModel *net[2];
+  int n_nets;
+  KdfOptimizer *opt;
+  KdfTrainConfig cfg;
+  int img_c, img_h, img_w; /* 0 if augmentation cannot apply */
+  int64_t cap;              /* rows the buffers hold (one view) */
+  float *xbuf;              /* cap × D gathered rows */
+  float *vbuf;              /* 2·cap × D views */
+  float *mbuf;              /* 2·cap × D mixed views */
+  int32_t *mix;             /* cap */
+  float *sl;                /* cap per-sample losses */
+  int32_t *order;           /* an epoch's row order */
+  int64_t order_n;
+};
+
+KdfTrainer *
+kdf_trainer_new (KdfModel *net0, KdfModel *net1, KdfOptimizer *opt, const KdfTrainConfig *cfg,
+                 GError **error)
+{
+  g_return_val_if_fail (net0 != NULL && opt != NULL, NULL);
+  if (net1 && (net1->in_size != net0->in_size)) {
+    g_set_error (error, KDF_ERROR, KDF_ERROR_SHAPE,
+                 "trainer: the two networks take different inputs ('%s', '%s')", net0->arch,
+                 net1->arch);
+    return NULL;
+  }
+  if (net1 == net0) {
+    g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM, "trainer: a pair needs two different models");
+    return NULL;
+  }
+  KdfTrainConfig c = cfg ? *cfg : (KdfTrainConfig){ 0 };
+  if (c.batch <= 0)
+    c.batch = 128;
+  if (c.shift <= 0)
+    c.shift = 2;
+  if (c.mixup_alpha < 0.0 || !isfinite (c.mixup_alpha)) {
+    g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM, "trainer: mixup alpha must be >= 0");
+    return NULL;
+  }
+  int ic = c.image_c, ih = c.image_h, iw = c.image_w;
+  if (ic <= 0 || ih <= 0 || iw <= 0) {
+    if (net0->in_rank == 3) {
+      ic = (int) net0->in_shape[0];
+      ih = (int) net0->in_shape[1];
+      iw = (int) net0->in_shape[2];
+    } else {
+      int s = (int) lround (sqrt ((double) net0->in_size));
+      if ((int64_t) s * s == net0->in_size) {
+        ic = 1;
+        ih = iw = s;
+      } else
+        ic = ih = iw = 0;
+    }
+  } else if ((int64_t) ic * ih * iw != net0->in_size) {
+    g_set_error (error, KDF_ERROR, KDF_ERROR_SHAPE,
+                 "trainer: image shape %dx%dx%d does not match the model input of %" G_GINT64_FORMAT,
+                 ic, ih, iw, (gint64) net0->in_size);
+    return NULL;
+  }
+  if (c.augment && ic == 0) {
+    g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM,
+                 "trainer: augmentation needs an image shape (the input of '%s' is not square)",
+                 net0->arch);
+    return NULL;
+  }
+  KdfModel *nets[2] = { net0, net1 };
+  for (int k = 0; k < (net1 ? 2 : 1); k++)
+    if (!kdf_optimizer_holds (opt, nets[k])) {
+      g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM,
+                   "trainer: the optimizer does not hold network %d ('%s')", k, nets[k]->arch);
+      return NULL;
+    }
+  KdfTrainer *tr = g_new0 (KdfTrainer, 1);
+  tr->net[0] = kdf_model_ref (net0);
+  tr->net[1] = net1 ? kdf_model_ref (net1) : NULL;
+  tr->n_nets = net1 ? 2 : 1;
+  tr->opt = kdf_optimizer_ref (opt);
+  tr->cfg = c;
+  tr->img_c = ic;
+  tr->img_h = ih;
+  tr->img_w = iw;
+  return tr;
+}
+
+void
+kdf_trainer_free (KdfTrainer *tr)
+{
+  if (!tr)
+    return;
+  kdf_model_unref (tr->net[0]);
+  if (tr->net[1])
+    kdf_model_unref (tr->net[1]);
+  kdf_optimizer_unref (tr->opt);
+  kdf_nn_free (tr->xbuf);
+  kdf_nn_free (tr->vbuf);
+  kdf_nn_free (tr->mbuf);
+  g_free (tr->mix);
+  g_free (tr->sl);
+  g_free (tr->order);
+  g_free (tr);
+}
+
+static void
+trainer_reserve (KdfTrainer *tr, int64_t n)
+{
+  if (n <= tr->cap)
+    return;
+  const int64_t d = tr->net[0]->in_size;
+  kdf_nn_free (tr->xbuf);
+  kdf_nn_free (tr->vbuf);
+  kdf_nn_free (tr->mbuf);
+  tr->xbuf = kdf_nn_alloc (n * d);
+  tr->vbuf = kdf_nn_alloc (2 * n * d);
+  tr->mbuf = kdf_nn_alloc (2 * n * d);
+  tr->mix = g_renew (int32_t, tr->mix, n);
+  tr->sl = g_renew (float, tr->sl, n);
+  tr->cap = n;
+}
+
+static gboolean
+check_data (KdfTrainer *tr, KdfTensor *x, GError **error)
+{
+  if (x->dtype != KDF_DTYPE_F32 || x->rank < 1 ||
+      (x->shape[0] > 0 && kdf_tensor_numel (x) / x->shape[0] != tr->net[0]->in_size)) {
+    g_autofree char *d = kdf_tensor_describe (x);
+    g_set_error (error, KDF_ERROR, KDF_ERROR_SHAPE,
+                 "trainer: data must be f32 with %" G_GINT64_FORMAT " values per row for '%s', got %s",
+                 (gint64) tr->net[0]->in_size, tr->net[0]->arch, d);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+gboolean
+kdf_trainer_step (KdfTrainer *tr, KdfTensor *x, const int32_t *rows, int64_t n,
+                  KdfLoss *const *losses, guint n_losses, GRand *rng, int threads, double *loss,
+                  float *sample_loss, GError **error)
+{
+  g_return_val_if_fail (tr != NULL && x != NULL && rows != NULL && n > 0, FALSE);
+  g_return_val_if_fail (losses != NULL || n_losses == 0, FALSE);
+  g_return_val_if_fail (rng != NULL, FALSE);
+  if (!check_data (tr, x, error))
+    return FALSE;
+  guint needs = 0;
+  for (guint i = 0; i < n_losses; i++) {
+    needs |= losses[i]->needs;
+    if ((losses[i]->needs & KDF_LOSS_NEEDS_PARTNER) && tr->n_nets < 2) {
+      g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM,
+                   "loss '%s' needs a pair of networks, the trainer has one", losses[i]->name);
+      return FALSE;
+    }
+  }
+  const int n_views = (needs & KDF_LOSS_NEEDS_TWO_VIEWS) ? 2 : 1;
+  const int64_t d = tr->net[0]->in_size;
+  trainer_reserve (tr, n);
+  if (!kdf_gather_rows (tr->xbuf, x, rows, n, error))
+    return FALSE;
+
+  /* Views: each an independent augmentation of the gathered rows (or a copy). */
+  const float *input = tr->xbuf;
+  if (tr->cfg.augment) {
+    for (int v = 0; v < n_views; v++)
+      kdf_augment (tr->vbuf + v * n * d, tr->xbuf, n, tr->img_c, tr->img_h, tr->img_w,
+                   tr->cfg.augment, tr->cfg.shift, rng);
+    input = tr->vbuf;
+  } else if (n_views == 2) {
+    memcpy (tr->vbuf, tr->xbuf, (size_t) (n * d) * sizeof (float));
+    memcpy (tr->vbuf + n * d, tr->xbuf, (size_t) (n * d) * sizeof (float));
+    input = tr->vbuf;
+  }
+  /* Mixup (Zhang et al. 2018): x̃_i = λ x_i + (1−λ) x_π(i), one λ and one permutation
+   * per batch, the same for both views; the terms mix their targets with them. */
+  double lambda = 1.0;
+  const int32_t *mix = NULL;
+  if (tr->cfg.mixup_alpha > 0.0 && n > 1) {
+    lambda = kdf_rand_beta (rng, tr->cfg.mixup_alpha);
+    for (int64_t i = 0; i < n; i++)
+      tr->mix[i] = (int32_t) i;
+    for (int64_t i = n - 1; i > 0; i--) {
+      int64_t j = g_rand_int_range (rng, 0, (gint32) (i + 1));
+      int32_t t = tr->mix[i];
+      tr->mix[i] = tr->mix[j];
+      tr->mix[j] = t;
+    }
+    const float la = (float) lambda, lb = (float) (1.0 - lambda);
+    for (int v = 0; v < n_views; v++) {
+      const float *src = input + v * n * d;
+      float *dst = tr->mbuf + v * n * d;
+      for (int64_t i = 0; i < n; i++) {
+        const float *a = src + i * d, *b = src + (int64_t) tr->mix[i] * d;
+        float *o = dst + i * d;
+        for (int64_t j = 0; j < d; j++)
+          o[j] = la * a[j] + lb * b[j];
+      }
+    }
+    input = tr->mbuf;
+    mix = tr->mix;
+  }
+
+  KdfLossBatch b = { .n = n, .rows = rows, .n_nets = tr->n_nets, .n_views = n_views,
+                     .mix = mix, .lambda = lambda, .threads = threads };
+  kdf_optimizer_zero_grad (tr->opt);
+  for (int k = 0; k < tr->n_nets; k++) {
+    KdfModel *m = tr->net[k];
+    kdf_model_forward (m, input, n_views * n, TRUE, rng, threads);
+    for (int v = 0; v < n_views; v++) {
+      KdfLossView *lv = &b.out[k][v];
+      lv->n_classes = m->n_classes;
+      lv->n_features = m->n_features;
+      lv->logits = kdf_model_get_logits (m) + v * n * m->n_classes;
+      lv->grad_logits = kdf_model_get_grad_logits (m) + v * n * m->n_classes;
+      lv->features = kdf_model_get_features (m) + v * n * m->n_features;
+      lv->grad_features = kdf_model_get_grad_features (m) + v * n * m->n_features;
+      lv->model = m;
+    }
+  }
+  float *sl = sample_loss ? sample_loss : NULL;
+  if (sl)
+    memset (sl, 0, (size_t) n * sizeof (float));
+  b.sample_loss = sl;
+  double total = 0.0;
+  for (guint i = 0; i < n_losses; i++) {
+    double v = 0.0;
+    if (!kdf_loss_compute (losses[i], &b, &v, error))
+      return FALSE;
+    total += losses[i]->weight * v;
+  }
+  if (!isfinite (total)) {
+    g_set_error (error, KDF_ERROR, KDF_ERROR_NODE,
+                 "training diverged: the loss is %g (lower the learning rate?)", total);
+    return FALSE;
+  }
+  /* backward and step fused per layer: same result as backward then step, but each
+   * layer's update reads a gradient that is still in cache */
+  kdf_optimizer_begin_step (tr->opt);
+  for (int k = 0; k < tr->n_nets; k++)
+    kdf_model_backward_step (tr->net[k], tr->opt, threads);
+  kdf_optimizer_end_step (tr->opt);
+  if (loss)
+    *loss = total;
+  return TRUE;
+}
+
+gboolean
+kdf_trainer_epoch (KdfTrainer *tr, KdfTensor *x, KdfLoss *const *losses, guint n_losses,
+                   GRand *rng, int threads, KdfEpochResult *res, GCancellable *cancellable,
+                   GError **error)
+{
+  g_return_val_if_fail (tr != NULL && x != NULL && rng != NULL, FALSE);
+  if (!check_data (tr, x, error))
+    return FALSE;
+  const int64_t n = x->shape[0];
+  if (n > G_MAXINT32) {
+    g_set_error (error, KDF_ERROR, KDF_ERROR_SHAPE, "trainer: more than 2^31 rows");
+    return FALSE;
+  }
+  if (tr->order_n != n) {
+    tr->order = g_renew (int32_t, tr->order, MAX (n, 1));
+    tr->order_n = n;
+  }
+  for (int64_t i = 0; i < n; i++)
+    tr->order[i] = (int32_t) i;
+  if (!tr->cfg.no_shuffle)
+    for (int64_t i = n - 1; i > 0; i--) {
+      int64_t j = g_rand_int_range (rng, 0, (gint32) (i + 1));
+      int32_t t = tr->order[i];
+      tr->order[i] = tr->order[j];
+      tr->order[j] = t;
+    }
+  const int64_t bs = tr->cfg.batch;
+  KdfModel *m = tr->net[0];
+  double sum = 0.0;
+  int64_t batches = 0;
+  trainer_reserve (tr, MIN (bs, MAX (n, 1)));
+  for (int64_t s = 0; s < n; s += bs) {
+    if (cancellable && g_cancellable_is_cancelled (cancellable)) {
+      g_set_error (error, KDF_ERROR, KDF_ERROR_CANCELLED, "training cancelled");
+      return FALSE;
+    }
+    const int64_t nb = MIN (bs, n - s);
+    const int32_t *rows = tr->order + s;
+    double l = 0.0;
+    if (!kdf_trainer_step (tr, x, rows, nb, losses, n_losses, rng, threads, &l,
+                           res && res->sample_loss ? tr->sl : NULL, error))
+      return FALSE;
+    sum += l;
+    batches++;
+    if (res) {
+      for (int64_t i = 0; i < nb; i++) {
+        const int64_t r = rows[i];
+        if (res->sample_loss)
+          res->sample_loss[r] = tr->sl[i];
+        if (res->logits)
+          memcpy (res->logits + r * m->n_classes, kdf_model_get_logits (m) + i * m->n_classes,
+                  (size_t) m->n_classes * sizeof (float));
+        if (res->features)
+          memcpy (res->features + r * m->n_features,
+                  kdf_model_get_features (m) + i * m->n_features,
+                  (size_t) m->n_features * sizeof (float));
+      }
+    }
+  }
+  if (res) {
+    res->loss = batches ? sum / (double) batches : 0.0;
+    res->batches = batches;
+  }
+  return TRUE;
+}
