@@ -92,6 +92,11 @@ run_node (Run *r, KdfNode *n)
     if (n->klass->init)
       ok = n->klass->init (&n->ctx, &n->state, &error);
     n->initialized = ok;
+    if (!ok && n->state && n->klass->finalize) {
+      /* a failed init hands back whatever it stored; the next run tries again */
+      n->klass->finalize (n->state);
+      n->state = NULL;
+    }
   }
   if (ok) {
     ok = n->klass->run (&n->ctx, n->state, &error);

@@ -168,7 +168,9 @@ struct _KdfNodeClass {
   const KdfPortSpec *inputs;  /* terminated by { 0 }; may be NULL */
   const KdfPortSpec *outputs; /* terminated by { 0 }; may be NULL */
   const KdfParamSpec *params; /* terminated by { 0 }; may be NULL */
-  /* Once, before the first tick, after params are validated. May be NULL. */
+  /* Once, before the first run, after params are validated and with the inputs of
+   * that run readable. May be NULL. If it fails, finalize (when set) is called on
+   * whatever it stored in *state, and the next run calls init again. */
   gboolean (*init) (KdfNodeCtx *ctx, gpointer *state, GError **error);
   /* Each tick the node runs. Required. */
   gboolean (*run) (KdfNodeCtx *ctx, gpointer state, GError **error);
