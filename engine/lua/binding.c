@@ -9,6 +9,7 @@
 #include "config.h"
 
 #include <lauxlib.h>
+#include <glib/gstdio.h>
 #include <lualib.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -756,6 +757,10 @@ connect_constant (lua_State *L, KdfGraph *g, KdfNode *dst, const KdfPortSpec *in
 {
   KdfTensor *t = push_tensor_value (L, value, input_dtype (in));
   char *name = g_strdup_printf ("%s.%s", kdf_node_get_name (dst), in->name);
+  for (guint k = 2; kdf_graph_find_node (g, name); k++) {
+    g_free (name);
+    name = g_strdup_printf ("%s.%s.%u", kdf_node_get_name (dst), in->name, k);
+  }
   GError *error = NULL;
   KdfNode *c = kdf_graph_add_constant (g, name, t, &error);
   g_free (name);
@@ -903,17 +908,22 @@ apply_table (lua_State *L, KdfGraph *g, KdfNode *n, int t)
         read_port (L, v, &ref);
         connect_ref (L, g, &ref, n, key);
       } else if (lua_istable (L, v) && (in->flags & KDF_PORT_MULTI) && luaL_len (L, v) > 0 &&
-                 lua_geti (L, v, 1) != LUA_TNIL && is_port (L, -1)) {
-        /* a list of ports into a multi input */
+                 lua_geti (L, v, 1) != LUA_TNIL && (is_port (L, -1) || to_tensor (L, -1))) {
+        /* a list into a multi input: each port an edge, each tensor a constant */
         for (lua_Integer j = 1, len = luaL_len (L, v); j <= len; j++) {
           lua_geti (L, v, j);
-          if (!is_port (L, -1))
-            luaL_error (L, "node '%s': input '%s': entry %d of the list is not a port",
-                        kdf_node_get_name (n), key, (int) j);
-          PortRef ref;
-          read_port (L, -1, &ref);
-          connect_ref (L, g, &ref, n, key);
-          lua_pop (L, 2);
+          if (is_port (L, -1)) {
+            PortRef ref;
+            read_port (L, -1, &ref);
+            connect_ref (L, g, &ref, n, key);
+            lua_pop (L, 2);
+          } else {
+            if (in->kind != KDF_VALUE_TENSOR)
+              luaL_error (L, "node '%s': input '%s': entry %d of the list is not a port",
+                          kdf_node_get_name (n), key, (int) j);
+            connect_constant (L, g, n, in, lua_gettop (L));
+            lua_pop (L, 1);
+          }
         }
       } else {
         /* anything else is a constant (the stack is reset after each key) */
@@ -1868,6 +1878,28 @@ l_load_plugin (lua_State *L)
   return 1;
 }
 
+/* kdf.run_dir() → the run directory `kdflow run` gives graphs (--out), or nil */
+static int
+l_run_dir (lua_State *L)
+{
+  const KdfLuaConfig *config = get_config (L);
+  if (config->run_dir && !config->dot_only) {
+    g_mkdir_with_parents (config->run_dir, 0755);
+    lua_pushstring (L, config->run_dir);
+  } else {
+    lua_pushnil (L);
+  }
+  return 1;
+}
+
+/* kdf.clock() → seconds on a monotonic wall clock (for timing stages) */
+static int
+l_clock (lua_State *L)
+{
+  lua_pushnumber (L, (lua_Number) g_get_monotonic_time () * 1e-6);
+  return 1;
+}
+
 /* ---- args --------------------------------------------------------------------- */
 
 static int
@@ -2084,6 +2116,7 @@ luaopen_kdflow (lua_State *L)
   static const luaL_Reg funcs[] = { { "graph", l_graph },       { "tensor", l_tensor },
                                     { "zeros", l_zeros },       { "nodes", l_nodes },
                                     { "describe", l_describe }, { "load_plugin", l_load_plugin },
+                                    { "run_dir", l_run_dir },   { "clock", l_clock },
                                     { NULL, NULL } };
   luaL_newlib (L, funcs);
   lua_pushstring (L, KDF_VERSION);

@@ -35,6 +35,10 @@ elseif case == "label_range" then
 elseif case == "partner_missing" then
   local ce = g:node("ce_loss", { targets = y, net = "partner" })
   g:node("student_update", { name = "st", x = x, losses = { ce.loss }, arch = "mlp:4-3" })
+elseif case == "oracle_into_loss" then
+  -- a method must not train on the clean labels by accident
+  local data = g:node("data_loader", { name = "data" })
+  g:node("ce_loss", { name = "ce", targets = data.clean_labels })
 else
   error("unknown case " .. case)
 end

@@ -1,0 +1,177 @@
+-- Wiring shared by the training pipelines: the --set flags, the data loader, test and
+-- noisy-validation monitoring, tick-by-tick training with model selection on the noisy
+-- validation split, and the result block (stdout and result-<graph>.json in the run
+-- directory).
+local kdf = require "kdflow"
+local M = {}
+
+-- The flags every pipeline takes. DEFAULTS overrides the values below.
+--   dataset, path        the source (fashion-mnist from Debian by default)
+--   noise, rate          the label noise (data_loader), e.g. symmetric 0.4
+--   seed                 graph seed: noise, splits, initial weights, shuffling
+--   epochs               ticks of training (one epoch per tick)
+--   subset, test_subset  stratified subsets (0 = all), for quick runs and tests
+--   student              the student architecture (METHODS §3: an MLP 784-256-10)
+--   lr, batch, val       learning rate, mini-batch, noisy-validation fraction
+function M.options(defaults)
+  defaults = defaults or {}
+  local function arg(name, value)
+    if defaults[name] ~= nil then value = defaults[name] end
+    return kdf.arg(name, value)
+  end
+  return {
+    dataset = arg("dataset", "fashion-mnist"),
+    path = arg("path", ""),
+    noise = arg("noise", "symmetric"),
+    rate = arg("rate", 0.4),
+    noise_seed = arg("noise_seed", -1),
+    seed = arg("seed", 1),
+    epochs = arg("epochs", 20),
+    subset = arg("subset", 0),
+    test_subset = arg("test_subset", 0),
+    student = arg("student", "mlp:784-256-10"),
+    lr = arg("lr", 0.05),
+    batch = arg("batch", 128),
+    val = arg("val", 0.1),
+    quiet = arg("quiet_results", false),
+  }
+end
+
+function M.data(g, o)
+  return g:node("data_loader", {
+    name = "data", dataset = o.dataset, path = o.path, noise = o.noise, rate = o.rate,
+    subset = o.subset, test_subset = o.test_subset, val_fraction = o.val, seed = o.noise_seed })
+end
+
+-- student_update params from the options, plus EXTRA.
+function M.trainer(o, extra)
+  local p = { arch = o.student, lr = o.lr, batch = o.batch, save = "student.safetensors" }
+  for k, v in pairs(extra or {}) do p[k] = v end
+  return p
+end
+
+-- Test accuracy (clean test labels) and noisy-validation accuracy of MODEL each tick.
+function M.monitor(g, data, model, prefix, o)
+  prefix = prefix or "student"
+  local m = {}
+  m.test = g:node("teacher_forward", { name = prefix .. "_test", model = model,
+                                       x = data.x_test, labels = data.y_test })
+  m.eval = g:node("evaluate", { name = prefix .. "_eval", logits = m.test.logits,
+                                labels = data.y_test })
+  if o.val > 0 then
+    m.val = g:node("teacher_forward", { name = prefix .. "_val", model = model,
+                                        x = data.x_val, labels = data.labels_val })
+    m.eval_val = g:node("evaluate", { name = prefix .. "_noisy_val", logits = m.val.logits,
+                                      labels = data.labels_val, save = false })
+  end
+  return m
+end
+
+-- Runs TICKS ticks one at a time; after each, ON_TICK(t) (may be nil). Returns the test
+-- accuracy at the last tick and at the tick with the best noisy-validation accuracy
+-- (the model a practitioner would pick: the test set is never used to choose).
+function M.train(g, mon, ticks, on_tick)
+  local best = { val = -1, test = 0, tick = 0 }
+  for t = 1, ticks do
+    g:run { ticks = 1 }
+    local test = mon.eval.accuracy:value():item()
+    local val = mon.eval_val and mon.eval_val.accuracy:value():item() or test
+    if val > best.val then best = { val = val, test = test, tick = t } end
+    if on_tick then on_tick(t, test, val) end
+  end
+  return { last = mon.eval.accuracy:value():item(), best = best }
+end
+
+local function json(v, indent)
+  indent = indent or ""
+  local t = type(v)
+  if t == "table" then
+    local keys = {}
+    for k in pairs(v) do keys[#keys + 1] = tostring(k) end
+    table.sort(keys)
+    local parts = {}
+    for _, k in ipairs(keys) do
+      local val = v[k] ~= nil and v[k] or v[tonumber(k)]
+      parts[#parts + 1] = indent .. "  " .. json(k) .. ": " .. json(val, indent .. "  ")
+    end
+    return "{\n" .. table.concat(parts, ",\n") .. "\n" .. indent .. "}"
+  elseif t == "string" then
+    return '"' .. v:gsub('[%c"\\]', function(c) return string.format("\\u%04x", c:byte()) end) .. '"'
+  elseif t == "number" then
+    if v ~= v or v == math.huge or v == -math.huge then return "null" end
+    return math.type(v) == "integer" and tostring(v) or string.format("%.6g", v)
+  elseif t == "boolean" then
+    return tostring(v)
+  end
+  return "null"
+end
+M.json = json
+
+-- Prints the result block and writes result-<name>.json into the run directory.
+-- R: { last =, best = { test, val, tick }, detection = { precision, recall, f1 },
+--      refined = accuracy, seconds =, extra fields... }
+function M.report(name, o, r)
+  local lines = {
+    ("%s: %s %s %.0f%%, seed %d, %d epochs%s"):format(name, o.dataset, o.noise, 100 * o.rate,
+      o.seed, o.epochs, o.subset > 0 and (", subset %d"):format(o.subset) or ""),
+    ("  test accuracy, last tick:            %.4f"):format(r.last),
+    ("  test accuracy, best noisy-val tick:  %.4f (tick %d, noisy-val %.4f)"):format(
+      r.best.test, r.best.tick, r.best.val),
+  }
+  if r.detection then
+    lines[#lines + 1] = ("  noise detection P / R / F1:          %.4f / %.4f / %.4f"):format(
+      r.detection.precision, r.detection.recall, r.detection.f1)
+  end
+  if r.refined then
+    lines[#lines + 1] = ("  refined-label accuracy:              %.4f"):format(r.refined)
+  end
+  if r.seconds then
+    lines[#lines + 1] = ("  wall time:                           %.1f s"):format(r.seconds)
+  end
+  for _, l in ipairs(lines) do print(l) end
+  local dir = kdf.run_dir()
+  if dir then
+    local out = { pipeline = name, options = o }
+    for k, v in pairs(r) do out[k] = v end
+    local f = assert(io.open(dir .. "/result-" .. name .. ".json", "w"))
+    f:write(json(out), "\n")
+    f:close()
+  end
+end
+
+-- Trains a teacher on the noisy labels (stage 1 of a distillation pipeline) and returns
+-- the path of the checkpoint of its best noisy-validation tick, in the run directory.
+-- O.teacher_arch, O.teacher_epochs, O.teacher_lr choose it.
+function M.train_teacher(o)
+  local dir = kdf.run_dir() or "."
+  local path = dir .. "/teacher.safetensors"
+  local g = kdf.graph { name = "teacher", seed = o.seed }
+  local data = M.data(g, o)
+  local ce = g:node("ce_loss", { targets = data.labels })
+  local st = g:node("student_update", { name = "teacher", arch = o.teacher_arch, x = data.x,
+                                        losses = { ce.loss }, lr = o.teacher_lr, batch = o.batch,
+                                        save = dir .. "/teacher-last.safetensors" })
+  local mon = M.monitor(g, data, st.model, "teacher", o)
+  local best = -1
+  local r = M.train(g, mon, o.teacher_epochs, function(t, test, val)
+    if val > best then
+      best = val
+      assert(os.rename(dir .. "/teacher-last.safetensors", path))
+    end
+  end)
+  os.remove(dir .. "/teacher-last.safetensors")
+  print(("teacher %s: test accuracy %.4f at its best noisy-val tick %d (last tick %.4f)"):format(
+    o.teacher_arch, r.best.test, r.best.tick, r.last))
+  return path, r
+end
+
+-- The teacher flags of the distillation pipelines.
+function M.teacher_options(o)
+  o.teacher = kdf.arg("teacher", "")
+  o.teacher_arch = kdf.arg("teacher_arch", "cnn:1x28x28-c32-p2-c64-p2-f256-10")
+  o.teacher_epochs = kdf.arg("teacher_epochs", 10)
+  o.teacher_lr = kdf.arg("teacher_lr", 0.02)
+  return o
+end
+
+return M
