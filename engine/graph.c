@@ -733,6 +733,28 @@ kdf_graph_connect (KdfGraph *g, KdfNode *src, const char *out_port, KdfNode *dst
   return TRUE;
 }
 
+guint
+kdf_graph_disconnect (KdfGraph *g, KdfNode *dst, const char *in_port, GError **error)
+{
+  int ii = find_port (dst->klass->inputs, dst->n_inputs, in_port);
+  if (ii < 0) {
+    unknown_port (dst, "input", dst->klass->inputs, dst->n_inputs, in_port, error);
+    return 0;
+  }
+  GPtrArray *edges = dst->inputs[ii].edges;
+  guint removed = edges->len;
+  while (edges->len) {
+    KdfEdge *e = edges->pdata[edges->len - 1];
+    g_ptr_array_remove_index (edges, edges->len - 1);
+    g_ptr_array_remove (g->edges, e);
+    edge_free (e);
+  }
+  for (guint i = 0; i < g->edges->len; i++)
+    ((KdfEdge *) g->edges->pdata[i])->id = i;
+  g->prepared = FALSE;
+  return removed;
+}
+
 /* ---- prepare ------------------------------------------------------------------ */
 
 /* Finds a cycle among the nodes Kahn's algorithm could not order and names it. */

@@ -1041,6 +1041,24 @@ graph_connect (lua_State *L)
   return 0;
 }
 
+/* g:disconnect(node.port) → edges removed from that input */
+static int
+graph_disconnect (lua_State *L)
+{
+  KdfGraph *g = check_graph (L, 1);
+  luaL_argcheck (L, is_port (L, 2), 2, "an input port expected (node.port)");
+  PortRef ref;
+  read_port (L, 2, &ref);
+  if (ref.node->g != g)
+    return luaL_error (L, "the port is in another graph");
+  GError *error = NULL;
+  guint n = kdf_graph_disconnect (g, ref.node->n, ref.port, &error);
+  if (error)
+    return raise_gerror (L, error);
+  lua_pushinteger (L, n);
+  return 1;
+}
+
 static int
 graph_prepare (lua_State *L)
 {
@@ -2036,6 +2054,31 @@ static const char module_lua[] =
     "    if t < n then return v * (t + 1) / (n + 1) end\n"
     "    return v end)\n"
     "end\n"
+    "-- an architecture from a Lua table, as the seq: string student_update takes:\n"
+    "-- kdf.arch { input = {1, 28, 28}, {'conv', 32, k = 3, p = 1}, 'relu', {'max', 2},\n"
+    "--            'flatten', {'linear', 256}, 'relu', 'tap', {'linear', 10} }\n"
+    "function kdf.arch(t)\n"
+    "  if type(t) ~= 'table' or type(t.input) ~= 'table' or #t.input == 0 then\n"
+    "    error('kdf.arch: give input = {D} or {C, H, W} and a list of layers', 2) end\n"
+    "  local parts = { table.concat(t.input, 'x') }\n"
+    "  for i, l in ipairs(t) do\n"
+    "    local kind = type(l) == 'table' and l[1] or l\n"
+    "    local s\n"
+    "    if kind == 'linear' then s = 'linear' .. assert(tonumber(l[2]), 'linear needs a width')\n"
+    "      if l.bias == false then s = s .. 'nb' end\n"
+    "    elseif kind == 'conv' then\n"
+    "      s = 'conv' .. assert(tonumber(l[2]), 'conv needs channels') .. 'k' .. (l.k or 3) ..\n"
+    "          's' .. (l.s or 1) .. 'p' .. (l.p or 1)\n"
+    "      if l.bias == false then s = s .. 'nb' end\n"
+    "    elseif kind == 'max' then local k = type(l) == 'table' and l[2] or 2\n"
+    "      s = 'max' .. k .. 's' .. (type(l) == 'table' and l.s or k)\n"
+    "    elseif kind == 'dropout' then s = 'drop' .. assert(tonumber(l[2]), 'dropout needs p')\n"
+    "    elseif kind == 'relu' or kind == 'flatten' or kind == 'l2norm' or kind == 'tap' then s = kind\n"
+    "    else error(('kdf.arch: layer %d: unknown kind %s'):format(i, tostring(kind)), 2) end\n"
+    "    parts[#parts + 1] = s\n"
+    "  end\n"
+    "  return 'seq:' .. table.concat(parts, '-')\n"
+    "end\n"
     "-- port wrappers for params tables: a delayed or an oracle edge\n"
     "function kdf.delay(port, d, initial)\n"
     "  local p = setmetatable({}, getmetatable(port))\n"
@@ -2075,7 +2118,7 @@ luaopen_kdflow (lua_State *L)
                                          { "__tostring", graph_tostring }, { NULL, NULL } };
   static const luaL_Reg graph_methods[] = {
     { "node", graph_node },       { "connect", graph_connect }, { "foreign", graph_foreign },
-    { "lua", graph_lua },         { "prepare", graph_prepare }, { "run", graph_run },
+    { "lua", graph_lua },         { "prepare", graph_prepare }, { "disconnect", graph_disconnect }, { "run", graph_run },
     { "dot", graph_dot },         { "write_dot", graph_write_dot }, { "tick", graph_tick },
     { "find", graph_find },       { "stats", graph_stats },     { NULL, NULL } };
   new_metatable (L, GRAPH_MT, graph_meta, graph_methods);

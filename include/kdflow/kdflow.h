@@ -139,6 +139,10 @@ gboolean kdf_graph_connect (KdfGraph *g, KdfNode *src, const char *out_port, Kdf
                             const char *in_port, const KdfEdgeOptions *opts,
                             GError **error);
 
+/* Removes every edge into DST.IN_PORT (to rewire a stage, e.g. a new list of loss
+ * terms). Returns how many went; 0 with ERROR for an unknown port. */
+guint kdf_graph_disconnect (KdfGraph *g, KdfNode *dst, const char *in_port, GError **error);
+
 /* Checks what can be checked before running: params, required inputs connected,
  * no cycle except through delay edges (naming the nodes on one). Idempotent; run()
  * calls it. */

@@ -99,4 +99,16 @@ g2:node("test_fail", { at_tick = 1 })
 local ok3, e3 = pcall(g2.run, g2, { ticks = 3 })
 assert(not ok3 and e3.status == 1 and tostring(e3):find("tick 1"))
 assert(g2:tick() == 1)
+-- rewiring between runs: disconnect an input and feed it anew
+local g3 = kdf.graph { name = "rewire" }
+local s1 = g3:node("test_source", { name = "s1", value = 1 })
+local s2 = g3:node("test_source", { name = "s2", value = 5 })
+local add = g3:node("test_add", { a = s1.x, b = s1.x })
+g3:run()
+assert(add.y:value():get(1) == 2)
+assert(g3:disconnect(add.b) == 1)
+assert(not pcall(g3.run, g3))                      -- b is required and now unconnected
+g3:connect(s2.x, add.b)
+g3:run()
+assert(add.y:value():get(1) == 6)
 print("api ok")

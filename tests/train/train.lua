@@ -64,4 +64,12 @@ assert(tostring(st5.model2:value()):find("784%-64%-10"))
 -- 5. a schedule for the learning rate
 local g6, st6 = mlp_graph(6, { lr = kdf.cosine(0.05, 0.001, 2) })
 g6:run { ticks = 3 }
+-- 6. an architecture from a Lua table: the METHODS teacher CNN
+local cnn = kdf.arch { input = { 1, 28, 28 }, { "conv", 8 }, "relu", { "max", 2 }, "flatten",
+                       { "linear", 32 }, "relu", "tap", { "linear", 10 } }
+assert(cnn == "seq:1x28x28-conv8k3s1p1-relu-max2s2-flatten-linear32-relu-tap-linear10", cnn)
+local g7, st7, tf7 = mlp_graph(7, { arch = cnn, batch = 32 })
+g7:run { ticks = 1 }
+assert(st7.features:value():shape()[2] == 32)
+assert(not pcall(kdf.arch, { input = { 4 }, { "bogus", 3 } }))
 print("student_update ok")
