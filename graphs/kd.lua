@@ -1,6 +1,6 @@
 -- kd: Hinton distillation from a teacher trained on the noisy labels — the student
 -- minimises 0.9·T²·KL(teacher_T ‖ student_T) + 0.1·CE(noisy labels), T = 4.
--- Paper setting: Hinton et al. 2015. Ours: the CNN teacher of train_teacher.lua
+-- Paper setting: Hinton et al. 2015. Ours: the MLP teacher of train_teacher.lua
 -- (trained here first unless --set teacher=CHECKPOINT), MLP 784-256-10 student.
 --
 --   kdflow run graphs/kd.lua [--set teacher=teacher.safetensors --set T=4 --set alpha=0.9

@@ -33,7 +33,7 @@ function M.options(defaults)
     lr = arg("lr", 0.05),
     batch = arg("batch", 128),
     val = arg("val", 0.1),
-    quiet = arg("quiet_results", false),
+    results = arg("results", ""),
   }
 end
 
@@ -129,6 +129,17 @@ function M.report(name, o, r)
     lines[#lines + 1] = ("  wall time:                           %.1f s"):format(r.seconds)
   end
   for _, l in ipairs(lines) do print(l) end
+  if o.results ~= "" then
+    -- one tab-separated line per run, for bench/pipelines
+    local f = assert(io.open(o.results, "a"))
+    local d = r.detection or {}
+    local function num(v) return v and string.format("%.4f", v) or "" end
+    f:write(table.concat({ name, o.noise, string.format("%g", o.rate), tostring(o.seed),
+      tostring(o.epochs), tostring(o.subset), num(r.last), num(r.best.test), tostring(r.best.tick),
+      num(d.precision), num(d.recall), num(d.f1), num(r.refined),
+      string.format("%.1f", r.seconds or 0), r.variant or "" }, "\t"), "\n")
+    f:close()
+  end
   local dir = kdf.run_dir()
   if dir then
     local out = { pipeline = name, options = o }
@@ -168,7 +179,7 @@ end
 -- The teacher flags of the distillation pipelines.
 function M.teacher_options(o)
   o.teacher = kdf.arg("teacher", "")
-  o.teacher_arch = kdf.arg("teacher_arch", "cnn:1x28x28-c32-p2-c64-p2-f256-10")
+  o.teacher_arch = kdf.arg("teacher_arch", "mlp:784-1024-1024-10")
   o.teacher_epochs = kdf.arg("teacher_epochs", 10)
   o.teacher_lr = kdf.arg("teacher_lr", 0.02)
   return o
