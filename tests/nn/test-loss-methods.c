@@ -351,9 +351,9 @@ blind_ref (const float *t, const float *z, int y)
 static void
 test_blind_hand (void)
 {
-  /* C = 3: z^T = (1, 2, 3), z^S = 0, ỹ = 1 → (1 + 9)/(1·2) = 5 (the released code's
-   * B·C − 1 would give 10/2 as well for B = 1: take B = 2 to tell them apart: rows
-   * (1,2,3)/ỹ=1 and (2,0,−2)/ỹ=2 → (10 + 4)/(2·2) = 3.5, not 14/5). */
+  /* C = 3, B = 2, z^S = 0: z^T = (1, 2, 3) with ỹ = 1 gives 1 + 9, z^T = (2, 0, −2)
+   * with ỹ = 2 gives 4 + 0: (10 + 4)/(B·(C−1)) = 3.5 — not 14/5, the released code's
+   * B·C − 1 (B = 2 tells the two apart; for B = 1 they agree). */
   const float zt[6] = { 1, 2, 3, 2, 0, -2 };
   const float zs[6] = { 0 };
   const int32_t y[2] = { 1, 2 }, rows[2] = { 0, 1 };
