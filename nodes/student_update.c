@@ -163,6 +163,13 @@ check_losses (KdfNodeCtx *ctx, State *s, int64_t n, GError **error)
                      s->net[k]->arch, (gint64) s->net[k]->n_classes);
         return FALSE;
       }
+    if ((l->needs & KDF_LOSS_NEEDS_PARTNER) && s->n_nets < 2) {
+      g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM,
+                   "loss term %u ('%s') reads the partner network on each batch, but there is "
+                   "none (set arch2 or connect model2)",
+                   i + 1, l->name);
+      return FALSE;
+    }
     if ((l->nets & KDF_LOSS_NET1) && s->n_nets < 2) {
       g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM,
                    "loss term %u ('%s') is for the partner network, but there is none (set arch2)",

@@ -505,4 +505,67 @@ gboolean kdf_trainer_epoch (KdfTrainer *tr, KdfTensor *x, KdfLoss *const *losses
                             guint n_losses, GRand *rng, int threads, KdfEpochResult *res,
                             GCancellable *cancellable, GError **error);
 
+/* ---- loss terms of the noisy-label methods (METHODS §1: Blind KD, SD/PLL) --------
+ * engine/nn/loss_methods.c. Like ce and kd: per-sample inputs bound at construction
+ * (referenced, not copied), values are means over the batch, gradients scaled by the
+ * term's weight, mixup mixes the targets with the batch's λ and pairing, and
+ * sample_loss gets weight × the per-sample loss on net 0. Bad values (a label
+ * outside [0, C), a group outside 1..4, an empty candidate set, NaN) are
+ * KDF_ERROR_VALUE, bad shapes KDF_ERROR_SHAPE, bad options KDF_ERROR_PARAM.
+ *
+ * "Partner" terms read the other network of a trained pair on the same batch
+ * (KDF_LOSS_NEEDS_PARTNER): with nets NET0 the term trains net 0 against net 1's
+ * output, with NET1 the reverse. The partner's output is a target, so no gradient
+ * reaches it — except for blind with KDF_LOSS_BOTH, see below. */
+
+/* Blind KD (Kaiser et al., arXiv 2211.11355), the "compensation" loss:
+ *   L = Σ_i Σ_{c≠ỹ_i} (z^T_ic − z^S_ic)² / (B·(C−1))
+ * (the released code divides by B·C − 1, an operator-precedence slip). LABELS: N
+ * i32. TEACHER_LOGITS: N×C f32 bound per sample (a frozen teacher; the term trains
+ * the nets it is set to, each against them), or NULL: the teacher is the partner
+ * network on the same batch. Partner mode, by nets:
+ *   NET0  net 0 (the student) learns from net 1's masked logits, which are a target
+ *         (no gradient into net 1) — the paper's intent: distillation;
+ *   NET1  the reverse;
+ *   BOTH  the one MSE between the two, differentiated w.r.t. both (its value counted
+ *         once) — what the released code's single optimizer does, since nothing
+ *         detaches the teacher there: the teacher is also pulled towards the student.
+ * Mixup: ℓ_i = λ·ℓ(ỹ_a, t_a) + (1−λ)·ℓ(ỹ_b, t_b): each source masks its own label;
+ * the target is the partner's logits on the mixed input, or the bound teacher's row
+ * of each source. C ≥ 2. */
+KdfLoss *kdf_loss_blind_new (KdfTensor *labels, KdfTensor *teacher_logits, double weight,
+                             GError **error);
+
+/* Blind KD's robust target of one sample: t (C) = normalise(((1−β)·onehot(LABEL) +
+ * β·p)^(1+β)), p (C) a probability row, β ∈ [0,1]. A row whose base is all zero
+ * (β = 1 and p = 0) gets the one-hot. FALSE with KDF_ERROR_VALUE on a label outside
+ * [0, C) or a β outside [0,1]. */
+gboolean kdf_robust_target (double *t, const double *p, int64_t c, int32_t label, double beta,
+                            GError **error);
+
+/* Blind KD after the split: mean_i H(t_i, softmax(z_i)) with t_i the robust target of
+ * ỹ_i, β_i = ALPHAS[g_i − 1] and p_i the partner's probabilities (Kaiser et al.,
+ * arXiv 2211.11355; the released code lets the gradient flow through p into the
+ * partner — here p is a target). LABELS: N i32. GROUPS: N i32 in 1..4 (otsu_threshold's
+ * groups, 1 = highest agreement), or NULL: β = 0 for every sample, i.e. plain CE on
+ * the labels (the released code before the tipping point; no partner needed). ALPHAS:
+ * β of groups 1..4, in [0,1] and non-decreasing (0.30, 0.45, 0.55, 0.70 in the paper).
+ * PROBS: N×C f32 bound per sample (rows ≥ 0), or NULL: p is the softmax of the
+ * partner network's logits on the same batch (with BOTH, each net against the
+ * other's; the values add up). Mixup mixes the two sources' targets (each with its
+ * own label, β and, when bound, p). */
+KdfLoss *kdf_loss_robust_ce_new (KdfTensor *labels, KdfTensor *groups, KdfTensor *probs,
+                                 const double alphas[4], double weight, GError **error);
+
+/* Generalised cross-entropy over a candidate set (Zhang & Sabuncu 2018; as a PLL loss,
+ * Jeong & Chung, arXiv 2402.10482): ℓ_i = Σ_k w_ik (1 − p_ik^q)/q with p =
+ * softmax(z_i), i.e. the w-weighted mean of the per-candidate terms. CANDIDATES:
+ *   u8 N×C   a mask (topk_refine's): w = 1/|S_i| on the candidates;
+ *   f32 N×C  non-negative weights (e.g. topk_refine's 1/k soft targets), normalised
+ *            per row — a soft set;
+ *   i32 N    one label per row: plain GCE.
+ * A row with no candidate (zero sum) is a KDF_ERROR_VALUE. q ∈ (0, 1] (0.7). Mixup
+ * mixes the two rows' normalised weights. */
+KdfLoss *kdf_loss_gce_new (KdfTensor *candidates, double q, double weight, GError **error);
+
 G_END_DECLS

@@ -1,0 +1,107 @@
+/* agreement — Blind KD's agreement of teacher and student (METHODS §1 extra kinds;
+ * Kaiser et al., arXiv 2211.11355; kernel kdf_agreement in engine/detect/agreement.c):
+ *
+ *   p_A = normalise(p^T ⊙ p^S) row-wise,  score a_i = p_A[i, ỹ_i],  prediction argmax p_A.
+ *
+ * Each network comes as probabilities or as logits (softmax at T = 1, as the authors
+ * compute p from the training pass). An all-zero product row gets the uniform 1/C
+ * (the authors divide by zero). Without labels there are no scores (a test set). */
+#include <kdflow/detect.h>
+#include <kdflow/kdflow-plugin.h>
+#include <kdflow/nn.h>
+
+static const KdfPortSpec inputs[] = {
+  { .name = "teacher_probs", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_F32, .rank = 2,
+    .shape = "N,C", .flags = KDF_PORT_OPTIONAL, .summary = "the teacher's probabilities (or teacher_logits)" },
+  { .name = "teacher_logits", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_F32, .rank = 2,
+    .shape = "N,C", .flags = KDF_PORT_OPTIONAL, .summary = "the teacher's logits (softmax here)" },
+  { .name = "student_probs", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_F32, .rank = 2,
+    .shape = "N,C", .flags = KDF_PORT_OPTIONAL, .summary = "the student's probabilities (or student_logits)" },
+  { .name = "student_logits", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_F32, .rank = 2,
+    .shape = "N,C", .flags = KDF_PORT_OPTIONAL, .summary = "the student's logits (softmax here)" },
+  { .name = "labels", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_I32, .rank = 1, .shape = "N",
+    .flags = KDF_PORT_OPTIONAL, .summary = "the given (noisy) labels, for scores" },
+  { 0 },
+};
+
+static const KdfPortSpec outputs[] = {
+  { .name = "probs", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_F32, .rank = 2, .shape = "N,C",
+    .summary = "p_A, the normalised product of the two distributions" },
+  { .name = "scores", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_F32, .rank = 1, .shape = "N",
+    .summary = "a_i = p_A[i, label_i] (high = the networks agree with the label)" },
+  { .name = "predictions", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_I32, .rank = 1,
+    .shape = "N", .summary = "argmax p_A (first maximum)" },
+  { 0 },
+};
+
+/* The probabilities of one network, from exactly one of its two ports (transfer full). */
+static KdfTensor *
+network_probs (KdfNodeCtx *ctx, const char *who, GError **error)
+{
+  g_autofree char *pp = g_strdup_printf ("%s_probs", who), *lp = g_strdup_printf ("%s_logits", who);
+  KdfTensor *probs = kdf_ctx_input_tensor (ctx, pp);
+  KdfTensor *logits = kdf_ctx_input_tensor (ctx, lp);
+  if (!!probs == !!logits) {
+    g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM, "connect exactly one of '%s' and '%s' (%s)",
+                 pp, lp, probs ? "both are" : "neither is");
+    return NULL;
+  }
+  if (probs)
+    return kdf_tensor_contiguous (probs);
+  KdfTensor *z = kdf_tensor_contiguous (logits);
+  KdfTensor *p = kdf_tensor_new_2d (KDF_DTYPE_F32, z->shape[0], z->shape[1]);
+  kdf_softmax (kdf_tensor_f32 (p), kdf_tensor_f32 (z), z->shape[0], z->shape[1], 1.0);
+  kdf_tensor_unref (z);
+  return p;
+}
+
+static gboolean
+run (KdfNodeCtx *ctx, gpointer state, GError **error)
+{
+  g_autoptr (KdfTensor) pt = network_probs (ctx, "teacher", error);
+  if (!pt)
+    return FALSE;
+  g_autoptr (KdfTensor) ps = network_probs (ctx, "student", error);
+  if (!ps)
+    return FALSE;
+  const int64_t n = pt->shape[0], c = pt->shape[1];
+  if (c > G_MAXINT) {
+    g_set_error (error, KDF_ERROR, KDF_ERROR_SHAPE, "too many classes (%" G_GINT64_FORMAT ")", (gint64) c);
+    return FALSE;
+  }
+  KdfTensor *labels = kdf_ctx_input_tensor (ctx, "labels");
+  g_autoptr (KdfTensor) y = labels ? kdf_tensor_contiguous (labels) : NULL;
+  g_autoptr (KdfTensor) agree = kdf_tensor_new_2d (KDF_DTYPE_F32, n, c);
+  g_autoptr (KdfTensor) scores = y ? kdf_tensor_new_1d (KDF_DTYPE_F32, n) : NULL;
+  g_autoptr (KdfTensor) pred = kdf_tensor_new_1d (KDF_DTYPE_I32, n);
+  if (!kdf_agreement (scores ? kdf_tensor_f32 (scores) : NULL, kdf_tensor_f32 (agree),
+                      kdf_tensor_f32 (pt), kdf_tensor_f32 (ps), y ? kdf_tensor_i32 (y) : NULL, n,
+                      (int) c, error) ||
+      !kdf_probs_argmax (kdf_tensor_i32 (pred), kdf_tensor_f32 (agree), n, (int) c, error))
+    return FALSE;
+  if (scores) {
+    double sum = 0;
+    int64_t same = 0;
+    for (int64_t i = 0; i < n; i++) {
+      sum += kdf_tensor_f32 (scores)[i];
+      same += kdf_tensor_i32 (pred)[i] == kdf_tensor_i32 (y)[i];
+    }
+    kdf_ctx_metric (ctx, "mean_score", n ? sum / (double) n : 0);
+    kdf_ctx_metric (ctx, "label_agreement", n ? (double) same / (double) n : 0);
+    kdf_ctx_set_output_tensor (ctx, "scores", g_steal_pointer (&scores));
+  }
+  kdf_ctx_set_output_tensor (ctx, "probs", g_steal_pointer (&agree));
+  kdf_ctx_set_output_tensor (ctx, "predictions", g_steal_pointer (&pred));
+  return TRUE;
+}
+
+static const KdfNodeClass agreement_class = {
+  .struct_size = sizeof (KdfNodeClass),
+  .name = "agreement",
+  .summary = "Blind KD agreement: p_A = normalise(p^T·p^S), scores p_A[i, label], argmax",
+  .inputs = inputs,
+  .outputs = outputs,
+  .run = run,
+};
+
+KDF_PLUGIN (agreement, &agreement_class)
