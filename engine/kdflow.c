@@ -56,3 +56,50 @@ kdf_graph_add_constant (KdfGraph *g, const char *name, KdfTensor *value, GError 
   return kdf_graph_add_node_with_class (g, &constant_class, name, kdf_tensor_ref (value),
                                         (GDestroyNotify) kdf_tensor_unref, error);
 }
+
+/* ---- constant_model, constant_loss: a model or loss term given by the graph ------- */
+
+static const KdfPortSpec constant_model_outputs[] = {
+  { .name = "value", .kind = KDF_VALUE_MODEL, .rank = -1, .summary = "the model" },
+  { 0 },
+};
+static const KdfPortSpec constant_loss_outputs[] = {
+  { .name = "value", .kind = KDF_VALUE_LOSS, .rank = -1, .summary = "the loss term" },
+  { 0 },
+};
+
+static gboolean
+constant_object_run (KdfNodeCtx *ctx, gpointer state, GError **error)
+{
+  KdfObject *o = ctx->node->class_data;
+  if (o->kind == KDF_VALUE_MODEL)
+    kdf_ctx_set_output_model (ctx, "value", kdf_object_ref (o));
+  else
+    kdf_ctx_set_output_loss (ctx, "value", kdf_object_ref (o));
+  return TRUE;
+}
+
+static const KdfNodeClass constant_model_class = {
+  .struct_size = sizeof (KdfNodeClass),
+  .name = "constant_model",
+  .summary = "a fixed model given by the graph",
+  .outputs = constant_model_outputs,
+  .run = constant_object_run,
+};
+static const KdfNodeClass constant_loss_class = {
+  .struct_size = sizeof (KdfNodeClass),
+  .name = "constant_loss",
+  .summary = "a fixed loss term given by the graph",
+  .outputs = constant_loss_outputs,
+  .run = constant_object_run,
+};
+
+KdfNode *
+kdf_graph_add_constant_object (KdfGraph *g, const char *name, gpointer object, GError **error)
+{
+  KdfObject *o = object;
+  g_return_val_if_fail (o && (o->kind == KDF_VALUE_MODEL || o->kind == KDF_VALUE_LOSS), NULL);
+  return kdf_graph_add_node_with_class (g, o->kind == KDF_VALUE_MODEL ? &constant_model_class
+                                                                      : &constant_loss_class,
+                                        name, kdf_object_ref (o), kdf_object_unref, error);
+}

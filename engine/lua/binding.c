@@ -769,6 +769,24 @@ connect_constant (lua_State *L, KdfGraph *g, KdfNode *dst, const KdfPortSpec *in
   lua_pop (L, 1);
 }
 
+/* A model or loss object given for an input (the best model of an earlier stage)
+ * becomes a constant_model / constant_loss node. */
+static void
+connect_object (lua_State *L, KdfGraph *g, KdfNode *dst, const KdfPortSpec *in, int value)
+{
+  ObjectUD *ud = luaL_testudata (L, value, OBJECT_MT);
+  if (!ud || !ud->obj || ((KdfObject *) ud->obj)->kind != in->kind)
+    luaL_error (L, "node '%s': input '%s' takes a %s (a port or a %s value), got a %s",
+                kdf_node_get_name (dst), in->name, kdf_value_kind_name (in->kind),
+                kdf_value_kind_name (in->kind), ud ? "value of another kind" : luaL_typename (L, value));
+  char *name = g_strdup_printf ("%s.%s", kdf_node_get_name (dst), in->name);
+  GError *error = NULL;
+  KdfNode *c = kdf_graph_add_constant_object (g, name, ud->obj, &error);
+  g_free (name);
+  if (!c || !kdf_graph_connect (g, c, "value", dst, in->name, NULL, &error))
+    raise_gerror (L, error);
+}
+
 /* Schedules: a Lua function (or callable) of the tick. */
 typedef struct {
   lua_State *L;
@@ -928,10 +946,9 @@ apply_table (lua_State *L, KdfGraph *g, KdfNode *n, int t)
       } else {
         /* anything else is a constant (the stack is reset after each key) */
         if (in->kind != KDF_VALUE_TENSOR)
-          luaL_error (L, "node '%s': input '%s' takes a %s port, got a %s",
-                      kdf_node_get_name (n), key, kdf_value_kind_name (in->kind),
-                      luaL_typename (L, v));
-        connect_constant (L, g, n, in, v);
+          connect_object (L, g, n, in, v);
+        else
+          connect_constant (L, g, n, in, v);
       }
     } else if (kdf_node_find_output (n, key)) {
       luaL_error (L, "node '%s': '%s' is an output port; connect it to an input of another node",

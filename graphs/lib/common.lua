@@ -112,7 +112,8 @@ M.json = json
 --      refined = accuracy, seconds =, extra fields... }
 function M.report(name, o, r)
   local lines = {
-    ("%s: %s %s %.0f%%, seed %d, %d epochs%s"):format(name, o.dataset, o.noise, 100 * o.rate,
+    ("%s%s: %s %s %.0f%%, seed %d, %d epochs%s"):format(name,
+      r.variant and (" (" .. r.variant .. ")") or "", o.dataset, o.noise, 100 * o.rate,
       o.seed, o.epochs, o.subset > 0 and (", subset %d"):format(o.subset) or ""),
     ("  test accuracy, last tick:            %.4f"):format(r.last),
     ("  test accuracy, best noisy-val tick:  %.4f (tick %d, noisy-val %.4f)"):format(
@@ -144,7 +145,8 @@ function M.report(name, o, r)
   if dir then
     local out = { pipeline = name, options = o }
     for k, v in pairs(r) do out[k] = v end
-    local f = assert(io.open(dir .. "/result-" .. name .. ".json", "w"))
+    local file = name .. (r.variant and ("-" .. r.variant:gsub("[^%w]+", "_")) or "")
+    local f = assert(io.open(dir .. "/result-" .. file .. ".json", "w"))
     f:write(json(out), "\n")
     f:close()
   end

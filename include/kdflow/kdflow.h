@@ -98,6 +98,11 @@ gpointer kdf_ctx_get_class_data (KdfNodeCtx *ctx);
 /* "int", "double", "bool", "string", "enum" */
 const char *kdf_param_type_name (KdfParamType t);
 
+/* A node of kind "constant_model" / "constant_loss" whose output "value" is OBJECT (a
+ * KdfModel or KdfLoss, e.g. the best model of an earlier stage; transfer none). */
+KdfNode *kdf_graph_add_constant_object (KdfGraph *g, const char *name, gpointer object,
+                                        GError **error);
+
 const char *kdf_node_get_name (KdfNode *n);
 const char *kdf_node_get_kind (KdfNode *n);
 const KdfNodeClass *kdf_node_get_class (KdfNode *n);
