@@ -33,6 +33,16 @@ typedef struct {
  * to a worker and back costs a few microseconds, more than running them. */
 #define INLINE_BELOW_SECONDS 5e-5
 
+/* Set by kdf_interrupt (a signal handler): every run cancels at the next node boundary. */
+static volatile gint interrupted;
+
+void
+kdf_interrupt (void)
+{
+  /* async-signal-safe: one atomic store */
+  g_atomic_int_set (&interrupted, 1);
+}
+
 static const KdfValue *
 edge_value (KdfEdge *e)
 {
@@ -462,6 +472,11 @@ kdf_graph_run (KdfGraph *g, const KdfRunOptions *opts, GError **error)
 
   for (r.tick = g->tick; r.tick < r.end_tick && !r.error; r.tick++) {
     gint64 t_tick = g_get_monotonic_time ();
+    if (g_atomic_int_get (&interrupted)) {
+      g_set_error (&r.error, KDF_ERROR, KDF_ERROR_CANCELLED,
+                   "graph '%s', tick %u: interrupted", g->name, r.tick);
+      break;
+    }
     if (!evaluate_schedules (&r, &r.error))
       break;
     deliver_delayed (g);
@@ -478,11 +493,10 @@ kdf_graph_run (KdfGraph *g, const KdfRunOptions *opts, GError **error)
       dispatch_ready (&r);
       if (r.finished == g->nodes->len)
         break;
-      KdfNode *n;
-      if (opts->progress)
-        n = g_async_queue_timeout_pop (r.done, 200000);
-      else
-        n = g_async_queue_pop (r.done);
+      /* wake up now and then: progress, and an interrupt from a signal handler */
+      KdfNode *n = g_async_queue_timeout_pop (r.done, 200000);
+      if (g_atomic_int_get (&interrupted))
+        g_cancellable_cancel (g->cancellable);
       if (n)
         complete (&r, n, TRUE);
       if (opts->progress && g_get_monotonic_time () - r.t_last_progress > 200000)

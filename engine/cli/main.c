@@ -8,6 +8,7 @@
 #include <kdflow/kdflow.h>
 #include <lauxlib.h>
 #include <lualib.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -146,6 +147,15 @@ cmd_describe (const char *kind)
   return 0;
 }
 
+/* The first Ctrl-C stops the run cleanly at the next node boundary (the run directory
+ * keeps every finished tick and says what happened); a second one kills. */
+static void
+on_interrupt (int sig)
+{
+  kdf_interrupt ();
+  signal (sig, SIG_DFL);
+}
+
 static int
 message_handler (lua_State *L)
 {
@@ -198,6 +208,8 @@ cmd_script (gboolean dot_mode, const char *script, char **sets, int threads, con
   kdf_lua_set_args (L, sets);
 
   int status = 0;
+  if (!dot_mode)
+    signal (SIGINT, on_interrupt);
   lua_pushcfunction (L, message_handler);
   int rc = luaL_loadfile (L, script);
   if (rc != LUA_OK) {

@@ -179,6 +179,10 @@ typedef struct {
 gboolean kdf_graph_run (KdfGraph *g, const KdfRunOptions *opts, GError **error);
 /* Thread-safe: stops a run at the next node boundary. */
 void kdf_graph_cancel (KdfGraph *g);
+/* Async-signal-safe (call it from a SIGINT handler): every run, now and later, stops at
+ * its next node boundary (within 0.2 s) with KDF_ERROR_CANCELLED; what earlier ticks
+ * wrote stays. */
+void kdf_interrupt (void);
 guint kdf_graph_get_tick (KdfGraph *g); /* ticks completed so far */
 
 /* The last value of an output (transfer none), or NULL. KIND may be NULL. */
