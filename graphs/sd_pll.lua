@@ -39,6 +39,8 @@ local F = { train = f.train.features:value(), val = f.val.features:value(),
             test = f.test.features:value() }
 local labels, labels_val, y_test = data.labels:value(), data.labels_val:value(), data.y_test:value()
 local probe = ("linear:%d-%d:nobias"):format(F.train:shape()[2], f.train.logits:value():shape()[2])
+g0, f, data = nil, nil, nil
+collectgarbage() -- keep the features and labels, not the stage-0 graph
 
 -- One probe trained for o.epochs ticks; returns the test accuracy at the last tick and
 -- at the best noisy-validation tick, that tick's model and its probabilities on the
@@ -63,6 +65,8 @@ local function round(name, losses_of, init)
     end
   end)
   r.model, r.probs = keep.model, keep.probs
+  g, st, tr, te, mon, keep = nil, nil, nil, nil, nil, nil
+  collectgarbage() -- a round's graph holds N×F outputs; let it go before the next
   print(("  %-12s test accuracy %.4f at the best noisy-val tick %d (last tick %.4f)"):format(
     name, r.best.test, r.best.tick, r.last))
   return r

@@ -173,6 +173,8 @@ function M.train_teacher(o)
     end
   end)
   os.remove(dir .. "/teacher-last.safetensors")
+  g, data, ce, st, mon = nil, nil, nil, nil, nil
+  collectgarbage() -- the teacher's graph (its data and outputs) before the next stage
   print(("teacher %s: test accuracy %.4f at its best noisy-val tick %d (last tick %.4f)"):format(
     o.teacher_arch, r.best.test, r.best.tick, r.last))
   return path, r
