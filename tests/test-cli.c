@@ -24,6 +24,21 @@ result_clear (Result *r)
   g_free (r->err);
 }
 
+static void
+remove_tree (const char *path)
+{
+  GDir *d = g_dir_open (path, 0, NULL);
+  if (d) {
+    const char *name;
+    while ((name = g_dir_read_name (d))) {
+      g_autofree char *child = g_build_filename (path, name, NULL);
+      remove_tree (child);
+    }
+    g_dir_close (d);
+  }
+  g_remove (path);
+}
+
 /* Runs kdflow with ARGS (NULL-terminated) and extra environment ENV ("K=V", ...) in
  * directory CWD (NULL: a new temporary directory). */
 static Result
@@ -50,7 +65,8 @@ run_env_cwd (const char *cwd_arg, const char *const *env, const char *const *arg
   r.status = WIFEXITED (wait_status) ? WEXITSTATUS (wait_status) : 128 + WTERMSIG (wait_status);
   g_strfreev (envp);
   g_ptr_array_free (argv, TRUE);
-  /* the child's run directories live in cwd; leave them for inspection on failure */
+  if (!cwd_arg)
+    remove_tree (cwd); /* the child's default run directory */
   return r;
 }
 
