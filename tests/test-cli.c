@@ -27,7 +27,7 @@ result_clear (Result *r)
 static void
 remove_tree (const char *path)
 {
-  GDir *d = g_dir_open (path, 0, NULL);
+  GDir *d = g_file_test (path, G_FILE_TEST_IS_SYMLINK) ? NULL : g_dir_open (path, 0, NULL);
   if (d) {
     const char *name;
     while ((name = g_dir_read_name (d))) {
