@@ -14,6 +14,8 @@
 #include <kdflow/detect.h>
 #include <kdflow/kdflow-plugin.h>
 
+#include "probs-common.h"
+
 static const char *const filters[] = { "prune_by_noise_rate", "prune_by_class", "both",
                                        "confident_learning", "predicted_neq_given", NULL };
 static const char *const rankings[] = { "self_confidence", "normalized_margin", NULL };
@@ -59,17 +61,9 @@ cl_run (KdfNodeCtx *ctx, gpointer state, GError **error)
 {
   KdfTensor *p_in = kdf_ctx_input_tensor (ctx, "probs");
   KdfTensor *y_in = kdf_ctx_input_tensor (ctx, "labels");
-  int64_t fixed = 0;
-  g_autoptr (KdfTensor) p0 = kdf_probs_check (p_in, kdf_ctx_param_double (ctx, "tol"), &fixed, error);
-  if (p0 == NULL) {
-    g_prefix_error (error, "input 'probs': ");
+  g_autoptr (KdfTensor) p = kdf_node_checked_probs (ctx, p_in, "input 'probs'", error);
+  if (p == NULL)
     return FALSE;
-  }
-  if (fixed > 0)
-    g_printerr ("kdflow: warning: node '%s': %" G_GINT64_FORMAT " of %" G_GINT64_FORMAT
-                " probability rows do not sum to 1; they were normalised\n",
-                kdf_ctx_node_name (ctx), (gint64) fixed, (gint64) p0->shape[0]);
-  g_autoptr (KdfTensor) p = kdf_tensor_contiguous (p0);
   g_autoptr (KdfTensor) y = kdf_tensor_contiguous (y_in);
   int64_t n = p->shape[0];
   if (p->shape[1] > 65536) {

@@ -11,6 +11,8 @@
 #include <kdflow/kdflow-plugin.h>
 #include <stdio.h>
 
+#include "probs-common.h"
+
 static const char *const dtype_choices[] = { "auto", "f32", "i32", "u8", NULL };
 
 static const KdfPortSpec outputs[] = {
@@ -60,19 +62,11 @@ npy_run (KdfNodeCtx *ctx, gpointer state, GError **error)
                    "%s: probabilities must be an N×C matrix, the file holds %s", path, d);
       return FALSE;
     }
-    int64_t fixed = 0;
-    KdfTensor *checked = kdf_probs_check (t, kdf_ctx_param_double (ctx, "tol"), &fixed, error);
-    if (checked == NULL) {
-      g_prefix_error (error, "%s: ", path);
+    KdfTensor *checked = kdf_node_checked_probs (ctx, t, path, error);
+    if (checked == NULL)
       return FALSE;
-    }
     kdf_tensor_unref (t);
     t = checked;
-    if (fixed > 0)
-      g_printerr ("kdflow: warning: node '%s': %s: %" G_GINT64_FORMAT " of %" G_GINT64_FORMAT
-                  " probability rows do not sum to 1 (within %g); they were normalised\n",
-                  kdf_ctx_node_name (ctx), path, (gint64) fixed, (gint64) t->shape[0],
-                  kdf_ctx_param_double (ctx, "tol"));
   }
   if (kdf_ctx_param_bool (ctx, "oracle")) {
     /* the tensor may be the reader's own or the checker's copy: both are ours alone */

@@ -13,7 +13,10 @@
  * (NaN is an error, rows off 1 are normalised with a warning). */
 #include <kdflow/data.h>
 #include <kdflow/kdflow-plugin.h>
+
 #include <math.h>
+
+#include "probs-common.h"
 
 static const KdfPortSpec inputs[] = {
   { .name = "probs", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_F32, .rank = 2, .shape = "N,C",
@@ -45,17 +48,9 @@ sc_run (KdfNodeCtx *ctx, gpointer state, GError **error)
 {
   KdfTensor *in = kdf_ctx_input_tensor (ctx, "probs");
   KdfTensor *yt = kdf_ctx_input_tensor (ctx, "labels");
-  int64_t fixed = 0;
-  g_autoptr (KdfTensor) p0 = kdf_probs_check (in, kdf_ctx_param_double (ctx, "tol"), &fixed, error);
-  if (p0 == NULL) {
-    g_prefix_error (error, "input 'probs': ");
+  g_autoptr (KdfTensor) p = kdf_node_checked_probs (ctx, in, "input 'probs'", error);
+  if (p == NULL)
     return FALSE;
-  }
-  if (fixed > 0)
-    g_printerr ("kdflow: warning: node '%s': %" G_GINT64_FORMAT " of %" G_GINT64_FORMAT
-                " probability rows do not sum to 1; they were normalised\n",
-                kdf_ctx_node_name (ctx), (gint64) fixed, (gint64) p0->shape[0]);
-  g_autoptr (KdfTensor) p = kdf_tensor_contiguous (p0);
   g_autoptr (KdfTensor) y = kdf_tensor_contiguous (yt);
   int64_t n = p->shape[0], c = p->shape[1];
   const float *pp = kdf_tensor_f32 (p);
