@@ -141,89 +141,6 @@ kdf_registry_search_path (KdfRegistry *reg)
   return (const char *const *) reg->search_path;
 }
 
-static gboolean
-check_port_specs (const char *path, const KdfNodeClass *k, const KdfPortSpec *ports,
-                  const char *dir, GError **error)
-{
-  for (guint i = 0; ports && ports[i].name; i++) {
-    const KdfPortSpec *p = &ports[i];
-    if (p->kind > KDF_VALUE_LOSS ||
-        (p->kind == KDF_VALUE_TENSOR && p->dtype != KDF_DTYPE_ANY && kdf_dtype_size (p->dtype) == 0) ||
-        (p->kind == KDF_VALUE_TENSOR && (p->rank < -1 || p->rank > KDF_MAX_RANK))) {
-      g_set_error (error, KDF_ERROR, KDF_ERROR_PLUGIN,
-                   "plugin %s: node kind '%s': %s port '%s' has an invalid kind, dtype or rank",
-                   path, k->name, dir, p->name);
-      return FALSE;
-    }
-    for (guint j = 0; j < i; j++)
-      if (strcmp (ports[j].name, p->name) == 0) {
-        g_set_error (error, KDF_ERROR, KDF_ERROR_PLUGIN,
-                     "plugin %s: node kind '%s': %s port '%s' is declared twice", path,
-                     k->name, dir, p->name);
-        return FALSE;
-      }
-  }
-  return TRUE;
-}
-
-static gboolean
-check_class (const char *path, const KdfNodeClass *k, GError **error)
-{
-  if (k->struct_size < G_STRUCT_OFFSET (KdfNodeClass, flags) + sizeof (guint) ||
-      k->struct_size > sizeof (KdfNodeClass)) {
-    g_set_error (error, KDF_ERROR, KDF_ERROR_ABI,
-                 "plugin %s: node class '%s' has struct_size %" G_GSIZE_FORMAT
-                 ", expected %" G_GSIZE_FORMAT " (set .struct_size = sizeof (KdfNodeClass))",
-                 path, k->name ? k->name : "?", k->struct_size, sizeof (KdfNodeClass));
-    return FALSE;
-  }
-  if (!k->name || !*k->name || !k->run) {
-    g_set_error (error, KDF_ERROR, KDF_ERROR_PLUGIN,
-                 "plugin %s: a node class has no %s", path, !k->run ? "run function" : "name");
-    return FALSE;
-  }
-  for (const char *c = k->name; *c; c++)
-    if (!g_ascii_isalnum (*c) && *c != '_') {
-      g_set_error (error, KDF_ERROR, KDF_ERROR_PLUGIN,
-                   "plugin %s: node kind '%s': names are snake_case ([a-z0-9_])", path, k->name);
-      return FALSE;
-    }
-  if (!check_port_specs (path, k, k->inputs, "input", error) ||
-      !check_port_specs (path, k, k->outputs, "output", error))
-    return FALSE;
-  for (guint i = 0; k->params && k->params[i].name; i++) {
-    const KdfParamSpec *p = &k->params[i];
-    gboolean ranged = !(p->min == 0 && p->max == 0);
-    gboolean bad = FALSE;
-    if (strcmp (p->name, "name") == 0) {
-      g_set_error (error, KDF_ERROR, KDF_ERROR_PLUGIN,
-                   "plugin %s: node kind '%s': a param may not be called 'name' (it names the "
-                   "node in Lua)",
-                   path, k->name);
-      return FALSE;
-    }
-    if (p->type > KDF_PARAM_ENUM)
-      bad = TRUE;
-    else if (p->type == KDF_PARAM_ENUM) {
-      bad = !p->choices || !p->choices[0];
-      gboolean found = p->def_string == NULL;
-      for (guint c = 0; !bad && p->choices[c]; c++)
-        found |= g_strcmp0 (p->choices[c], p->def_string) == 0;
-      bad |= !found;
-    } else if ((p->type == KDF_PARAM_INT || p->type == KDF_PARAM_DOUBLE) && ranged &&
-               !(p->flags & KDF_PARAM_REQUIRED))
-      bad = p->def < p->min || p->def > p->max;
-    if (bad) {
-      g_set_error (error, KDF_ERROR, KDF_ERROR_PLUGIN,
-                   "plugin %s: node kind '%s': param '%s' has a default outside its range or "
-                   "choices",
-                   path, k->name, p->name);
-      return FALSE;
-    }
-  }
-  return TRUE;
-}
-
 /* "…/kdf-score_hist.so" → "score_hist" */
 static char *
 plugin_name_from_path (const char *path)
@@ -280,7 +197,13 @@ kdf_registry_load_file (KdfRegistry *reg, const char *path, GError **error)
   /* Validate every class before registering any, so a failure leaves no trace. */
   for (guint i = 0; info->classes && info->classes[i]; i++) {
     const KdfNodeClass *k = info->classes[i];
-    if (!check_class (path, k, error)) {
+    gboolean ok = kdf_node_class_check (k, path, error);
+    if (ok && strchr (k->name, ':')) {
+      g_set_error (error, KDF_ERROR, KDF_ERROR_PLUGIN,
+                   "plugin %s: node kind '%s': names are snake_case ([a-z0-9_])", path, k->name);
+      ok = FALSE;
+    }
+    if (!ok) {
       g_module_close (module);
       return FALSE;
     }

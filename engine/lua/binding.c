@@ -16,6 +16,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <kdflow/kdflow-plugin.h>
+
 #include "kdflow-lua.h"
 
 #define GRAPH_MT "kdflow.Graph"
@@ -746,25 +748,26 @@ where_string (lua_State *L)
 }
 
 static KdfDType
-input_dtype (const KdfPortSpec *in)
+input_dtype (const KdfPortType *in)
 {
   return in->dtype == KDF_DTYPE_ANY ? KDF_DTYPE_F32 : in->dtype;
 }
 
 /* A tensor given for an input becomes a constant node. */
 static void
-connect_constant (lua_State *L, KdfGraph *g, KdfNode *dst, const KdfPortSpec *in, int value)
+connect_constant (lua_State *L, KdfGraph *g, KdfNode *dst, const char *port,
+                  const KdfPortType *in, int value)
 {
   KdfTensor *t = push_tensor_value (L, value, input_dtype (in));
-  char *name = g_strdup_printf ("%s.%s", kdf_node_get_name (dst), in->name);
+  char *name = g_strdup_printf ("%s.%s", kdf_node_get_name (dst), port);
   for (guint k = 2; kdf_graph_find_node (g, name); k++) {
     g_free (name);
-    name = g_strdup_printf ("%s.%s.%u", kdf_node_get_name (dst), in->name, k);
+    name = g_strdup_printf ("%s.%s.%u", kdf_node_get_name (dst), port, k);
   }
   GError *error = NULL;
   KdfNode *c = kdf_graph_add_constant (g, name, t, &error);
   g_free (name);
-  if (!c || !kdf_graph_connect (g, c, "value", dst, in->name, NULL, &error))
+  if (!c || !kdf_graph_connect (g, c, "value", dst, port, NULL, &error))
     raise_gerror (L, error);
   lua_pop (L, 1);
 }
@@ -772,18 +775,19 @@ connect_constant (lua_State *L, KdfGraph *g, KdfNode *dst, const KdfPortSpec *in
 /* A model or loss object given for an input (the best model of an earlier stage)
  * becomes a constant_model / constant_loss node. */
 static void
-connect_object (lua_State *L, KdfGraph *g, KdfNode *dst, const KdfPortSpec *in, int value)
+connect_object (lua_State *L, KdfGraph *g, KdfNode *dst, const char *port,
+                const KdfPortType *in, int value)
 {
   ObjectUD *ud = luaL_testudata (L, value, OBJECT_MT);
   if (!ud || !ud->obj || ((KdfObject *) ud->obj)->kind != in->kind)
     luaL_error (L, "node '%s': input '%s' takes a %s (a port or a %s value), got a %s",
-                kdf_node_get_name (dst), in->name, kdf_value_kind_name (in->kind),
+                kdf_node_get_name (dst), port, kdf_value_kind_name (in->kind),
                 kdf_value_kind_name (in->kind), ud ? "value of another kind" : luaL_typename (L, value));
-  char *name = g_strdup_printf ("%s.%s", kdf_node_get_name (dst), in->name);
+  char *name = g_strdup_printf ("%s.%s", kdf_node_get_name (dst), port);
   GError *error = NULL;
   KdfNode *c = kdf_graph_add_constant_object (g, name, ud->obj, &error);
   g_free (name);
-  if (!c || !kdf_graph_connect (g, c, "value", dst, in->name, NULL, &error))
+  if (!c || !kdf_graph_connect (g, c, "value", dst, port, NULL, &error))
     raise_gerror (L, error);
 }
 
@@ -919,13 +923,14 @@ apply_table (lua_State *L, KdfGraph *g, KdfNode *n, int t)
       continue;
     lua_getfield (L, t, key);
     int v = lua_gettop (L);
-    const KdfPortSpec *in = kdf_node_find_input (n, key);
+    guint in_flags = 0;
+    const KdfPortType *in = kdf_node_input_type (n, key, &in_flags);
     if (in) {
       if (is_port (L, v)) {
         PortRef ref;
         read_port (L, v, &ref);
         connect_ref (L, g, &ref, n, key);
-      } else if (lua_istable (L, v) && (in->flags & KDF_PORT_MULTI) && luaL_len (L, v) > 0 &&
+      } else if (lua_istable (L, v) && (in_flags & KDF_PORT_MULTI) && luaL_len (L, v) > 0 &&
                  lua_geti (L, v, 1) != LUA_TNIL && (is_port (L, -1) || to_tensor (L, -1))) {
         /* a list into a multi input: each port an edge, each tensor a constant */
         for (lua_Integer j = 1, len = luaL_len (L, v); j <= len; j++) {
@@ -939,18 +944,18 @@ apply_table (lua_State *L, KdfGraph *g, KdfNode *n, int t)
             if (in->kind != KDF_VALUE_TENSOR)
               luaL_error (L, "node '%s': input '%s': entry %d of the list is not a port",
                           kdf_node_get_name (n), key, (int) j);
-            connect_constant (L, g, n, in, lua_gettop (L));
+            connect_constant (L, g, n, key, in, lua_gettop (L));
             lua_pop (L, 1);
           }
         }
       } else {
         /* anything else is a constant (the stack is reset after each key) */
         if (in->kind != KDF_VALUE_TENSOR)
-          connect_object (L, g, n, in, v);
+          connect_object (L, g, n, key, in, v);
         else
-          connect_constant (L, g, n, in, v);
+          connect_constant (L, g, n, key, in, v);
       }
-    } else if (kdf_node_find_output (n, key)) {
+    } else if (kdf_node_output_type (n, key, NULL)) {
       luaL_error (L, "node '%s': '%s' is an output port; connect it to an input of another node",
                   kdf_node_get_name (n), key);
     } else if (is_port (L, v) && !kdf_node_has_param (n, key)) {
@@ -1051,7 +1056,7 @@ graph_connect (lua_State *L)
   luaL_argcheck (L, is_port (L, 3), 3, "an input port expected (node.port)");
   PortRef dst, src;
   read_port (L, 3, &dst);
-  const KdfPortSpec *in = kdf_node_find_input (dst.node->n, dst.port);
+  const KdfPortType *in = kdf_node_input_type (dst.node->n, dst.port, NULL);
   read_port (L, 2, &src);
   read_edge_options (L, 4, &src, in ? input_dtype (in) : KDF_DTYPE_F32);
   connect_ref (L, g, &src, dst.node->n, dst.port);
@@ -1267,102 +1272,70 @@ graph_index (lua_State *L)
 
 /* ---- port declarations: "name:f32[N,C]", "name:model", "name:f32[N]?" ---------- */
 
-static gboolean
-parse_port_decl (const char *decl, KdfPortSpec *out, char **why)
-{
-  memset (out, 0, sizeof *out);
-  g_autofree char *s = g_strstrip (g_strdup (decl));
-  gsize len = strlen (s);
-  if (len && s[len - 1] == '?') {
-    out->flags |= KDF_PORT_OPTIONAL;
-    s[--len] = '\0';
-  }
-  char *colon = strchr (s, ':');
-  if (!colon || colon == s) {
-    *why = g_strdup_printf ("port \"%s\": expected name:type, e.g. \"x:f32[N,D]\"", decl);
-    return FALSE;
-  }
-  *colon = '\0';
-  char *type = colon + 1;
-  out->name = g_strdup (s);
-  out->rank = -1;
-  if (strcmp (type, "model") == 0 || strcmp (type, "loss") == 0) {
-    out->kind = strcmp (type, "model") == 0 ? KDF_VALUE_MODEL : KDF_VALUE_LOSS;
-    return TRUE;
-  }
-  out->kind = KDF_VALUE_TENSOR;
-  char *bracket = strchr (type, '[');
-  if (bracket) {
-    char *end = strchr (bracket, ']');
-    if (!end || end[1]) {
-      *why = g_strdup_printf ("port \"%s\": unclosed shape", decl);
-      g_free ((char *) out->name);
-      return FALSE;
-    }
-    *end = '\0';
-    out->shape = g_strdup (bracket + 1);
-    g_auto (GStrv) dims = g_strsplit (out->shape, ",", -1);
-    out->rank = *out->shape ? (int) g_strv_length (dims) : 0;
-    *bracket = '\0';
-  }
-  if (strcmp (type, "any") == 0)
-    out->dtype = KDF_DTYPE_ANY;
-  else if (!kdf_dtype_from_name (type, &out->dtype)) {
-    *why = g_strdup_printf ("port \"%s\": unknown type '%s' (f32, i32, u8, any, model, loss)",
-                            decl, type);
-    g_free ((char *) out->name);
-    g_free ((char *) out->shape);
-    return FALSE;
-  }
-  if (out->rank > KDF_MAX_RANK) {
-    *why = g_strdup_printf ("port \"%s\": rank %d, at most %d", decl, out->rank, KDF_MAX_RANK);
-    g_free ((char *) out->name);
-    g_free ((char *) out->shape);
-    return FALSE;
-  }
-  return TRUE;
-}
+/* The ports of a run-time class: specs (names and types owned) and parsed types. */
+typedef struct {
+  KdfPortSpec *specs; /* { NULL }-terminated */
+  KdfPortType *types;
+  guint n;
+} PortList;
 
 static void
-free_ports (KdfPortSpec *ports)
+port_list_clear (PortList *p)
 {
-  for (guint i = 0; ports && ports[i].name; i++) {
-    g_free ((char *) ports[i].name);
-    g_free ((char *) ports[i].shape);
+  for (guint i = 0; p->specs && p->specs[i].name; i++) {
+    g_free ((char *) p->specs[i].name);
+    g_free ((char *) p->specs[i].type);
   }
-  g_free (ports);
+  g_clear_pointer (&p->specs, g_free);
+  g_clear_pointer (&p->types, g_free);
+  p->n = 0;
 }
 
-/* Reads the list of port declarations in field FIELD of table T; NULL with *WHY set
- * (not raising, so that the caller can free what it holds first). */
-static KdfPortSpec *
-read_port_decls (lua_State *L, int t, const char *field, const char *what, char **why)
+/* Reads the list of port declarations in field FIELD of table T into OUT; FALSE with
+ * *WHY set (not raising, so that the caller can free what it holds first). */
+static gboolean
+read_port_decls (lua_State *L, int t, const char *field, const char *what, PortList *out,
+                 char **why)
 {
+  memset (out, 0, sizeof *out);
   lua_getfield (L, t, field);
   int list = lua_gettop (L);
   if (!lua_isnil (L, list) && !lua_istable (L, list)) {
     lua_pop (L, 1);
     *why = g_strdup_printf ("%s: '%s' must be a list of port declarations like \"x:f32[N]\"",
                             what, field);
-    return NULL;
+    return FALSE;
   }
   lua_Integer n = lua_istable (L, list) ? luaL_len (L, list) : 0;
-  KdfPortSpec *ports = g_new0 (KdfPortSpec, n + 1);
+  if (n < 0 || n > 256) {
+    lua_pop (L, 1);
+    *why = g_strdup_printf ("%s: '%s' lists %lld ports, at most 256", what, field, (long long) n);
+    return FALSE;
+  }
+  out->specs = g_new0 (KdfPortSpec, n + 1);
+  out->types = g_new0 (KdfPortType, n + 1);
   for (lua_Integer i = 1; i <= n; i++) {
     lua_geti (L, list, i);
     const char *decl = lua_type (L, -1) == LUA_TSTRING ? lua_tostring (L, -1) : NULL;
-    char *inner = NULL;
-    if (!decl || !parse_port_decl (decl, &ports[i - 1], &inner)) {
-      free_ports (ports);
-      *why = g_strdup_printf ("%s: %s", what, inner ? inner : "port declarations are strings");
-      g_free (inner);
+    char *name = NULL;
+    gboolean optional = FALSE;
+    GError *error = NULL;
+    if (!decl || !kdf_port_decl_parse (decl, &name, &out->types[i - 1], &optional, &error)) {
+      *why = g_strdup_printf ("%s: %s", what,
+                              error ? error->message : "port declarations are strings");
+      g_clear_error (&error);
+      port_list_clear (out);
       lua_pop (L, 2);
-      return NULL;
+      return FALSE;
     }
+    out->specs[i - 1].name = name;
+    out->specs[i - 1].type = kdf_port_type_to_string (&out->types[i - 1]);
+    out->specs[i - 1].flags = optional ? KDF_PORT_OPTIONAL : 0;
+    out->n = (guint) i;
     lua_pop (L, 1);
   }
   lua_pop (L, 1);
-  return ports;
+  return TRUE;
 }
 
 static int
@@ -1412,23 +1385,17 @@ graph_foreign (lua_State *L)
   const char *result = luaL_optstring (L, -1, NULL);
   if (!library || !symbol || !sig)
     return luaL_error (L, "g:foreign needs library, symbol and sig");
-  char *why = NULL;
-  KdfPortSpec *inputs = read_port_decls (L, 2, "inputs", "g:foreign", &why);
-  if (!inputs)
-    return raise_owned (L, why);
-  KdfPortSpec *outputs = read_port_decls (L, 2, "outputs", "g:foreign", &why);
-  if (!outputs) {
-    free_ports (inputs);
-    return raise_owned (L, why);
-  }
+  char **inputs = read_string_list (L, 2, "inputs");
+  char **outputs = read_string_list (L, 2, "outputs");
   char **dims = read_string_list (L, 2, "dims");
   char **scalars = read_string_list (L, 2, "scalars");
-  KdfForeignSpec spec = { library, symbol, sig, inputs, outputs, (const char *const *) dims,
+  KdfForeignSpec spec = { library, symbol, sig, (const char *const *) inputs,
+                          (const char *const *) outputs, (const char *const *) dims,
                           (const char *const *) scalars, result };
   GError *error = NULL;
   KdfNode *n = kdf_graph_add_foreign (g, name, &spec, &error);
-  free_ports (inputs);
-  free_ports (outputs);
+  g_strfreev (inputs);
+  g_strfreev (outputs);
   g_strfreev (dims);
   g_strfreev (scalars);
   if (!n)
@@ -1460,7 +1427,7 @@ graph_foreign (lua_State *L)
 
 typedef struct {
   KdfNodeClass klass;
-  KdfPortSpec *inputs, *outputs;
+  PortList inputs, outputs;
   lua_State *L;
   int fn_ref;
 } LuaNode;
@@ -1470,16 +1437,16 @@ lua_node_free (gpointer data)
 {
   LuaNode *ln = data;
   luaL_unref (ln->L, LUA_REGISTRYINDEX, ln->fn_ref);
-  free_ports (ln->inputs);
-  free_ports (ln->outputs);
+  port_list_clear (&ln->inputs);
+  port_list_clear (&ln->outputs);
   g_free ((char *) ln->klass.name);
   g_free (ln);
 }
 
 /* Converts the value at INDEX into something for output PORT, or sets WHY. */
 static gboolean
-lua_output_value (lua_State *L, int index, const KdfPortSpec *port, KdfValueKind *kind,
-                  gpointer *value, char **why)
+lua_output_value (lua_State *L, int index, const KdfPortSpec *spec, const KdfPortType *port,
+                  KdfValueKind *kind, gpointer *value, char **why)
 {
   if (port->kind == KDF_VALUE_TENSOR) {
     KdfTensor *t = to_tensor (L, index);
@@ -1492,7 +1459,7 @@ lua_output_value (lua_State *L, int index, const KdfPortSpec *port, KdfValueKind
     } else {
       *why = g_strdup_printf ("output '%s' must be a tensor, a number or a table of numbers, "
                               "got a %s",
-                              port->name, luaL_typename (L, index));
+                              spec->name, luaL_typename (L, index));
       return FALSE;
     }
     *kind = KDF_VALUE_TENSOR;
@@ -1500,7 +1467,7 @@ lua_output_value (lua_State *L, int index, const KdfPortSpec *port, KdfValueKind
   }
   ObjectUD *ud = luaL_testudata (L, index, OBJECT_MT);
   if (!ud || !ud->obj || ((KdfObject *) ud->obj)->kind != port->kind) {
-    *why = g_strdup_printf ("output '%s' must be a %s", port->name, kdf_value_kind_name (port->kind));
+    *why = g_strdup_printf ("output '%s' must be a %s", spec->name, kdf_value_kind_name (port->kind));
     return FALSE;
   }
   *value = kdf_object_ref (ud->obj);
@@ -1517,10 +1484,10 @@ lua_node_call (lua_State *L)
   LuaNode *ln = lua_touserdata (L, 2);
   lua_rawgeti (L, LUA_REGISTRYINDEX, ln->fn_ref);
   lua_createtable (L, 0, 4);
-  for (guint i = 0; ln->inputs[i].name; i++) {
-    const KdfPortSpec *in = &ln->inputs[i];
-    push_value (L, in->kind, kdf_ctx_input_nth (ctx, in->name, 0));
-    lua_setfield (L, -2, in->name);
+  for (guint i = 0; i < ln->inputs.n; i++) {
+    const char *in = ln->inputs.specs[i].name;
+    push_value (L, ln->inputs.types[i].kind, kdf_ctx_input_nth (ctx, in, 0));
+    lua_setfield (L, -2, in);
   }
   lua_createtable (L, 0, 3);
   lua_pushinteger (L, kdf_ctx_tick (ctx));
@@ -1540,16 +1507,19 @@ lua_node_call (lua_State *L)
   while (lua_next (L, ret)) {
     const char *key = lua_type (L, -2) == LUA_TSTRING ? lua_tostring (L, -2) : NULL;
     const KdfPortSpec *port = NULL;
-    for (guint i = 0; key && ln->outputs[i].name; i++)
-      if (strcmp (ln->outputs[i].name, key) == 0)
-        port = &ln->outputs[i];
+    const KdfPortType *type = NULL;
+    for (guint i = 0; key && i < ln->outputs.n; i++)
+      if (strcmp (ln->outputs.specs[i].name, key) == 0) {
+        port = &ln->outputs.specs[i];
+        type = &ln->outputs.types[i];
+      }
     if (!port)
       return luaL_error (L, "returned an output '%s' that the node does not declare",
                          key ? key : luaL_typename (L, -2));
     KdfValueKind kind;
     gpointer value = NULL;
     char *why = NULL;
-    if (!lua_output_value (L, lua_gettop (L), port, &kind, &value, &why)) {
+    if (!lua_output_value (L, lua_gettop (L), port, type, &kind, &value, &why)) {
       lua_pushstring (L, why);
       g_free (why);
       return lua_error (L);
@@ -1606,12 +1576,11 @@ graph_lua (lua_State *L)
   gboolean every = lua_toboolean (L, -1);
   lua_pop (L, 2);
   char *why = NULL;
-  KdfPortSpec *inputs = read_port_decls (L, 2, "inputs", "g:lua", &why);
-  if (!inputs)
+  PortList inputs, outputs;
+  if (!read_port_decls (L, 2, "inputs", "g:lua", &inputs, &why))
     return raise_owned (L, why);
-  KdfPortSpec *outputs = read_port_decls (L, 2, "outputs", "g:lua", &why);
-  if (!outputs) {
-    free_ports (inputs);
+  if (!read_port_decls (L, 2, "outputs", "g:lua", &outputs, &why)) {
+    port_list_clear (&inputs);
     return raise_owned (L, why);
   }
   LuaNode *ln = g_new0 (LuaNode, 1);
@@ -1625,8 +1594,8 @@ graph_lua (lua_State *L)
   ln->klass.struct_size = sizeof (KdfNodeClass);
   ln->klass.name = g_strdup ("lua");
   ln->klass.summary = "a Lua function";
-  ln->klass.inputs = inputs;
-  ln->klass.outputs = outputs;
+  ln->klass.inputs = ln->inputs.specs;
+  ln->klass.outputs = ln->outputs.specs;
   ln->klass.run = lua_node_run;
   ln->klass.flags = KDF_NODE_CONTROL_THREAD | (every ? KDF_NODE_EVERY_TICK : 0);
   GError *error = NULL;
@@ -1635,9 +1604,9 @@ graph_lua (lua_State *L)
     return raise_gerror (L, error);
   set_origin (L, n);
   lua_newtable (L);
-  for (guint i = 0; inputs[i].name; i++) {
-    lua_getfield (L, 2, inputs[i].name);
-    lua_setfield (L, -2, inputs[i].name);
+  for (guint i = 0; i < ln->inputs.n; i++) {
+    lua_getfield (L, 2, ln->inputs.specs[i].name);
+    lua_setfield (L, -2, ln->inputs.specs[i].name);
   }
   push_node (L, g, n);
   apply_or_remove (L, g, -2);
@@ -1656,7 +1625,7 @@ node_index (lua_State *L)
   lua_getfield (L, -1, key);
   if (!lua_isnil (L, -1))
     return 1;
-  if (kdf_node_find_output (ud->n, key) || kdf_node_find_input (ud->n, key)) {
+  if (kdf_node_output_type (ud->n, key, NULL) || kdf_node_input_type (ud->n, key, NULL)) {
     push_port (L, 1, key);
     return 1;
   }
@@ -1678,7 +1647,7 @@ node_port (lua_State *L)
 {
   NodeUD *ud = check_node (L, 1);
   const char *key = luaL_checkstring (L, 2);
-  if (!kdf_node_find_output (ud->n, key) && !kdf_node_find_input (ud->n, key))
+  if (!kdf_node_output_type (ud->n, key, NULL) && !kdf_node_input_type (ud->n, key, NULL))
     return luaL_error (L, "node '%s' has no port '%s'", kdf_node_get_name (ud->n), key);
   push_port (L, 1, key);
   return 1;
@@ -1708,7 +1677,7 @@ node_output (lua_State *L)
 {
   NodeUD *ud = check_node (L, 1);
   const char *port = luaL_checkstring (L, 2);
-  if (!kdf_node_find_output (ud->n, port))
+  if (!kdf_node_output_type (ud->n, port, NULL))
     return luaL_error (L, "node '%s' has no output '%s'", kdf_node_get_name (ud->n), port);
   KdfValueKind kind;
   gpointer v = kdf_node_get_output (ud->n, port, &kind);
@@ -1753,7 +1722,7 @@ port_value (lua_State *L)
 {
   PortRef ref;
   read_port (L, 1, &ref);
-  if (!kdf_node_find_output (ref.node->n, ref.port))
+  if (!kdf_node_output_type (ref.node->n, ref.port, NULL))
     return luaL_error (L, "'%s.%s' is an input port; only outputs have values",
                        kdf_node_get_name (ref.node->n), ref.port);
   KdfValueKind kind;
@@ -1802,19 +1771,24 @@ push_ports (lua_State *L, const KdfPortSpec *ports)
   lua_newtable (L);
   for (guint i = 0; ports && ports[i].name; i++) {
     const KdfPortSpec *p = &ports[i];
+    KdfPortType t;
+    kdf_port_type_parse (p->type, &t, NULL); /* the registry checked it */
     lua_createtable (L, 0, 6);
     lua_pushstring (L, p->name);
     lua_setfield (L, -2, "name");
-    lua_pushstring (L, kdf_value_kind_name (p->kind));
+    g_autofree char *type = kdf_port_type_to_string (&t);
+    lua_pushstring (L, type);
+    lua_setfield (L, -2, "type");
+    lua_pushstring (L, kdf_value_kind_name (t.kind));
     lua_setfield (L, -2, "kind");
-    if (p->kind == KDF_VALUE_TENSOR) {
-      lua_pushstring (L, kdf_dtype_name (p->dtype));
+    if (t.kind == KDF_VALUE_TENSOR) {
+      lua_pushstring (L, kdf_dtype_name (t.dtype));
       lua_setfield (L, -2, "dtype");
-      lua_pushinteger (L, p->rank);
+      lua_pushinteger (L, t.rank);
       lua_setfield (L, -2, "rank");
     }
-    if (p->shape) {
-      lua_pushstring (L, p->shape);
+    if (t.rank >= 0) {
+      lua_pushstring (L, t.shape);
       lua_setfield (L, -2, "shape");
     }
     lua_pushboolean (L, (p->flags & KDF_PORT_OPTIONAL) != 0);
@@ -1878,8 +1852,8 @@ l_describe (lua_State *L)
     }
     if (p->choices) {
       lua_newtable (L);
-      for (int c = 0; p->choices[c]; c++) {
-        lua_pushstring (L, p->choices[c]);
+      for (int c = 0; p->choices[c].name; c++) {
+        lua_pushstring (L, p->choices[c].name);
         lua_rawseti (L, -2, c + 1);
       }
       lua_setfield (L, -2, "choices");

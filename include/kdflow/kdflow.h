@@ -27,12 +27,15 @@
  */
 #pragma once
 
-#include <kdflow/kdflow-plugin.h>
+#include <kdflow/base.h>
 #include <kdflow/tensor.h>
 
 G_BEGIN_DECLS
 
 #define KDF_VERSION "0.1.0"
+
+/* The node ABI plugins must be built for, "MAJOR.MINOR" (kdflow-plugin.h). */
+const char *kdf_node_abi (void);
 
 /* Idempotent. Sets OMP_WAIT_POLICY=passive unless the user set it (BLIS's OpenMP
  * threads spin otherwise, which collapses throughput on a shared machine). */
@@ -43,6 +46,8 @@ void kdf_shutdown (void);
 /* ---- the registry of node kinds -------------------------------------------- */
 
 typedef struct _KdfRegistry KdfRegistry;
+/* A node kind's class (kdflow-plugin.h); opaque to applications. */
+typedef struct _KdfNodeClass KdfNodeClass;
 
 /* The process-wide registry, loading every plugin on the search path on first use:
  * KDFLOW_PLUGIN_PATH (colon-separated), then the build tree's nodes/ when this
@@ -60,6 +65,11 @@ GPtrArray *kdf_registry_list (KdfRegistry *reg);
 char *kdf_registry_suggest (KdfRegistry *reg, const char *kind);
 /* The directories searched, in order (transfer none). */
 const char *const *kdf_registry_search_path (KdfRegistry *reg);
+/* What `kdflow describe KIND` prints: summary, file, ports with their types and
+ * summaries, params with type, default, range or choices (transfer full). */
+char *kdf_node_class_describe (const KdfNodeClass *klass, const char *origin);
+/* The one-line summary of a kind (transfer none; "" if none). */
+const char *kdf_node_class_get_summary (const KdfNodeClass *klass);
 
 /* ---- graphs ------------------------------------------------------------------ */
 
@@ -93,11 +103,6 @@ void kdf_graph_remove_node (KdfGraph *g, KdfNode *n);
 KdfNode *kdf_graph_add_constant (KdfGraph *g, const char *name, KdfTensor *value,
                                  GError **error);
 
-/* Inside run: the CLASS_DATA given to kdf_graph_add_node_with_class (transfer none). */
-gpointer kdf_ctx_get_class_data (KdfNodeCtx *ctx);
-/* "int", "double", "bool", "string", "enum" */
-const char *kdf_param_type_name (KdfParamType t);
-
 /* A node of kind "constant_model" / "constant_loss" whose output "value" is OBJECT (a
  * KdfModel or KdfLoss, e.g. the best model of an earlier stage; transfer none). */
 KdfNode *kdf_graph_add_constant_object (KdfGraph *g, const char *name, gpointer object,
@@ -126,10 +131,12 @@ typedef gboolean (*KdfScheduleFunc) (gpointer data, guint tick, double *value,
 gboolean kdf_node_set_param_schedule (KdfNode *n, const char *name, KdfScheduleFunc func,
                                       gpointer data, GDestroyNotify destroy,
                                       const char *description, GError **error);
-/* Whether NAME is a declared param / input / output of N's class. */
+/* Whether NAME is a declared param of N's class. */
 gboolean kdf_node_has_param (KdfNode *n, const char *name);
-const KdfPortSpec *kdf_node_find_input (KdfNode *n, const char *port);
-const KdfPortSpec *kdf_node_find_output (KdfNode *n, const char *port);
+/* The type of input / output PORT of N (transfer none), or NULL if N has no such port.
+ * FLAGS (may be NULL) gets the port's KdfPortFlags. */
+const KdfPortType *kdf_node_input_type (KdfNode *n, const char *port, guint *flags);
+const KdfPortType *kdf_node_output_type (KdfNode *n, const char *port, guint *flags);
 
 typedef struct {
   guint delay;        /* 0: this tick's value; d ≥ 1: the value of d ticks ago */
@@ -170,6 +177,10 @@ typedef struct {
   const char *run_dir;  /* created if needed; NULL: no run directory */
   void (*progress) (const KdfProgress *p, gpointer user_data); /* control thread */
   gpointer user_data;
+  /* A node's kdf_ctx_warning, with graph, node and tick in front (control thread).
+   * NULL: printed on stderr unless QUIET. Either way it goes into summary.json. */
+  void (*warning) (const char *message, gpointer user_data);
+  gboolean quiet;
   gpointer reserved[4];
 } KdfRunOptions;
 
@@ -223,8 +234,8 @@ typedef struct {
   const char *library;          /* "libblas.so.3", or a path */
   const char *symbol;
   const char *signature;
-  const KdfPortSpec *inputs;    /* { 0 }-terminated; tensors with a shape */
-  const KdfPortSpec *outputs;   /* { 0 }-terminated; shapes from input symbols */
+  const char *const *inputs;    /* NULL-terminated declarations "x:f32[N]" (base.h): */
+  const char *const *outputs;   /*   tensors with a shape; outputs' symbols from inputs */
   const char *const *dims;      /* NULL-terminated */
   const char *const *scalars;   /* NULL-terminated: param names or literals */
   const char *result;           /* output port for an f/d return, or NULL */

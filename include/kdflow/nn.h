@@ -27,7 +27,7 @@
 #pragma once
 
 #include <gio/gio.h>
-#include <kdflow/kdflow-plugin.h>
+#include <kdflow/base.h>
 #include <kdflow/tensor.h>
 
 G_BEGIN_DECLS

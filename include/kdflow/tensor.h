@@ -12,19 +12,9 @@
  */
 #pragma once
 
-#include <glib.h>
-#include <stdint.h>
+#include <kdflow/base.h>
 
 G_BEGIN_DECLS
-
-#define KDF_MAX_RANK 4
-
-typedef enum {
-  KDF_DTYPE_F32 = 0,
-  KDF_DTYPE_I32 = 1,
-  KDF_DTYPE_U8 = 2,
-  KDF_DTYPE_ANY = 255, /* port specs only: accept any dtype */
-} KdfDType;
 
 typedef enum {
   KDF_TENSOR_ORACLE = 1 << 0, /* ground truth: evaluation nodes only */
@@ -44,11 +34,6 @@ struct _KdfTensor {
   KdfStorage *storage;           /* owner of the bytes */
   gpointer reserved[2];
 };
-
-gsize kdf_dtype_size (KdfDType dtype);
-const char *kdf_dtype_name (KdfDType dtype);
-/* Returns FALSE if NAME is not "f32", "i32" or "u8". */
-gboolean kdf_dtype_from_name (const char *name, KdfDType *out);
 
 /* New contiguous tensor, zero-filled. transfer full. */
 KdfTensor *kdf_tensor_new (KdfDType dtype, int rank, const int64_t *shape);
@@ -115,6 +100,13 @@ char *kdf_tensor_describe (const KdfTensor *t);
 /* "[128,10]" — newly allocated. */
 char *kdf_tensor_shape_string (const KdfTensor *t);
 gboolean kdf_tensor_same_shape (const KdfTensor *a, const KdfTensor *b);
+
+/* Checks that LABELS (i32, rank 1, any strides) holds only values in [0, N_CLASSES):
+ * FALSE with a KDF_ERROR_VALUE error "WHAT row I is V, outside [0, C)" naming the
+ * first bad row (0-based), or a KDF_ERROR_SHAPE error if LABELS is not i32[N]. WHAT
+ * names the tensor for the user ("input 'labels'", "labels.npy"). */
+gboolean kdf_tensor_check_labels (const KdfTensor *labels, int64_t n_classes, const char *what,
+                                  GError **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (KdfTensor, kdf_tensor_unref)
 
