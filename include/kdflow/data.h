@@ -160,9 +160,9 @@ struct _KdfDataset {
 
 /* A dataset from tensors. X is N×… (f32, i32 or u8; rank 2 kept, rank 3 N×H×W and rank
  * 4 N×C×H×W flattened with image_shape set), LABELS N (i32, u8). X_TEST/Y_TEST may be
- * NULL (both or neither). N_CLASSES ≤ 0 means 1 + the largest label. Labels start
- * clean (clean_labels = labels, noisy_mask = 0). References are taken or copies made;
- * the caller keeps its own. transfer full. */
+ * NULL (both or neither). N_CLASSES ≤ 0 means 1 + the largest label of training and
+ * test. Labels start clean (clean_labels = labels, noisy_mask = 0). References are
+ * taken or copies made; the caller keeps its own. transfer full. */
 KdfDataset *kdf_dataset_new (const char *name, KdfTensor *x, KdfTensor *labels,
                              KdfTensor *x_test, KdfTensor *y_test, int n_classes,
                              GError **error);
@@ -183,10 +183,16 @@ KdfDataset *kdf_dataset_load_idx_dir (const char *name, const char *dir, GError 
  * dataset-fashion-mnist package): 60 000 + 10 000 images 1×28×28, 10 named classes. */
 KdfDataset *kdf_dataset_load_fashion_mnist (const char *dir, GError **error);
 
+/* DIR/x.npy (N×…, any dtype, as kdf_dataset_new takes it) and DIR/labels.npy (N
+ * integers), and optionally the test split DIR/x_test.npy and DIR/y_test.npy (both or
+ * neither). N_CLASSES as for kdf_dataset_new (≤ 0: inferred). Every error starts with
+ * the path of the file it is about: a missing file, a reader's complaint, labels that
+ * are not one-dimensional or lie outside [0, N_CLASSES), splits that disagree. */
+KdfDataset *kdf_dataset_load_npy_dir (const char *dir, int n_classes, GError **error);
+
 /* By name: "fashion-mnist" (PATH = directory or NULL), "idx" (PATH = directory),
- * "npy" (PATH = directory with x.npy and labels.npy, optionally x_test.npy and
- * y_test.npy), "csv" (PATH = file, header auto-detected, last column the label, no
- * test split). */
+ * "npy" (PATH = directory, read by kdf_dataset_load_npy_dir with C inferred), "csv"
+ * (PATH = file, header auto-detected, last column the label, no test split). */
 KdfDataset *kdf_dataset_load (const char *name, const char *path, GError **error);
 
 /* ---- preprocessing -------------------------------------------------------------- */
