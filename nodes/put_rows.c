@@ -53,16 +53,16 @@ run (KdfNodeCtx *ctx, gpointer state, GError **error)
     return FALSE;
   g_autoptr (KdfTensor) filled = kdf_tensor_new_1d (KDF_DTYPE_U8, n);
   const gsize row_bytes = kdf_tensor_nbytes (out) / (gsize) (n ? n : 1);
-  for (guint p = 0; p < parts; p++) {
-    g_autoptr (KdfTensor) v = kdf_tensor_contiguous (kdf_ctx_input_nth (ctx, "values", p));
-    g_autoptr (KdfTensor) idx = kdf_tensor_contiguous (kdf_ctx_input_nth (ctx, "index", p));
+  for (guint part = 0; part < parts; part++) {
+    g_autoptr (KdfTensor) v = kdf_tensor_contiguous (kdf_ctx_input_nth (ctx, "values", part));
+    g_autoptr (KdfTensor) idx = kdf_tensor_contiguous (kdf_ctx_input_nth (ctx, "index", part));
     gboolean same = v->dtype == out->dtype && v->rank == out->rank;
     for (int d = 1; same && d < v->rank; d++)
       same = v->shape[d] == out->shape[d];
     if (!same || v->shape[0] != idx->shape[0]) {
       g_autofree char *dv = kdf_tensor_describe (v), *di = kdf_tensor_describe (idx), *df = kdf_tensor_describe (first);
       g_set_error (error, KDF_ERROR, KDF_ERROR_SHAPE,
-                   "part %u: values %s with index %s do not fit the first part %s", p + 1, dv, di, df);
+                   "part %u: values %s with index %s do not fit the first part %s", part + 1, dv, di, df);
       return FALSE;
     }
     const int32_t *ix = kdf_tensor_i32 (idx);
@@ -70,7 +70,7 @@ run (KdfNodeCtx *ctx, gpointer state, GError **error)
       if (ix[i] < 0 || ix[i] >= n) {
         g_set_error (error, KDF_ERROR, KDF_ERROR_VALUE,
                      "part %u: index entry %" G_GINT64_FORMAT " is %d, outside [0, %" G_GINT64_FORMAT ")",
-                     p + 1, (gint64) i, ix[i], (gint64) n);
+                     part + 1, (gint64) i, ix[i], (gint64) n);
         return FALSE;
       }
       if (kdf_tensor_u8 (filled)[ix[i]] && p->complete) {

@@ -59,7 +59,7 @@ quantile (const float *sorted, int64_t n, double q)
 }
 
 static gboolean
-run (KdfNodeCtx *ctx, gpointer state, GError **error)
+run (KdfNodeCtx *ctx, gpointer state G_GNUC_UNUSED, GError **error)
 {
   const Params *p = kdf_ctx_params (ctx);
   KdfTensor *scores = kdf_ctx_input_tensor (ctx, "scores");
