@@ -1253,14 +1253,24 @@ run_warner (const char *run_dir, gboolean quiet, GPtrArray *collected)
   g_assert_no_error (error);
 }
 
+/* The children of test_warnings: no callback, stderr as the user sees it. */
+static void
+test_warnings_loud (void)
+{
+  if (g_test_subprocess ())
+    run_warner (NULL, FALSE, NULL);
+}
+
+static void
+test_warnings_quiet (void)
+{
+  if (g_test_subprocess ())
+    run_warner (NULL, TRUE, NULL);
+}
+
 static void
 test_warnings (void)
 {
-  if (g_test_subprocess ()) {
-    const char *mode = g_getenv ("KDF_TEST_WARN_MODE");
-    run_warner (NULL, g_strcmp0 (mode, "quiet") == 0, NULL);
-    return;
-  }
   g_autofree char *dir = g_dir_make_tmp ("kdf-warn-XXXXXX", NULL);
   g_autofree char *run_dir = g_build_filename (dir, "run", NULL);
   g_autoptr (GPtrArray) got = g_ptr_array_new_with_free_func (g_free);
@@ -1286,16 +1296,13 @@ test_warnings (void)
   assert_contains (summary2, "tick 0: the tipping point was not reached (1)");
 
   /* without a callback: on stderr, unless quiet */
-  g_setenv ("KDF_TEST_WARN_MODE", "loud", TRUE);
-  g_test_trap_subprocess (NULL, 0, 0);
+  g_test_trap_subprocess ("/graph/warnings/subprocess/loud", 0, 0);
   g_test_trap_assert_passed ();
   g_test_trap_assert_stderr ("*warning: graph 'warned', node 'w' (test_warn), tick 1: the "
                              "tipping point was not reached (2)*");
-  g_setenv ("KDF_TEST_WARN_MODE", "quiet", TRUE);
-  g_test_trap_subprocess (NULL, 0, 0);
+  g_test_trap_subprocess ("/graph/warnings/subprocess/quiet", 0, 0);
   g_test_trap_assert_passed ();
   g_test_trap_assert_stderr_unmatched ("*tipping point*");
-  g_unsetenv ("KDF_TEST_WARN_MODE");
 }
 
 int
@@ -1327,6 +1334,8 @@ main (int argc, char **argv)
   g_test_add_func ("/graph/port-types", test_port_types);
   g_test_add_func ("/graph/label-bounds", test_label_bounds);
   g_test_add_func ("/graph/warnings", test_warnings);
+  g_test_add_func ("/graph/warnings/subprocess/loud", test_warnings_loud);
+  g_test_add_func ("/graph/warnings/subprocess/quiet", test_warnings_quiet);
   int rc = g_test_run ();
   kdf_shutdown ();
   return rc;

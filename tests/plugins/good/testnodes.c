@@ -361,12 +361,13 @@ static const KdfNodeClass budget_class = {
   .params = budget_params, .params_size = sizeof (BudgetParams), .run = budget_run,
 };
 
-/* ---- test_labels: label inputs bounded by the engine ("< C", "< 3") ------------ */
+/* ---- test_labels: label inputs bounded by the engine ("< C", "< 3") ------------ *
+ * Two types are spelled loosely on purpose: describe and Lua print them canonically. */
 
 static const KdfPortSpec labels_in[] = {
-  KDF_PORT ("probs", "f32[N,C]", 0, "binds N and C"),
+  KDF_PORT ("probs", "f32[N, C]", 0, "binds N and C"),
   KDF_PORT ("labels", "i32[N] < C", 0, "labels in [0, C)"),
-  KDF_PORT ("small", "i32[N] < 3", KDF_PORT_OPTIONAL, "labels in [0, 3)"),
+  KDF_PORT ("small", "i32[N]<3", KDF_PORT_OPTIONAL, "labels in [0, 3)"),
   { 0 },
 };
 static const KdfPortSpec labels_out[] = {
