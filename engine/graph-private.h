@@ -183,7 +183,8 @@ gboolean kdf_param_validate_number (KdfNode *n, KdfParamSlot *p, double v, const
 void kdf_node_fill_params (KdfNode *n);
 
 /* nodeclass.c: checks a class (ports parse, param fields fit params_size and their
- * types, defaults lie in range and choices); ORIGIN names the file in messages. */
+ * types, defaults lie in range and choices); ORIGIN says where it comes from in
+ * messages ("plugin FILE", "graph 'g'"). */
 gboolean kdf_node_class_check (const KdfNodeClass *k, const char *origin, GError **error);
 
 /* ctx.c */

@@ -172,7 +172,8 @@ kdf_graph_add_node_with_class (KdfGraph *g, const KdfNodeClass *klass, const cha
     }
     name = auto_name;
   }
-  if (!kdf_node_class_check (klass, klass->name ? klass->name : "a run-time class", error)) {
+  g_autofree char *origin = g_strdup_printf ("graph '%s'", g->name);
+  if (!kdf_node_class_check (klass, origin, error)) {
     if (class_free)
       class_free (class_data);
     return NULL;

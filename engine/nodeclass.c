@@ -19,7 +19,7 @@ class_error (GError **error, KdfErrorCode code, const char *origin, const KdfNod
   va_start (ap, format);
   g_autofree char *what = g_strdup_vprintf (format, ap);
   va_end (ap);
-  g_set_error (error, KDF_ERROR, code, "plugin %s: node kind '%s': %s", origin,
+  g_set_error (error, KDF_ERROR, code, "%s: node kind '%s': %s", origin,
                k->name ? k->name : "?", what);
   return FALSE;
 }
@@ -161,13 +161,13 @@ kdf_node_class_check (const KdfNodeClass *k, const char *origin, GError **error)
 {
   if (k->struct_size != sizeof (KdfNodeClass)) {
     g_set_error (error, KDF_ERROR, KDF_ERROR_ABI,
-                 "plugin %s: node class '%s' has struct_size %" G_GSIZE_FORMAT
+                 "%s: node class '%s' has struct_size %" G_GSIZE_FORMAT
                  ", expected %" G_GSIZE_FORMAT " (set .struct_size = sizeof (KdfNodeClass))",
                  origin, k->name ? k->name : "?", k->struct_size, sizeof (KdfNodeClass));
     return FALSE;
   }
   if (!k->name || !*k->name || !k->run) {
-    g_set_error (error, KDF_ERROR, KDF_ERROR_PLUGIN, "plugin %s: a node class has no %s", origin,
+    g_set_error (error, KDF_ERROR, KDF_ERROR_PLUGIN, "%s: a node class has no %s", origin,
                  !k->run ? "run function" : "name");
     return FALSE;
   }

@@ -73,6 +73,8 @@ kdf_port_type_parse (const char *text, KdfPortType *type, GError **error)
     type->dtype = KDF_DTYPE_ANY;
   else if (!kdf_dtype_from_name (dtype, &type->dtype))
     return type_error (error, text, *dtype ? "unknown dtype" : "no dtype");
+  if (*type->bound && type->dtype != KDF_DTYPE_I32)
+    return type_error (error, text, "a bound '< C' needs dtype i32");
   if (!open)
     return TRUE; /* any rank */
   char *close = strchr (open, ']');
@@ -110,8 +112,6 @@ kdf_port_type_parse (const char *text, KdfPortType *type, GError **error)
     g_string_free (canon, TRUE);
     type->rank = (int) rank;
   }
-  if (*type->bound && type->dtype != KDF_DTYPE_I32)
-    return type_error (error, text, "a bound '< C' needs dtype i32");
   return TRUE;
 }
 

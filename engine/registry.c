@@ -197,7 +197,8 @@ kdf_registry_load_file (KdfRegistry *reg, const char *path, GError **error)
   /* Validate every class before registering any, so a failure leaves no trace. */
   for (guint i = 0; info->classes && info->classes[i]; i++) {
     const KdfNodeClass *k = info->classes[i];
-    gboolean ok = kdf_node_class_check (k, path, error);
+    g_autofree char *origin = g_strdup_printf ("plugin %s", path);
+    gboolean ok = kdf_node_class_check (k, origin, error);
     if (ok && strchr (k->name, ':')) {
       g_set_error (error, KDF_ERROR, KDF_ERROR_PLUGIN,
                    "plugin %s: node kind '%s': names are snake_case ([a-z0-9_])", path, k->name);

@@ -70,10 +70,12 @@ static void
 prefix_error (GError *error, KdfNode *n, guint tick)
 {
   g_autofree char *where = kdf_node_where (n);
-  if (g_str_has_prefix (error->message, where))
-    return;
   g_autofree char *origin = n->origin ? g_strdup_printf (" [%s]", n->origin) : g_strdup ("");
-  char *msg = g_strdup_printf ("%s%s, tick %u: %s", where, origin, tick, error->message);
+  char *msg;
+  if (g_str_has_prefix (error->message, where)) /* the run-time checks say where already */
+    msg = g_strdup_printf ("%s%s%s", where, origin, error->message + strlen (where));
+  else
+    msg = g_strdup_printf ("%s%s, tick %u: %s", where, origin, tick, error->message);
   g_free (error->message);
   error->message = msg;
 }

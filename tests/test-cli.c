@@ -107,7 +107,7 @@ typedef struct {
   const char *name;
   const char *script;
   int status;
-  const char *needles[4];
+  const char *needles[5];
 } BadCase;
 
 static const BadCase bad_cases[] = {
@@ -144,7 +144,7 @@ static const BadCase bad_cases[] = {
   { "port-declaration", "bad/port_decl.lua", 2,
     { "port_decl.lua:27:", "g:lua: port \"v:f32[N\": port type \"f32[N\": '[' without ']'" } },
   { "label-bound", "bad/label_bound.lua", 2,
-    { "label_bound.lua:7:", "node 'lab' (test_labels), tick 0: input 'labels' row 1 is 4, outside [0, 4)",
+    { "label_bound.lua:7:", "node 'lab' (test_labels) [", "label_bound.lua:5], tick 0: input 'labels' row 1 is 4, outside [0, 4)",
       "C = 4 from input 'probs'" } },
   { "int-field", "bad/int_field.lua", 2,
     { "int_field.lua:3:", "node 'test_params' (test_params): param 'big' = ",

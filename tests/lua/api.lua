@@ -133,7 +133,7 @@ gl3:lua { name = "lua_labels", inputs = { "p:f32[N,C]", "y:i32[N] < C" }, output
           p = kdf.zeros({ 2, 3 }), y = kdf.tensor({ 2, 5 }, "i32"),
           fn = function(i) return { n = 2 } end }
 local okl3, errl3 = pcall(gl3.run, gl3)
-assert(not okl3 and tostring(errl3):find("node 'lua_labels' %(lua%), tick 0: input 'y' row 1 is 5, outside %[0, 3%)"),
+assert(not okl3 and tostring(errl3):find("node 'lua_labels' %(lua%) %[.-api%.lua:132%], tick 0: input 'y' row 1 is 5, outside %[0, 3%)"),
        tostring(errl3))
 
 -- a malformed port declaration raises a Lua error (and nothing leaks or is freed twice)
