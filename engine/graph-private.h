@@ -1,15 +1,15 @@
-/* Graph internals shared by the engine's graph parts:
+/* Graph internals shared by the engine's graph parts. Calls go one way, down the
+ * layers (tools/layers reads them off the object files and fails on a cycle):
  *
- *   value.c    values on edges               (uses nothing else here)
- *   params.c   param slots: set, validate, schedules, fill the params struct
- *   nodeclass.c  class validation, describe text
- *   graph.c    graphs, nodes, edges, prepare (uses value, params, nodeclass)
- *   ctx.c      the run context and run-time checks (uses value, params)
- *   rundir.c   metrics.jsonl, summary.json, dot files of a run (uses dot)
- *   sched.c    ticks and the thread pool (uses ctx, params, value, rundir)
- *   dot.c, ffi.c, registry.c, kdflow.c
+ *   3  sched.c (ticks, the thread pool)   ffi.c (foreign kernels)   kdflow.c (constants)
+ *      rundir.c (metrics.jsonl, summary.json, dot files of a run)
+ *   2  graph.c (graphs, nodes, edges, prepare)   ctx.c (the run context, run-time checks)
+ *      dot.c (Graphviz text)
+ *   1  registry.c (plugins)   nodeclass.c (class checks, describe)   params.c (param slots)
+ *   0  value.c (values on edges)   port.c (port types)   suggest.c ("did you mean")
+ *      tensor.c, object.c
  *
- * Calls go down this list, never back up: ctx.c and graph.c do not call each other. */
+ * ctx.c and graph.c do not call each other. */
 #pragma once
 
 #include <kdflow/kdflow-plugin.h>
@@ -211,7 +211,7 @@ void kdf_rundir_append_metrics (KdfGraph *g, guint tick, double seconds, JsonObj
 void kdf_rundir_write (KdfGraph *g, const GError *error, guint failed_tick, double seconds,
                        JsonObject *last_metrics);
 
-/* registry.c */
+/* suggest.c */
 int kdf_edit_distance (const char *a, const char *b);
 /* " (did you mean 'x'?)" among CANDIDATES, or "" */
 char *kdf_suggest (const char *word, const char *const *candidates, guint n);
