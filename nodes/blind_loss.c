@@ -18,10 +18,6 @@
 
 #include "loss-common.h"
 
-typedef struct {
-  KDF_LOSS_FIELDS;
-} Params;
-
 static const KdfPortSpec inputs[] = {
   KDF_PORT ("labels", "i32[N] < C", 0, "the given (noisy) labels, whose teacher logit is masked"),
   KDF_PORT ("teacher_logits", "f32[N,C]", KDF_PORT_OPTIONAL,
@@ -29,15 +25,10 @@ static const KdfPortSpec inputs[] = {
   { 0 },
 };
 
-static const KdfParamSpec params[] = {
-  KDF_LOSS_PARAMS (Params, 1.0),
-  { 0 },
-};
-
 static gboolean
 run (KdfNodeCtx *ctx, gpointer state, GError **error)
 {
-  const Params *p = kdf_ctx_params (ctx);
+  const KdfLossParams *p = kdf_ctx_params (ctx);
   return kdf_loss_publish (ctx, p->net,
                            kdf_loss_blind_new (kdf_ctx_input_tensor (ctx, "labels"),
                                                kdf_ctx_input_tensor (ctx, "teacher_logits"),
@@ -45,4 +36,4 @@ run (KdfNodeCtx *ctx, gpointer state, GError **error)
 }
 
 KDF_LOSS_NODE (blind_loss, "Blind KD term: MSE to the teacher's logits with the given label's masked",
-               inputs, params, Params, run)
+               inputs, kdf_loss_params, KdfLossParams, run)

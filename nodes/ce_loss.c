@@ -7,25 +7,16 @@
 
 #include "loss-common.h"
 
-typedef struct {
-  KDF_LOSS_FIELDS;
-} Params;
-
 static const KdfPortSpec inputs[] = {
   KDF_PORT ("targets", "any", 0, "N i32 labels or N×C f32 soft targets (dataset order)"),
   KDF_PORT ("weights", "f32[N]", KDF_PORT_OPTIONAL, "per-sample weights (default 1)"),
   { 0 },
 };
 
-static const KdfParamSpec params[] = {
-  KDF_LOSS_PARAMS (Params, 1.0),
-  { 0 },
-};
-
 static gboolean
 run (KdfNodeCtx *ctx, gpointer state, GError **error)
 {
-  const Params *p = kdf_ctx_params (ctx);
+  const KdfLossParams *p = kdf_ctx_params (ctx);
   KdfTensor *targets = kdf_ctx_input_tensor (ctx, "targets");
   KdfTensor *weights = kdf_ctx_input_tensor (ctx, "weights");
   gboolean hard = targets->dtype == KDF_DTYPE_I32 && targets->rank == 1;
@@ -46,4 +37,4 @@ run (KdfNodeCtx *ctx, gpointer state, GError **error)
 }
 
 KDF_LOSS_NODE (ce_loss, "cross-entropy term: mean of w_i·CE_i, hard or soft targets", inputs,
-               params, Params, run)
+               kdf_loss_params, KdfLossParams, run)

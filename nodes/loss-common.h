@@ -34,6 +34,16 @@ static const KdfChoice kdf_loss_nets[] = {
   KDF_PARAM_ENUM (S, net, "student", kdf_loss_nets,                                        \
                   "the network of a trained pair the term applies to")
 
+/* The params of a term that has no others (weight 1 by default). */
+typedef struct {
+  KDF_LOSS_FIELDS;
+} KdfLossParams;
+
+static const KdfParamSpec kdf_loss_params[] = {
+  KDF_LOSS_PARAMS (KdfLossParams, 1.0),
+  { 0 },
+};
+
 static const KdfPortSpec kdf_loss_outputs[] = {
   KDF_PORT ("loss", "loss", 0, "the term, for student_update"),
   { 0 },
