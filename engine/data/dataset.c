@@ -196,10 +196,10 @@ dataset_new (const char *name, KdfTensor *x, KdfTensor *labels, KdfTensor *x_tes
     g_set_error (error, KDF_ERROR, KDF_ERROR_SHAPE, "the dataset has no labels");
     return NULL;
   }
-  if (!kdf_data_check_labels (fy, n_classes, "labels", error))
+  if (!kdf_tensor_check_labels (fy, n_classes, "labels", error))
     return NULL;
   *bad = PART_Y_TEST;
-  if (ty && !kdf_data_check_labels (ty, n_classes, "y_test", error))
+  if (ty && !kdf_tensor_check_labels (ty, n_classes, "y_test", error))
     return NULL;
 
   KdfDataset *ds = g_new0 (KdfDataset, 1);
@@ -582,7 +582,7 @@ kdf_data_stratified_indices (const KdfTensor *labels, int n_classes, int64_t n_p
                              guint64 seed, GError **error)
 {
   g_return_val_if_fail (labels != NULL && n_classes > 0, NULL);
-  if (!kdf_data_check_labels (labels, n_classes, "labels", error))
+  if (!kdf_tensor_check_labels (labels, n_classes, "labels", error))
     return NULL;
   int64_t n = labels->shape[0];
   if (n_pick < 0 || n_pick > n) {

@@ -130,19 +130,30 @@ ce_data_free (gpointer p)
   g_free (d);
 }
 
+gboolean
+kdf_loss_label_at (int32_t *out, const char *term, const int32_t *y, int32_t row, int64_t c,
+                   GError **error)
+{
+  const int32_t v = y[row];
+  if (v < 0 || v >= c) {
+    g_set_error (error, KDF_ERROR, KDF_ERROR_VALUE,
+                 "loss '%s': label %d of row %d is outside [0, %" G_GINT64_FORMAT ")", term, v, row,
+                 (gint64) c);
+    return FALSE;
+  }
+  *out = v;
+  return TRUE;
+}
+
 /* u (C) += s · target of dataset row R (one-hot or soft), unweighted. */
 static gboolean
 ce_add_target (double *u, const CeData *d, int32_t r, double s, int64_t c, const char *name,
                GError **error)
 {
   if (d->targets->dtype == KDF_DTYPE_I32) {
-    int32_t y = kdf_tensor_i32 (d->targets)[r];
-    if (y < 0 || y >= c) {
-      g_set_error (error, KDF_ERROR, KDF_ERROR_SHAPE,
-                   "loss '%s': label %d of row %d is outside 0..%" G_GINT64_FORMAT, name, y, r,
-                   (gint64) c - 1);
+    int32_t y;
+    if (!kdf_loss_label_at (&y, name, kdf_tensor_i32 (d->targets), r, c, error))
       return FALSE;
-    }
     u[y] += s;
   } else {
     const float *t = kdf_tensor_f32 (d->targets) + (int64_t) r * c;

@@ -86,20 +86,6 @@ check_labels (const char *term, const int32_t *y, int64_t n, int64_t c, GError *
 }
 
 static gboolean
-label_at (int32_t *out, const char *term, const int32_t *y, int32_t row, int64_t c, GError **error)
-{
-  const int32_t v = y[row];
-  if (v < 0 || v >= c) {
-    g_set_error (error, KDF_ERROR, KDF_ERROR_VALUE,
-                 "loss '%s': label %d of row %d is outside [0, %" G_GINT64_FORMAT ")", term, v, row,
-                 (gint64) c);
-    return FALSE;
-  }
-  *out = v;
-  return TRUE;
-}
-
-static gboolean
 check_finite (const char *term, const char *what, KdfTensor *t, gboolean nonneg, GError **error)
 {
   const float *v = kdf_tensor_f32 (t);
@@ -188,7 +174,7 @@ blind_sweep (KdfLoss *l, const KdfLossBatch *b, const float *zs, float *gs, cons
     double lam[2];
     const int ns = mix_sources (b, i, rows, lam);
     for (int s = 0; s < ns; s++)
-      if (!label_at (&lab[s], l->name, y, rows[s], c, error))
+      if (!kdf_loss_label_at (&lab[s], l->name, y, rows[s], c, error))
         return FALSE;
     const float *z = zs + i * c;
     double li = 0.0;
@@ -366,7 +352,7 @@ robust_compute (KdfLoss *l, const KdfLossBatch *b, double *value, GError **error
         memset (p, 0, (size_t) c * sizeof (double));
       for (int s = 0; s < ns; s++) {
         int32_t lab;
-        if (!label_at (&lab, l->name, y, rows[s], c, error))
+        if (!kdf_loss_label_at (&lab, l->name, y, rows[s], c, error))
           return FALSE;
         const double beta = grp ? d->alphas[grp[rows[s]] - 1] : 0.0;
         if (d->probs) {
@@ -480,7 +466,7 @@ gce_add_weights (double *w, const GceData *d, int32_t r, double s, int64_t c, co
   switch (d->cand->dtype) {
   case KDF_DTYPE_I32: {
     int32_t y;
-    if (!label_at (&y, name, kdf_tensor_i32 (d->cand), r, c, error))
+    if (!kdf_loss_label_at (&y, name, kdf_tensor_i32 (d->cand), r, c, error))
       return FALSE;
     w[y] += s;
     return TRUE;

@@ -125,6 +125,11 @@ void kdf_optimizer_end_step (KdfOptimizer *opt);
 /* kdf_model_backward with HOOKS (a fused optimizer step: the trainer's). */
 void kdf_model_backward_ex (KdfModel *m, const KdfBackwardHooks *hooks, int threads);
 
+/* loss.c: *OUT = Y[ROW], a label of term TERM, or a KDF_ERROR_VALUE naming term, row and
+ * label when it lies outside [0, C) (every loss term checks its labels this way). */
+gboolean kdf_loss_label_at (int32_t *out, const char *term, const int32_t *y, int32_t row,
+                            int64_t c, GError **error);
+
 /* "heads" metadata: "name=spec;name=spec" (newly allocated, "" if none). */
 char *kdf_model_heads_string (KdfModel *m);
 

@@ -360,7 +360,7 @@ static const Case cases[] = {
 
   /* values */
   { "labels-range", LOADER, { "dataset=npy", "path=@/npyset", "n_classes=5" }, 2,
-    { "@/npyset/labels.npy", "labels[5] = 7 is outside [0, 5)" } },
+    { "@/npyset/labels.npy", "labels row 5 is 7, outside [0, 5)" } },
   { "cl-labels-range", NPY, { "path=@/probs/p43.npy", "probs=true", "labels=@/probs/y4.npy" }, 2,
     { "node 'cl' (confident_learning)", "input 'labels' row 3 is 3, outside [0, 3)" } },
   { "rate-one", LOADER, { "dataset=csv", "path=@/csv/good.csv", "noise=symmetric", "rate=1" }, 2,
