@@ -51,7 +51,7 @@ static const KdfPortSpec outputs[] = {
   KDF_PORT ("model2", "model", 0, "a snapshot of the partner after this tick"),
   KDF_PORT ("logits", "f32[N,C]", 0, "the student's logits of the training pass, dataset order"),
   KDF_PORT ("logits2", "f32[N,C]", 0, "the partner's logits of the training pass"),
-  KDF_PORT ("sample_loss", "f32[N]", 0, "each sample's weighted loss in the training pass"),
+  KDF_PORT ("sample_loss", "f32[N]", 0, "each sample's loss in the training pass: Σ term weight × the term's unweighted per-sample loss"),
   KDF_PORT ("features", "f32[N,F]", 0, "the student's feature tap in the training pass"),
   { 0 },
 };

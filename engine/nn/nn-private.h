@@ -125,6 +125,10 @@ void kdf_optimizer_end_step (KdfOptimizer *opt);
 /* kdf_model_backward with HOOKS (a fused optimizer step: the trainer's). */
 void kdf_model_backward_ex (KdfModel *m, const KdfBackwardHooks *hooks, int threads);
 
+/* loss.c: checks every value of the contiguous f32 tensor T (finite, and ≥ 0 if NONNEG),
+ * naming term, input, row and column of the first bad one (KDF_ERROR_VALUE). */
+gboolean kdf_loss_check_finite (const char *term, const char *what, KdfTensor *t,
+                                gboolean nonneg, GError **error);
 /* loss.c: *OUT = Y[ROW], a label of term TERM, or a KDF_ERROR_VALUE naming term, row and
  * label when it lies outside [0, C) (every loss term checks its labels this way). */
 gboolean kdf_loss_label_at (int32_t *out, const char *term, const int32_t *y, int32_t row,

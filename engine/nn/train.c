@@ -320,13 +320,14 @@ kdf_trainer_step (KdfTrainer *tr, KdfTensor *x, const int32_t *rows, int64_t n,
     double v = 0.0;
     if (!kdf_loss_compute (losses[i], &b, &v, error))
       return FALSE;
+    if (!isfinite (v)) {
+      /* before any weight changes: the message names the term that went */
+      g_set_error (error, KDF_ERROR, KDF_ERROR_NODE,
+                   "the loss is %g: term %u ('%s') gave %g (learning rate %g too high?)", v,
+                   i + 1, losses[i]->name, v, kdf_optimizer_get_lr (tr->opt));
+      return FALSE;
+    }
     total += losses[i]->weight * v;
-  }
-  if (!isfinite (total)) {
-    g_set_error (error, KDF_ERROR, KDF_ERROR_NODE,
-                 "the loss is %g (learning rate %g too high?)", total,
-                 kdf_optimizer_get_lr (tr->opt));
-    return FALSE;
   }
   /* backward and step fused per layer: same result as backward then step, but each
    * layer's update reads a gradient that is still in cache */
