@@ -3,7 +3,7 @@
 #include "config.h"
 
 #include <blis.h>
-#include <kdflow/kdflow-plugin.h>
+#include <kdflow/base.h>
 #include <kdflow/tensor.h>
 
 void

@@ -3,6 +3,7 @@
  * before run(), outputs against their specs after it. */
 #include "config.h"
 
+#include <math.h>
 #include <string.h>
 
 #include "graph-private.h"
@@ -42,13 +43,6 @@ kdf_ctx_reset (KdfNodeCtx *ctx, KdfNode *n, guint tick, guint ticks, int threads
   ctx->n_symbols = 0;
 }
 
-void
-kdf_ctx_clear (KdfNodeCtx *ctx)
-{
-  if (ctx->rng)
-    g_rand_free (ctx->rng);
-  ctx->rng = NULL;
-}
 
 /* ---- symbolic shapes ---------------------------------------------------------- */
 
@@ -114,23 +108,55 @@ check_shape (KdfNode *n, const char *port, gboolean output, const char *shape, c
 }
 
 static gboolean
-check_tensor (KdfNode *n, const KdfPortSpec *spec, gboolean output, const KdfTensor *t,
-              const char *from, GError **error)
+check_tensor (KdfNode *n, const char *port, const KdfPortType *type, gboolean output,
+              const KdfTensor *t, const char *from, GError **error)
 {
-  if ((spec->dtype != KDF_DTYPE_ANY && t->dtype != spec->dtype) ||
-      (spec->rank >= 0 && t->rank != spec->rank)) {
+  if ((type->dtype != KDF_DTYPE_ANY && t->dtype != type->dtype) ||
+      (type->rank >= 0 && t->rank != type->rank)) {
     g_autofree char *where = kdf_node_where (n), *desc = kdf_tensor_describe (t);
-    GString *want = g_string_new (kdf_dtype_name (spec->dtype));
-    if (spec->rank >= 0)
-      g_string_append_printf (want, " of rank %d", spec->rank);
+    g_autofree char *want = kdf_port_type_to_string (type);
     g_set_error (error, KDF_ERROR, KDF_ERROR_SHAPE, "%s, tick %u: %s '%s' expects %s, got %s%s",
-                 where, n->ctx.tick, output ? "output" : "input", spec->name, want->str, desc,
-                 from);
-    g_string_free (want, TRUE);
+                 where, n->ctx.tick, output ? "output" : "input", port, want, desc, from);
     return FALSE;
   }
-  if (spec->shape)
-    return check_shape (n, spec->name, output, spec->shape, t, from, error);
+  if (type->rank >= 0)
+    return check_shape (n, port, output, type->shape, t, from, error);
+  return TRUE;
+}
+
+/* Inputs typed "i32[N] < C": every value in [0, C) once C is known. */
+static gboolean
+check_bounds (KdfNode *n, GError **error)
+{
+  for (guint k = 0; k < n->n_inputs; k++) {
+    KdfInput *in = &n->inputs[k];
+    if (!*in->type.bound || !in->value.p || in->value.kind != KDF_VALUE_TENSOR)
+      continue;
+    const char *b = in->type.bound;
+    gint64 bound = g_ascii_isdigit (b[0]) ? g_ascii_strtoll (b, NULL, 10)
+                                          : kdf_ctx_shape_symbol (&n->ctx, b);
+    if (bound < 0)
+      continue; /* not bound by any input this run */
+    g_autofree char *what = g_strdup_printf ("input '%s'", in->spec->name);
+    if (!kdf_tensor_check_labels (in->value.p, bound, what, error)) {
+      g_autofree char *where = kdf_node_where (n);
+      g_prefix_error (error, "%s, tick %u: ", where, n->ctx.tick);
+      if (!g_ascii_isdigit (b[0])) {
+        guint s;
+        for (s = 0; s < n->ctx.n_symbols && strcmp (n->ctx.symbols[s].name, b) != 0; s++)
+          ;
+        if (s < n->ctx.n_symbols) {
+          char *msg = g_strdup_printf ("%s (%s = %" G_GINT64_FORMAT " from %s '%s')",
+                                       (*error)->message, b, bound,
+                                       n->ctx.symbols[s].output ? "output" : "input",
+                                       n->ctx.symbols[s].port);
+          g_free ((*error)->message);
+          (*error)->message = msg;
+        }
+      }
+      return FALSE;
+    }
+  }
   return TRUE;
 }
 
@@ -157,6 +183,7 @@ kdf_node_bind_inputs (KdfNode *n, GError **error)
   for (guint k = 0; k < n->n_inputs; k++) {
     KdfInput *in = &n->inputs[k];
     const KdfPortSpec *spec = in->spec;
+    const KdfPortType *type = &in->type;
     gboolean multi = (spec->flags & KDF_PORT_MULTI) != 0;
     in->changed = FALSE;
     if (multi) {
@@ -194,7 +221,7 @@ kdf_node_bind_inputs (KdfNode *n, GError **error)
                        where, n->ctx.tick, spec->name, from);
           return FALSE;
         }
-        if (!check_tensor (n, spec, FALSE, t, from, error))
+        if (!check_tensor (n, spec->name, type, FALSE, t, from, error))
           return FALSE;
       }
       if (multi) {
@@ -206,7 +233,7 @@ kdf_node_bind_inputs (KdfNode *n, GError **error)
       }
     }
   }
-  return TRUE;
+  return check_bounds (n, error);
 }
 
 void
@@ -227,7 +254,7 @@ kdf_node_check_outputs (KdfNode *n, GError **error)
     KdfOutput *o = &n->outputs[k];
     if (!o->set_this_run || !o->value.p || o->value.kind != KDF_VALUE_TENSOR)
       continue;
-    if (!check_tensor (n, o->spec, TRUE, o->value.p, "", error))
+    if (!check_tensor (n, o->spec->name, &o->type, TRUE, o->value.p, "", error))
       return FALSE;
   }
   return TRUE;
@@ -253,9 +280,9 @@ input_of_kind (KdfNodeCtx *ctx, const char *port, KdfValueKind kind)
   KdfInput *in = find_input (ctx, port);
   if (!in)
     return NULL;
-  if (in->spec->kind != kind) {
+  if (in->type.kind != kind) {
     g_warning ("node kind '%s' read input '%s' (a %s) as a %s", ctx->node->klass->name, port,
-               kdf_value_kind_name (in->spec->kind), kdf_value_kind_name (kind));
+               kdf_value_kind_name (in->type.kind), kdf_value_kind_name (kind));
     return NULL;
   }
   if (in->spec->flags & KDF_PORT_MULTI)
@@ -306,6 +333,15 @@ kdf_ctx_input_nth (KdfNodeCtx *ctx, const char *port, guint i)
 gboolean
 kdf_ctx_input_changed (KdfNodeCtx *ctx, const char *port)
 {
+  KdfNode *n = ctx->node;
+  if (!port) {
+    if (!n->ever_ran)
+      return TRUE;
+    for (guint k = 0; k < n->n_inputs; k++)
+      if (n->inputs[k].changed)
+        return TRUE;
+    return FALSE;
+  }
   KdfInput *in = find_input (ctx, port);
   return in ? in->changed : FALSE;
 }
@@ -318,9 +354,9 @@ set_output (KdfNodeCtx *ctx, const char *port, KdfValueKind kind, gpointer value
     KdfOutput *o = &n->outputs[i];
     if (strcmp (o->spec->name, port) != 0)
       continue;
-    if (o->spec->kind != kind) {
+    if (o->type.kind != kind) {
       g_warning ("node kind '%s' set output '%s' (a %s) to a %s", n->klass->name, port,
-                 kdf_value_kind_name (o->spec->kind), kdf_value_kind_name (kind));
+                 kdf_value_kind_name (o->type.kind), kdf_value_kind_name (kind));
       break;
     }
     KdfValue v = { kind, NULL, kdf_graph_next_version (n->graph) };
@@ -355,58 +391,22 @@ kdf_ctx_set_output_loss (KdfNodeCtx *ctx, const char *port, KdfLoss *l)
   set_output (ctx, port, KDF_VALUE_LOSS, l);
 }
 
-static KdfParamSlot *
-param (KdfNodeCtx *ctx, const char *name)
+gconstpointer
+kdf_ctx_params (KdfNodeCtx *ctx)
 {
-  KdfNode *n = ctx->node;
-  for (guint i = 0; i < n->n_params; i++)
-    if (strcmp (n->params[i].spec->name, name) == 0)
-      return &n->params[i];
-  g_warning ("node kind '%s' asked for param '%s', which it does not declare", n->klass->name,
-             name);
-  return NULL;
-}
-
-gint64
-kdf_ctx_param_int (KdfNodeCtx *ctx, const char *name)
-{
-  KdfParamSlot *p = param (ctx, name);
-  return p ? (gint64) p->num : 0;
-}
-
-double
-kdf_ctx_param_double (KdfNodeCtx *ctx, const char *name)
-{
-  KdfParamSlot *p = param (ctx, name);
-  return p ? p->num : 0;
-}
-
-gboolean
-kdf_ctx_param_bool (KdfNodeCtx *ctx, const char *name)
-{
-  KdfParamSlot *p = param (ctx, name);
-  return p ? p->num != 0 : FALSE;
-}
-
-const char *
-kdf_ctx_param_string (KdfNodeCtx *ctx, const char *name)
-{
-  KdfParamSlot *p = param (ctx, name);
-  return p ? p->str : NULL;
-}
-
-int
-kdf_ctx_param_enum (KdfNodeCtx *ctx, const char *name)
-{
-  KdfParamSlot *p = param (ctx, name);
-  return p ? p->choice : 0;
+  return ctx->node->params_block;
 }
 
 gboolean
 kdf_ctx_param_is_set (KdfNodeCtx *ctx, const char *name)
 {
-  KdfParamSlot *p = param (ctx, name);
-  return p ? p->is_set : FALSE;
+  KdfNode *n = ctx->node;
+  for (guint i = 0; i < n->n_params; i++)
+    if (strcmp (n->params[i].spec->name, name) == 0)
+      return n->params[i].is_set;
+  g_warning ("node kind '%s' asked for param '%s', which it does not declare", n->klass->name,
+             name);
+  return FALSE;
 }
 
 gint64
@@ -486,8 +486,72 @@ kdf_ctx_progress (KdfNodeCtx *ctx, double fraction)
 void
 kdf_ctx_metric (KdfNodeCtx *ctx, const char *key, double value)
 {
+  /* JSON has no NaN: an undefined number is left out rather than written as text no
+   * reader accepts */
+  if (!isfinite (value))
+    return;
   KdfMetric m = { g_strdup_printf ("%s.%s", ctx->node->name, key), value };
   g_array_append_val (ctx->node->metrics, m);
+}
+
+void
+kdf_ctx_warning (KdfNodeCtx *ctx, const char *format, ...)
+{
+  va_list ap;
+  va_start (ap, format);
+  KdfWarning *w = g_new0 (KdfWarning, 1);
+  w->tick = ctx->tick;
+  w->message = g_strdup_vprintf (format, ap);
+  va_end (ap);
+  /* the node's own list: only this node's run touches it until the control thread
+   * takes it after the run */
+  g_ptr_array_add (ctx->node->warnings, w);
+}
+
+char *
+kdf_ctx_output_path (KdfNodeCtx *ctx, const char *path)
+{
+  const char *dir = kdf_ctx_run_dir (ctx);
+  if (g_path_is_absolute (path) || !dir)
+    return g_strdup (path);
+  return g_build_filename (dir, path, NULL);
+}
+
+char *
+kdf_ctx_input_path (KdfNodeCtx *ctx, const char *path)
+{
+  const char *dir = kdf_ctx_run_dir (ctx);
+  if (g_path_is_absolute (path) || g_file_test (path, G_FILE_TEST_EXISTS) || !dir)
+    return g_strdup (path);
+  char *in_run = g_build_filename (dir, path, NULL);
+  if (g_file_test (in_run, G_FILE_TEST_EXISTS))
+    return in_run;
+  g_free (in_run);
+  return g_strdup (path);
+}
+
+char *
+kdf_ctx_node_file (KdfNodeCtx *ctx, const char *suffix)
+{
+  const char *dir = kdf_ctx_run_dir (ctx);
+  if (!dir)
+    return NULL;
+  g_autofree char *safe = g_strdup (ctx->node->name);
+  for (char *c = safe; *c; c++)
+    if (!g_ascii_isalnum (*c) && *c != '-' && *c != '_' && *c != '.')
+      *c = '_';
+  g_autofree char *base = g_strdup_printf ("%s.%s", safe, suffix);
+  return g_build_filename (dir, base, NULL);
+}
+
+gboolean
+kdf_ctx_check_labels (KdfNodeCtx *ctx, const char *port, int64_t n_classes, GError **error)
+{
+  KdfTensor *t = kdf_ctx_input_tensor (ctx, port);
+  if (!t)
+    return TRUE;
+  g_autofree char *what = g_strdup_printf ("input '%s'", port);
+  return kdf_tensor_check_labels (t, n_classes, what, error);
 }
 
 gpointer

@@ -26,8 +26,10 @@ typedef struct {
   char *library, *symbol, *signature, *result;
   char **dims;     /* symbol or literal */
   char **scalars;  /* param name or literal */
-  KdfPortSpec *inputs, *outputs;
-  KdfParamSpec *params;
+  KdfPortSpec *inputs, *outputs;   /* names and type strings owned */
+  KdfPortType *in_types, *out_types;
+  KdfParamSpec *params;            /* one double field each: offset 8·i */
+  int *scalar_param;               /* per scalar: its param's index, or -1 (a literal) */
   GModule *module;
   void (*fn) (void);
   char ret;
@@ -44,12 +46,15 @@ foreign_free (gpointer data)
   Foreign *f = data;
   for (guint i = 0; f->inputs && f->inputs[i].name; i++) {
     g_free ((char *) f->inputs[i].name);
-    g_free ((char *) f->inputs[i].shape);
+    g_free ((char *) f->inputs[i].type);
   }
   for (guint i = 0; f->outputs && f->outputs[i].name; i++) {
     g_free ((char *) f->outputs[i].name);
-    g_free ((char *) f->outputs[i].shape);
+    g_free ((char *) f->outputs[i].type);
   }
+  g_free (f->in_types);
+  g_free (f->out_types);
+  g_free (f->scalar_param);
   for (guint i = 0; f->params && f->params[i].name; i++)
     g_free ((char *) f->params[i].name);
   g_free (f->inputs);
@@ -109,9 +114,7 @@ static gboolean
 bound_by_inputs (Foreign *f, const char *symbol)
 {
   for (guint i = 0; i < f->n_in; i++) {
-    if (!f->inputs[i].shape)
-      continue;
-    g_auto (GStrv) dims = g_strsplit (f->inputs[i].shape, ",", -1);
+    g_auto (GStrv) dims = g_strsplit (f->in_types[i].shape, ",", -1);
     for (char **d = dims; *d; d++)
       if (strcmp (g_strstrip (*d), symbol) == 0)
         return TRUE;
@@ -119,25 +122,30 @@ bound_by_inputs (Foreign *f, const char *symbol)
   return FALSE;
 }
 
-static KdfPortSpec *
-copy_ports (const KdfPortSpec *src, guint *n_out, const char *extra_result)
+/* Parses the declarations DECLS ("x:f32[N]") into ports and types; EXTRA_RESULT adds
+ * an f32[] output for a function's return value. */
+static gboolean
+parse_ports (const char *const *decls, const char *extra_result, KdfPortSpec **ports,
+             KdfPortType **types, guint *n_out, GError **error)
 {
-  guint n = 0;
-  while (src && src[n].name)
-    n++;
-  KdfPortSpec *dst = g_new0 (KdfPortSpec, n + 2);
+  guint n = decls ? g_strv_length ((char **) decls) : 0;
+  *ports = g_new0 (KdfPortSpec, n + 2);
+  *types = g_new0 (KdfPortType, n + 1);
+  *n_out = 0;
   for (guint i = 0; i < n; i++) {
-    dst[i] = src[i];
-    dst[i].name = g_strdup (src[i].name);
-    dst[i].shape = g_strdup (src[i].shape);
-    dst[i].summary = NULL;
+    char *name = NULL;
+    gboolean optional = FALSE;
+    if (!kdf_port_decl_parse (decls[i], &name, &(*types)[i], &optional, error))
+      return FALSE;
+    (*ports)[i].name = name;
+    (*ports)[i].type = kdf_port_type_to_string (&(*types)[i]);
+    *n_out = i + 1;
   }
   if (extra_result) {
-    dst[n] = (KdfPortSpec){ .name = g_strdup (extra_result), .kind = KDF_VALUE_TENSOR,
-                            .dtype = KDF_DTYPE_F32, .rank = 0, .shape = g_strdup ("") };
+    (*ports)[n].name = g_strdup (extra_result);
+    (*ports)[n].type = g_strdup ("f32[]");
   }
-  *n_out = n;
-  return dst;
+  return TRUE;
 }
 
 static gboolean
@@ -239,16 +247,16 @@ foreign_run (KdfNodeCtx *ctx, gpointer state, GError **error)
     ins[i] = kdf_tensor_contiguous (t); /* the C function sees plain row-major data */
   }
   for (guint o = 0; o < f->n_out && ok; o++) {
-    const KdfPortSpec *spec = &f->outputs[o];
+    const KdfPortType *type = &f->out_types[o];
     int64_t shape[KDF_MAX_RANK] = { 0 };
     int rank = 0;
-    g_auto (GStrv) dims = g_strsplit (spec->shape ? spec->shape : "", ",", -1);
+    g_auto (GStrv) dims = g_strsplit (type->shape, ",", -1);
     for (char **d = dims; *d && **d && rank < KDF_MAX_RANK; d++) {
       const char *dim = g_strstrip (*d);
       double lit;
       shape[rank++] = parse_literal (dim, &lit) ? (int64_t) lit : kdf_ctx_shape_symbol (ctx, dim);
     }
-    outs[o] = kdf_tensor_try_new (spec->dtype, rank, shape, error);
+    outs[o] = kdf_tensor_try_new (type->dtype, rank, shape, error);
     ok = outs[o] != NULL;
   }
   for (guint a = 0; a < f->n_args && ok; a++) {
@@ -279,9 +287,12 @@ foreign_run (KdfNodeCtx *ctx, gpointer state, GError **error)
     case 'f':
     case 'd': {
       const char *s = f->scalars[arg->scalar];
-      double v;
-      if (!parse_literal (s, &v))
-        v = kdf_ctx_param_double (ctx, s);
+      const int param = f->scalar_param[arg->scalar];
+      double v = 0;
+      if (param >= 0)
+        v = ((const double *) kdf_ctx_params (ctx))[param];
+      else
+        parse_literal (s, &v);
       if (arg->type == 'f')
         *(float *) slot = (float) v;
       else
@@ -334,31 +345,29 @@ kdf_graph_add_foreign (KdfGraph *g, const char *name, const KdfForeignSpec *spec
     foreign_free (f);
     return NULL;
   }
-  f->inputs = copy_ports (spec->inputs, &f->n_in, NULL);
-  f->outputs = copy_ports (spec->outputs, &f->n_out, f->result);
+  GError *local_ports = NULL;
+  if (!parse_ports (spec->inputs, NULL, &f->inputs, &f->in_types, &f->n_in, &local_ports) ||
+      !parse_ports (spec->outputs, f->result, &f->outputs, &f->out_types, &f->n_out,
+                    &local_ports)) {
+    foreign_error (error, label, f, "%s", local_ports->message);
+    g_error_free (local_ports);
+    foreign_free (f);
+    return NULL;
+  }
 
   /* ports: tensors with explicit dtypes, shapes, and output shapes from inputs */
   for (guint i = 0; i < f->n_in + f->n_out; i++) {
     gboolean is_in = i < f->n_in;
-    KdfPortSpec *p = is_in ? &f->inputs[i] : &f->outputs[i - f->n_in];
-    if (p->kind != KDF_VALUE_TENSOR || p->dtype == KDF_DTYPE_ANY || !p->shape) {
+    const KdfPortSpec *p = is_in ? &f->inputs[i] : &f->outputs[i - f->n_in];
+    const KdfPortType *t = is_in ? &f->in_types[i] : &f->out_types[i - f->n_in];
+    if (t->kind != KDF_VALUE_TENSOR || t->dtype == KDF_DTYPE_ANY || t->rank < 0) {
       foreign_error (error, label, f, "%s '%s' needs a dtype and a shape", is_in ? "input" : "output",
                      p->name);
       foreign_free (f);
       return NULL;
     }
-    {
-      g_auto (GStrv) parts = g_strsplit (p->shape, ",", -1);
-      p->rank = *p->shape ? (int) g_strv_length (parts) : 0;
-    }
-    if (p->rank > KDF_MAX_RANK) {
-      foreign_error (error, label, f, "%s '%s' has rank %d; at most %d", is_in ? "input" : "output",
-                     p->name, p->rank, KDF_MAX_RANK);
-      foreign_free (f);
-      return NULL;
-    }
     if (!is_in) {
-      g_auto (GStrv) dims = g_strsplit (p->shape, ",", -1);
+      g_auto (GStrv) dims = g_strsplit (t->shape, ",", -1);
       for (char **d = dims; *d && **d; d++) {
         double lit;
         const char *dim = g_strstrip (*d);
@@ -382,15 +391,26 @@ kdf_graph_add_foreign (KdfGraph *g, const char *name, const KdfForeignSpec *spec
     }
   }
   /* scalars that are not literals become required double params */
-  guint n_params = 0;
-  f->params = g_new0 (KdfParamSpec, (f->scalars ? g_strv_length (f->scalars) : 0) + 1);
-  for (guint s = 0; f->scalars && f->scalars[s]; s++) {
+  guint n_params = 0, n_scalars = f->scalars ? g_strv_length (f->scalars) : 0;
+  f->params = g_new0 (KdfParamSpec, n_scalars + 1);
+  f->scalar_param = g_new0 (int, n_scalars + 1);
+  for (guint s = 0; s < n_scalars; s++) {
     double lit;
+    f->scalar_param[s] = -1;
     if (parse_literal (f->scalars[s], &lit))
       continue;
-    f->params[n_params++] = (KdfParamSpec){ .name = g_strdup (f->scalars[s]),
-                                            .type = KDF_PARAM_DOUBLE,
-                                            .flags = KDF_PARAM_REQUIRED };
+    for (guint q = 0; q < n_params && f->scalar_param[s] < 0; q++)
+      if (strcmp (f->params[q].name, f->scalars[s]) == 0)
+        f->scalar_param[s] = (int) q;
+    if (f->scalar_param[s] >= 0)
+      continue; /* the same param twice */
+    f->scalar_param[s] = (int) n_params;
+    f->params[n_params] = (KdfParamSpec){ .name = g_strdup (f->scalars[s]),
+                                          .type = KDF_PARAM_DOUBLE,
+                                          .offset = n_params * sizeof (double),
+                                          .size = sizeof (double),
+                                          .flags = KDF_PARAM_REQUIRED };
+    n_params++;
   }
   if (!parse_signature (f, label, error)) {
     foreign_free (f);
@@ -423,6 +443,7 @@ kdf_graph_add_foreign (KdfGraph *g, const char *name, const KdfForeignSpec *spec
   f->klass.inputs = f->inputs;
   f->klass.outputs = f->outputs;
   f->klass.params = f->params;
+  f->klass.params_size = n_params * sizeof (double);
   f->klass.run = foreign_run;
   return kdf_graph_add_node_with_class (g, &f->klass, name, f, foreign_free, error);
 }

@@ -1,7 +1,20 @@
-/* Graph internals shared by graph.c, sched.c, ctx.c, dot.c and ffi.c. */
+/* Graph internals shared by the engine's graph parts. Calls go one way, down the
+ * layers (tools/layers reads them off the object files and fails on a cycle):
+ *
+ *   3  sched.c (ticks, the thread pool)   ffi.c (foreign kernels)   kdflow.c (constants)
+ *      rundir.c (metrics.jsonl, summary.json, dot files of a run)
+ *   2  graph.c (graphs, nodes, edges, prepare)   ctx.c (the run context, run-time checks)
+ *      dot.c (Graphviz text)
+ *   1  registry.c (plugins)   nodeclass.c (class checks, describe)   params.c (param slots)
+ *   0  value.c (values on edges)   port.c (port types)   suggest.c ("did you mean")
+ *      tensor.c, object.c
+ *
+ * ctx.c and graph.c do not call each other. */
 #pragma once
 
+#include <kdflow/kdflow-plugin.h>
 #include <kdflow/kdflow.h>
+#include <json-glib/json-glib.h>
 
 G_BEGIN_DECLS
 
@@ -36,8 +49,8 @@ typedef struct {
   const KdfParamSpec *spec;
   gboolean is_set;
   double num;      /* int, double, bool */
-  char *str;       /* string, enum */
-  int choice;      /* enum index */
+  char *str;       /* string, enum (the choice's name) */
+  int choice;      /* enum: the choice's C value */
   KdfScheduleFunc func;
   gpointer func_data;
   GDestroyNotify func_destroy;
@@ -47,6 +60,7 @@ typedef struct {
 
 typedef struct {
   const KdfPortSpec *spec;
+  KdfPortType type;     /* spec->type, parsed */
   GPtrArray *edges; /* KdfEdge*, owned by the graph */
   /* resolved for the current run of the node */
   KdfValue value;       /* single inputs */
@@ -56,6 +70,7 @@ typedef struct {
 
 typedef struct {
   const KdfPortSpec *spec;
+  KdfPortType type;     /* spec->type, parsed */
   KdfValue value;
   gboolean set_this_run;
 } KdfOutput;
@@ -85,6 +100,12 @@ typedef struct {
   double value;
 } KdfMetric;
 
+/* what a node's kdf_ctx_warning left for the control thread */
+typedef struct {
+  guint tick;
+  char *message;
+} KdfWarning;
+
 struct _KdfNode {
   KdfGraph *graph; /* weak: the graph owns the node */
   guint id;
@@ -96,6 +117,7 @@ struct _KdfNode {
 
   KdfParamSlot *params;
   guint n_params;
+  gpointer params_block; /* the class's params struct, filled before each run */
   KdfInput *inputs;
   guint n_inputs;
   KdfOutput *outputs;
@@ -114,6 +136,7 @@ struct _KdfNode {
   GError *error;
   KdfNodeCtx ctx;
   GArray *metrics;      /* KdfMetric, this tick */
+  GPtrArray *warnings;  /* KdfWarning*, posted by a run, taken by the control thread */
   gint progress_permille; /* atomic: last progress report ×1000, -1 none */
 
   KdfNodeStats stats;
@@ -131,29 +154,64 @@ struct _KdfGraph {
   GPtrArray *order; /* topological order of nodes (non-delay edges) */
   GCancellable *cancellable;
   const char *run_dir; /* during a run */
+  GPtrArray *warnings;  /* char*: every warning of this graph's runs, for summary.json */
   gboolean has_run;
   guint64 next_version;
 };
 
-/* graph.c */
-guint64 kdf_graph_next_version (KdfGraph *g);
+static inline guint64
+kdf_graph_next_version (KdfGraph *g)
+{
+  /* outputs are set from worker threads */
+  return (guint64) g_atomic_pointer_add ((gssize *) &g->next_version, 1);
+}
+
+/* "graph 'g', node 'n' (kind)" */
+static inline char *
+kdf_node_where (KdfNode *n)
+{
+  return g_strdup_printf ("graph '%s', node '%s' (%s)", n->graph->name, n->name, n->klass->name);
+}
+
+/* params.c */
+void kdf_param_slot_init (KdfParamSlot *p, const KdfParamSpec *spec);
+void kdf_param_slot_clear (KdfParamSlot *p);
 char *kdf_param_value_string (const KdfParamSlot *p); /* for dot and messages */
 gboolean kdf_param_validate_number (KdfNode *n, KdfParamSlot *p, double v, const char *how,
                                     GError **error);
-/* "graph 'g', node 'n' (kind)" */
-char *kdf_node_where (KdfNode *n);
+/* Writes every slot's value into the node's params struct (before each run). */
+void kdf_node_fill_params (KdfNode *n);
+
+/* nodeclass.c: checks a class (ports parse, param fields fit params_size and their
+ * types, defaults lie in range and choices); ORIGIN says where it comes from in
+ * messages ("plugin FILE", "graph 'g'"). */
+gboolean kdf_node_class_check (const KdfNodeClass *k, const char *origin, GError **error);
 
 /* ctx.c */
 void kdf_ctx_reset (KdfNodeCtx *ctx, KdfNode *n, guint tick, guint ticks, int threads);
-void kdf_ctx_clear (KdfNodeCtx *ctx);
+static inline void
+kdf_ctx_clear (KdfNodeCtx *ctx)
+{
+  if (ctx->rng)
+    g_rand_free (ctx->rng);
+  ctx->rng = NULL;
+}
 /* Resolves and checks the node's inputs for this tick (dtype, rank, shape symbols,
- * oracle). */
+ * label bounds, oracle). */
 gboolean kdf_node_bind_inputs (KdfNode *n, GError **error);
 /* Checks what run() set against the output specs. */
 gboolean kdf_node_check_outputs (KdfNode *n, GError **error);
 void kdf_node_release_inputs (KdfNode *n);
 
-/* registry.c */
+/* rundir.c: what a run leaves in its directory. */
+/* Appends this tick's metrics line (and moves the values into LAST, for the summary). */
+void kdf_rundir_append_metrics (KdfGraph *g, guint tick, double seconds, JsonObject *last);
+/* graph.dot, <graph>.dot and summary.json (one entry per graph run into the
+ * directory); KDFLOW_DOT_DIR. */
+void kdf_rundir_write (KdfGraph *g, const GError *error, guint failed_tick, double seconds,
+                       JsonObject *last_metrics);
+
+/* suggest.c */
 int kdf_edit_distance (const char *a, const char *b);
 /* " (did you mean 'x'?)" among CANDIDATES, or "" */
 char *kdf_suggest (const char *word, const char *const *candidates, guint n);

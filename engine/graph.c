@@ -6,56 +6,6 @@
 
 #include "graph-private.h"
 
-/* ---- values ------------------------------------------------------------------- */
-
-static gpointer
-value_ref (KdfValueKind kind, gpointer p)
-{
-  if (!p)
-    return NULL;
-  return kind == KDF_VALUE_TENSOR ? (gpointer) kdf_tensor_ref (p) : kdf_object_ref (p);
-}
-
-static void
-value_unref (KdfValueKind kind, gpointer p)
-{
-  if (!p)
-    return;
-  if (kind == KDF_VALUE_TENSOR)
-    kdf_tensor_unref (p);
-  else
-    kdf_object_unref (p);
-}
-
-void
-kdf_value_set (KdfValue *dst, const KdfValue *src)
-{
-  gpointer old = dst->p;
-  KdfValueKind old_kind = dst->kind;
-  dst->p = value_ref (src->kind, src->p);
-  dst->kind = src->kind;
-  dst->version = src->version;
-  value_unref (old_kind, old);
-}
-
-void
-kdf_value_clear (KdfValue *v)
-{
-  value_unref (v->kind, v->p);
-  v->p = NULL;
-  v->version = 0;
-}
-
-char *
-kdf_value_describe (const KdfValue *v)
-{
-  if (!v->p)
-    return g_strdup ("none");
-  if (v->kind == KDF_VALUE_TENSOR)
-    return kdf_tensor_describe (v->p);
-  return kdf_object_describe (v->p);
-}
-
 /* ---- graphs ------------------------------------------------------------------- */
 
 KdfGraph *
@@ -69,6 +19,7 @@ kdf_graph_new (const char *name, guint64 seed)
   g->edges = g_ptr_array_new ();
   g->by_name = g_hash_table_new (g_str_hash, g_str_equal);
   g->cancellable = g_cancellable_new ();
+  g->warnings = g_ptr_array_new_with_free_func (g_free);
   g->next_version = 1;
   return g;
 }
@@ -99,14 +50,10 @@ node_free (KdfNode *n)
 {
   if (n->initialized && n->klass->finalize)
     n->klass->finalize (n->state);
-  for (guint i = 0; i < n->n_params; i++) {
-    KdfParamSlot *p = &n->params[i];
-    g_free (p->str);
-    if (p->func_destroy)
-      p->func_destroy (p->func_data);
-    g_free (p->func_desc);
-  }
+  for (guint i = 0; i < n->n_params; i++)
+    kdf_param_slot_clear (&n->params[i]);
   g_free (n->params);
+  g_free (n->params_block);
   for (guint i = 0; i < n->n_inputs; i++) {
     kdf_value_clear (&n->inputs[i].value);
     if (n->inputs[i].values)
@@ -124,6 +71,8 @@ node_free (KdfNode *n)
     g_free (g_array_index (n->metrics, KdfMetric, i).key);
   if (n->metrics)
     g_array_free (n->metrics, TRUE);
+  if (n->warnings)
+    g_ptr_array_free (n->warnings, TRUE);
   g_clear_error (&n->error);
   if (n->class_free)
     n->class_free (n->class_data);
@@ -147,6 +96,7 @@ kdf_graph_unref (KdfGraph *g)
   if (g->order)
     g_ptr_array_free (g->order, TRUE);
   g_object_unref (g->cancellable);
+  g_ptr_array_free (g->warnings, TRUE);
   g_free (g->name);
   g_free (g);
 }
@@ -187,19 +137,6 @@ kdf_graph_get_tick (KdfGraph *g)
   return g->tick;
 }
 
-guint64
-kdf_graph_next_version (KdfGraph *g)
-{
-  /* Outputs are set from worker threads. */
-  return (guint64) g_atomic_pointer_add ((gssize *) &g->next_version, 1);
-}
-
-char *
-kdf_node_where (KdfNode *n)
-{
-  return g_strdup_printf ("graph '%s', node '%s' (%s)", n->graph->name, n->name, n->klass->name);
-}
-
 /* ---- nodes -------------------------------------------------------------------- */
 
 static guint
@@ -209,20 +146,6 @@ count_ports (const KdfPortSpec *p)
   while (p && p[n].name)
     n++;
   return n;
-}
-
-static void
-param_reset_default (KdfParamSlot *p)
-{
-  const KdfParamSpec *s = p->spec;
-  p->num = s->def;
-  g_free (p->str);
-  p->str = g_strdup (s->def_string);
-  p->choice = 0;
-  if (s->type == KDF_PARAM_ENUM)
-    for (int c = 0; s->choices[c]; c++)
-      if (g_strcmp0 (s->choices[c], s->def_string) == 0)
-        p->choice = c;
 }
 
 static gboolean
@@ -249,6 +172,12 @@ kdf_graph_add_node_with_class (KdfGraph *g, const KdfNodeClass *klass, const cha
     }
     name = auto_name;
   }
+  g_autofree char *origin = g_strdup_printf ("graph '%s'", g->name);
+  if (!kdf_node_class_check (klass, origin, error)) {
+    if (class_free)
+      class_free (class_data);
+    return NULL;
+  }
   if (!valid_node_name (name) || g_hash_table_contains (g->by_name, name)) {
     g_set_error (error, KDF_ERROR, KDF_ERROR_KIND,
                  valid_node_name (name)
@@ -270,24 +199,26 @@ kdf_graph_add_node_with_class (KdfGraph *g, const KdfNodeClass *klass, const cha
   while (klass->params && klass->params[n->n_params].name)
     n->n_params++;
   n->params = g_new0 (KdfParamSlot, n->n_params);
-  for (guint i = 0; i < n->n_params; i++) {
-    n->params[i].spec = &klass->params[i];
-    param_reset_default (&n->params[i]);
-  }
+  for (guint i = 0; i < n->n_params; i++)
+    kdf_param_slot_init (&n->params[i], &klass->params[i]);
+  n->params_block = klass->params_size ? g_malloc0 (klass->params_size) : NULL;
   n->n_inputs = count_ports (klass->inputs);
   n->inputs = g_new0 (KdfInput, n->n_inputs);
   for (guint i = 0; i < n->n_inputs; i++) {
     n->inputs[i].spec = &klass->inputs[i];
+    kdf_port_type_parse (klass->inputs[i].type, &n->inputs[i].type, NULL); /* checked */
     n->inputs[i].edges = g_ptr_array_new ();
-    n->inputs[i].value.kind = klass->inputs[i].kind;
+    n->inputs[i].value.kind = n->inputs[i].type.kind;
   }
   n->n_outputs = count_ports (klass->outputs);
   n->outputs = g_new0 (KdfOutput, n->n_outputs);
   for (guint i = 0; i < n->n_outputs; i++) {
     n->outputs[i].spec = &klass->outputs[i];
-    n->outputs[i].value.kind = klass->outputs[i].kind;
+    kdf_port_type_parse (klass->outputs[i].type, &n->outputs[i].type, NULL);
+    n->outputs[i].value.kind = n->outputs[i].type.kind;
   }
   n->metrics = g_array_new (FALSE, FALSE, sizeof (KdfMetric));
+  n->warnings = g_ptr_array_new ();
   n->progress_permille = -1;
   g_ptr_array_add (g->nodes, n);
   g_hash_table_insert (g->by_name, n->name, n);
@@ -379,221 +310,6 @@ kdf_node_get_stats (KdfNode *n, KdfNodeStats *stats)
   *stats = n->stats;
 }
 
-/* ---- params ------------------------------------------------------------------- */
-
-const char *
-kdf_param_type_name (KdfParamType t)
-{
-  static const char *names[] = { "int", "double", "bool", "string", "enum" };
-  return t <= KDF_PARAM_ENUM ? names[t] : "?";
-}
-
-static char *
-choices_string (const KdfParamSpec *s)
-{
-  GString *str = g_string_new (NULL);
-  for (int c = 0; s->choices && s->choices[c]; c++)
-    g_string_append_printf (str, "%s'%s'", c ? ", " : "", s->choices[c]);
-  return g_string_free (str, FALSE);
-}
-
-static KdfParamSlot *
-find_param (KdfNode *n, const char *name, GError **error)
-{
-  for (guint i = 0; i < n->n_params; i++)
-    if (strcmp (n->params[i].spec->name, name) == 0)
-      return &n->params[i];
-  g_autofree const char **names = g_new0 (const char *, n->n_params + 1);
-  for (guint i = 0; i < n->n_params; i++)
-    names[i] = n->params[i].spec->name;
-  g_autofree char *hint = kdf_suggest (name, names, n->n_params);
-  g_autofree char *where = kdf_node_where (n);
-  GString *all = g_string_new (NULL);
-  for (guint i = 0; i < n->n_params; i++)
-    g_string_append_printf (all, "%s%s", i ? ", " : "", names[i]);
-  g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM, "%s: unknown param '%s'%s; params: %s", where,
-               name, hint, n->n_params ? all->str : "none");
-  g_string_free (all, TRUE);
-  return NULL;
-}
-
-gboolean
-kdf_node_has_param (KdfNode *n, const char *name)
-{
-  for (guint i = 0; i < n->n_params; i++)
-    if (strcmp (n->params[i].spec->name, name) == 0)
-      return TRUE;
-  return FALSE;
-}
-
-gboolean
-kdf_param_validate_number (KdfNode *n, KdfParamSlot *p, double v, const char *how, GError **error)
-{
-  const KdfParamSpec *s = p->spec;
-  g_autofree char *where = kdf_node_where (n);
-  if (!isfinite (v)) {
-    g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM, "%s: param '%s'%s is %g, not a finite number",
-                 where, s->name, how, v);
-    return FALSE;
-  }
-  if (s->type == KDF_PARAM_INT && v != floor (v)) {
-    g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM,
-                 "%s: param '%s'%s is an int, got %g", where, s->name, how, v);
-    return FALSE;
-  }
-  if (s->type == KDF_PARAM_BOOL && v != 0 && v != 1) {
-    g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM, "%s: param '%s'%s is a bool, got %g", where,
-                 s->name, how, v);
-    return FALSE;
-  }
-  if (!(s->min == 0 && s->max == 0) && (v < s->min || v > s->max)) {
-    g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM,
-                 "%s: param '%s'%s = %g is out of range [%g, %g]", where, s->name, how, v,
-                 s->min, s->max);
-    return FALSE;
-  }
-  return TRUE;
-}
-
-static gboolean
-wrong_type (KdfNode *n, KdfParamSlot *p, const char *got, GError **error)
-{
-  g_autofree char *where = kdf_node_where (n);
-  g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM, "%s: param '%s' takes %s %s, got %s", where,
-               p->spec->name, p->spec->type == KDF_PARAM_INT ? "an" : "a",
-               kdf_param_type_name (p->spec->type), got);
-  return FALSE;
-}
-
-static void
-param_drop_schedule (KdfParamSlot *p)
-{
-  if (p->func_destroy)
-    p->func_destroy (p->func_data);
-  p->func = NULL;
-  p->func_data = NULL;
-  p->func_destroy = NULL;
-  g_clear_pointer (&p->func_desc, g_free);
-}
-
-static gboolean
-set_number (KdfNode *n, const char *name, double v, gboolean is_bool, GError **error)
-{
-  KdfParamSlot *p = find_param (n, name, error);
-  if (!p)
-    return FALSE;
-  KdfParamType type = p->spec->type;
-  if (is_bool ? type != KDF_PARAM_BOOL : type != KDF_PARAM_INT && type != KDF_PARAM_DOUBLE) {
-    g_autofree char *got = is_bool ? g_strdup_printf ("a bool (%s)", v ? "true" : "false")
-                                   : g_strdup_printf ("a number (%g)", v);
-    return wrong_type (n, p, got, error);
-  }
-  if (!kdf_param_validate_number (n, p, v, "", error))
-    return FALSE;
-  param_drop_schedule (p);
-  if (!p->is_set || p->num != v)
-    p->changed = TRUE;
-  p->num = v;
-  p->is_set = TRUE;
-  return TRUE;
-}
-
-gboolean
-kdf_node_set_param_int (KdfNode *n, const char *name, gint64 v, GError **error)
-{
-  return set_number (n, name, (double) v, FALSE, error);
-}
-
-gboolean
-kdf_node_set_param_double (KdfNode *n, const char *name, double v, GError **error)
-{
-  return set_number (n, name, v, FALSE, error);
-}
-
-gboolean
-kdf_node_set_param_bool (KdfNode *n, const char *name, gboolean v, GError **error)
-{
-  return set_number (n, name, v ? 1 : 0, TRUE, error);
-}
-
-gboolean
-kdf_node_set_param_string (KdfNode *n, const char *name, const char *v, GError **error)
-{
-  KdfParamSlot *p = find_param (n, name, error);
-  if (!p)
-    return FALSE;
-  const KdfParamSpec *s = p->spec;
-  if (s->type != KDF_PARAM_STRING && s->type != KDF_PARAM_ENUM) {
-    g_autofree char *got = g_strdup_printf ("a string ('%s')", v);
-    return wrong_type (n, p, got, error);
-  }
-  int choice = 0;
-  if (s->type == KDF_PARAM_ENUM) {
-    choice = -1;
-    for (int c = 0; s->choices[c]; c++)
-      if (strcmp (s->choices[c], v) == 0)
-        choice = c;
-    if (choice < 0) {
-      g_autofree char *all = choices_string (s);
-      g_autofree char *hint = kdf_suggest (v, s->choices, g_strv_length ((char **) s->choices));
-      g_autofree char *where = kdf_node_where (n);
-      g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM,
-                   "%s: param '%s' = '%s' is not one of %s%s", where, s->name, v, all, hint);
-      return FALSE;
-    }
-  }
-  if (!p->is_set || g_strcmp0 (p->str, v) != 0)
-    p->changed = TRUE;
-  g_free (p->str);
-  p->str = g_strdup (v);
-  p->choice = choice;
-  p->is_set = TRUE;
-  return TRUE;
-}
-
-gboolean
-kdf_node_set_param_schedule (KdfNode *n, const char *name, KdfScheduleFunc func, gpointer data,
-                             GDestroyNotify destroy, const char *description, GError **error)
-{
-  KdfParamSlot *p = find_param (n, name, error);
-  if (!p || p->spec->type == KDF_PARAM_STRING || p->spec->type == KDF_PARAM_ENUM) {
-    if (p) {
-      g_autofree char *where = kdf_node_where (n);
-      g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM,
-                   "%s: param '%s' is a %s; only numeric and bool params can be schedules",
-                   where, name, kdf_param_type_name (p->spec->type));
-    }
-    if (destroy)
-      destroy (data);
-    return FALSE;
-  }
-  param_drop_schedule (p);
-  p->func = func;
-  p->func_data = data;
-  p->func_destroy = destroy;
-  p->func_desc = g_strdup (description ? description : "schedule");
-  p->is_set = TRUE;
-  p->changed = TRUE;
-  return TRUE;
-}
-
-char *
-kdf_param_value_string (const KdfParamSlot *p)
-{
-  if (p->func && p->func_desc)
-    return g_strdup (p->func_desc);
-  switch (p->spec->type) {
-  case KDF_PARAM_INT:
-    return g_strdup_printf ("%" G_GINT64_FORMAT, (gint64) p->num);
-  case KDF_PARAM_DOUBLE:
-    return g_strdup_printf ("%g", p->num);
-  case KDF_PARAM_BOOL:
-    return g_strdup (p->num ? "true" : "false");
-  default:
-    return g_strdup (p->str ? p->str : "");
-  }
-}
-
 /* ---- ports and edges ---------------------------------------------------------- */
 
 static int
@@ -605,18 +321,26 @@ find_port (const KdfPortSpec *ports, guint n, const char *name)
   return -1;
 }
 
-const KdfPortSpec *
-kdf_node_find_input (KdfNode *n, const char *port)
+const KdfPortType *
+kdf_node_input_type (KdfNode *n, const char *port, guint *flags)
 {
   int i = find_port (n->klass->inputs, n->n_inputs, port);
-  return i < 0 ? NULL : &n->klass->inputs[i];
+  if (i < 0)
+    return NULL;
+  if (flags)
+    *flags = n->inputs[i].spec->flags;
+  return &n->inputs[i].type;
 }
 
-const KdfPortSpec *
-kdf_node_find_output (KdfNode *n, const char *port)
+const KdfPortType *
+kdf_node_output_type (KdfNode *n, const char *port, guint *flags)
 {
   int i = find_port (n->klass->outputs, n->n_outputs, port);
-  return i < 0 ? NULL : &n->klass->outputs[i];
+  if (i < 0)
+    return NULL;
+  if (flags)
+    *flags = n->outputs[i].spec->flags;
+  return &n->outputs[i].type;
 }
 
 static gboolean
@@ -637,19 +361,6 @@ unknown_port (KdfNode *n, const char *dir, const KdfPortSpec *ports, guint count
   return FALSE;
 }
 
-static char *
-port_type_string (const KdfPortSpec *p)
-{
-  if (p->kind != KDF_VALUE_TENSOR)
-    return g_strdup (kdf_value_kind_name (p->kind));
-  GString *s = g_string_new (kdf_dtype_name (p->dtype));
-  if (p->shape)
-    g_string_append_printf (s, "[%s]", p->shape);
-  else if (p->rank >= 0)
-    g_string_append_printf (s, " rank %d", p->rank);
-  return g_string_free (s, FALSE);
-}
-
 gboolean
 kdf_graph_connect (KdfGraph *g, KdfNode *src, const char *out_port, KdfNode *dst,
                    const char *in_port, const KdfEdgeOptions *opts, GError **error)
@@ -661,13 +372,14 @@ kdf_graph_connect (KdfGraph *g, KdfNode *src, const char *out_port, KdfNode *dst
   int ii = find_port (dst->klass->inputs, dst->n_inputs, in_port);
   if (ii < 0)
     return unknown_port (dst, "input", dst->klass->inputs, dst->n_inputs, in_port, error);
-  const KdfPortSpec *o = &src->klass->outputs[oi], *i = &dst->klass->inputs[ii];
+  const KdfPortType *o = &src->outputs[oi].type, *i = &dst->inputs[ii].type;
+  const guint oflags = src->outputs[oi].spec->flags, iflags = dst->inputs[ii].spec->flags;
   KdfInput *in = &dst->inputs[ii];
   guint delay = opts ? opts->delay : 0;
   gboolean oracle_ok = opts && opts->oracle;
-  g_autofree char *ot = port_type_string (o), *it = port_type_string (i);
+  g_autofree char *ot = kdf_port_type_to_string (o), *it = kdf_port_type_to_string (i);
 
-  if (in->edges->len > 0 && !(i->flags & KDF_PORT_MULTI)) {
+  if (in->edges->len > 0 && !(iflags & KDF_PORT_MULTI)) {
     KdfEdge *e = in->edges->pdata[0];
     g_set_error (error, KDF_ERROR, KDF_ERROR_PORT,
                  "graph '%s': input '%s.%s' is already fed by '%s.%s'; an input takes one "
@@ -687,7 +399,7 @@ kdf_graph_connect (KdfGraph *g, KdfNode *src, const char *out_port, KdfNode *dst
                  bad_kind ? "value kinds" : bad_dtype ? "dtypes" : "ranks");
     return FALSE;
   }
-  if ((o->flags & KDF_PORT_ORACLE) && !(dst->klass->flags & KDF_NODE_EVALUATOR) && !oracle_ok) {
+  if ((oflags & KDF_PORT_ORACLE) && !(dst->klass->flags & KDF_NODE_EVALUATOR) && !oracle_ok) {
     g_set_error (error, KDF_ERROR, KDF_ERROR_ORACLE,
                  "graph '%s': '%s.%s' is ground truth (an oracle output) and '%s' (%s) is not "
                  "an evaluation node; a method must not see the answer (if this is deliberate, "

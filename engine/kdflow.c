@@ -19,6 +19,12 @@ kdf_init (void)
   }
 }
 
+const char *
+kdf_node_abi (void)
+{
+  return G_STRINGIFY (KDF_ABI_MAJOR) "." G_STRINGIFY (KDF_ABI_MINOR);
+}
+
 void
 kdf_shutdown (void)
 {
@@ -29,8 +35,7 @@ kdf_shutdown (void)
 /* ---- constant: a tensor given by the graph (a Lua table, a tensor) ------------- */
 
 static const KdfPortSpec constant_outputs[] = {
-  { .name = "value", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_ANY, .rank = -1,
-    .summary = "the tensor" },
+  KDF_PORT ("value", "any", 0, "the tensor"),
   { 0 },
 };
 
@@ -60,11 +65,11 @@ kdf_graph_add_constant (KdfGraph *g, const char *name, KdfTensor *value, GError 
 /* ---- constant_model, constant_loss: a model or loss term given by the graph ------- */
 
 static const KdfPortSpec constant_model_outputs[] = {
-  { .name = "value", .kind = KDF_VALUE_MODEL, .rank = -1, .summary = "the model" },
+  KDF_PORT ("value", "model", 0, "the model"),
   { 0 },
 };
 static const KdfPortSpec constant_loss_outputs[] = {
-  { .name = "value", .kind = KDF_VALUE_LOSS, .rank = -1, .summary = "the loss term" },
+  KDF_PORT ("value", "loss", 0, "the loss term"),
   { 0 },
 };
 

@@ -1,7 +1,7 @@
 /* The refcounted header shared by models and loss terms, and the error domain. */
 #include "config.h"
 
-#include <kdflow/kdflow-plugin.h>
+#include <kdflow/base.h>
 
 G_DEFINE_QUARK (kdf-error-quark, kdf_error)
 

@@ -26,59 +26,6 @@ static GMutex registry_lock;
 static KdfRegistry *default_registry;
 static GError *default_error;
 
-/* Optimal string alignment distance: Levenshtein plus adjacent transpositions
- * ("lenght" is one edit from "length"). */
-int
-kdf_edit_distance (const char *a, const char *b)
-{
-  int la = (int) strlen (a), lb = (int) strlen (b);
-  g_autofree int *d = g_new (int, (la + 1) * (lb + 1));
-#define D(i, j) d[(i) * (lb + 1) + (j)]
-  for (int i = 0; i <= la; i++)
-    D (i, 0) = i;
-  for (int j = 0; j <= lb; j++)
-    D (0, j) = j;
-  for (int i = 1; i <= la; i++)
-    for (int j = 1; j <= lb; j++) {
-      int cost = a[i - 1] == b[j - 1] ? 0 : 1;
-      int v = MIN (MIN (D (i - 1, j) + 1, D (i, j - 1) + 1), D (i - 1, j - 1) + cost);
-      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
-        v = MIN (v, D (i - 2, j - 2) + 1);
-      D (i, j) = v;
-    }
-  int result = D (la, lb);
-#undef D
-  return result;
-}
-
-char *
-kdf_suggest (const char *word, const char *const *candidates, guint n)
-{
-  /* Up to three candidates within an edit distance of a quarter of the word (at
-   * least 1), closest first; failing that, candidates that contain the word. Enough to
-   * catch typos without noise. */
-  int limit = MAX (1, ((int) strlen (word) + 1) / 4);
-  GPtrArray *hits = g_ptr_array_new ();
-  for (int d = 0; d <= limit; d++)
-    for (guint i = 0; i < n && hits->len < 3; i++)
-      if (kdf_edit_distance (word, candidates[i]) == d)
-        g_ptr_array_add (hits, (gpointer) candidates[i]);
-  for (guint i = 0; i < n && hits->len == 0; i++)
-    if (strlen (word) >= 3 && strstr (candidates[i], word))
-      g_ptr_array_add (hits, (gpointer) candidates[i]);
-  if (hits->len == 0) {
-    g_ptr_array_free (hits, TRUE);
-    return g_strdup ("");
-  }
-  GString *s = g_string_new (" (did you mean ");
-  for (guint i = 0; i < hits->len; i++)
-    g_string_append_printf (s, "%s'%s'", i == 0 ? "" : i + 1 == hits->len ? " or " : ", ",
-                            (const char *) hits->pdata[i]);
-  g_string_append (s, "?)");
-  g_ptr_array_free (hits, TRUE);
-  return g_string_free (s, FALSE);
-}
-
 static KdfRegistry *
 registry_new (void)
 {
@@ -141,89 +88,6 @@ kdf_registry_search_path (KdfRegistry *reg)
   return (const char *const *) reg->search_path;
 }
 
-static gboolean
-check_port_specs (const char *path, const KdfNodeClass *k, const KdfPortSpec *ports,
-                  const char *dir, GError **error)
-{
-  for (guint i = 0; ports && ports[i].name; i++) {
-    const KdfPortSpec *p = &ports[i];
-    if (p->kind > KDF_VALUE_LOSS ||
-        (p->kind == KDF_VALUE_TENSOR && p->dtype != KDF_DTYPE_ANY && kdf_dtype_size (p->dtype) == 0) ||
-        (p->kind == KDF_VALUE_TENSOR && (p->rank < -1 || p->rank > KDF_MAX_RANK))) {
-      g_set_error (error, KDF_ERROR, KDF_ERROR_PLUGIN,
-                   "plugin %s: node kind '%s': %s port '%s' has an invalid kind, dtype or rank",
-                   path, k->name, dir, p->name);
-      return FALSE;
-    }
-    for (guint j = 0; j < i; j++)
-      if (strcmp (ports[j].name, p->name) == 0) {
-        g_set_error (error, KDF_ERROR, KDF_ERROR_PLUGIN,
-                     "plugin %s: node kind '%s': %s port '%s' is declared twice", path,
-                     k->name, dir, p->name);
-        return FALSE;
-      }
-  }
-  return TRUE;
-}
-
-static gboolean
-check_class (const char *path, const KdfNodeClass *k, GError **error)
-{
-  if (k->struct_size < G_STRUCT_OFFSET (KdfNodeClass, flags) + sizeof (guint) ||
-      k->struct_size > sizeof (KdfNodeClass)) {
-    g_set_error (error, KDF_ERROR, KDF_ERROR_ABI,
-                 "plugin %s: node class '%s' has struct_size %" G_GSIZE_FORMAT
-                 ", expected %" G_GSIZE_FORMAT " (set .struct_size = sizeof (KdfNodeClass))",
-                 path, k->name ? k->name : "?", k->struct_size, sizeof (KdfNodeClass));
-    return FALSE;
-  }
-  if (!k->name || !*k->name || !k->run) {
-    g_set_error (error, KDF_ERROR, KDF_ERROR_PLUGIN,
-                 "plugin %s: a node class has no %s", path, !k->run ? "run function" : "name");
-    return FALSE;
-  }
-  for (const char *c = k->name; *c; c++)
-    if (!g_ascii_isalnum (*c) && *c != '_') {
-      g_set_error (error, KDF_ERROR, KDF_ERROR_PLUGIN,
-                   "plugin %s: node kind '%s': names are snake_case ([a-z0-9_])", path, k->name);
-      return FALSE;
-    }
-  if (!check_port_specs (path, k, k->inputs, "input", error) ||
-      !check_port_specs (path, k, k->outputs, "output", error))
-    return FALSE;
-  for (guint i = 0; k->params && k->params[i].name; i++) {
-    const KdfParamSpec *p = &k->params[i];
-    gboolean ranged = !(p->min == 0 && p->max == 0);
-    gboolean bad = FALSE;
-    if (strcmp (p->name, "name") == 0) {
-      g_set_error (error, KDF_ERROR, KDF_ERROR_PLUGIN,
-                   "plugin %s: node kind '%s': a param may not be called 'name' (it names the "
-                   "node in Lua)",
-                   path, k->name);
-      return FALSE;
-    }
-    if (p->type > KDF_PARAM_ENUM)
-      bad = TRUE;
-    else if (p->type == KDF_PARAM_ENUM) {
-      bad = !p->choices || !p->choices[0];
-      gboolean found = p->def_string == NULL;
-      for (guint c = 0; !bad && p->choices[c]; c++)
-        found |= g_strcmp0 (p->choices[c], p->def_string) == 0;
-      bad |= !found;
-    } else if ((p->type == KDF_PARAM_INT || p->type == KDF_PARAM_DOUBLE) && ranged &&
-               !(p->flags & KDF_PARAM_REQUIRED))
-      bad = p->def < p->min || p->def > p->max;
-    if (bad) {
-      g_set_error (error, KDF_ERROR, KDF_ERROR_PLUGIN,
-                   "plugin %s: node kind '%s': param '%s' has a default outside its range or "
-                   "choices",
-                   path, k->name, p->name);
-      return FALSE;
-    }
-  }
-  return TRUE;
-}
-
 /* "…/kdf-score_hist.so" → "score_hist" */
 static char *
 plugin_name_from_path (const char *path)
@@ -280,7 +144,14 @@ kdf_registry_load_file (KdfRegistry *reg, const char *path, GError **error)
   /* Validate every class before registering any, so a failure leaves no trace. */
   for (guint i = 0; info->classes && info->classes[i]; i++) {
     const KdfNodeClass *k = info->classes[i];
-    if (!check_class (path, k, error)) {
+    g_autofree char *origin = g_strdup_printf ("plugin %s", path);
+    gboolean ok = kdf_node_class_check (k, origin, error);
+    if (ok && strchr (k->name, ':')) {
+      g_set_error (error, KDF_ERROR, KDF_ERROR_PLUGIN,
+                   "plugin %s: node kind '%s': names are snake_case ([a-z0-9_])", path, k->name);
+      ok = FALSE;
+    }
+    if (!ok) {
       g_module_close (module);
       return FALSE;
     }

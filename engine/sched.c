@@ -70,10 +70,12 @@ static void
 prefix_error (GError *error, KdfNode *n, guint tick)
 {
   g_autofree char *where = kdf_node_where (n);
-  if (g_str_has_prefix (error->message, where))
-    return;
   g_autofree char *origin = n->origin ? g_strdup_printf (" [%s]", n->origin) : g_strdup ("");
-  char *msg = g_strdup_printf ("%s%s, tick %u: %s", where, origin, tick, error->message);
+  char *msg;
+  if (g_str_has_prefix (error->message, where)) /* the run-time checks say where already */
+    msg = g_strdup_printf ("%s%s%s", where, origin, error->message + strlen (where));
+  else
+    msg = g_strdup_printf ("%s%s, tick %u: %s", where, origin, tick, error->message);
   g_free (error->message);
   error->message = msg;
 }
@@ -98,6 +100,8 @@ run_node (Run *r, KdfNode *n)
   }
   if (ok)
     ok = kdf_node_bind_inputs (n, &error);
+  if (ok)
+    kdf_node_fill_params (n);
   if (ok && !n->initialized) {
     if (n->klass->init)
       ok = n->klass->init (&n->ctx, &n->state, &error);
@@ -151,9 +155,29 @@ worker (gpointer data, gpointer user_data)
 
 /* A node is done (ran, skipped or failed): release its cores, record the first
  * error, and make its successors ready. */
+/* A node's warnings, on the control thread: to the application, or stderr. */
+static void
+flush_warnings (Run *r, KdfNode *n)
+{
+  for (guint i = 0; i < n->warnings->len; i++) {
+    KdfWarning *w = n->warnings->pdata[i];
+    g_autofree char *where = kdf_node_where (n);
+    char *msg = g_strdup_printf ("%s, tick %u: %s", where, w->tick, w->message);
+    if (r->opts->warning)
+      r->opts->warning (msg, r->opts->user_data);
+    else if (!r->opts->quiet)
+      g_printerr ("warning: %s\n", msg);
+    g_ptr_array_add (r->g->warnings, msg);
+    g_free (w->message);
+    g_free (w);
+  }
+  g_ptr_array_set_size (n->warnings, 0);
+}
+
 static void
 complete (Run *r, KdfNode *n, gboolean was_dispatched)
 {
+  flush_warnings (r, n);
   if (was_dispatched) {
     r->free_cores += n->budget;
     r->in_flight--;
@@ -298,139 +322,6 @@ record_delayed (KdfGraph *g)
   }
 }
 
-/* ---- the run directory -------------------------------------------------------- */
-
-static void
-append_metrics (Run *r, double tick_seconds)
-{
-  KdfGraph *g = r->g;
-  g_autoptr (JsonBuilder) b = json_builder_new ();
-  json_builder_begin_object (b);
-  json_builder_set_member_name (b, "graph");
-  json_builder_add_string_value (b, g->name);
-  json_builder_set_member_name (b, "tick");
-  json_builder_add_int_value (b, r->tick);
-  json_builder_set_member_name (b, "seconds");
-  json_builder_add_double_value (b, tick_seconds);
-  for (guint i = 0; i < g->nodes->len; i++) {
-    KdfNode *n = g->nodes->pdata[i];
-    for (guint k = 0; k < n->metrics->len; k++) {
-      KdfMetric *m = &g_array_index (n->metrics, KdfMetric, k);
-      json_builder_set_member_name (b, m->key);
-      json_builder_add_double_value (b, m->value);
-      if (r->last_metrics)
-        json_object_set_double_member (r->last_metrics, m->key, m->value);
-      g_free (m->key);
-    }
-    g_array_set_size (n->metrics, 0);
-  }
-  json_builder_end_object (b);
-  if (!g->run_dir)
-    return;
-  g_autoptr (JsonGenerator) gen = json_generator_new ();
-  g_autoptr (JsonNode) root = json_builder_get_root (b);
-  json_generator_set_root (gen, root);
-  g_autofree char *line = json_generator_to_data (gen, NULL);
-  g_autofree char *path = g_build_filename (g->run_dir, "metrics.jsonl", NULL);
-  FILE *f = fopen (path, "a");
-  if (f) {
-    fprintf (f, "%s\n", line);
-    fclose (f);
-  } else {
-    g_warning ("cannot append to %s", path);
-  }
-}
-
-static char *
-file_safe (const char *name)
-{
-  char *s = g_strdup (name);
-  for (char *c = s; *c; c++)
-    if (!g_ascii_isalnum (*c) && *c != '-' && *c != '_' && *c != '.')
-      *c = '_';
-  return s;
-}
-
-/* summary.json holds one entry per graph run into the directory (a script may run
- * several stages), so the existing file is read and updated. */
-static void
-write_summary (Run *r)
-{
-  KdfGraph *g = r->g;
-  g_autofree char *path = g_build_filename (g->run_dir, "summary.json", NULL);
-  g_autoptr (JsonParser) parser = json_parser_new ();
-  JsonObject *root = NULL;
-  if (json_parser_load_from_file (parser, path, NULL) && JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
-    root = json_object_ref (json_node_get_object (json_parser_get_root (parser)));
-  else
-    root = json_object_new ();
-  if (!json_object_has_member (root, "graphs"))
-    json_object_set_object_member (root, "graphs", json_object_new ());
-  JsonObject *graphs = json_object_get_object_member (root, "graphs");
-  JsonObject *entry = json_object_new ();
-  json_object_set_int_member (entry, "seed", (gint64) g->seed);
-  json_object_set_int_member (entry, "ticks", g->tick);
-  json_object_set_string_member (entry, "status", r->error ? "failed" : "ok");
-  if (r->error) {
-    json_object_set_string_member (entry, "error", r->error->message);
-    json_object_set_int_member (entry, "failed_tick", r->tick);
-  }
-  json_object_set_double_member (entry, "seconds",
-                                 (double) (g_get_monotonic_time () - r->t_start) * 1e-6);
-  JsonObject *nodes = json_object_new ();
-  for (guint i = 0; i < g->nodes->len; i++) {
-    KdfNode *n = g->nodes->pdata[i];
-    JsonObject *o = json_object_new ();
-    json_object_set_string_member (o, "kind", n->klass->name);
-    json_object_set_int_member (o, "calls", n->stats.calls);
-    json_object_set_double_member (o, "seconds", n->stats.seconds);
-    json_object_set_object_member (nodes, n->name, o);
-  }
-  json_object_set_object_member (entry, "nodes", nodes);
-  json_object_set_object_member (entry, "metrics", json_object_ref (r->last_metrics));
-  json_object_set_object_member (graphs, g->name, entry);
-  json_object_set_string_member (root, "status", r->error ? "failed" : "ok");
-  json_object_set_string_member (root, "last_graph", g->name);
-
-  g_autoptr (JsonGenerator) gen = json_generator_new ();
-  JsonNode *node = json_node_init_object (json_node_alloc (), root);
-  json_generator_set_root (gen, node);
-  json_generator_set_pretty (gen, TRUE);
-  g_autofree char *text = json_generator_to_data (gen, NULL);
-  json_node_unref (node);
-  json_object_unref (root);
-  g_autoptr (GError) error = NULL;
-  if (!g_file_set_contents (path, text, -1, &error))
-    g_warning ("%s", error->message);
-}
-
-static void
-write_outputs (Run *r)
-{
-  KdfGraph *g = r->g;
-  g_autoptr (GError) error = NULL;
-  if (g->run_dir) {
-    g_autofree char *dot = g_build_filename (g->run_dir, "graph.dot", NULL);
-    g_autofree char *safe = file_safe (g->name);
-    g_autofree char *base = g_strdup_printf ("%s.dot", safe);
-    g_autofree char *named = g_build_filename (g->run_dir, base, NULL);
-    if (!kdf_graph_write_dot (g, dot, &error) || !kdf_graph_write_dot (g, named, &error)) {
-      g_warning ("%s", error->message);
-      g_clear_error (&error);
-    }
-    write_summary (r);
-  }
-  const char *dot_dir = g_getenv ("KDFLOW_DOT_DIR");
-  if (dot_dir && *dot_dir) {
-    g_mkdir_with_parents (dot_dir, 0755);
-    g_autofree char *safe = file_safe (g->name);
-    g_autofree char *base = g_strdup_printf ("%s.dot", safe);
-    g_autofree char *path = g_build_filename (dot_dir, base, NULL);
-    if (!kdf_graph_write_dot (g, path, &error))
-      g_warning ("KDFLOW_DOT_DIR: %s", error->message);
-  }
-}
-
 /* ---- run ---------------------------------------------------------------------- */
 
 gboolean
@@ -511,7 +402,8 @@ kdf_graph_run (KdfGraph *g, const KdfRunOptions *opts, GError **error)
       break;
     record_delayed (g);
     g->tick = r.tick + 1;
-    append_metrics (&r, (double) (g_get_monotonic_time () - t_tick) * 1e-6);
+    kdf_rundir_append_metrics (g, r.tick, (double) (g_get_monotonic_time () - t_tick) * 1e-6,
+                               r.last_metrics);
     report_progress (&r, NULL, TRUE);
   }
   g_thread_pool_free (r.pool, FALSE, TRUE);
@@ -525,7 +417,8 @@ kdf_graph_run (KdfGraph *g, const KdfRunOptions *opts, GError **error)
       g_array_set_size (n->metrics, 0);
     }
   }
-  write_outputs (&r);
+  kdf_rundir_write (g, r.error, r.tick, (double) (g_get_monotonic_time () - r.t_start) * 1e-6,
+                    r.last_metrics);
   g->run_dir = NULL;
   json_object_unref (r.last_metrics);
   if (r.error) {

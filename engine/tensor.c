@@ -1,7 +1,7 @@
 /* Tensors: refcounted, strided, 64-byte aligned storage shared by views. */
 #include "config.h"
 
-#include <kdflow/kdflow-plugin.h>
+#include <kdflow/base.h>
 #include <kdflow/tensor.h>
 #include <stdlib.h>
 #include <string.h>
@@ -407,5 +407,30 @@ kdf_tensor_same_shape (const KdfTensor *a, const KdfTensor *b)
   for (int d = 0; d < a->rank; d++)
     if (a->shape[d] != b->shape[d])
       return FALSE;
+  return TRUE;
+}
+
+gboolean
+kdf_tensor_check_labels (const KdfTensor *labels, int64_t n_classes, const char *what,
+                         GError **error)
+{
+  g_return_val_if_fail (labels != NULL && what != NULL, FALSE);
+  if (labels->dtype != KDF_DTYPE_I32 || labels->rank != 1) {
+    g_autofree char *d = kdf_tensor_describe (labels);
+    g_set_error (error, KDF_ERROR, KDF_ERROR_SHAPE, "%s must be i32[N] class labels, got %s",
+                 what, d);
+    return FALSE;
+  }
+  const int32_t *y = kdf_tensor_i32 (labels);
+  const int64_t st = labels->strides[0];
+  for (int64_t i = 0; i < labels->shape[0]; i++) {
+    int32_t v = y[i * st];
+    if (v < 0 || v >= n_classes) {
+      g_set_error (error, KDF_ERROR, KDF_ERROR_VALUE,
+                   "%s row %" G_GINT64_FORMAT " is %d, outside [0, %" G_GINT64_FORMAT ")", what,
+                   (gint64) i, v, (gint64) n_classes);
+      return FALSE;
+    }
+  }
   return TRUE;
 }

@@ -11,26 +11,21 @@
 #include <kdflow/nn.h>
 
 static const KdfPortSpec inputs[] = {
-  { .name = "teacher_probs", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_F32, .rank = 2,
-    .shape = "N,C", .flags = KDF_PORT_OPTIONAL, .summary = "the teacher's probabilities (or teacher_logits)" },
-  { .name = "teacher_logits", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_F32, .rank = 2,
-    .shape = "N,C", .flags = KDF_PORT_OPTIONAL, .summary = "the teacher's logits (softmax here)" },
-  { .name = "student_probs", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_F32, .rank = 2,
-    .shape = "N,C", .flags = KDF_PORT_OPTIONAL, .summary = "the student's probabilities (or student_logits)" },
-  { .name = "student_logits", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_F32, .rank = 2,
-    .shape = "N,C", .flags = KDF_PORT_OPTIONAL, .summary = "the student's logits (softmax here)" },
-  { .name = "labels", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_I32, .rank = 1, .shape = "N",
-    .flags = KDF_PORT_OPTIONAL, .summary = "the given (noisy) labels, for scores" },
+  KDF_PORT ("teacher_probs", "f32[N,C]", KDF_PORT_OPTIONAL,
+            "the teacher's probabilities (or teacher_logits)"),
+  KDF_PORT ("teacher_logits", "f32[N,C]", KDF_PORT_OPTIONAL, "the teacher's logits (softmax here)"),
+  KDF_PORT ("student_probs", "f32[N,C]", KDF_PORT_OPTIONAL,
+            "the student's probabilities (or student_logits)"),
+  KDF_PORT ("student_logits", "f32[N,C]", KDF_PORT_OPTIONAL, "the student's logits (softmax here)"),
+  KDF_PORT ("labels", "i32[N] < C", KDF_PORT_OPTIONAL, "the given (noisy) labels, for scores"),
   { 0 },
 };
 
 static const KdfPortSpec outputs[] = {
-  { .name = "probs", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_F32, .rank = 2, .shape = "N,C",
-    .summary = "p_A, the normalised product of the two distributions" },
-  { .name = "scores", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_F32, .rank = 1, .shape = "N",
-    .summary = "a_i = p_A[i, label_i] (high = the networks agree with the label)" },
-  { .name = "predictions", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_I32, .rank = 1,
-    .shape = "N", .summary = "argmax p_A (first maximum)" },
+  KDF_PORT ("probs", "f32[N,C]", 0, "p_A, the normalised product of the two distributions"),
+  KDF_PORT ("scores", "f32[N]", 0,
+            "a_i = p_A[i, label_i] (high = the networks agree with the label)"),
+  KDF_PORT ("predictions", "i32[N]", 0, "argmax p_A (first maximum)"),
   { 0 },
 };
 

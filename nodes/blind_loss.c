@@ -19,46 +19,21 @@
 #include "loss-common.h"
 
 static const KdfPortSpec inputs[] = {
-  { .name = "labels", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_I32, .rank = 1, .shape = "N",
-    .summary = "the given (noisy) labels, whose teacher logit is masked" },
-  { .name = "teacher_logits", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_F32, .rank = 2,
-    .shape = "N,C", .flags = KDF_PORT_OPTIONAL,
-    .summary = "a frozen teacher's logits; without it the partner network is the teacher" },
-  { 0 },
-};
-
-static const KdfPortSpec outputs[] = {
-  { .name = "loss", .kind = KDF_VALUE_LOSS, .rank = -1, .summary = "the term, for student_update" },
-  { 0 },
-};
-
-static const KdfParamSpec params[] = {
-  KDF_PARAM_DOUBLE ("weight", 1.0, 0, 1e6, "scale of the term in the objective"),
-  KDF_LOSS_NET_PARAM,
+  KDF_PORT ("labels", "i32[N] < C", 0, "the given (noisy) labels, whose teacher logit is masked"),
+  KDF_PORT ("teacher_logits", "f32[N,C]", KDF_PORT_OPTIONAL,
+            "a frozen teacher's logits; without it the partner network is the teacher"),
   { 0 },
 };
 
 static gboolean
 run (KdfNodeCtx *ctx, gpointer state, GError **error)
 {
-  KdfLoss *l = kdf_loss_blind_new (kdf_ctx_input_tensor (ctx, "labels"),
-                                   kdf_ctx_input_tensor (ctx, "teacher_logits"),
-                                   kdf_ctx_param_double (ctx, "weight"), error);
-  if (!l)
-    return FALSE;
-  kdf_loss_set_nets (l, kdf_loss_nets_param (ctx));
-  kdf_ctx_set_output_loss (ctx, "loss", l);
-  return TRUE;
+  const KdfLossParams *p = kdf_ctx_params (ctx);
+  return kdf_loss_publish (ctx, p->net,
+                           kdf_loss_blind_new (kdf_ctx_input_tensor (ctx, "labels"),
+                                               kdf_ctx_input_tensor (ctx, "teacher_logits"),
+                                               p->weight, error));
 }
 
-static const KdfNodeClass blind_loss_class = {
-  .struct_size = sizeof (KdfNodeClass),
-  .name = "blind_loss",
-  .summary = "Blind KD term: MSE to the teacher's logits with the given label's masked",
-  .inputs = inputs,
-  .outputs = outputs,
-  .params = params,
-  .run = run,
-};
-
-KDF_PLUGIN (blind_loss, &blind_loss_class)
+KDF_LOSS_NODE (blind_loss, "Blind KD term: MSE to the teacher's logits with the given label's masked",
+               inputs, kdf_loss_params, KdfLossParams, run)

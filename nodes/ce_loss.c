@@ -8,27 +8,15 @@
 #include "loss-common.h"
 
 static const KdfPortSpec inputs[] = {
-  { .name = "targets", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_ANY, .rank = -1,
-    .summary = "N i32 labels or N×C f32 soft targets (dataset order)" },
-  { .name = "weights", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_F32, .rank = 1, .shape = "N",
-    .flags = KDF_PORT_OPTIONAL, .summary = "per-sample weights (default 1)" },
-  { 0 },
-};
-
-static const KdfPortSpec outputs[] = {
-  { .name = "loss", .kind = KDF_VALUE_LOSS, .rank = -1, .summary = "the term, for student_update" },
-  { 0 },
-};
-
-static const KdfParamSpec params[] = {
-  KDF_PARAM_DOUBLE ("weight", 1.0, 0, 1e6, "scale of the term in the objective"),
-  KDF_LOSS_NET_PARAM,
+  KDF_PORT ("targets", "any", 0, "N i32 labels or N×C f32 soft targets (dataset order)"),
+  KDF_PORT ("weights", "f32[N]", KDF_PORT_OPTIONAL, "per-sample weights (default 1)"),
   { 0 },
 };
 
 static gboolean
 run (KdfNodeCtx *ctx, gpointer state, GError **error)
 {
+  const KdfLossParams *p = kdf_ctx_params (ctx);
   KdfTensor *targets = kdf_ctx_input_tensor (ctx, "targets");
   KdfTensor *weights = kdf_ctx_input_tensor (ctx, "weights");
   gboolean hard = targets->dtype == KDF_DTYPE_I32 && targets->rank == 1;
@@ -45,22 +33,8 @@ run (KdfNodeCtx *ctx, gpointer state, GError **error)
                  (gint64) weights->shape[0], (gint64) targets->shape[0]);
     return FALSE;
   }
-  KdfLoss *l = kdf_loss_ce_new (targets, weights, kdf_ctx_param_double (ctx, "weight"), error);
-  if (!l)
-    return FALSE;
-  kdf_loss_set_nets (l, kdf_loss_nets_param (ctx));
-  kdf_ctx_set_output_loss (ctx, "loss", l);
-  return TRUE;
+  return kdf_loss_publish (ctx, p->net, kdf_loss_ce_new (targets, weights, p->weight, error));
 }
 
-static const KdfNodeClass ce_loss_class = {
-  .struct_size = sizeof (KdfNodeClass),
-  .name = "ce_loss",
-  .summary = "cross-entropy term: mean of w_i·CE_i, hard or soft targets",
-  .inputs = inputs,
-  .outputs = outputs,
-  .params = params,
-  .run = run,
-};
-
-KDF_PLUGIN (ce_loss, &ce_loss_class)
+KDF_LOSS_NODE (ce_loss, "cross-entropy term: mean of w_i·CE_i, hard or soft targets", inputs,
+               kdf_loss_params, KdfLossParams, run)

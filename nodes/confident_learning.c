@@ -16,81 +16,90 @@
 
 #include "probs-common.h"
 
-static const char *const filters[] = { "prune_by_noise_rate", "prune_by_class", "both",
-                                       "confident_learning", "predicted_neq_given", NULL };
-static const char *const rankings[] = { "self_confidence", "normalized_margin", NULL };
+typedef struct {
+  KdfClFilter filter;
+  double frac_noise;
+  int64_t min_examples_per_class;
+  gboolean argmax_above_threshold;
+  KdfClRank rank_by;
+  double tol;
+} Params;
+
+static const KdfChoice filters[] = {
+  { "prune_by_noise_rate", KDF_CL_PRUNE_BY_NOISE_RATE },
+  { "prune_by_class", KDF_CL_PRUNE_BY_CLASS },
+  { "both", KDF_CL_BOTH },
+  { "confident_learning", KDF_CL_CONFIDENT_LEARNING },
+  { "predicted_neq_given", KDF_CL_PREDICTED_NEQ_GIVEN },
+  { 0 },
+};
+static const KdfChoice rankings[] = {
+  { "self_confidence", KDF_CL_RANK_SELF_CONFIDENCE },
+  { "normalized_margin", KDF_CL_RANK_NORMALIZED_MARGIN },
+  { 0 },
+};
 
 static const KdfPortSpec inputs[] = {
-  { .name = "probs", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_F32, .rank = 2, .shape = "N,C",
-    .summary = "out-of-sample probabilities" },
-  { .name = "labels", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_I32, .rank = 1, .shape = "N",
-    .summary = "the given labels, in [0, C)" },
+  KDF_PORT ("probs", "f32[N,C]", 0, "out-of-sample probabilities"),
+  KDF_PORT ("labels", "i32[N] < C", 0, "the given labels, in [0, C)"),
   { 0 },
 };
 
 static const KdfPortSpec outputs[] = {
-  { .name = "flagged", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_U8, .rank = 1, .shape = "N",
-    .summary = "1 = label issue" },
-  { .name = "score", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_F32, .rank = 1, .shape = "N",
-    .summary = "1 − label quality (higher = more likely an error)" },
-  { .name = "order", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_I32, .rank = 1,
-    .summary = "the flagged rows, worst label quality first" },
-  { .name = "confident_joint", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_I32, .rank = 2,
-    .shape = "C,C", .summary = "[given][true] counts, before calibration" },
-  { .name = "thresholds", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_F32, .rank = 1, .shape = "C",
-    .summary = "per-class thresholds (mean self-confidence of each given class)" },
-  { .name = "noise_rate", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_F32, .rank = 0,
-    .summary = "estimated fraction of wrong labels (calibrated joint off the diagonal)" },
+  KDF_PORT ("flagged", "u8[N]", 0, "1 = label issue"),
+  KDF_PORT ("score", "f32[N]", 0, "1 − label quality (higher = more likely an error)"),
+  KDF_PORT ("order", "i32[*]", 0, "the flagged rows, worst label quality first"),
+  KDF_PORT ("confident_joint", "i32[C,C]", 0, "[given][true] counts, before calibration"),
+  KDF_PORT ("thresholds", "f32[C]", 0,
+            "per-class thresholds (mean self-confidence of each given class)"),
+  KDF_PORT ("noise_rate", "f32[]", 0,
+            "estimated fraction of wrong labels (calibrated joint off the diagonal)"),
   { 0 },
 };
 
 static const KdfParamSpec params[] = {
-  KDF_PARAM_ENUM ("filter", "prune_by_noise_rate", filters, "cleanlab's filter_by"),
-  KDF_PARAM_DOUBLE ("frac_noise", 1.0, 1e-9, 1.0, "prune this fraction of the estimated errors"),
-  KDF_PARAM_INT ("min_examples_per_class", 1, 0, G_MAXINT32, "never prune a class below this"),
-  KDF_PARAM_BOOL ("argmax_above_threshold", FALSE,
+  KDF_PARAM_ENUM (Params, filter, "prune_by_noise_rate", filters, "cleanlab's filter_by"),
+  KDF_PARAM_DOUBLE (Params, frac_noise, 1.0, 1e-9, 1.0,
+                    "prune this fraction of the estimated errors"),
+  KDF_PARAM_INT (Params, min_examples_per_class, 1, 0, G_MAXINT32,
+                 "never prune a class below this"),
+  KDF_PARAM_BOOL (Params, argmax_above_threshold, FALSE,
                   "count a sample confident in 2+ classes in the argmax over those classes "
                   "(the paper's Eq. 2) instead of over all classes (cleanlab)"),
-  KDF_PARAM_ENUM ("rank_by", "self_confidence", rankings, "label quality for score and order"),
-  KDF_PARAM_DOUBLE ("tol", 1e-4, 1e-12, 0.5, "rows with |sum − 1| > tol are normalised (warning)"),
+  KDF_PARAM_ENUM (Params, rank_by, "self_confidence", rankings,
+                  "label quality for score and order"),
+  KDF_PARAM_DOUBLE (Params, tol, 1e-4, 1e-12, 0.5,
+                    "rows with |sum − 1| > tol are normalised (warning)"),
   { 0 },
 };
 
 static gboolean
-cl_run (KdfNodeCtx *ctx, gpointer state, GError **error)
+run (KdfNodeCtx *ctx, gpointer state, GError **error)
 {
-  KdfTensor *p_in = kdf_ctx_input_tensor (ctx, "probs");
-  KdfTensor *y_in = kdf_ctx_input_tensor (ctx, "labels");
-  g_autoptr (KdfTensor) p = kdf_node_checked_probs (ctx, p_in, "input 'probs'", error);
-  if (p == NULL)
+  const Params *p = kdf_ctx_params (ctx);
+  g_autoptr (KdfTensor) probs = kdf_node_checked_probs (ctx, kdf_ctx_input_tensor (ctx, "probs"),
+                                                        p->tol, "input 'probs'", error);
+  if (probs == NULL)
     return FALSE;
-  g_autoptr (KdfTensor) y = kdf_tensor_contiguous (y_in);
-  int64_t n = p->shape[0];
-  if (p->shape[1] > 65536) {
+  g_autoptr (KdfTensor) y = kdf_tensor_contiguous (kdf_ctx_input_tensor (ctx, "labels"));
+  int64_t n = probs->shape[0];
+  if (probs->shape[1] > 65536) {
     g_set_error (error, KDF_ERROR, KDF_ERROR_SHAPE, "input 'probs': %" G_GINT64_FORMAT
-                 " classes; at most 65536", (gint64) p->shape[1]);
+                 " classes; at most 65536", (gint64) probs->shape[1]);
     return FALSE;
   }
-  int c = (int) p->shape[1];
-  const float *pp = kdf_tensor_f32 (p);
+  int c = (int) probs->shape[1];
+  const float *pp = kdf_tensor_f32 (probs);
   const int32_t *py = kdf_tensor_i32 (y);
-  for (int64_t i = 0; i < n; i++)
-    if (py[i] < 0 || py[i] >= c) {
-      g_set_error (error, KDF_ERROR, KDF_ERROR_VALUE,
-                   "input 'labels': labels[%" G_GINT64_FORMAT "] = %d is outside [0, %d) "
-                   "(C is the number of probability columns)",
-                   (gint64) i, py[i], c);
-      return FALSE;
-    }
 
   KdfClOptions opt;
   kdf_cl_options_init (&opt);
-  opt.filter = (KdfClFilter) kdf_ctx_param_enum (ctx, "filter");
-  opt.frac_noise = kdf_ctx_param_double (ctx, "frac_noise");
-  opt.min_examples_per_class = kdf_ctx_param_int (ctx, "min_examples_per_class");
-  opt.argmax_above_threshold = kdf_ctx_param_bool (ctx, "argmax_above_threshold");
+  opt.filter = p->filter;
+  opt.frac_noise = p->frac_noise;
+  opt.min_examples_per_class = p->min_examples_per_class;
+  opt.argmax_above_threshold = p->argmax_above_threshold;
   opt.threads = kdf_ctx_threads (ctx);
-  KdfClRank rank_by = (KdfClRank) kdf_ctx_param_enum (ctx, "rank_by");
+  const KdfClRank rank_by = p->rank_by;
 
   g_autoptr (KdfTensor) flagged = kdf_tensor_new_1d (KDF_DTYPE_U8, n);
   KdfClResult r = { 0 };
@@ -158,7 +167,8 @@ static const KdfNodeClass confident_learning_class = {
   .inputs = inputs,
   .outputs = outputs,
   .params = params,
-  .run = cl_run,
+  .params_size = sizeof (Params),
+  .run = run,
 };
 
 KDF_PLUGIN (confident_learning, &confident_learning_class)

@@ -28,68 +28,110 @@
 #include <kdflow/kdflow-plugin.h>
 #include <string.h>
 
-static const char *const datasets[] = { "fashion-mnist", "idx", "npy", "csv", NULL };
-enum { DS_FMNIST, DS_IDX, DS_NPY, DS_CSV };
-static const char *const normalizations[] = { "none", "unit", "standardize",
-                                              "standardize_global", NULL };
-/* the order of KdfNoiseKind */
-static const char *const noises[] = { "none", "symmetric", "symmetric_inclusive", "pairflip",
-                                      "asymmetric", "transition", "instance", "openset", "file",
-                                      NULL };
+typedef enum { SOURCE_FMNIST, SOURCE_IDX, SOURCE_NPY, SOURCE_CSV } Source;
 
-static const KdfPortSpec inputs[] = {
-  { .name = "transition", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_F32, .rank = 2,
-    .shape = "K,K", .flags = KDF_PORT_OPTIONAL,
-    .summary = "transition noise: the C×C matrix T[true][noisy] (e.g. a Lua table)" },
+typedef struct {
+  Source dataset;
+  const char *path;
+  const char *test_path;
+  const char *label_column;
+  int n_classes;
+  int subset;
+  int test_subset;
+  KdfNormalize normalize;
+  KdfNoiseKind noise;
+  double rate;
+  const char *class_map;
+  const char *transition_file;
+  double instance_std;
+  const char *heldout;
+  const char *labels_file;
+  KdfNoiseKind noise2;
+  double rate2;
+  double val_fraction;
+  int64_t seed;
+} Params;
+
+static const KdfChoice sources[] = {
+  { "fashion-mnist", SOURCE_FMNIST },
+  { "idx", SOURCE_IDX },
+  { "npy", SOURCE_NPY },
+  { "csv", SOURCE_CSV },
+  { 0 },
+};
+static const KdfChoice normalizations[] = {
+  { "none", KDF_NORMALIZE_NONE },
+  { "unit", KDF_NORMALIZE_UNIT },
+  { "standardize", KDF_NORMALIZE_STANDARDIZE },
+  { "standardize_global", KDF_NORMALIZE_STANDARDIZE_GLOBAL },
+  { 0 },
+};
+static const KdfChoice noises[] = {
+  { "none", KDF_NOISE_NONE },
+  { "symmetric", KDF_NOISE_SYMMETRIC },
+  { "symmetric_inclusive", KDF_NOISE_SYMMETRIC_INCLUSIVE },
+  { "pairflip", KDF_NOISE_PAIRFLIP },
+  { "asymmetric", KDF_NOISE_ASYMMETRIC },
+  { "transition", KDF_NOISE_TRANSITION },
+  { "instance", KDF_NOISE_INSTANCE },
+  { "openset", KDF_NOISE_OPENSET },
+  { "file", KDF_NOISE_FILE },
   { 0 },
 };
 
-#define OUT(n, dt, rk, shp, fl, s)                                                        \
-  { .name = (n), .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_##dt, .rank = (rk),         \
-    .shape = (shp), .flags = (fl), .summary = (s) }
+static const KdfPortSpec inputs[] = {
+  KDF_PORT ("transition", "f32[K,K]", KDF_PORT_OPTIONAL,
+            "transition noise: the C×C matrix T[true][noisy] (e.g. a Lua table)"),
+  { 0 },
+};
 
 static const KdfPortSpec outputs[] = {
-  OUT ("x", F32, 2, "N,D", 0, "training inputs, one row per sample"),
-  OUT ("labels", I32, 1, "N", 0, "training labels as a method sees them (noisy)"),
-  OUT ("clean_labels", I32, 1, "N", KDF_PORT_ORACLE, "true training labels"),
-  OUT ("noisy_mask", U8, 1, "N", KDF_PORT_ORACLE, "1 = the label (or, open-set, the input) is wrong"),
-  OUT ("index", I32, 1, "N", 0, "each training row's row in the source file"),
-  OUT ("x_val", F32, 2, "V,D", 0, "validation inputs (0 rows without a split)"),
-  OUT ("labels_val", I32, 1, "V", 0, "validation labels, noisy like training"),
-  OUT ("clean_labels_val", I32, 1, "V", KDF_PORT_ORACLE, "true validation labels"),
-  OUT ("noisy_mask_val", U8, 1, "V", KDF_PORT_ORACLE, "validation noise mask"),
-  OUT ("x_test", F32, 2, "M,D", 0, "test inputs (0 rows if the source has none)"),
-  OUT ("y_test", I32, 1, "M", 0, "test labels (clean)"),
-  OUT ("num_classes", F32, 0, NULL, 0, "C, the number of classes (a scalar)"),
+  KDF_PORT ("x", "f32[N,D]", 0, "training inputs, one row per sample"),
+  KDF_PORT ("labels", "i32[N]", 0, "training labels as a method sees them (noisy)"),
+  KDF_PORT ("clean_labels", "i32[N]", KDF_PORT_ORACLE, "true training labels"),
+  KDF_PORT ("noisy_mask", "u8[N]", KDF_PORT_ORACLE,
+            "1 = the label (or, open-set, the input) is wrong"),
+  KDF_PORT ("index", "i32[N]", 0, "each training row's row in the source file"),
+  KDF_PORT ("x_val", "f32[V,D]", 0, "validation inputs (0 rows without a split)"),
+  KDF_PORT ("labels_val", "i32[V]", 0, "validation labels, noisy like training"),
+  KDF_PORT ("clean_labels_val", "i32[V]", KDF_PORT_ORACLE, "true validation labels"),
+  KDF_PORT ("noisy_mask_val", "u8[V]", KDF_PORT_ORACLE, "validation noise mask"),
+  KDF_PORT ("x_test", "f32[M,D]", 0, "test inputs (0 rows if the source has none)"),
+  KDF_PORT ("y_test", "i32[M]", 0, "test labels (clean)"),
+  KDF_PORT ("num_classes", "f32[]", 0, "C, the number of classes (a scalar)"),
   { 0 },
 };
 
 static const KdfParamSpec params[] = {
-  KDF_PARAM_ENUM ("dataset", "fashion-mnist", datasets, "the source format"),
-  KDF_PARAM_STRING ("path", "",
+  KDF_PARAM_ENUM (Params, dataset, "fashion-mnist", sources, "the source format"),
+  KDF_PARAM_STRING (Params, path, "",
                     "fashion-mnist/idx: directory of the four IDX files (fashion-mnist: "
                     "default " KDF_FASHION_MNIST_DIR "); npy: directory with x.npy, "
                     "labels.npy [, x_test.npy, y_test.npy]; csv: the training file"),
-  KDF_PARAM_STRING ("test_path", "", "csv: a test file with the same columns"),
-  KDF_PARAM_STRING ("label_column", "-1", "csv: the label column, a header name or index"),
-  KDF_PARAM_INT ("n_classes", 0, 0, 65536, "C (0 = 1 + the largest label)"),
-  KDF_PARAM_INT ("subset", 0, 0, G_MAXINT32, "keep this many training rows, stratified (0 = all)"),
-  KDF_PARAM_INT ("test_subset", 0, 0, G_MAXINT32, "keep this many test rows, stratified (0 = all)"),
-  KDF_PARAM_ENUM ("normalize", "unit", normalizations,
+  KDF_PARAM_STRING (Params, test_path, "", "csv: a test file with the same columns"),
+  KDF_PARAM_STRING (Params, label_column, "-1", "csv: the label column, a header name or index"),
+  KDF_PARAM_INT (Params, n_classes, 0, 0, 65536, "C (0 = 1 + the largest label)"),
+  KDF_PARAM_INT (Params, subset, 0, 0, G_MAXINT32,
+                 "keep this many training rows, stratified (0 = all)"),
+  KDF_PARAM_INT (Params, test_subset, 0, 0, G_MAXINT32,
+                 "keep this many test rows, stratified (0 = all)"),
+  KDF_PARAM_ENUM (Params, normalize, "unit", normalizations,
                   "inputs: none, unit ([0,1]), standardize (per feature), standardize_global"),
-  KDF_PARAM_ENUM ("noise", "none", noises, "the label-noise model"),
-  KDF_PARAM_DOUBLE ("rate", 0.0, 0, 0, "noise rate r in [0, 1): ⌊rN⌋ samples (exact count)"),
-  KDF_PARAM_STRING ("class_map", "",
+  KDF_PARAM_ENUM (Params, noise, "none", noises, "the label-noise model"),
+  KDF_PARAM_DOUBLE (Params, rate, 0.0, 0, 0, "noise rate r in [0, 1): ⌊rN⌋ samples (exact count)"),
+  KDF_PARAM_STRING (Params, class_map, "",
                     "asymmetric: 'from:to,...' by class index or name (default: Fashion-MNIST's "
                     "T-shirt→Shirt, Pullover→Coat, Sandal→Sneaker, Shirt→T-shirt, Coat→Pullover)"),
-  KDF_PARAM_STRING ("transition_file", "", "transition: a .npy C×C matrix (or the input)"),
-  KDF_PARAM_DOUBLE ("instance_std", 0.1, 1e-6, 10, "instance: std of the per-sample flip rate"),
-  KDF_PARAM_STRING ("heldout", "", "openset: held-out classes, '8,9' or names"),
-  KDF_PARAM_STRING ("labels_file", "", "file: a .npy of N noisy labels, one per source row"),
-  KDF_PARAM_ENUM ("noise2", "none", noises, "a second model on the samples not yet noisy"),
-  KDF_PARAM_DOUBLE ("rate2", 0.0, 0, 0, "its rate"),
-  KDF_PARAM_DOUBLE ("val_fraction", 0.1, 0.0, 0.99, "noisy validation split (0 = none)"),
-  KDF_PARAM_INT ("seed", -1, -1, 9007199254740992.0,
+  KDF_PARAM_STRING (Params, transition_file, "", "transition: a .npy C×C matrix (or the input)"),
+  KDF_PARAM_DOUBLE (Params, instance_std, 0.1, 1e-6, 10,
+                    "instance: std of the per-sample flip rate"),
+  KDF_PARAM_STRING (Params, heldout, "", "openset: held-out classes, '8,9' or names"),
+  KDF_PARAM_STRING (Params, labels_file, "",
+                    "file: a .npy of N noisy labels, one per source row"),
+  KDF_PARAM_ENUM (Params, noise2, "none", noises, "a second model on the samples not yet noisy"),
+  KDF_PARAM_DOUBLE (Params, rate2, 0.0, 0, 0, "its rate"),
+  KDF_PARAM_DOUBLE (Params, val_fraction, 0.1, 0.0, 0.99, "noisy validation split (0 = none)"),
+  KDF_PARAM_INT (Params, seed, -1, -1, 9007199254740992.0,
                  "noise/split/subset seed (−1: from the graph seed and node name)"),
   { 0 },
 };
@@ -99,7 +141,7 @@ typedef struct {
 } LoaderState;
 
 static gboolean
-loader_init (KdfNodeCtx *ctx, gpointer *state, GError **error)
+init (KdfNodeCtx *ctx, gpointer *state, GError **error)
 {
   LoaderState *s = g_new0 (LoaderState, 1);
   s->seed = kdf_ctx_seed (ctx);
@@ -117,173 +159,98 @@ step_seed (guint64 seed, guint64 step)
   return z ^ (z >> 31);
 }
 
-/* Y: the i32 labels a reader returned (contiguous) */
-static int32_t
-max_label (const KdfTensor *y)
-{
-  const int32_t *p = kdf_tensor_i32 (y);
-  int32_t mx = -1;
-  for (int64_t i = 0; i < y->shape[0]; i++)
-    mx = MAX (mx, p[i]);
-  return mx;
-}
-
-/* C for a dataset made from tensors: the param, else 1 + the largest label of
- * training and test. */
-static int
-classes_for (KdfNodeCtx *ctx, const KdfTensor *y, const KdfTensor *ty)
-{
-  int c = (int) kdf_ctx_param_int (ctx, "n_classes");
-  if (c > 0)
-    return c;
-  int32_t mx = max_label (y);
-  if (ty)
-    mx = MAX (mx, max_label (ty));
-  return mx + 1;
-}
-
 static KdfDataset *
-load_npy (KdfNodeCtx *ctx, const char *dir, GError **error)
+load_csv (const Params *p, GError **error)
 {
-  g_autofree char *px = g_build_filename (dir, "x.npy", NULL);
-  g_autofree char *py = g_build_filename (dir, "labels.npy", NULL);
-  g_autofree char *ptx = g_build_filename (dir, "x_test.npy", NULL);
-  g_autofree char *pty = g_build_filename (dir, "y_test.npy", NULL);
-  const char *need[2] = { px, py };
-  for (int k = 0; k < 2; k++)
-    if (!g_file_test (need[k], G_FILE_TEST_EXISTS)) {
-      g_set_error (error, KDF_ERROR, KDF_ERROR_IO,
-                   "%s: file not found (dataset npy reads x.npy and labels.npy, and "
-                   "optionally x_test.npy and y_test.npy, from param 'path')", need[k]);
-      return NULL;
-    }
-  gboolean has_test = g_file_test (ptx, G_FILE_TEST_EXISTS);
-  if (has_test != g_file_test (pty, G_FILE_TEST_EXISTS)) {
-    g_set_error (error, KDF_ERROR, KDF_ERROR_IO, "%s: file not found (x_test.npy and y_test.npy "
-                 "come together)", has_test ? pty : ptx);
-    return NULL;
-  }
-  g_autoptr (KdfTensor) x = kdf_npy_read (px, KDF_DTYPE_ANY, error);
-  if (x == NULL)
-    return NULL;
-  g_autoptr (KdfTensor) y = kdf_npy_read (py, KDF_DTYPE_I32, error);
-  if (y == NULL)
-    return NULL;
-  g_autoptr (KdfTensor) tx = NULL;
-  g_autoptr (KdfTensor) ty = NULL;
-  if (has_test && (!(tx = kdf_npy_read (ptx, KDF_DTYPE_ANY, error)) ||
-                   !(ty = kdf_npy_read (pty, KDF_DTYPE_I32, error))))
-    return NULL;
-  if (y->rank != 1 || (ty && ty->rank != 1)) {
-    g_autofree char *d = kdf_tensor_describe (y->rank != 1 ? y : ty);
-    g_set_error (error, KDF_ERROR, KDF_ERROR_IO, "%s: labels must be one-dimensional, the file "
-                 "holds %s", y->rank != 1 ? py : pty, d);
-    return NULL;
-  }
-  KdfDataset *ds = kdf_dataset_new (dir, x, y, tx, ty, classes_for (ctx, y, ty), error);
-  if (ds == NULL) {
-    /* name the file behind the complaint */
-    const char *msg = (*error)->message;
-    const char *file = g_str_has_prefix (msg, "y_test") ? pty
-                       : g_str_has_prefix (msg, "labels") ? py
-                       : g_str_has_prefix (msg, "x_test") || g_str_has_prefix (msg, "the test")
-                           ? ptx
-                           : px;
-    g_prefix_error (error, "%s: ", file);
-  }
-  return ds;
-}
-
-static KdfDataset *
-load_csv (KdfNodeCtx *ctx, const char *path, GError **error)
-{
-  const char *test_path = kdf_ctx_param_string (ctx, "test_path");
-  KdfCsvOptions opts = { .header = KDF_CSV_HEADER_AUTO,
-                         .label_column = kdf_ctx_param_string (ctx, "label_column") };
+  KdfCsvOptions opts = { .header = KDF_CSV_HEADER_AUTO, .label_column = p->label_column };
   g_autoptr (KdfTensor) x = NULL;
   g_autoptr (KdfTensor) y = NULL;
   g_autoptr (KdfTensor) tx = NULL;
   g_autoptr (KdfTensor) ty = NULL;
-  if (!kdf_csv_read (path, &opts, &x, &y, NULL, error))
+  if (!kdf_csv_read (p->path, &opts, &x, &y, NULL, error))
     return NULL;
-  if (test_path && *test_path && !kdf_csv_read (test_path, &opts, &tx, &ty, NULL, error))
+  if (*p->test_path && !kdf_csv_read (p->test_path, &opts, &tx, &ty, NULL, error))
     return NULL;
   if (y == NULL || (tx && ty == NULL)) {
     g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM, "%s: no label column (param 'label_column')",
-                 y == NULL ? path : test_path);
+                 y == NULL ? p->path : p->test_path);
     return NULL;
   }
   if (tx && tx->shape[1] != x->shape[1]) {
     g_set_error (error, KDF_ERROR, KDF_ERROR_IO,
                  "%s: %" G_GINT64_FORMAT " feature columns, but %s has %" G_GINT64_FORMAT,
-                 test_path, (gint64) tx->shape[1], path, (gint64) x->shape[1]);
+                 p->test_path, (gint64) tx->shape[1], p->path, (gint64) x->shape[1]);
     return NULL;
   }
-  KdfDataset *ds = kdf_dataset_new (path, x, y, tx, ty, classes_for (ctx, y, ty), error);
+  KdfDataset *ds = kdf_dataset_new (p->path, x, y, tx, ty, p->n_classes, error);
   if (ds == NULL)
     g_prefix_error (error, "%s: ",
-                    g_str_has_prefix ((*error)->message, "y_test") ? test_path : path);
+                    g_str_has_prefix ((*error)->message, "y_test") ? p->test_path : p->path);
   return ds;
 }
 
-static KdfDataset *
-load (KdfNodeCtx *ctx, GError **error)
+/* IDX sources infer C from their labels: a smaller n_classes is a label error. */
+static gboolean
+check_idx_classes (const Params *p, KdfDataset *ds, GError **error)
 {
-  const char *path = kdf_ctx_param_string (ctx, "path");
-  gboolean has_path = path && *path;
-  int which = kdf_ctx_param_enum (ctx, "dataset");
-  if (which != DS_FMNIST && !has_path) {
-    g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM, "dataset '%s' needs param 'path'",
-                 datasets[which]);
-    return NULL;
+  int c = p->n_classes;
+  if (c <= 0 || ds->n_classes <= c) {
+    ds->n_classes = MAX (ds->n_classes, c);
+    return TRUE;
   }
-  KdfDataset *ds = NULL;
-  switch (which) {
-  case DS_FMNIST:
-    ds = kdf_dataset_load_fashion_mnist (has_path ? path : NULL, error);
-    break;
-  case DS_IDX:
-    if (!g_file_test (path, G_FILE_TEST_IS_DIR)) {
-      g_set_error (error, KDF_ERROR, KDF_ERROR_IO,
-                   "%s: not a directory (dataset idx reads train-images-idx3-ubyte, "
-                   "train-labels-idx1-ubyte, t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte, "
-                   "each optionally .gz, from param 'path')", path);
-      return NULL;
-    }
-    ds = kdf_dataset_load_idx_dir (path, path, error);
-    break;
-  case DS_NPY:
-    return load_npy (ctx, path, error);
-  case DS_CSV:
-    return load_csv (ctx, path, error);
-  }
-  if (ds == NULL)
-    return NULL;
-  /* IDX sources infer C from their labels; a smaller n_classes is a label error */
-  int c = (int) kdf_ctx_param_int (ctx, "n_classes");
-  if (c > 0 && ds->n_classes > c) {
-    const KdfTensor *y = ds->labels;
-    const char *file = "train-labels-idx1-ubyte";
-    int64_t bad = -1;
+  const KdfTensor *y = ds->labels;
+  const char *file = "train-labels-idx1-ubyte";
+  int64_t bad = -1;
+  for (int64_t i = 0; i < y->shape[0] && bad < 0; i++)
+    if (kdf_tensor_i32 (y)[i] >= c)
+      bad = i;
+  if (bad < 0 && ds->y_test) {
+    y = ds->y_test;
+    file = "t10k-labels-idx1-ubyte";
     for (int64_t i = 0; i < y->shape[0] && bad < 0; i++)
       if (kdf_tensor_i32 (y)[i] >= c)
         bad = i;
-    if (bad < 0 && ds->y_test) {
-      y = ds->y_test;
-      file = "t10k-labels-idx1-ubyte";
-      for (int64_t i = 0; i < y->shape[0] && bad < 0; i++)
-        if (kdf_tensor_i32 (y)[i] >= c)
-          bad = i;
-    }
-    g_set_error (error, KDF_ERROR, KDF_ERROR_VALUE,
-                 "%s/%s: label %" G_GINT64_FORMAT " is %d, outside [0, %d) (param n_classes = %d)",
-                 has_path ? path : KDF_FASHION_MNIST_DIR, file, (gint64) MAX (bad, 0),
-                 bad >= 0 ? kdf_tensor_i32 (y)[bad] : ds->n_classes - 1, c, c);
-    kdf_dataset_unref (ds);
+  }
+  g_set_error (error, KDF_ERROR, KDF_ERROR_VALUE,
+               "%s/%s: label %" G_GINT64_FORMAT " is %d, outside [0, %d) (param n_classes = %d)",
+               *p->path ? p->path : KDF_FASHION_MNIST_DIR, file, (gint64) MAX (bad, 0),
+               bad >= 0 ? kdf_tensor_i32 (y)[bad] : ds->n_classes - 1, c, c);
+  return FALSE;
+}
+
+static KdfDataset *
+load (const Params *p, GError **error)
+{
+  if (p->dataset != SOURCE_FMNIST && !*p->path) {
+    const char *name = "?";
+    for (int k = 0; sources[k].name; k++)
+      if (sources[k].value == (int) p->dataset)
+        name = sources[k].name;
+    g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM, "dataset '%s' needs param 'path'", name);
     return NULL;
   }
-  if (c > ds->n_classes)
-    ds->n_classes = c;
+  KdfDataset *ds = NULL;
+  switch (p->dataset) {
+  case SOURCE_FMNIST:
+    ds = kdf_dataset_load_fashion_mnist (*p->path ? p->path : NULL, error);
+    break;
+  case SOURCE_IDX:
+    if (!g_file_test (p->path, G_FILE_TEST_IS_DIR)) {
+      g_set_error (error, KDF_ERROR, KDF_ERROR_IO,
+                   "%s: not a directory (dataset idx reads train-images-idx3-ubyte, "
+                   "train-labels-idx1-ubyte, t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte, "
+                   "each optionally .gz, from param 'path')", p->path);
+      return NULL;
+    }
+    ds = kdf_dataset_load_idx_dir (p->path, p->path, error);
+    break;
+  case SOURCE_NPY:
+    return kdf_dataset_load_npy_dir (p->path, p->n_classes, error);
+  case SOURCE_CSV:
+    return load_csv (p, error);
+  }
+  if (ds && !check_idx_classes (p, ds, error))
+    g_clear_pointer (&ds, kdf_dataset_unref);
   return ds;
 }
 
@@ -306,12 +273,13 @@ static gboolean
 make_spec (KdfNodeCtx *ctx, KdfDataset *ds, KdfNoiseKind kind, double rate, const char *rate_name,
            guint64 seed, KdfNoiseSpec *spec, NoiseArena *arena, GError **error)
 {
+  const Params *p = kdf_ctx_params (ctx);
   KdfNoiseSpec init = KDF_NOISE_SPEC_INIT;
   *spec = init;
   spec->kind = kind;
   spec->rate = rate;
   spec->seed = seed;
-  spec->instance_std = kdf_ctx_param_double (ctx, "instance_std");
+  spec->instance_std = p->instance_std;
   gboolean uses_rate = kind != KDF_NOISE_NONE && kind != KDF_NOISE_TRANSITION &&
                        kind != KDF_NOISE_FILE;
   if (uses_rate && !(rate >= 0 && rate < 1)) {
@@ -322,19 +290,17 @@ make_spec (KdfNodeCtx *ctx, KdfDataset *ds, KdfNoiseKind kind, double rate, cons
   }
   const char *const *names = (const char *const *) ds->class_names;
   if (kind == KDF_NOISE_ASYMMETRIC) {
-    const char *map = kdf_ctx_param_string (ctx, "class_map");
-    if (map && *map) {
+    if (*p->class_map) {
       arena->map = g_new (int32_t, ds->n_classes);
-      if (!kdf_noise_parse_class_map (map, ds->n_classes, names, arena->map, error)) {
-        g_prefix_error (error, "param 'class_map' = '%s': ", map);
+      if (!kdf_noise_parse_class_map (p->class_map, ds->n_classes, names, arena->map, error)) {
+        g_prefix_error (error, "param 'class_map' = '%s': ", p->class_map);
         return FALSE;
       }
       spec->class_map = arena->map;
     }
   } else if (kind == KDF_NOISE_TRANSITION) {
     KdfTensor *in = kdf_ctx_input_tensor (ctx, "transition");
-    const char *file = kdf_ctx_param_string (ctx, "transition_file");
-    if (in && file && *file) {
+    if (in && *p->transition_file) {
       g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM,
                    "transition noise: give the matrix as input 'transition' or as param "
                    "'transition_file', not both");
@@ -342,8 +308,8 @@ make_spec (KdfNodeCtx *ctx, KdfDataset *ds, KdfNoiseKind kind, double rate, cons
     }
     if (in) {
       arena->transition = kdf_tensor_contiguous (in);
-    } else if (file && *file) {
-      arena->transition = kdf_npy_read (file, KDF_DTYPE_F32, error);
+    } else if (*p->transition_file) {
+      arena->transition = kdf_npy_read (p->transition_file, KDF_DTYPE_F32, error);
       if (arena->transition == NULL)
         return FALSE;
     } else {
@@ -354,43 +320,41 @@ make_spec (KdfNodeCtx *ctx, KdfDataset *ds, KdfNoiseKind kind, double rate, cons
     }
     spec->transition = arena->transition;
   } else if (kind == KDF_NOISE_OPENSET) {
-    const char *list = kdf_ctx_param_string (ctx, "heldout");
-    if (!list || !*list) {
+    if (!*p->heldout) {
       g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM,
                    "openset noise needs param 'heldout' (the held-out classes, e.g. '8,9')");
       return FALSE;
     }
-    arena->heldout = kdf_noise_parse_class_list (list, ds->n_classes, names, &spec->n_heldout,
-                                                 error);
+    arena->heldout = kdf_noise_parse_class_list (p->heldout, ds->n_classes, names,
+                                                 &spec->n_heldout, error);
     if (arena->heldout == NULL) {
-      g_prefix_error (error, "param 'heldout' = '%s': ", list);
+      g_prefix_error (error, "param 'heldout' = '%s': ", p->heldout);
       return FALSE;
     }
     spec->heldout = arena->heldout;
   } else if (kind == KDF_NOISE_FILE) {
-    spec->file = kdf_ctx_param_string (ctx, "labels_file");
-    if (!spec->file || !*spec->file) {
+    if (!*p->labels_file) {
       g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM, "file noise needs param 'labels_file'");
       return FALSE;
     }
+    spec->file = p->labels_file;
   }
   return TRUE;
 }
 
+/* Adds noise model KIND (param KIND_NAME) at RATE (param RATE_NAME). */
 static gboolean
-add_noise (KdfNodeCtx *ctx, KdfDataset *ds, const char *kind_param, const char *rate_param,
-           guint64 seed, GError **error)
+add_noise (KdfNodeCtx *ctx, KdfDataset *ds, KdfNoiseKind kind, const char *kind_name, double rate,
+           const char *rate_name, guint64 seed, GError **error)
 {
-  KdfNoiseKind kind = (KdfNoiseKind) kdf_ctx_param_enum (ctx, kind_param);
   if (kind == KDF_NOISE_NONE)
     return TRUE;
   KdfNoiseSpec spec;
   NoiseArena arena = { 0 };
-  gboolean ok = make_spec (ctx, ds, kind, kdf_ctx_param_double (ctx, rate_param), rate_param,
-                           seed, &spec, &arena, error) &&
+  gboolean ok = make_spec (ctx, ds, kind, rate, rate_name, seed, &spec, &arena, error) &&
                 kdf_dataset_add_noise (ds, &spec, error);
   if (!ok && !g_str_has_prefix ((*error)->message, "param '"))
-    g_prefix_error (error, "param '%s' = '%s': ", kind_param, kdf_noise_kind_name (kind));
+    g_prefix_error (error, "param '%s' = '%s': ", kind_name, kdf_noise_kind_name (kind));
   arena_clear (&arena);
   return ok;
 }
@@ -407,52 +371,52 @@ or_empty (KdfTensor *t, KdfDType dtype, int rank, int64_t d, gboolean oracle)
 }
 
 static gboolean
-loader_run (KdfNodeCtx *ctx, gpointer state, GError **error)
+run (KdfNodeCtx *ctx, gpointer state, GError **error)
 {
+  const Params *p = kdf_ctx_params (ctx);
   LoaderState *s = state;
-  gint64 seed_param = kdf_ctx_param_int (ctx, "seed");
-  guint64 seed = seed_param >= 0 ? (guint64) seed_param : s->seed;
+  guint64 seed = p->seed >= 0 ? (guint64) p->seed : s->seed;
 
-  g_autoptr (KdfDataset) ds = load (ctx, error);
+  g_autoptr (KdfDataset) ds = load (p, error);
   if (ds == NULL)
     return FALSE;
   kdf_ctx_progress (ctx, 0.5);
 
-  gboolean file_noise = kdf_ctx_param_enum (ctx, "noise") == KDF_NOISE_FILE;
-  if (file_noise && !add_noise (ctx, ds, "noise", "rate", step_seed (seed, 3), error))
+  gboolean file_noise = p->noise == KDF_NOISE_FILE;
+  if (file_noise &&
+      !add_noise (ctx, ds, p->noise, "noise", p->rate, "rate", step_seed (seed, 3), error))
     return FALSE;
-  gint64 subset = kdf_ctx_param_int (ctx, "subset");
-  if (subset > 0) {
-    if (subset > ds->x->shape[0]) {
+  if (p->subset > 0) {
+    if (p->subset > ds->x->shape[0]) {
       g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM,
-                   "param 'subset' = %" G_GINT64_FORMAT " but the training split has only %"
-                   G_GINT64_FORMAT " rows", subset, (gint64) ds->x->shape[0]);
+                   "param 'subset' = %d but the training split has only %" G_GINT64_FORMAT
+                   " rows", p->subset, (gint64) ds->x->shape[0]);
       return FALSE;
     }
-    if (!kdf_dataset_subset (ds, KDF_SPLIT_TRAIN, subset, step_seed (seed, 1), error))
+    if (!kdf_dataset_subset (ds, KDF_SPLIT_TRAIN, p->subset, step_seed (seed, 1), error))
       return FALSE;
   }
-  gint64 test_subset = kdf_ctx_param_int (ctx, "test_subset");
-  if (test_subset > 0) {
+  if (p->test_subset > 0) {
     gint64 have = ds->y_test ? ds->y_test->shape[0] : 0;
-    if (test_subset > have) {
+    if (p->test_subset > have) {
       g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM,
-                   "param 'test_subset' = %" G_GINT64_FORMAT " but the test split has only %"
-                   G_GINT64_FORMAT " rows", test_subset, have);
+                   "param 'test_subset' = %d but the test split has only %" G_GINT64_FORMAT
+                   " rows", p->test_subset, have);
       return FALSE;
     }
-    if (!kdf_dataset_subset (ds, KDF_SPLIT_TEST, test_subset, step_seed (seed, 2), error))
+    if (!kdf_dataset_subset (ds, KDF_SPLIT_TEST, p->test_subset, step_seed (seed, 2), error))
       return FALSE;
   }
-  if (!kdf_dataset_normalize (ds, (KdfNormalize) kdf_ctx_param_enum (ctx, "normalize"), error)) {
+  if (!kdf_dataset_normalize (ds, p->normalize, error)) {
     g_prefix_error (error, "param 'normalize': ");
     return FALSE;
   }
-  if ((!file_noise && !add_noise (ctx, ds, "noise", "rate", step_seed (seed, 3), error)) ||
-      !add_noise (ctx, ds, "noise2", "rate2", step_seed (seed, 4), error))
+  if ((!file_noise &&
+       !add_noise (ctx, ds, p->noise, "noise", p->rate, "rate", step_seed (seed, 3), error)) ||
+      !add_noise (ctx, ds, p->noise2, "noise2", p->rate2, "rate2", step_seed (seed, 4), error))
     return FALSE;
-  double val = kdf_ctx_param_double (ctx, "val_fraction");
-  if (val > 0 && !kdf_dataset_split_validation (ds, val, step_seed (seed, 5), error))
+  if (p->val_fraction > 0 &&
+      !kdf_dataset_split_validation (ds, p->val_fraction, step_seed (seed, 5), error))
     return FALSE;
 
   int64_t n = ds->x->shape[0], d = ds->x->shape[1], noisy = 0;
@@ -491,10 +455,10 @@ static const KdfNodeClass data_loader_class = {
   .inputs = inputs,
   .outputs = outputs,
   .params = params,
-  .init = loader_init,
-  .run = loader_run,
+  .params_size = sizeof (Params),
+  .init = init,
+  .run = run,
   .finalize = g_free,
-  .flags = 0,
 };
 
 KDF_PLUGIN (data_loader, &data_loader_class)

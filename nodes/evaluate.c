@@ -27,75 +27,66 @@
 #include <kdflow/detect.h>
 #include <kdflow/kdflow-plugin.h>
 #include <math.h>
-#include <string.h>
 
-#define OPT(n, dt, rk, shp, s)                                                            \
-  { .name = (n), .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_##dt, .rank = (rk),         \
-    .shape = (shp), .flags = KDF_PORT_OPTIONAL, .summary = (s) }
-#define OUT(n, dt, rk, shp, s)                                                            \
-  { .name = (n), .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_##dt, .rank = (rk),         \
-    .shape = (shp), .summary = (s) }
+typedef struct {
+  int n_classes;
+  const char *review;
+  gboolean save;
+} Params;
 
 static const KdfPortSpec inputs[] = {
-  OPT ("predictions", I32, 1, "M", "predicted classes"),
-  OPT ("logits", F32, 2, "M,C", "logits or probabilities (the argmax is the prediction)"),
-  OPT ("labels", I32, 1, "M", "true classes for accuracy (y_test, or clean labels)"),
-  OPT ("flagged", U8, 1, "N", "1 = predicted noisy"),
-  OPT ("kept", U8, 1, "N", "1 = predicted clean (flagged = 1 − kept)"),
-  OPT ("score", F32, 1, "N", "higher = more likely noisy (for AUROC)"),
-  OPT ("clean_score", F32, 1, "N", "higher = more likely clean (AUROC of its negative)"),
-  OPT ("truth", U8, 1, "N", "the true noise mask (oracle)"),
-  OPT ("refined", I32, 1, "R", "refined labels"),
-  OPT ("clean_labels", I32, 1, "R", "the true labels the refined ones are judged by (oracle)"),
+  KDF_PORT ("predictions", "i32[M]", KDF_PORT_OPTIONAL, "predicted classes"),
+  KDF_PORT ("logits", "f32[M,C]", KDF_PORT_OPTIONAL,
+            "logits or probabilities (the argmax is the prediction)"),
+  KDF_PORT ("labels", "i32[M] < C", KDF_PORT_OPTIONAL,
+            "true classes for accuracy (y_test, or clean labels)"),
+  KDF_PORT ("flagged", "u8[N]", KDF_PORT_OPTIONAL, "1 = predicted noisy"),
+  KDF_PORT ("kept", "u8[N]", KDF_PORT_OPTIONAL, "1 = predicted clean (flagged = 1 − kept)"),
+  KDF_PORT ("score", "f32[N]", KDF_PORT_OPTIONAL, "higher = more likely noisy (for AUROC)"),
+  KDF_PORT ("clean_score", "f32[N]", KDF_PORT_OPTIONAL,
+            "higher = more likely clean (AUROC of its negative)"),
+  KDF_PORT ("truth", "u8[N]", KDF_PORT_OPTIONAL, "the true noise mask (oracle)"),
+  KDF_PORT ("refined", "i32[R]", KDF_PORT_OPTIONAL, "refined labels"),
+  KDF_PORT ("clean_labels", "i32[R]", KDF_PORT_OPTIONAL,
+            "the true labels the refined ones are judged by (oracle)"),
   { 0 },
 };
 
 static const KdfPortSpec outputs[] = {
-  OUT ("accuracy", F32, 0, NULL, "classification accuracy"),
-  OUT ("per_class", F32, 1, NULL, "accuracy on each true class (NaN if absent)"),
-  OUT ("confusion", I32, 2, NULL, "[true][predicted] counts, C×C"),
-  OUT ("n_flagged", F32, 0, NULL, "rows flagged"),
-  OUT ("flagged_index", I32, 1, NULL, "the flagged rows, ascending"),
-  OUT ("precision", F32, 0, NULL, "detection precision against truth"),
-  OUT ("recall", F32, 0, NULL, "detection recall against truth"),
-  OUT ("f1", F32, 0, NULL, "detection F1"),
-  OUT ("auroc", F32, 0, NULL, "AUROC of the score against truth (NaN if one class)"),
-  OUT ("refined_accuracy", F32, 0, NULL, "fraction of refined labels equal to the clean ones"),
-  OUT ("caught", F32, 0, NULL, "review: confirmed errors among the flagged rows"),
-  OUT ("confirmed", F32, 0, NULL, "review: confirmed errors that map to rows"),
-  OUT ("review_precision", F32, 0, NULL, "review: caught / flagged"),
+  KDF_PORT ("accuracy", "f32[]", 0, "classification accuracy"),
+  KDF_PORT ("per_class", "f32[*]", 0, "accuracy on each true class (NaN if absent)"),
+  KDF_PORT ("confusion", "i32[*,*]", 0, "[true][predicted] counts, C×C"),
+  KDF_PORT ("n_flagged", "f32[]", 0, "rows flagged"),
+  KDF_PORT ("flagged_index", "i32[*]", 0, "the flagged rows, ascending"),
+  KDF_PORT ("precision", "f32[]", 0, "detection precision against truth"),
+  KDF_PORT ("recall", "f32[]", 0, "detection recall against truth"),
+  KDF_PORT ("f1", "f32[]", 0, "detection F1"),
+  KDF_PORT ("auroc", "f32[]", 0, "AUROC of the score against truth (NaN if one class)"),
+  KDF_PORT ("refined_accuracy", "f32[]", 0, "fraction of refined labels equal to the clean ones"),
+  KDF_PORT ("caught", "f32[]", 0, "review: confirmed errors among the flagged rows"),
+  KDF_PORT ("confirmed", "f32[]", 0, "review: confirmed errors that map to rows"),
+  KDF_PORT ("review_precision", "f32[]", 0, "review: caught / flagged"),
   { 0 },
 };
 
 static const KdfParamSpec params[] = {
-  KDF_PARAM_INT ("n_classes", 0, 0, 65536, "C (0 = logits columns, else 1 + the largest label)"),
-  KDF_PARAM_STRING ("review", "", "a <set>_mturk.json file of human-confirmed label errors"),
-  KDF_PARAM_BOOL ("save", TRUE, "write per-sample .npy files into the run directory"),
+  KDF_PARAM_INT (Params, n_classes, 0, 0, 65536,
+                 "C (0 = logits columns, else 1 + the largest label)"),
+  KDF_PARAM_STRING (Params, review, "", "a <set>_mturk.json file of human-confirmed label errors"),
+  KDF_PARAM_BOOL (Params, save, TRUE, "write per-sample .npy files into the run directory"),
   { 0 },
 };
 
 typedef struct {
   KdfLabelReview *review; /* parsed once; the path it came from: */
   char *review_path;
-  gboolean ran;           /* files are written on the first run and on changes */
 } EvalState;
 
 static gboolean
-eval_init (KdfNodeCtx *ctx, gpointer *state, GError **error)
+init (KdfNodeCtx *ctx, gpointer *state, GError **error)
 {
   *state = g_new0 (EvalState, 1);
   return TRUE;
-}
-
-static void
-eval_finalize (gpointer state)
-{
-  EvalState *s = state;
-  if (s == NULL)
-    return;
-  kdf_label_review_free (s->review);
-  g_free (s->review_path);
-  g_free (s);
 }
 
 static KdfTensor *
@@ -106,37 +97,25 @@ scalar (double v, gboolean oracle)
   return t;
 }
 
-static void
-metric (KdfNodeCtx *ctx, const char *key, double v)
-{
-  /* JSON has no NaN: an undefined number is left out rather than written as text
-   * no reader accepts */
-  if (isfinite (v))
-    kdf_ctx_metric (ctx, key, v);
-}
-
-/* Writes T as RUN_DIR/<node>.<what>.npy. */
+/* Writes T as RUN_DIR/<node>.<WHAT>.npy (when there is a run directory and param
+ * save is set). */
 static gboolean
 save (KdfNodeCtx *ctx, const char *what, const KdfTensor *t, GError **error)
 {
-  const char *dir = kdf_ctx_run_dir (ctx);
-  if (dir == NULL || !kdf_ctx_param_bool (ctx, "save"))
+  const Params *p = kdf_ctx_params (ctx);
+  if (!p->save)
     return TRUE;
-  g_autofree char *safe = g_strdup (kdf_ctx_node_name (ctx));
-  for (char *c = safe; *c; c++)
-    if (!g_ascii_isalnum (*c) && *c != '-' && *c != '_' && *c != '.')
-      *c = '_';
-  g_autofree char *base = g_strdup_printf ("%s.%s.npy", safe, what);
-  g_autofree char *path = g_build_filename (dir, base, NULL);
-  return kdf_npy_write (path, t, error);
+  g_autofree char *suffix = g_strdup_printf ("%s.npy", what);
+  g_autofree char *path = kdf_ctx_node_file (ctx, suffix);
+  return path == NULL || kdf_npy_write (path, t, error);
 }
 
 static int
 infer_classes (KdfNodeCtx *ctx, const int32_t *a, const int32_t *b, int64_t n, KdfTensor *logits)
 {
-  int c = (int) kdf_ctx_param_int (ctx, "n_classes");
-  if (c > 0)
-    return c;
+  const Params *p = kdf_ctx_params (ctx);
+  if (p->n_classes > 0)
+    return p->n_classes;
   if (logits)
     return (int) logits->shape[1];
   int32_t mx = 0;
@@ -185,13 +164,13 @@ classification (KdfNodeCtx *ctx, gboolean write, GError **error)
   if (!kdf_eval_confusion (conf, per, &acc, kdf_tensor_i32 (pred), kdf_tensor_i32 (labels), m, c,
                            error))
     return FALSE;
-  metric (ctx, "accuracy", acc);
+  kdf_ctx_metric (ctx, "accuracy", acc);
   KdfTensor *tper = kdf_tensor_new_1d (KDF_DTYPE_F32, c);
   KdfTensor *tconf = kdf_tensor_new_2d (KDF_DTYPE_I32, c, c);
   for (int k = 0; k < c; k++) {
     char key[32];
     g_snprintf (key, sizeof key, "class_accuracy.%d", k);
-    metric (ctx, key, per[k]);
+    kdf_ctx_metric (ctx, key, per[k]);
     kdf_tensor_f32 (tper)[k] = (float) per[k];
   }
   for (int64_t a = 0; a < (int64_t) c * c; a++)
@@ -209,8 +188,8 @@ classification (KdfNodeCtx *ctx, gboolean write, GError **error)
 static gboolean
 load_review (KdfNodeCtx *ctx, EvalState *s, GError **error)
 {
-  const char *path = kdf_ctx_param_string (ctx, "review");
-  if (path == NULL || *path == '\0') {
+  const char *path = ((const Params *) kdf_ctx_params (ctx))->review;
+  if (*path == '\0') {
     g_clear_pointer (&s->review, kdf_label_review_free);
     return TRUE;
   }
@@ -267,7 +246,7 @@ detection (KdfNodeCtx *ctx, EvalState *s, gboolean write, GError **error)
     for (int64_t i = 0, w = 0; i < n; i++)
       if (pf[i])
         kdf_tensor_i32 (index)[w++] = (int32_t) i;
-    metric (ctx, "flagged", (double) k);
+    kdf_ctx_metric (ctx, "flagged", (double) k);
     kdf_ctx_set_output_tensor (ctx, "n_flagged", scalar ((double) k, FALSE));
     if (write)
       ok = ok && save (ctx, "flagged", flagged, error) && save (ctx, "flagged_index", index, error);
@@ -275,11 +254,11 @@ detection (KdfNodeCtx *ctx, EvalState *s, gboolean write, GError **error)
     if (truth && n > 0) {
       KdfDetectionMetrics d;
       kdf_eval_detection (&d, pf, kdf_tensor_u8 (truth), n);
-      metric (ctx, "precision", d.precision);
-      metric (ctx, "recall", d.recall);
-      metric (ctx, "f1", d.f1);
-      metric (ctx, "true_positives", (double) d.tp);
-      metric (ctx, "noisy", (double) (d.tp + d.fn));
+      kdf_ctx_metric (ctx, "precision", d.precision);
+      kdf_ctx_metric (ctx, "recall", d.recall);
+      kdf_ctx_metric (ctx, "f1", d.f1);
+      kdf_ctx_metric (ctx, "true_positives", (double) d.tp);
+      kdf_ctx_metric (ctx, "noisy", (double) (d.tp + d.fn));
       kdf_ctx_set_output_tensor (ctx, "precision", scalar (d.precision, oracle));
       kdf_ctx_set_output_tensor (ctx, "recall", scalar (d.recall, oracle));
       kdf_ctx_set_output_tensor (ctx, "f1", scalar (d.f1, oracle));
@@ -291,11 +270,11 @@ detection (KdfNodeCtx *ctx, EvalState *s, gboolean write, GError **error)
         return FALSE;
       }
       double mapped = (double) (s->review->n_confirmed - s->review->n_unmapped);
-      metric (ctx, "review_caught", (double) r.caught);
-      metric (ctx, "review_confirmed", mapped);
-      metric (ctx, "review_unmapped", (double) s->review->n_unmapped);
-      metric (ctx, "review_precision", r.precision);
-      metric (ctx, "review_recall", r.recall);
+      kdf_ctx_metric (ctx, "review_caught", (double) r.caught);
+      kdf_ctx_metric (ctx, "review_confirmed", mapped);
+      kdf_ctx_metric (ctx, "review_unmapped", (double) s->review->n_unmapped);
+      kdf_ctx_metric (ctx, "review_precision", r.precision);
+      kdf_ctx_metric (ctx, "review_recall", r.recall);
       kdf_ctx_set_output_tensor (ctx, "caught", scalar ((double) r.caught, FALSE));
       kdf_ctx_set_output_tensor (ctx, "confirmed", scalar (mapped, FALSE));
       kdf_ctx_set_output_tensor (ctx, "review_precision", scalar (r.precision, FALSE));
@@ -329,7 +308,7 @@ detection (KdfNodeCtx *ctx, EvalState *s, gboolean write, GError **error)
         g_prefix_error (error, "input '%s': ", score_in ? "score" : "clean_score");
         return FALSE;
       }
-      metric (ctx, "auroc", auroc);
+      kdf_ctx_metric (ctx, "auroc", auroc);
       kdf_ctx_set_output_tensor (ctx, "auroc", scalar (auroc, oracle));
     }
   }
@@ -358,27 +337,32 @@ refinement (KdfNodeCtx *ctx, gboolean write, GError **error)
                                   kdf_tensor_i32 (clean), truth ? kdf_tensor_u8 (truth) : NULL, n,
                                   error))
     return FALSE;
-  metric (ctx, "refined_accuracy", all);
-  metric (ctx, "refined_accuracy_noisy", on_noisy);
-  metric (ctx, "refined_accuracy_clean", on_clean);
+  kdf_ctx_metric (ctx, "refined_accuracy", all);
+  kdf_ctx_metric (ctx, "refined_accuracy_noisy", on_noisy);
+  kdf_ctx_metric (ctx, "refined_accuracy_clean", on_clean);
   kdf_ctx_set_output_tensor (ctx, "refined_accuracy",
                              scalar (all, kdf_tensor_is_oracle (clean_in)));
   return TRUE;
 }
 
+/* Files are written on the first run and whenever an input changed. */
 static gboolean
-eval_run (KdfNodeCtx *ctx, gpointer state, GError **error)
+run (KdfNodeCtx *ctx, gpointer state, GError **error)
 {
-  static const char *const ports[] = { "predictions", "logits", "labels", "flagged", "kept",
-                                       "score", "clean_score", "truth", "refined",
-                                       "clean_labels" };
-  EvalState *s = state;
-  gboolean changed = !s->ran;
-  s->ran = TRUE;
-  for (guint k = 0; k < G_N_ELEMENTS (ports); k++)
-    changed = changed || kdf_ctx_input_changed (ctx, ports[k]);
+  gboolean changed = kdf_ctx_input_changed (ctx, NULL);
   return classification (ctx, changed, error) && detection (ctx, state, changed, error) &&
          refinement (ctx, changed, error);
+}
+
+static void
+finalize (gpointer state)
+{
+  EvalState *s = state;
+  if (s == NULL)
+    return;
+  kdf_label_review_free (s->review);
+  g_free (s->review_path);
+  g_free (s);
 }
 
 static const KdfNodeClass evaluate_class = {
@@ -388,9 +372,10 @@ static const KdfNodeClass evaluate_class = {
   .inputs = inputs,
   .outputs = outputs,
   .params = params,
-  .init = eval_init,
-  .run = eval_run,
-  .finalize = eval_finalize,
+  .params_size = sizeof (Params),
+  .init = init,
+  .run = run,
+  .finalize = finalize,
   .flags = KDF_NODE_EVALUATOR | KDF_NODE_EVERY_TICK,
 };
 

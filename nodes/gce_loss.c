@@ -12,47 +12,32 @@
 
 #include "loss-common.h"
 
-static const KdfPortSpec inputs[] = {
-  { .name = "candidates", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_ANY, .rank = -1,
-    .summary = "u8[N,C] candidate mask, f32[N,C] candidate weights, or i32[N] labels" },
-  { 0 },
-};
+typedef struct {
+  KDF_LOSS_FIELDS;
+  double q;
+} Params;
 
-static const KdfPortSpec outputs[] = {
-  { .name = "loss", .kind = KDF_VALUE_LOSS, .rank = -1, .summary = "the term, for student_update" },
+static const KdfPortSpec inputs[] = {
+  KDF_PORT ("candidates", "any", 0,
+            "u8[N,C] candidate mask, f32[N,C] candidate weights, or i32[N] labels"),
   { 0 },
 };
 
 static const KdfParamSpec params[] = {
-  KDF_PARAM_DOUBLE ("q", 0.7, 1e-3, 1.0, "the GCE exponent: → 0 is CE, 1 is MAE"),
-  KDF_PARAM_DOUBLE ("weight", 1.0, 0, 1e6, "scale of the term in the objective"),
-  KDF_LOSS_NET_PARAM,
+  KDF_PARAM_DOUBLE (Params, q, 0.7, 1e-3, 1.0, "the GCE exponent: → 0 is CE, 1 is MAE"),
+  KDF_LOSS_PARAMS (Params, 1.0),
   { 0 },
 };
 
 static gboolean
 run (KdfNodeCtx *ctx, gpointer state, GError **error)
 {
-  KdfLoss *l = kdf_loss_gce_new (kdf_ctx_input_tensor (ctx, "candidates"),
-                                 kdf_ctx_param_double (ctx, "q"),
-                                 kdf_ctx_param_double (ctx, "weight"), error);
-  if (!l) {
+  const Params *p = kdf_ctx_params (ctx);
+  KdfLoss *l = kdf_loss_gce_new (kdf_ctx_input_tensor (ctx, "candidates"), p->q, p->weight, error);
+  if (!l)
     g_prefix_error (error, "input 'candidates': ");
-    return FALSE;
-  }
-  kdf_loss_set_nets (l, kdf_loss_nets_param (ctx));
-  kdf_ctx_set_output_loss (ctx, "loss", l);
-  return TRUE;
+  return kdf_loss_publish (ctx, p->net, l);
 }
 
-static const KdfNodeClass gce_loss_class = {
-  .struct_size = sizeof (KdfNodeClass),
-  .name = "gce_loss",
-  .summary = "generalised CE (1 − p^q)/q, mean over each row's candidate set (PLL)",
-  .inputs = inputs,
-  .outputs = outputs,
-  .params = params,
-  .run = run,
-};
-
-KDF_PLUGIN (gce_loss, &gce_loss_class)
+KDF_LOSS_NODE (gce_loss, "generalised CE (1 − p^q)/q, mean over each row's candidate set (PLL)",
+               inputs, params, Params, run)

@@ -5,45 +5,30 @@
 
 #include "loss-common.h"
 
-static const KdfPortSpec inputs[] = {
-  { .name = "teacher_logits", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_F32, .rank = 2,
-    .shape = "N,C", .summary = "the teacher's logits, dataset order" },
-  { 0 },
-};
+typedef struct {
+  KDF_LOSS_FIELDS;
+  double T;
+} Params;
 
-static const KdfPortSpec outputs[] = {
-  { .name = "loss", .kind = KDF_VALUE_LOSS, .rank = -1, .summary = "the term, for student_update" },
+static const KdfPortSpec inputs[] = {
+  KDF_PORT ("teacher_logits", "f32[N,C]", 0, "the teacher's logits, dataset order"),
   { 0 },
 };
 
 static const KdfParamSpec params[] = {
-  KDF_PARAM_DOUBLE ("T", 4.0, 0.01, 100, "temperature"),
-  KDF_PARAM_DOUBLE ("weight", 0.9, 0, 1e6, "scale of the term in the objective"),
-  KDF_LOSS_NET_PARAM,
+  KDF_PARAM_DOUBLE (Params, T, 4.0, 0.01, 100, "temperature"),
+  KDF_LOSS_PARAMS (Params, 0.9),
   { 0 },
 };
 
 static gboolean
 run (KdfNodeCtx *ctx, gpointer state, GError **error)
 {
-  KdfLoss *l = kdf_loss_kd_new (kdf_ctx_input_tensor (ctx, "teacher_logits"),
-                                kdf_ctx_param_double (ctx, "T"),
-                                kdf_ctx_param_double (ctx, "weight"), error);
-  if (!l)
-    return FALSE;
-  kdf_loss_set_nets (l, kdf_loss_nets_param (ctx));
-  kdf_ctx_set_output_loss (ctx, "loss", l);
-  return TRUE;
+  const Params *p = kdf_ctx_params (ctx);
+  return kdf_loss_publish (ctx, p->net,
+                           kdf_loss_kd_new (kdf_ctx_input_tensor (ctx, "teacher_logits"), p->T,
+                                            p->weight, error));
 }
 
-static const KdfNodeClass kd_loss_class = {
-  .struct_size = sizeof (KdfNodeClass),
-  .name = "kd_loss",
-  .summary = "distillation term: T²·KL(teacher_T ‖ student_T)",
-  .inputs = inputs,
-  .outputs = outputs,
-  .params = params,
-  .run = run,
-};
-
-KDF_PLUGIN (kd_loss, &kd_loss_class)
+KDF_LOSS_NODE (kd_loss, "distillation term: T²·KL(teacher_T ‖ student_T)", inputs, params, Params,
+               run)

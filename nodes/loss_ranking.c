@@ -18,57 +18,66 @@
 #include <kdflow/kdflow-plugin.h>
 #include <math.h>
 
-static const char *const scopes[] = { "global", "per_class", "batch", NULL };
-static const char *const criteria[] = { "otsu", "blind", NULL };
+typedef struct {
+  double keep;
+  KdfRankScope scope;
+  int batch;
+  gboolean otsu;
+  KdfOtsuCriterion criterion;
+  int bins;
+  int n_classes;
+} Params;
+
+static const KdfChoice scopes[] = { { "global", KDF_RANK_SCOPE_GLOBAL },
+                                    { "per_class", KDF_RANK_SCOPE_PER_CLASS },
+                                    { "batch", KDF_RANK_SCOPE_BATCH },
+                                    { 0 } };
+static const KdfChoice criteria[] = {
+  { "otsu", KDF_OTSU_CRITERION_OTSU }, { "blind", KDF_OTSU_CRITERION_BLIND }, { 0 } };
 
 static const KdfPortSpec inputs[] = {
-  { .name = "loss", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_F32, .rank = 1, .shape = "N",
-    .flags = KDF_PORT_OPTIONAL, .summary = "per-sample losses (or give logits and labels)" },
-  { .name = "logits", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_F32, .rank = 2, .shape = "N,C",
-    .flags = KDF_PORT_OPTIONAL, .summary = "logits: the loss is their cross entropy" },
-  { .name = "labels", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_I32, .rank = 1, .shape = "N",
-    .flags = KDF_PORT_OPTIONAL, .summary = "given labels (for logits and scope per_class)" },
-  { .name = "threshold", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_F32, .rank = 0,
-    .flags = KDF_PORT_OPTIONAL, .summary = "clean ⇔ loss < threshold (e.g. from otsu_threshold)" },
+  KDF_PORT ("loss", "f32[N]", KDF_PORT_OPTIONAL, "per-sample losses (or give logits and labels)"),
+  KDF_PORT ("logits", "f32[N,C]", KDF_PORT_OPTIONAL, "logits: the loss is their cross entropy"),
+  KDF_PORT ("labels", "i32[N] < C", KDF_PORT_OPTIONAL,
+            "given labels (for logits and scope per_class)"),
+  KDF_PORT ("threshold", "f32[]", KDF_PORT_OPTIONAL,
+            "clean ⇔ loss < threshold (e.g. from otsu_threshold)"),
   { 0 },
 };
 
 static const KdfPortSpec outputs[] = {
-  { .name = "clean_mask", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_U8, .rank = 1, .shape = "N",
-    .summary = "1 = selected as clean" },
-  { .name = "flagged", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_U8, .rank = 1, .shape = "N",
-    .summary = "1 − clean_mask (predicted noisy)" },
-  { .name = "rank", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_I32, .rank = 1, .shape = "N",
-    .summary = "position by ascending loss inside the sample's group" },
-  { .name = "sample_loss", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_F32, .rank = 1, .shape = "N",
-    .summary = "the losses that were ranked" },
-  { .name = "kept_fraction", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_F32, .rank = 0,
-    .summary = "the fraction actually kept as clean" },
-  { .name = "loss_threshold", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_F32, .rank = 0,
-    .summary = "the loss threshold used (threshold and otsu modes; NaN otherwise)" },
+  KDF_PORT ("clean_mask", "u8[N]", 0, "1 = selected as clean"),
+  KDF_PORT ("flagged", "u8[N]", 0, "1 − clean_mask (predicted noisy)"),
+  KDF_PORT ("rank", "i32[N]", 0, "position by ascending loss inside the sample's group"),
+  KDF_PORT ("sample_loss", "f32[N]", 0, "the losses that were ranked"),
+  KDF_PORT ("kept_fraction", "f32[]", 0, "the fraction actually kept as clean"),
+  KDF_PORT ("loss_threshold", "f32[]", 0,
+            "the loss threshold used (threshold and otsu modes; NaN otherwise)"),
   { 0 },
 };
 
 static const KdfParamSpec params[] = {
-  KDF_PARAM_DOUBLE ("keep", 1.0, 0.0, 1.0, "fraction kept as clean in each group (a schedule is fine)"),
-  KDF_PARAM_ENUM ("scope", "global", scopes, "global, per_class (inside each given class) or batch"),
-  KDF_PARAM_INT ("batch", 128, 1, 1 << 30, "scope batch: block size B"),
-  KDF_PARAM_BOOL ("otsu", FALSE, "threshold the losses by Otsu instead of a kept fraction"),
-  KDF_PARAM_ENUM ("criterion", "otsu", criteria, "otsu mode: the criterion"),
-  KDF_PARAM_INT ("bins", 1000, 8, 10000000, "otsu mode: histogram bins"),
-  KDF_PARAM_INT ("n_classes", 0, 0, 1 << 30, "scope per_class: C (0 = from logits, else max label + 1)"),
+  KDF_PARAM_DOUBLE (Params, keep, 1.0, 0.0, 1.0,
+                    "fraction kept as clean in each group (a schedule is fine)"),
+  KDF_PARAM_ENUM (Params, scope, "global", scopes,
+                  "global, per_class (inside each given class) or batch"),
+  KDF_PARAM_INT (Params, batch, 128, 1, 1 << 30, "scope batch: block size B"),
+  KDF_PARAM_BOOL (Params, otsu, FALSE, "threshold the losses by Otsu instead of a kept fraction"),
+  KDF_PARAM_ENUM (Params, criterion, "otsu", criteria, "otsu mode: the criterion"),
+  KDF_PARAM_INT (Params, bins, 1000, 8, 10000000, "otsu mode: histogram bins"),
+  KDF_PARAM_INT (Params, n_classes, 0, 0, 1 << 30,
+                 "scope per_class: C (0 = from logits, else max label + 1)"),
   { 0 },
 };
 
 static gboolean
-rank_run (KdfNodeCtx *ctx, gpointer state, GError **error)
+run (KdfNodeCtx *ctx, gpointer state, GError **error)
 {
+  const Params *p = kdf_ctx_params (ctx);
   KdfTensor *loss_in = kdf_ctx_input_tensor (ctx, "loss");
   KdfTensor *logits = kdf_ctx_input_tensor (ctx, "logits");
   KdfTensor *labels_in = kdf_ctx_input_tensor (ctx, "labels");
   KdfTensor *thr_in = kdf_ctx_input_tensor (ctx, "threshold");
-  int scope = kdf_ctx_param_enum (ctx, "scope");
-  gboolean otsu = kdf_ctx_param_bool (ctx, "otsu");
 
   if (loss_in && logits) {
     g_set_error (error, KDF_ERROR, KDF_ERROR_PORT,
@@ -85,11 +94,11 @@ rank_run (KdfNodeCtx *ctx, gpointer state, GError **error)
                  "input 'logits' needs input 'labels' for the cross entropy");
     return FALSE;
   }
-  if (scope == KDF_RANK_SCOPE_PER_CLASS && !labels_in) {
+  if (p->scope == KDF_RANK_SCOPE_PER_CLASS && !labels_in) {
     g_set_error (error, KDF_ERROR, KDF_ERROR_PORT, "scope per_class needs input 'labels'");
     return FALSE;
   }
-  if (thr_in && otsu) {
+  if (thr_in && p->otsu) {
     g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM,
                  "param 'otsu' is true and input 'threshold' is connected; use one");
     return FALSE;
@@ -110,10 +119,11 @@ rank_run (KdfNodeCtx *ctx, gpointer state, GError **error)
 
   KdfRankOptions opt;
   kdf_rank_options_init (&opt);
-  opt.scope = (KdfRankScope) scope;
-  opt.batch = kdf_ctx_param_int (ctx, "batch");
+  opt.keep = p->keep;
+  opt.scope = p->scope;
+  opt.batch = p->batch;
   if (labels) {
-    int c = (int) kdf_ctx_param_int (ctx, "n_classes");
+    int c = p->n_classes;
     if (c == 0 && logits)
       c = (int) logits->shape[1];
     if (c == 0) {
@@ -126,7 +136,6 @@ rank_run (KdfNodeCtx *ctx, gpointer state, GError **error)
     opt.labels = kdf_tensor_i32 (labels);
     opt.n_classes = MAX (c, 1);
   }
-  opt.keep = kdf_ctx_param_double (ctx, "keep");
 
   KdfTensor *clean = kdf_tensor_new_1d (KDF_DTYPE_U8, n);
   KdfTensor *rank = kdf_tensor_new_1d (KDF_DTYPE_I32, n);
@@ -137,13 +146,12 @@ rank_run (KdfNodeCtx *ctx, gpointer state, GError **error)
     threshold = kdf_tensor_get_flat (thr_in, 0);
     ok = kdf_loss_rank_threshold (kdf_tensor_f32 (loss), n, threshold, &opt, kdf_tensor_u8 (clean),
                                   kdf_tensor_i32 (rank), &n_clean, error);
-  } else if (otsu) {
+  } else if (p->otsu) {
     KdfOtsuOptions o;
     kdf_otsu_options_init (&o);
     o.normalize = TRUE;
-    o.bins = (int) kdf_ctx_param_int (ctx, "bins");
-    o.criterion = kdf_ctx_param_enum (ctx, "criterion") == 1 ? KDF_OTSU_CRITERION_BLIND
-                                                               : KDF_OTSU_CRITERION_OTSU;
+    o.bins = p->bins;
+    o.criterion = p->criterion;
     KdfOtsuResult r;
     ok = kdf_loss_rank_otsu (kdf_tensor_f32 (loss), n, &o, &opt, kdf_tensor_u8 (clean),
                              kdf_tensor_i32 (rank), &n_clean, &r, error);
@@ -166,8 +174,7 @@ rank_run (KdfNodeCtx *ctx, gpointer state, GError **error)
   kdf_ctx_metric (ctx, "keep", kept);
   kdf_ctx_metric (ctx, "clean", (double) n_clean);
   kdf_ctx_metric (ctx, "flagged", (double) (n - n_clean));
-  if (!isnan (threshold))
-    kdf_ctx_metric (ctx, "threshold", threshold);
+  kdf_ctx_metric (ctx, "threshold", threshold);
   kdf_ctx_set_output_tensor (ctx, "clean_mask", clean);
   kdf_ctx_set_output_tensor (ctx, "flagged", flagged);
   kdf_ctx_set_output_tensor (ctx, "rank", rank);
@@ -185,7 +192,8 @@ static const KdfNodeClass loss_ranking_class = {
   .inputs = inputs,
   .outputs = outputs,
   .params = params,
-  .run = rank_run,
+  .params_size = sizeof (Params),
+  .run = run,
 };
 
 KDF_PLUGIN (loss_ranking, &loss_ranking_class)

@@ -13,56 +13,61 @@
 #include <kdflow/detect.h>
 #include <kdflow/kdflow-plugin.h>
 
-static const char *const criteria[] = { "otsu", "blind", NULL };
-static const char *const sides[] = { "below", "above", NULL };
+typedef enum { FLAG_BELOW, FLAG_ABOVE } Side;
+
+typedef struct {
+  int bins;
+  KdfOtsuCriterion criterion;
+  gboolean normalize;
+  gboolean exact;
+  Side flag;
+} Params;
+
+static const KdfChoice criteria[] = {
+  { "otsu", KDF_OTSU_CRITERION_OTSU }, { "blind", KDF_OTSU_CRITERION_BLIND }, { 0 } };
+static const KdfChoice sides[] = { { "below", FLAG_BELOW }, { "above", FLAG_ABOVE }, { 0 } };
 
 static const KdfPortSpec inputs[] = {
-  { .name = "scores", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_F32, .rank = 1, .shape = "N",
-    .summary = "per-sample scores, in [0, 1] unless normalize" },
+  KDF_PORT ("scores", "f32[N]", 0, "per-sample scores, in [0, 1] unless normalize"),
   { 0 },
 };
 
 static const KdfPortSpec outputs[] = {
-  { .name = "threshold", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_F32, .rank = 0,
-    .summary = "θ on the scores' own scale" },
-  { .name = "mask", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_U8, .rank = 1, .shape = "N",
-    .summary = "1 where score ≥ θ" },
-  { .name = "flagged", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_U8, .rank = 1, .shape = "N",
-    .summary = "1 on the side param 'flag' names (predicted noisy)" },
-  { .name = "groups", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_I32, .rank = 1, .shape = "N",
-    .summary = "Blind KD's groups 1..4 (1 = highest scores)" },
-  { .name = "mean_lo", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_F32, .rank = 0,
-    .summary = "μ_lo, the mean histogram position below θ" },
-  { .name = "mean_hi", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_F32, .rank = 0,
-    .summary = "μ_hi, the mean histogram position at or above θ" },
+  KDF_PORT ("threshold", "f32[]", 0, "θ on the scores' own scale"),
+  KDF_PORT ("mask", "u8[N]", 0, "1 where score ≥ θ"),
+  KDF_PORT ("flagged", "u8[N]", 0, "1 on the side param 'flag' names (predicted noisy)"),
+  KDF_PORT ("groups", "i32[N]", 0, "Blind KD's groups 1..4 (1 = highest scores)"),
+  KDF_PORT ("mean_lo", "f32[]", 0, "μ_lo, the mean histogram position below θ"),
+  KDF_PORT ("mean_hi", "f32[]", 0, "μ_hi, the mean histogram position at or above θ"),
   { 0 },
 };
 
 static const KdfParamSpec params[] = {
-  KDF_PARAM_INT ("bins", 1000, 8, 10000000, "histogram bins"),
-  KDF_PARAM_ENUM ("criterion", "otsu", criteria, "otsu (between-class variance) or blind (Blind KD)"),
-  KDF_PARAM_BOOL ("normalize", FALSE, "min-max normalise the scores first"),
-  KDF_PARAM_BOOL ("exact", FALSE,
+  KDF_PARAM_INT (Params, bins, 1000, 8, 10000000, "histogram bins"),
+  KDF_PARAM_ENUM (Params, criterion, "otsu", criteria,
+                  "otsu (between-class variance) or blind (Blind KD)"),
+  KDF_PARAM_BOOL (Params, normalize, FALSE, "min-max normalise the scores first"),
+  KDF_PARAM_BOOL (Params, exact, FALSE,
                   "exact integer moments; ties (empty-bin plateaus) go to the middle of the "
                   "tied run instead of numpy's first maximum"),
-  KDF_PARAM_ENUM ("flag", "below", sides, "which side of θ is 'flagged' (predicted noisy)"),
+  KDF_PARAM_ENUM (Params, flag, "below", sides, "which side of θ is 'flagged' (predicted noisy)"),
   { 0 },
 };
 
 static gboolean
-otsu_run (KdfNodeCtx *ctx, gpointer state, GError **error)
+run (KdfNodeCtx *ctx, gpointer state, GError **error)
 {
-  KdfTensor *scores = kdf_ctx_input_tensor (ctx, "scores");
+  const Params *p = kdf_ctx_params (ctx);
   KdfOtsuOptions opt;
   kdf_otsu_options_init (&opt);
-  opt.bins = (int) kdf_ctx_param_int (ctx, "bins");
-  opt.criterion = kdf_ctx_param_enum (ctx, "criterion") == 1 ? KDF_OTSU_CRITERION_BLIND
-                                                              : KDF_OTSU_CRITERION_OTSU;
-  opt.normalize = kdf_ctx_param_bool (ctx, "normalize");
-  opt.exact = kdf_ctx_param_bool (ctx, "exact");
+  opt.bins = p->bins;
+  opt.criterion = p->criterion;
+  opt.normalize = p->normalize;
+  opt.exact = p->exact;
   KdfOtsuResult r;
   KdfTensor *mask = NULL, *groups = NULL;
-  if (!kdf_otsu_threshold_tensor (scores, &opt, &r, &mask, &groups, error)) {
+  if (!kdf_otsu_threshold_tensor (kdf_ctx_input_tensor (ctx, "scores"), &opt, &r, &mask, &groups,
+                                  error)) {
     g_prefix_error (error, "input 'scores': ");
     return FALSE;
   }
@@ -70,10 +75,9 @@ otsu_run (KdfNodeCtx *ctx, gpointer state, GError **error)
   KdfTensor *flagged = kdf_tensor_new_1d (KDF_DTYPE_U8, n);
   const uint8_t *pm = kdf_tensor_u8 (mask);
   uint8_t *pf = kdf_tensor_u8 (flagged);
-  gboolean above = kdf_ctx_param_enum (ctx, "flag") == 1;
   int64_t n_flagged = 0;
   for (int64_t i = 0; i < n; i++) {
-    pf[i] = above ? pm[i] : !pm[i];
+    pf[i] = p->flag == FLAG_ABOVE ? pm[i] : !pm[i];
     n_flagged += pf[i];
   }
   /* the means are histogram positions on the normalised scale; map them back so
@@ -107,7 +111,8 @@ static const KdfNodeClass otsu_class = {
   .inputs = inputs,
   .outputs = outputs,
   .params = params,
-  .run = otsu_run,
+  .params_size = sizeof (Params),
+  .run = run,
 };
 
 KDF_PLUGIN (otsu_threshold, &otsu_class)

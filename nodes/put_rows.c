@@ -4,32 +4,33 @@
 #include <kdflow/kdflow-plugin.h>
 #include <string.h>
 
+typedef struct {
+  int n;
+  gboolean complete;
+} Params;
+
 static const KdfPortSpec inputs[] = {
-  { .name = "values", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_ANY, .rank = -1,
-    .flags = KDF_PORT_MULTI, .summary = "parts, each K_k rows" },
-  { .name = "index", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_I32, .rank = 1,
-    .flags = KDF_PORT_MULTI, .summary = "the rows of each part, in the same order" },
+  KDF_PORT ("values", "any", KDF_PORT_MULTI, "parts, each K_k rows"),
+  KDF_PORT ("index", "i32[*]", KDF_PORT_MULTI, "the rows of each part, in the same order"),
   { 0 },
 };
 
 static const KdfPortSpec outputs[] = {
-  { .name = "out", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_ANY, .rank = -1,
-    .summary = "N rows" },
-  { .name = "filled", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_U8, .rank = 1,
-    .summary = "1 = the row was written" },
+  KDF_PORT ("out", "any", 0, "N rows"),
+  KDF_PORT ("filled", "u8[*]", 0, "1 = the row was written"),
   { 0 },
 };
 
 static const KdfParamSpec params[] = {
-  { .name = "n", .type = KDF_PARAM_INT, .min = 1, .max = G_MAXINT32, .flags = KDF_PARAM_REQUIRED,
-    .summary = "N, the rows of the output" },
-  KDF_PARAM_BOOL ("complete", TRUE, "every row must be written exactly once"),
+  KDF_PARAM_REQUIRED_INT (Params, n, 1, G_MAXINT32, "N, the rows of the output"),
+  KDF_PARAM_BOOL (Params, complete, TRUE, "every row must be written exactly once"),
   { 0 },
 };
 
 static gboolean
 run (KdfNodeCtx *ctx, gpointer state, GError **error)
 {
+  const Params *p = kdf_ctx_params (ctx);
   guint parts = kdf_ctx_input_count (ctx, "values");
   if (parts == 0 || parts != kdf_ctx_input_count (ctx, "index")) {
     g_set_error (error, KDF_ERROR, KDF_ERROR_PORT,
@@ -37,7 +38,7 @@ run (KdfNodeCtx *ctx, gpointer state, GError **error)
                  parts, kdf_ctx_input_count (ctx, "index"));
     return FALSE;
   }
-  const int64_t n = kdf_ctx_param_int (ctx, "n");
+  const int64_t n = p->n;
   KdfTensor *first = kdf_ctx_input_nth (ctx, "values", 0);
   int64_t shape[KDF_MAX_RANK];
   for (int d = 0; d < first->rank; d++)
@@ -52,16 +53,16 @@ run (KdfNodeCtx *ctx, gpointer state, GError **error)
     return FALSE;
   g_autoptr (KdfTensor) filled = kdf_tensor_new_1d (KDF_DTYPE_U8, n);
   const gsize row_bytes = kdf_tensor_nbytes (out) / (gsize) (n ? n : 1);
-  for (guint p = 0; p < parts; p++) {
-    g_autoptr (KdfTensor) v = kdf_tensor_contiguous (kdf_ctx_input_nth (ctx, "values", p));
-    g_autoptr (KdfTensor) idx = kdf_tensor_contiguous (kdf_ctx_input_nth (ctx, "index", p));
+  for (guint part = 0; part < parts; part++) {
+    g_autoptr (KdfTensor) v = kdf_tensor_contiguous (kdf_ctx_input_nth (ctx, "values", part));
+    g_autoptr (KdfTensor) idx = kdf_tensor_contiguous (kdf_ctx_input_nth (ctx, "index", part));
     gboolean same = v->dtype == out->dtype && v->rank == out->rank;
     for (int d = 1; same && d < v->rank; d++)
       same = v->shape[d] == out->shape[d];
     if (!same || v->shape[0] != idx->shape[0]) {
       g_autofree char *dv = kdf_tensor_describe (v), *di = kdf_tensor_describe (idx), *df = kdf_tensor_describe (first);
       g_set_error (error, KDF_ERROR, KDF_ERROR_SHAPE,
-                   "part %u: values %s with index %s do not fit the first part %s", p + 1, dv, di, df);
+                   "part %u: values %s with index %s do not fit the first part %s", part + 1, dv, di, df);
       return FALSE;
     }
     const int32_t *ix = kdf_tensor_i32 (idx);
@@ -69,10 +70,10 @@ run (KdfNodeCtx *ctx, gpointer state, GError **error)
       if (ix[i] < 0 || ix[i] >= n) {
         g_set_error (error, KDF_ERROR, KDF_ERROR_VALUE,
                      "part %u: index entry %" G_GINT64_FORMAT " is %d, outside [0, %" G_GINT64_FORMAT ")",
-                     p + 1, (gint64) i, ix[i], (gint64) n);
+                     part + 1, (gint64) i, ix[i], (gint64) n);
         return FALSE;
       }
-      if (kdf_tensor_u8 (filled)[ix[i]] && kdf_ctx_param_bool (ctx, "complete")) {
+      if (kdf_tensor_u8 (filled)[ix[i]] && p->complete) {
         g_set_error (error, KDF_ERROR, KDF_ERROR_VALUE, "row %d is written by two parts", ix[i]);
         return FALSE;
       }
@@ -81,7 +82,7 @@ run (KdfNodeCtx *ctx, gpointer state, GError **error)
               row_bytes);
     }
   }
-  if (kdf_ctx_param_bool (ctx, "complete"))
+  if (p->complete)
     for (int64_t i = 0; i < n; i++)
       if (!kdf_tensor_u8 (filled)[i]) {
         g_set_error (error, KDF_ERROR, KDF_ERROR_VALUE,
@@ -101,6 +102,7 @@ static const KdfNodeClass put_rows_class = {
   .inputs = inputs,
   .outputs = outputs,
   .params = params,
+  .params_size = sizeof (Params),
   .run = run,
 };
 

@@ -18,46 +18,42 @@
 
 #include "loss-common.h"
 
-static const KdfPortSpec inputs[] = {
-  { .name = "labels", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_I32, .rank = 1, .shape = "N",
-    .summary = "the given (noisy) labels" },
-  { .name = "groups", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_I32, .rank = 1, .shape = "N",
-    .flags = KDF_PORT_OPTIONAL, .summary = "Otsu groups 1..4 (absent: plain CE)" },
-  { .name = "probs", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_F32, .rank = 2, .shape = "N,C",
-    .flags = KDF_PORT_OPTIONAL,
-    .summary = "the partner's probabilities per sample (default: the partner network's)" },
-  { .name = "logits", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_F32, .rank = 2, .shape = "N,C",
-    .flags = KDF_PORT_OPTIONAL, .summary = "the partner's logits per sample (softmax here)" },
-  { .name = "reached", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_U8, .rank = 0,
-    .flags = KDF_PORT_OPTIONAL, .summary = "a gate (tipping_point.reached): 0 = plain CE" },
-  { 0 },
-};
+typedef struct {
+  KDF_LOSS_FIELDS;
+  double alpha1, alpha2, alpha3, alpha4;
+} Params;
 
-static const KdfPortSpec outputs[] = {
-  { .name = "loss", .kind = KDF_VALUE_LOSS, .rank = -1, .summary = "the term, for student_update" },
+static const KdfPortSpec inputs[] = {
+  KDF_PORT ("labels", "i32[N] < C", 0, "the given (noisy) labels"),
+  KDF_PORT ("groups", "i32[N]", KDF_PORT_OPTIONAL, "Otsu groups 1..4 (absent: plain CE)"),
+  KDF_PORT ("probs", "f32[N,C]", KDF_PORT_OPTIONAL,
+            "the partner's probabilities per sample (default: the partner network's)"),
+  KDF_PORT ("logits", "f32[N,C]", KDF_PORT_OPTIONAL,
+            "the partner's logits per sample (softmax here)"),
+  KDF_PORT ("reached", "u8[]", KDF_PORT_OPTIONAL,
+            "a gate (tipping_point.reached): 0 = plain CE"),
   { 0 },
 };
 
 static const KdfParamSpec params[] = {
-  KDF_PARAM_DOUBLE ("alpha1", 0.30, 0, 1, "β of group 1 (highest agreement)"),
-  KDF_PARAM_DOUBLE ("alpha2", 0.45, 0, 1, "β of group 2"),
-  KDF_PARAM_DOUBLE ("alpha3", 0.55, 0, 1, "β of group 3"),
-  KDF_PARAM_DOUBLE ("alpha4", 0.70, 0, 1, "β of group 4 (lowest agreement)"),
-  KDF_PARAM_DOUBLE ("weight", 1.0, 0, 1e6, "scale of the term in the objective"),
-  KDF_LOSS_NET_PARAM,
+  KDF_PARAM_DOUBLE (Params, alpha1, 0.30, 0, 1, "β of group 1 (highest agreement)"),
+  KDF_PARAM_DOUBLE (Params, alpha2, 0.45, 0, 1, "β of group 2"),
+  KDF_PARAM_DOUBLE (Params, alpha3, 0.55, 0, 1, "β of group 3"),
+  KDF_PARAM_DOUBLE (Params, alpha4, 0.70, 0, 1, "β of group 4 (lowest agreement)"),
+  KDF_LOSS_PARAMS (Params, 1.0),
   { 0 },
 };
 
 static gboolean
 run (KdfNodeCtx *ctx, gpointer state, GError **error)
 {
+  const Params *p = kdf_ctx_params (ctx);
   KdfTensor *labels = kdf_ctx_input_tensor (ctx, "labels");
   KdfTensor *groups = kdf_ctx_input_tensor (ctx, "groups");
   KdfTensor *probs = kdf_ctx_input_tensor (ctx, "probs");
   KdfTensor *logits = kdf_ctx_input_tensor (ctx, "logits");
   KdfTensor *reached = kdf_ctx_input_tensor (ctx, "reached");
-  const double alphas[4] = { kdf_ctx_param_double (ctx, "alpha1"), kdf_ctx_param_double (ctx, "alpha2"),
-                             kdf_ctx_param_double (ctx, "alpha3"), kdf_ctx_param_double (ctx, "alpha4") };
+  const double alphas[4] = { p->alpha1, p->alpha2, p->alpha3, p->alpha4 };
   if (probs && logits) {
     g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM,
                  "connect at most one of 'probs' and 'logits' (the partner's output)");
@@ -65,31 +61,18 @@ run (KdfNodeCtx *ctx, gpointer state, GError **error)
   }
   if (reached && kdf_tensor_u8 (reached)[0] == 0)
     groups = NULL; /* not yet: plain CE */
-  g_autoptr (KdfTensor) p = NULL;
+  g_autoptr (KdfTensor) probs_of = NULL;
   if (logits) {
     g_autoptr (KdfTensor) z = kdf_tensor_contiguous (logits);
-    p = kdf_tensor_new_2d (KDF_DTYPE_F32, z->shape[0], z->shape[1]);
-    kdf_softmax (kdf_tensor_f32 (p), kdf_tensor_f32 (z), z->shape[0], z->shape[1], 1.0);
+    probs_of = kdf_tensor_new_2d (KDF_DTYPE_F32, z->shape[0], z->shape[1]);
+    kdf_softmax (kdf_tensor_f32 (probs_of), kdf_tensor_f32 (z), z->shape[0], z->shape[1], 1.0);
   } else if (probs)
-    p = kdf_tensor_ref (probs);
-  KdfLoss *l = kdf_loss_robust_ce_new (labels, groups, p, alphas,
-                                       kdf_ctx_param_double (ctx, "weight"), error);
-  if (!l)
-    return FALSE;
-  kdf_loss_set_nets (l, kdf_loss_nets_param (ctx));
+    probs_of = kdf_tensor_ref (probs);
   kdf_ctx_metric (ctx, "split", groups != NULL);
-  kdf_ctx_set_output_loss (ctx, "loss", l);
-  return TRUE;
+  return kdf_loss_publish (ctx, p->net,
+                           kdf_loss_robust_ce_new (labels, groups, probs_of, alphas, p->weight,
+                                                   error));
 }
 
-static const KdfNodeClass robust_ce_class = {
-  .struct_size = sizeof (KdfNodeClass),
-  .name = "robust_ce",
-  .summary = "Blind KD robust CE: targets mixing the label and the partner's p by Otsu group",
-  .inputs = inputs,
-  .outputs = outputs,
-  .params = params,
-  .run = run,
-};
-
-KDF_PLUGIN (robust_ce, &robust_ce_class)
+KDF_LOSS_NODE (robust_ce, "Blind KD robust CE: targets mixing the label and the partner's p by Otsu group",
+               inputs, params, Params, run)

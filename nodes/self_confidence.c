@@ -18,51 +18,42 @@
 
 #include "probs-common.h"
 
+typedef struct {
+  double tol;
+} Params;
+
 static const KdfPortSpec inputs[] = {
-  { .name = "probs", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_F32, .rank = 2, .shape = "N,C",
-    .summary = "probabilities, rows summing to 1" },
-  { .name = "labels", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_I32, .rank = 1, .shape = "N",
-    .summary = "the given (possibly noisy) labels, in [0, C)" },
+  KDF_PORT ("probs", "f32[N,C]", 0, "probabilities, rows summing to 1"),
+  KDF_PORT ("labels", "i32[N] < C", 0, "the given (possibly noisy) labels, in [0, C)"),
   { 0 },
 };
 
 static const KdfPortSpec outputs[] = {
-  { .name = "score", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_F32, .rank = 1, .shape = "N",
-    .summary = "p[i, label_i]: high = the label looks right" },
-  { .name = "loss", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_F32, .rank = 1, .shape = "N",
-    .summary = "−log p[i, label_i] (clipped at 1e-12)" },
-  { .name = "margin", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_F32, .rank = 1, .shape = "N",
-    .summary = "(p[i, label_i] − best other + 1)/2, in [0, 1]" },
-  { .name = "pred", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_I32, .rank = 1, .shape = "N",
-    .summary = "argmax of each row" },
+  KDF_PORT ("score", "f32[N]", 0, "p[i, label_i]: high = the label looks right"),
+  KDF_PORT ("loss", "f32[N]", 0, "−log p[i, label_i] (clipped at 1e-12)"),
+  KDF_PORT ("margin", "f32[N]", 0, "(p[i, label_i] − best other + 1)/2, in [0, 1]"),
+  KDF_PORT ("pred", "i32[N]", 0, "argmax of each row"),
   { 0 },
 };
 
 static const KdfParamSpec params[] = {
-  KDF_PARAM_DOUBLE ("tol", 1e-4, 1e-12, 0.5, "rows with |sum − 1| > tol are normalised (warning)"),
+  KDF_PARAM_DOUBLE (Params, tol, 1e-4, 1e-12, 0.5,
+                    "rows with |sum − 1| > tol are normalised (warning)"),
   { 0 },
 };
 
 static gboolean
-sc_run (KdfNodeCtx *ctx, gpointer state, GError **error)
+run (KdfNodeCtx *ctx, gpointer state, GError **error)
 {
-  KdfTensor *in = kdf_ctx_input_tensor (ctx, "probs");
-  KdfTensor *yt = kdf_ctx_input_tensor (ctx, "labels");
-  g_autoptr (KdfTensor) p = kdf_node_checked_probs (ctx, in, "input 'probs'", error);
-  if (p == NULL)
+  const Params *p = kdf_ctx_params (ctx);
+  g_autoptr (KdfTensor) probs = kdf_node_checked_probs (ctx, kdf_ctx_input_tensor (ctx, "probs"),
+                                                        p->tol, "input 'probs'", error);
+  if (probs == NULL)
     return FALSE;
-  g_autoptr (KdfTensor) y = kdf_tensor_contiguous (yt);
-  int64_t n = p->shape[0], c = p->shape[1];
-  const float *pp = kdf_tensor_f32 (p);
+  g_autoptr (KdfTensor) y = kdf_tensor_contiguous (kdf_ctx_input_tensor (ctx, "labels"));
+  int64_t n = probs->shape[0], c = probs->shape[1];
+  const float *pp = kdf_tensor_f32 (probs);
   const int32_t *py = kdf_tensor_i32 (y);
-  for (int64_t i = 0; i < n; i++)
-    if (py[i] < 0 || py[i] >= c) {
-      g_set_error (error, KDF_ERROR, KDF_ERROR_VALUE,
-                   "input 'labels': labels[%" G_GINT64_FORMAT "] = %d is outside [0, %"
-                   G_GINT64_FORMAT ") (C is the number of probability columns)",
-                   (gint64) i, py[i], (gint64) c);
-      return FALSE;
-    }
   KdfTensor *score = kdf_tensor_new_1d (KDF_DTYPE_F32, n);
   KdfTensor *loss = kdf_tensor_new_1d (KDF_DTYPE_F32, n);
   KdfTensor *margin = kdf_tensor_new_1d (KDF_DTYPE_F32, n);
@@ -101,7 +92,8 @@ static const KdfNodeClass self_confidence_class = {
   .inputs = inputs,
   .outputs = outputs,
   .params = params,
-  .run = sc_run,
+  .params_size = sizeof (Params),
+  .run = run,
 };
 
 KDF_PLUGIN (self_confidence, &self_confidence_class)

@@ -9,49 +9,69 @@
  * seed, and bit-identical run to run at one thread. */
 #include <kdflow/kdflow-plugin.h>
 #include <kdflow/nn.h>
-#include <math.h>
-#include <string.h>
+
+typedef enum { AUG_NONE, AUG_SHIFT, AUG_FLIP, AUG_SHIFT_FLIP } Augment;
+
+typedef struct {
+  const char *arch, *arch2;
+  int epochs;
+  int batch;
+  KdfOptimKind optimizer;
+  double lr, momentum;
+  gboolean nesterov;
+  double weight_decay;
+  guint augment; /* KdfAugmentFlags */
+  int shift;
+  double mixup;
+  const char *save;
+} Params;
+
+static const KdfChoice optimizers[] = {
+  { "sgd", KDF_OPTIM_SGD }, { "adam", KDF_OPTIM_ADAM }, { 0 } };
+static const KdfChoice augments[] = {
+  { "none", KDF_AUGMENT_NONE },
+  { "shift", KDF_AUGMENT_SHIFT },
+  { "flip", KDF_AUGMENT_FLIP },
+  { "shift+flip", KDF_AUGMENT_SHIFT | KDF_AUGMENT_FLIP },
+  { 0 },
+};
 
 static const KdfPortSpec inputs[] = {
-  { .name = "x", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_F32, .rank = -1,
-    .summary = "training inputs, N×D or N×C×H×W" },
-  { .name = "losses", .kind = KDF_VALUE_LOSS, .rank = -1, .flags = KDF_PORT_MULTI,
-    .summary = "the loss terms, summed" },
-  { .name = "model", .kind = KDF_VALUE_MODEL, .rank = -1, .flags = KDF_PORT_OPTIONAL,
-    .summary = "initial weights of the student (copied), instead of arch" },
-  { .name = "model2", .kind = KDF_VALUE_MODEL, .rank = -1, .flags = KDF_PORT_OPTIONAL,
-    .summary = "initial weights of the partner (copied), instead of arch2" },
+  KDF_PORT ("x", "f32", 0, "training inputs, N×D or N×C×H×W"),
+  KDF_PORT ("losses", "loss", KDF_PORT_MULTI, "the loss terms, summed"),
+  KDF_PORT ("model", "model", KDF_PORT_OPTIONAL,
+            "initial weights of the student (copied), instead of arch"),
+  KDF_PORT ("model2", "model", KDF_PORT_OPTIONAL,
+            "initial weights of the partner (copied), instead of arch2"),
   { 0 },
 };
 
 static const KdfPortSpec outputs[] = {
-  KDF_PORT_MODEL ("model"),
-  KDF_PORT_MODEL ("model2"),
-  KDF_PORT_TENSOR ("logits", F32, 2, "N,C"),
-  KDF_PORT_TENSOR ("logits2", F32, 2, "N,C"),
-  KDF_PORT_TENSOR ("sample_loss", F32, 1, "N"),
-  KDF_PORT_TENSOR ("features", F32, 2, "N,F"),
+  KDF_PORT ("model", "model", 0, "a snapshot of the student after this tick"),
+  KDF_PORT ("model2", "model", 0, "a snapshot of the partner after this tick"),
+  KDF_PORT ("logits", "f32[N,C]", 0, "the student's logits of the training pass, dataset order"),
+  KDF_PORT ("logits2", "f32[N,C]", 0, "the partner's logits of the training pass"),
+  KDF_PORT ("sample_loss", "f32[N]", 0, "each sample's loss in the training pass: Σ term weight × the term's unweighted per-sample loss"),
+  KDF_PORT ("features", "f32[N,F]", 0, "the student's feature tap in the training pass"),
   { 0 },
 };
 
-static const char *const optimizers[] = { "sgd", "adam", NULL };
-static const char *const augments[] = { "none", "shift", "flip", "shift+flip", NULL };
-
 static const KdfParamSpec params[] = {
-  KDF_PARAM_STRING ("arch", "", "the student, e.g. mlp:784-256-10 (or connect 'model')"),
-  KDF_PARAM_STRING ("arch2", "", "a partner trained jointly with one optimizer (or 'model2')"),
-  KDF_PARAM_INT ("epochs", 1, 1, 1000000, "epochs per tick"),
-  KDF_PARAM_INT ("batch", 128, 1, 1 << 20, "mini-batch size"),
-  KDF_PARAM_ENUM ("optimizer", "sgd", optimizers, "sgd or adam"),
-  KDF_PARAM_DOUBLE ("lr", 0.1, 1e-12, 100, "learning rate (may be a schedule over ticks)"),
-  KDF_PARAM_DOUBLE ("momentum", 0.9, 0, 0.9999, "SGD momentum"),
-  KDF_PARAM_BOOL ("nesterov", FALSE, "Nesterov momentum"),
-  KDF_PARAM_DOUBLE ("weight_decay", 5e-4, 0, 1, "L2 weight decay"),
-  KDF_PARAM_ENUM ("augment", "none", augments, "image augmentation (two views when a loss asks)"),
-  KDF_PARAM_INT ("shift", 2, 1, 64, "pixels of the random shift"),
-  KDF_PARAM_DOUBLE ("mixup", 0, 0, 100, "mixup Beta(α, α); 0 is off"),
-  KDF_PARAM_STRING ("save", "", "write the student's checkpoint here after each tick "
-                                "(relative paths go into the run directory)"),
+  KDF_PARAM_STRING (Params, arch, "", "the student, e.g. mlp:784-256-10 (or connect 'model')"),
+  KDF_PARAM_STRING (Params, arch2, "", "a partner trained jointly with one optimizer (or 'model2')"),
+  KDF_PARAM_INT (Params, epochs, 1, 1, 1000000, "epochs per tick"),
+  KDF_PARAM_INT (Params, batch, 128, 1, 1 << 20, "mini-batch size"),
+  KDF_PARAM_ENUM (Params, optimizer, "sgd", optimizers, "sgd or adam"),
+  KDF_PARAM_DOUBLE (Params, lr, 0.1, 1e-12, 100, "learning rate (may be a schedule over ticks)"),
+  KDF_PARAM_DOUBLE (Params, momentum, 0.9, 0, 0.9999, "SGD momentum"),
+  KDF_PARAM_BOOL (Params, nesterov, FALSE, "Nesterov momentum"),
+  KDF_PARAM_DOUBLE (Params, weight_decay, 5e-4, 0, 1, "L2 weight decay"),
+  KDF_PARAM_ENUM (Params, augment, "none", augments,
+                  "image augmentation (two views when a loss asks)"),
+  KDF_PARAM_INT (Params, shift, 2, 1, 64, "pixels of the random shift"),
+  KDF_PARAM_DOUBLE (Params, mixup, 0, 0, 100, "mixup Beta(α, α); 0 is off"),
+  KDF_PARAM_STRING (Params, save, "", "write the student's checkpoint here after each tick "
+                                      "(relative paths go into the run directory)"),
   { 0 },
 };
 
@@ -60,9 +80,6 @@ typedef struct {
   int n_nets;
   KdfOptimizer *opt;
   KdfTrainer *tr;
-  int32_t *order;
-  float *batch_loss;
-  int64_t cap;
 } State;
 
 static void
@@ -77,17 +94,14 @@ finalize (gpointer state)
   for (int k = 0; k < 2; k++)
     if (s->net[k])
       kdf_model_unref (s->net[k]);
-  g_free (s->order);
-  g_free (s->batch_loss);
   g_free (s);
 }
 
 static KdfModel *
-build_net (KdfNodeCtx *ctx, const char *port, const char *arch_param, guint64 seed,
-           gboolean required, GError **error)
+build_net (KdfNodeCtx *ctx, const char *port, const char *arch_param, const char *arch,
+           guint64 seed, gboolean required, GError **error)
 {
   KdfModel *given = kdf_ctx_input_model (ctx, port);
-  const char *arch = kdf_ctx_param_string (ctx, arch_param);
   if (given && *arch) {
     g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM,
                  "give either the '%s' input or param '%s', not both", port, arch_param);
@@ -107,197 +121,95 @@ build_net (KdfNodeCtx *ctx, const char *port, const char *arch_param, guint64 se
 static gboolean
 init (KdfNodeCtx *ctx, gpointer *state, GError **error)
 {
+  const Params *p = kdf_ctx_params (ctx);
   State *s = g_new0 (State, 1);
   *state = s;
   guint64 seed = kdf_ctx_seed (ctx);
-  s->net[0] = build_net (ctx, "model", "arch", seed, TRUE, error);
+  s->net[0] = build_net (ctx, "model", "arch", p->arch, seed, TRUE, error);
   if (!s->net[0])
     return FALSE;
   GError *local = NULL;
-  s->net[1] = build_net (ctx, "model2", "arch2", seed ^ 0x5bd1e995u, FALSE, &local);
+  s->net[1] = build_net (ctx, "model2", "arch2", p->arch2, seed ^ 0x5bd1e995u, FALSE, &local);
   if (local) {
     g_propagate_error (error, local);
     return FALSE;
   }
   s->n_nets = s->net[1] ? 2 : 1;
-  KdfOptimConfig oc = { 0 };
-  oc.kind = kdf_ctx_param_enum (ctx, "optimizer") == 0 ? KDF_OPTIM_SGD : KDF_OPTIM_ADAM;
-  oc.lr = kdf_ctx_param_double (ctx, "lr");
-  oc.weight_decay = kdf_ctx_param_double (ctx, "weight_decay");
-  oc.momentum = kdf_ctx_param_double (ctx, "momentum");
-  oc.nesterov = kdf_ctx_param_bool (ctx, "nesterov");
+  KdfOptimConfig oc = { .kind = p->optimizer, .lr = p->lr, .weight_decay = p->weight_decay,
+                        .momentum = p->momentum, .nesterov = p->nesterov };
   s->opt = kdf_optimizer_new (&oc, error);
   if (!s->opt)
     return FALSE;
   for (int k = 0; k < s->n_nets; k++)
     if (!kdf_optimizer_add_model (s->opt, s->net[k], error))
       return FALSE;
-  static const guint aug[] = { KDF_AUGMENT_NONE, KDF_AUGMENT_SHIFT, KDF_AUGMENT_FLIP,
-                               KDF_AUGMENT_SHIFT | KDF_AUGMENT_FLIP };
-  KdfTrainConfig tc = { 0 };
-  tc.batch = kdf_ctx_param_int (ctx, "batch");
-  tc.augment = aug[kdf_ctx_param_enum (ctx, "augment")];
-  tc.shift = (int) kdf_ctx_param_int (ctx, "shift");
-  tc.mixup_alpha = kdf_ctx_param_double (ctx, "mixup");
+  KdfTrainConfig tc = { .batch = p->batch, .augment = p->augment, .shift = p->shift,
+                        .mixup_alpha = p->mixup };
   s->tr = kdf_trainer_new (s->net[0], s->net[1], s->opt, &tc, error);
   return s->tr != NULL;
 }
 
-static gboolean
-check_losses (KdfNodeCtx *ctx, State *s, int64_t n, GError **error)
-{
-  guint count = kdf_ctx_input_count (ctx, "losses");
-  for (guint i = 0; i < count; i++) {
-    KdfLoss *l = kdf_ctx_input_nth (ctx, "losses", i);
-    if (l->n_samples >= 0 && l->n_samples != n) {
-      g_set_error (error, KDF_ERROR, KDF_ERROR_SHAPE,
-                   "loss term %u ('%s') is bound to %" G_GINT64_FORMAT " samples, 'x' has %" G_GINT64_FORMAT,
-                   i + 1, l->name, (gint64) l->n_samples, (gint64) n);
-      return FALSE;
-    }
-    for (int k = 0; k < s->n_nets; k++)
-      if ((l->nets & (1u << k)) && l->n_classes >= 0 && l->n_classes != s->net[k]->n_classes) {
-        g_set_error (error, KDF_ERROR, KDF_ERROR_SHAPE,
-                     "loss term %u ('%s') has %" G_GINT64_FORMAT " classes, the %s ('%s') %" G_GINT64_FORMAT,
-                     i + 1, l->name, (gint64) l->n_classes, k ? "partner" : "student",
-                     s->net[k]->arch, (gint64) s->net[k]->n_classes);
-        return FALSE;
-      }
-    if ((l->needs & KDF_LOSS_NEEDS_PARTNER) && s->n_nets < 2) {
-      g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM,
-                   "loss term %u ('%s') reads the partner network on each batch, but there is "
-                   "none (set arch2 or connect model2)",
-                   i + 1, l->name);
-      return FALSE;
-    }
-    if ((l->nets & KDF_LOSS_NET1) && s->n_nets < 2) {
-      g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM,
-                   "loss term %u ('%s') is for the partner network, but there is none (set arch2)",
-                   i + 1, l->name);
-      return FALSE;
-    }
-  }
-  return TRUE;
-}
+typedef struct {
+  KdfNodeCtx *ctx;
+  int epoch, epochs;
+} Progress;
 
-static char *
-resolve_save_path (KdfNodeCtx *ctx, const char *path)
+static void
+progress (double fraction, gpointer data)
 {
-  if (g_path_is_absolute (path) || !kdf_ctx_run_dir (ctx))
-    return g_strdup (path);
-  return g_build_filename (kdf_ctx_run_dir (ctx), path, NULL);
+  Progress *pr = data;
+  kdf_ctx_progress (pr->ctx, (pr->epoch + fraction) / pr->epochs);
 }
 
 static gboolean
 run (KdfNodeCtx *ctx, gpointer state, GError **error)
 {
+  const Params *p = kdf_ctx_params (ctx);
   State *s = state;
   KdfTensor *x = kdf_ctx_input_tensor (ctx, "x");
   const int64_t n = x->rank > 0 ? x->shape[0] : 0;
-  if (n <= 0 || n > G_MAXINT32) {
-    g_set_error (error, KDF_ERROR, KDF_ERROR_SHAPE, "input 'x' must have 1 to 2^31 rows, got %" G_GINT64_FORMAT, (gint64) n);
-    return FALSE;
-  }
-  if (!check_losses (ctx, s, n, error))
-    return FALSE;
   guint n_losses = kdf_ctx_input_count (ctx, "losses");
   g_autofree KdfLoss **losses = g_new0 (KdfLoss *, n_losses + 1);
   for (guint i = 0; i < n_losses; i++)
     losses[i] = kdf_ctx_input_nth (ctx, "losses", i);
-
-  const int64_t batch = kdf_ctx_param_int (ctx, "batch");
-  const int epochs = (int) kdf_ctx_param_int (ctx, "epochs");
-  const int threads = kdf_ctx_threads (ctx);
-  const double lr = kdf_ctx_param_double (ctx, "lr");
-  kdf_optimizer_set_lr (s->opt, lr);
-  if (s->cap < n) {
-    s->order = g_renew (int32_t, s->order, n);
-    s->cap = n;
-  }
-  s->batch_loss = g_renew (float, s->batch_loss, MIN (batch, n));
-  g_autoptr (KdfTensor) sample_loss = kdf_tensor_new_1d (KDF_DTYPE_F32, n);
-  KdfTensor *logits[2] = { NULL, NULL };
-  for (int k = 0; k < s->n_nets; k++)
-    logits[k] = kdf_tensor_new_2d (KDF_DTYPE_F32, n, s->net[k]->n_classes);
-  g_autoptr (KdfTensor) features = kdf_tensor_new_2d (KDF_DTYPE_F32, n, s->net[0]->n_features);
-  GRand *rng = kdf_ctx_rng (ctx);
-  GCancellable *cancel = kdf_ctx_cancellable (ctx);
-  double epoch_loss = 0;
-  gboolean ok = TRUE;
-
-  for (int e = 0; e < epochs && ok; e++) {
-    /* a fresh permutation each epoch (Fisher–Yates) */
-    for (int64_t i = 0; i < n; i++)
-      s->order[i] = (int32_t) i;
-    for (int64_t i = n - 1; i > 0; i--) {
-      int64_t j = g_rand_int_range (rng, 0, (gint32) (i + 1));
-      int32_t t = s->order[i];
-      s->order[i] = s->order[j];
-      s->order[j] = t;
-    }
-    double sum = 0;
-    int64_t batches = 0;
-    for (int64_t off = 0; off < n && ok; off += batch) {
-      if (g_cancellable_set_error_if_cancelled (cancel, error)) {
-        ok = FALSE;
-        break;
-      }
-      const int64_t nb = MIN (batch, n - off);
-      const int32_t *rows = s->order + off;
-      double loss = 0;
-      ok = kdf_trainer_step (s->tr, x, rows, nb, losses, n_losses, rng, threads, &loss,
-                             s->batch_loss, error);
-      if (!ok)
-        break;
-      if (!isfinite (loss)) {
-        g_set_error (error, KDF_ERROR, KDF_ERROR_NODE,
-                     "the loss is %g at epoch %d, batch %" G_GINT64_FORMAT " (lr %g too high?)",
-                     loss, e + 1, (gint64) batches + 1, lr);
-        ok = FALSE;
-        break;
-      }
-      sum += loss;
-      batches++;
-      /* the training pass's outputs, scattered back to dataset order */
-      float *sl = kdf_tensor_f32 (sample_loss);
-      for (int64_t i = 0; i < nb; i++)
-        sl[rows[i]] = s->batch_loss[i];
-      for (int k = 0; k < s->n_nets; k++) {
-        const int64_t c = s->net[k]->n_classes;
-        const float *z = kdf_model_get_logits (s->net[k]);
-        float *out = kdf_tensor_f32 (logits[k]);
-        for (int64_t i = 0; i < nb; i++)
-          memcpy (out + (int64_t) rows[i] * c, z + i * c, (size_t) c * sizeof (float));
-      }
-      const int64_t f = s->net[0]->n_features;
-      const float *h = kdf_model_get_features (s->net[0]);
-      float *fo = kdf_tensor_f32 (features);
-      for (int64_t i = 0; i < nb; i++)
-        memcpy (fo + (int64_t) rows[i] * f, h + i * f, (size_t) f * sizeof (float));
-      kdf_ctx_progress (ctx, ((double) e * n + off + nb) / ((double) epochs * n));
-    }
-    epoch_loss = batches ? sum / batches : 0;
-  }
-  if (ok) {
-    const char *save = kdf_ctx_param_string (ctx, "save");
-    if (*save) {
-      g_autofree char *path = resolve_save_path (ctx, save);
-      ok = kdf_model_save (s->net[0], path, error);
-    }
-  }
-  if (!ok) {
-    for (int k = 0; k < 2; k++)
-      kdf_tensor_unref (logits[k]);
+  if (!kdf_trainer_check_losses (s->tr, n, losses, n_losses, error))
     return FALSE;
+  kdf_optimizer_set_lr (s->opt, p->lr);
+
+  /* the training pass's outputs, in dataset order */
+  g_autoptr (KdfTensor) sample_loss = kdf_tensor_new_1d (KDF_DTYPE_F32, n);
+  g_autoptr (KdfTensor) logits = kdf_tensor_new_2d (KDF_DTYPE_F32, n, s->net[0]->n_classes);
+  g_autoptr (KdfTensor) logits2 =
+      s->n_nets == 2 ? kdf_tensor_new_2d (KDF_DTYPE_F32, n, s->net[1]->n_classes) : NULL;
+  g_autoptr (KdfTensor) features = kdf_tensor_new_2d (KDF_DTYPE_F32, n, s->net[0]->n_features);
+  Progress pr = { ctx, 0, p->epochs };
+  KdfEpochResult res = {
+    .sample_loss = kdf_tensor_f32 (sample_loss),
+    .logits = kdf_tensor_f32 (logits),
+    .logits2 = logits2 ? kdf_tensor_f32 (logits2) : NULL,
+    .features = kdf_tensor_f32 (features),
+    .progress = progress,
+    .progress_data = &pr,
+  };
+  for (int e = 0; e < p->epochs; e++) {
+    pr.epoch = res.epoch = e;
+    if (!kdf_trainer_epoch (s->tr, x, losses, n_losses, kdf_ctx_rng (ctx), kdf_ctx_threads (ctx),
+                            &res, kdf_ctx_cancellable (ctx), error))
+      return FALSE;
   }
-  kdf_ctx_metric (ctx, "loss", epoch_loss);
-  kdf_ctx_metric (ctx, "lr", lr);
+  if (*p->save) {
+    g_autofree char *path = kdf_ctx_output_path (ctx, p->save);
+    if (!kdf_model_save (s->net[0], path, error))
+      return FALSE;
+  }
+  kdf_ctx_metric (ctx, "loss", res.loss);
+  kdf_ctx_metric (ctx, "lr", p->lr);
   /* snapshots: what is published is never written again */
   kdf_ctx_set_output_model (ctx, "model", kdf_model_copy (s->net[0]));
-  kdf_ctx_set_output_tensor (ctx, "logits", logits[0]);
+  kdf_ctx_set_output_tensor (ctx, "logits", g_steal_pointer (&logits));
   if (s->n_nets == 2) {
     kdf_ctx_set_output_model (ctx, "model2", kdf_model_copy (s->net[1]));
-    kdf_ctx_set_output_tensor (ctx, "logits2", logits[1]);
+    kdf_ctx_set_output_tensor (ctx, "logits2", g_steal_pointer (&logits2));
   }
   kdf_ctx_set_output_tensor (ctx, "sample_loss", g_steal_pointer (&sample_loss));
   kdf_ctx_set_output_tensor (ctx, "features", g_steal_pointer (&features));
@@ -311,6 +223,7 @@ static const KdfNodeClass student_update_class = {
   .inputs = inputs,
   .outputs = outputs,
   .params = params,
+  .params_size = sizeof (Params),
   .init = init,
   .run = run,
   .finalize = finalize,

@@ -4,16 +4,13 @@
 #include <kdflow/kdflow-plugin.h>
 
 static const KdfPortSpec inputs[] = {
-  { .name = "x", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_ANY, .rank = -1,
-    .summary = "a tensor of N rows (rank ≥ 1)" },
-  { .name = "index", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_I32, .rank = 1, .shape = "K",
-    .summary = "row indices in [0, N)" },
+  KDF_PORT ("x", "any", 0, "a tensor of N rows (rank ≥ 1)"),
+  KDF_PORT ("index", "i32[K]", 0, "row indices in [0, N)"),
   { 0 },
 };
 
 static const KdfPortSpec outputs[] = {
-  { .name = "rows", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_ANY, .rank = -1,
-    .summary = "the K rows, in index order" },
+  KDF_PORT ("rows", "any", 0, "the K rows, in index order"),
   { 0 },
 };
 

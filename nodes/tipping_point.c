@@ -24,26 +24,22 @@
 #include <kdflow/nn.h>
 
 static const KdfPortSpec inputs[] = {
-  { .name = "probs", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_F32, .rank = 2, .shape = "N,C",
-    .flags = KDF_PORT_OPTIONAL, .summary = "the student's probabilities this tick (or logits)" },
-  { .name = "logits", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_F32, .rank = 2, .shape = "N,C",
-    .flags = KDF_PORT_OPTIONAL, .summary = "the student's logits this tick (softmax here)" },
-  { .name = "scores", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_F32, .rank = 1, .shape = "N",
-    .flags = KDF_PORT_OPTIONAL, .summary = "per-sample scores to keep for the tipping epoch" },
+  KDF_PORT ("probs", "f32[N,C]", KDF_PORT_OPTIONAL,
+            "the student's probabilities this tick (or logits)"),
+  KDF_PORT ("logits", "f32[N,C]", KDF_PORT_OPTIONAL,
+            "the student's logits this tick (softmax here)"),
+  KDF_PORT ("scores", "f32[N]", KDF_PORT_OPTIONAL,
+            "per-sample scores to keep for the tipping epoch"),
   { 0 },
 };
 
 static const KdfPortSpec outputs[] = {
-  { .name = "reached", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_U8, .rank = 0,
-    .summary = "1 from the tick the tipping point is detected on, else 0" },
-  { .name = "epoch", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_I32, .rank = 0,
-    .summary = "the tipping epoch (an index into history), or −1" },
-  { .name = "history", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_F32, .rank = 1,
-    .summary = "m_0, m_1, …: the mean max probability of each entry" },
-  { .name = "mean_max", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_F32, .rank = 0,
-    .summary = "this entry's m" },
-  { .name = "scores_at", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_F32, .rank = 1, .shape = "N",
-    .summary = "the scores of the tipping epoch once reached (the latest ones before)" },
+  KDF_PORT ("reached", "u8[]", 0, "1 from the tick the tipping point is detected on, else 0"),
+  KDF_PORT ("epoch", "i32[]", 0, "the tipping epoch (an index into history), or −1"),
+  KDF_PORT ("history", "f32[*]", 0, "m_0, m_1, …: the mean max probability of each entry"),
+  KDF_PORT ("mean_max", "f32[]", 0, "this entry's m"),
+  KDF_PORT ("scores_at", "f32[N]", 0,
+            "the scores of the tipping epoch once reached (the latest ones before)"),
   { 0 },
 };
 

@@ -9,34 +9,33 @@
 #include <kdflow/detect.h>
 #include <kdflow/kdflow-plugin.h>
 
+typedef struct {
+  int k;
+} Params;
+
 static const KdfPortSpec inputs[] = {
-  { .name = "probs", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_F32, .rank = 2, .shape = "N,C",
-    .flags = KDF_PORT_OPTIONAL, .summary = "the teacher's probabilities (or logits)" },
-  { .name = "logits", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_F32, .rank = 2, .shape = "N,C",
-    .flags = KDF_PORT_OPTIONAL, .summary = "the teacher's logits" },
+  KDF_PORT ("probs", "f32[N,C]", KDF_PORT_OPTIONAL, "the teacher's probabilities (or logits)"),
+  KDF_PORT ("logits", "f32[N,C]", KDF_PORT_OPTIONAL, "the teacher's logits"),
   { 0 },
 };
 
 static const KdfPortSpec outputs[] = {
-  { .name = "candidates", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_U8, .rank = 2,
-    .shape = "N,C", .summary = "1 on the k candidates of each row (for gce_loss)" },
-  { .name = "soft", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_F32, .rank = 2, .shape = "N,C",
-    .summary = "1/k on the candidates (soft targets for ce_loss)" },
-  { .name = "top", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_I32, .rank = 2, .shape = "N,K",
-    .summary = "the candidates, best first" },
-  { .name = "labels", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_I32, .rank = 1, .shape = "N",
-    .summary = "the best candidate (the teacher's argmax)" },
+  KDF_PORT ("candidates", "u8[N,C]", 0, "1 on the k candidates of each row (for gce_loss)"),
+  KDF_PORT ("soft", "f32[N,C]", 0, "1/k on the candidates (soft targets for ce_loss)"),
+  KDF_PORT ("top", "i32[N,K]", 0, "the candidates, best first"),
+  KDF_PORT ("labels", "i32[N]", 0, "the best candidate (the teacher's argmax)"),
   { 0 },
 };
 
 static const KdfParamSpec params[] = {
-  KDF_PARAM_INT ("k", 2, 1, 1000000, "candidates per row (1 ≤ k ≤ C)"),
+  KDF_PARAM_INT (Params, k, 2, 1, 1000000, "candidates per row (1 ≤ k ≤ C)"),
   { 0 },
 };
 
 static gboolean
 run (KdfNodeCtx *ctx, gpointer state, GError **error)
 {
+  const Params *p = kdf_ctx_params (ctx);
   KdfTensor *probs = kdf_ctx_input_tensor (ctx, "probs");
   KdfTensor *logits = kdf_ctx_input_tensor (ctx, "logits");
   if (!!probs == !!logits) {
@@ -45,9 +44,9 @@ run (KdfNodeCtx *ctx, gpointer state, GError **error)
                  probs ? "both are" : "neither is");
     return FALSE;
   }
-  g_autoptr (KdfTensor) p = kdf_tensor_contiguous (probs ? probs : logits);
-  const int64_t n = p->shape[0], c = p->shape[1];
-  const int64_t k = kdf_ctx_param_int (ctx, "k");
+  g_autoptr (KdfTensor) x = kdf_tensor_contiguous (probs ? probs : logits);
+  const int64_t n = x->shape[0], c = x->shape[1];
+  const int64_t k = p->k;
   if (k > c || c > G_MAXINT) {
     g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM,
                  "param 'k' = %" G_GINT64_FORMAT " exceeds the %" G_GINT64_FORMAT " classes of input '%s'",
@@ -58,7 +57,7 @@ run (KdfNodeCtx *ctx, gpointer state, GError **error)
   g_autoptr (KdfTensor) soft = kdf_tensor_new_2d (KDF_DTYPE_F32, n, c);
   g_autoptr (KdfTensor) top = kdf_tensor_new_2d (KDF_DTYPE_I32, n, k);
   if (!kdf_topk_refine (kdf_tensor_f32 (soft), kdf_tensor_u8 (mask), kdf_tensor_i32 (top),
-                        kdf_tensor_f32 (p), n, (int) c, (int) k, error)) {
+                        kdf_tensor_f32 (x), n, (int) c, (int) k, error)) {
     g_prefix_error (error, "input '%s': ", probs ? "probs" : "logits");
     return FALSE;
   }
@@ -79,6 +78,7 @@ static const KdfNodeClass topk_refine_class = {
   .inputs = inputs,
   .outputs = outputs,
   .params = params,
+  .params_size = sizeof (Params),
   .run = run,
 };
 

@@ -107,7 +107,7 @@ typedef struct {
   const char *name;
   const char *script;
   int status;
-  const char *needles[4];
+  const char *needles[5];
 } BadCase;
 
 static const BadCase bad_cases[] = {
@@ -141,6 +141,14 @@ static const BadCase bad_cases[] = {
   { "foreign-symbol", "bad/foreign_sym.lua", 2, { "library has no symbol 'cblas_sdto'" } },
   { "runtime-shape", "bad/shape.lua", 2,
     { "node 'sum' (test_add)", "input 'b' is f32[6] from 'b.x', so N = 6, but input 'a' set N = 4" } },
+  { "port-declaration", "bad/port_decl.lua", 2,
+    { "port_decl.lua:27:", "g:lua: port \"v:f32[N\": port type \"f32[N\": '[' without ']'" } },
+  { "label-bound", "bad/label_bound.lua", 2,
+    { "label_bound.lua:7:", "node 'lab' (test_labels) [", "label_bound.lua:5], tick 0: input 'labels' row 1 is 4, outside [0, 4)",
+      "C = 4 from input 'probs'" } },
+  { "int-field", "bad/int_field.lua", 2,
+    { "int_field.lua:3:", "node 'test_params' (test_params): param 'big' = ",
+      "does not fit its 32-bit integer" } },
 };
 
 static void
@@ -181,7 +189,7 @@ test_usage (void)
   expect (&r, 2, (const char *[]){ "'describe' takes one node kind", NULL });
   result_clear (&r);
   r = run ((const char *[]){ "--version", NULL });
-  expect (&r, 0, (const char *[]){ "kdflow 0.1.0 (node ABI 1.0)", NULL });
+  expect (&r, 0, (const char *[]){ "kdflow 0.1.0 (node ABI 2.0)", NULL });
   result_clear (&r);
 }
 
@@ -208,8 +216,12 @@ test_bad_plugin_path (void)
   } cases[] = {
     { "kdf-junk.so", "not a shared object\n", "kdf-junk.so: cannot load" },
     { "kdf-nosym.so", NULL, "kdf-nosym.so: no symbol 'kdf_plugin_nosym_describe'" },
-    { "kdf-badabi.so", NULL, "built for kdflow ABI 99.0, this engine has ABI 1.0" },
+    { "kdf-badabi.so", NULL, "built for kdflow ABI 1.0, this engine has ABI 2.0 (major differs)" },
+    { "kdf-badminor.so", NULL, "built for kdflow ABI 2.1, this engine has ABI 2.0 (minor is newer)" },
     { "kdf-dup.so", NULL, "node kind 'test_noop' is defined twice" },
+    { "kdf-badport.so", NULL,
+      "kdf-badport.so: node kind 'badport_node': input port 'scores': port type \"f32[N\": '[' without ']'" },
+    { "kdf-badparam.so", NULL, "kdf-badparam.so: node kind 'badparam_node': param 'bins'" },
   };
   g_autofree char *path = script ("plain.lua");
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
@@ -302,12 +314,71 @@ test_nodes_describe (void)
   result_clear (&r);
   r = run ((const char *[]){ "describe", "test_params", NULL });
   expect (&r, 0,
-          (const char *[]){ "count            int     default 3 [1, 10]", "{fast|slow}",
+          (const char *[]){ "count            int     default 3 [1, 10]", "default 'fast' {fast|slow}",
                             "path             string  required", NULL });
+  result_clear (&r);
+  /* port types print as their canonical strings */
+  r = run ((const char *[]){ "describe", "test_labels", NULL });
+  expect (&r, 0,
+          (const char *[]){ "  probs            f32[N,C]       binds N and C\n",
+                            "  labels           i32[N] < C     labels in [0, C)\n",
+                            "  small            i32[N] < 3     labels in [0, 3) (optional)\n",
+                            "  sum              f32[]          the sum of the labels\n", NULL });
+  result_clear (&r);
+  r = run ((const char *[]){ "describe", "test_noop", NULL });
+  expect (&r, 0,
+          (const char *[]){ "  x                any            anything, any number of edges (optional multi)\n",
+                            "flags: runs every tick", NULL });
+  result_clear (&r);
+  r = run ((const char *[]){ "describe", "test_oracle", NULL });
+  expect (&r, 0, (const char *[]){ "  truth            u8[N]          the true mask (oracle)\n", NULL });
+  result_clear (&r);
+  r = run ((const char *[]){ "describe", "score_histogram", NULL });
+  expect (&r, 0,
+          (const char *[]){ "  counts           i32[B]         samples per bin\n",
+                            "  quantiles        f32[5]         ", "  edges            f32[*]         ",
+                            "  auto_range       bool    default false", NULL });
   result_clear (&r);
   r = run ((const char *[]){ "describe", "test_parms", NULL });
   expect (&r, 2, (const char *[]){ "unknown node kind 'test_parms' (did you mean 'test_params'", NULL });
   result_clear (&r);
+}
+
+/* kdf_ctx_warning through the command line: on stderr with graph, node and tick,
+ * silent under --quiet, and in summary.json either way. */
+static const char *warn_line = "warning: graph 'warned', node 'w' (test_warn), tick 1: the tipping "
+                               "point was not reached (1)";
+
+static void
+run_warn (gboolean quiet)
+{
+  g_autofree char *path = script ("warn.lua");
+  g_autofree char *dir = g_dir_make_tmp ("kdf-warn-XXXXXX", NULL);
+  g_autofree char *out = g_build_filename (dir, "run", NULL);
+  Result r = run ((const char *[]){ "run", path, "--out", out, quiet ? "--quiet" : NULL, NULL });
+  expect (&r, 0, (const char *[]){ "warn ok", quiet ? NULL : warn_line, NULL });
+  if (quiet && strstr (r.err, "tipping point")) {
+    g_autofree char *err = g_strdelimit (g_strdup (r.err), "\n", ' ');
+    g_test_fail_printf ("--quiet printed a warning: %s", err);
+  }
+  result_clear (&r);
+  g_autofree char *summary = slurp (out, "summary.json");
+  g_assert_nonnull (summary);
+  g_assert_nonnull (strstr (summary, "\"warnings\" : ["));
+  g_assert_nonnull (strstr (summary, warn_line + strlen ("warning: ")));
+  remove_tree (dir);
+}
+
+static void
+test_warnings_stderr (void)
+{
+  run_warn (FALSE);
+}
+
+static void
+test_warnings_quiet (void)
+{
+  run_warn (TRUE);
 }
 
 static void
@@ -433,5 +504,8 @@ main (int argc, char **argv)
   g_test_add_func ("/cli/dot", test_dot_command);
   g_test_add_func ("/cli/plain-lua", test_plain_lua);
   g_test_add_func ("/cli/graphs-dot", test_graphs_dot);
+  /* a suite of its own, so that it runs after the others */
+  g_test_add_func ("/cli/warnings/stderr", test_warnings_stderr);
+  g_test_add_func ("/cli/warnings/quiet", test_warnings_quiet);
   return g_test_run ();
 }

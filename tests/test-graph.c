@@ -1,6 +1,8 @@
 /* The engine through its C API: building, checking, scheduling, failing, drawing.
- * Node kinds come from the test plugin (tests/plugins/good/testnodes.c). */
+ * Node kinds come from the test plugin (tests/plugins/good/testnodes.c); classes that
+ * must be refused are made here. */
 #include <glib/gstdio.h>
+#include <kdflow/kdflow-plugin.h>
 #include <kdflow/kdflow.h>
 #include <string.h>
 
@@ -274,19 +276,84 @@ test_params (void)
   g_assert_false (kdf_node_set_param_string (p, "mode", "fsat", &error));
   assert_contains (error->message, "'fsat' is not one of 'fast', 'slow' (did you mean 'fast'?)");
   g_clear_error (&error);
+  g_assert_false (kdf_node_set_param_int (p, "mode", 1, &error)); /* not by index either */
+  g_assert_error (error, KDF_ERROR, KDF_ERROR_PARAM);
+  g_clear_error (&error);
+  /* the defaults reach the params struct; the enum as the node's C value (7) */
+  g_assert_true (kdf_node_set_param_string (p, "path", "abc", &error));
+  KdfRunOptions o = opts_ticks (1, 1);
+  g_assert_true (kdf_graph_run (g, &o, &error));
+  g_assert_no_error (error);
+  float *v = kdf_tensor_f32 (kdf_node_get_output_tensor (p, "v"));
+  g_assert_cmpfloat (v[0], ==, 3);
+  g_assert_cmpfloat (v[1], ==, 0.5);
+  g_assert_cmpfloat (v[2], ==, 0);
+  g_assert_cmpfloat (v[3], ==, 7);
+  g_assert_cmpfloat (v[4], ==, 3);
   g_assert_true (kdf_node_set_param_int (p, "count", 7, &error));
   g_assert_true (kdf_node_set_param_double (p, "rate", 1, &error)); /* ints are fine doubles */
   g_assert_true (kdf_node_set_param_bool (p, "flag", TRUE, &error));
   g_assert_true (kdf_node_set_param_string (p, "mode", "slow", &error));
-  g_assert_true (kdf_node_set_param_string (p, "path", "abc", &error));
-  KdfRunOptions o = opts_ticks (1, 1);
   g_assert_true (kdf_graph_run (g, &o, &error));
-  float *v = kdf_tensor_f32 (kdf_node_get_output_tensor (p, "v"));
+  g_assert_no_error (error);
+  v = kdf_tensor_f32 (kdf_node_get_output_tensor (p, "v"));
   g_assert_cmpfloat (v[0], ==, 7);
   g_assert_cmpfloat (v[1], ==, 1);
   g_assert_cmpfloat (v[2], ==, 1);
-  g_assert_cmpfloat (v[3], ==, 1);
+  g_assert_cmpfloat (v[3], ==, 42); /* MODE_SLOW, not the choice's index 1 */
   g_assert_cmpfloat (v[4], ==, 3);
+  /* and back: the value follows the choice */
+  g_assert_true (kdf_node_set_param_string (p, "mode", "fast", &error));
+  g_assert_true (kdf_graph_run (g, &o, &error));
+  g_assert_cmpfloat (kdf_tensor_f32 (kdf_node_get_output_tensor (p, "v"))[3], ==, 7);
+}
+
+static gboolean
+huge (gpointer data, guint tick, double *value, GError **error)
+{
+  *value = 8589934592.0; /* 2^33 */
+  return TRUE;
+}
+
+/* An int param stored in an `int` field takes exactly the values that fit 32 bits,
+ * with the node and the param named; an int64_t field takes more. */
+static void
+test_int_fields (void)
+{
+  g_autoptr (KdfGraph) g = kdf_graph_new ("ints", 1);
+  KdfNode *p = add (g, "test_params", "p");
+  GError *error = NULL;
+  g_assert_true (kdf_node_set_param_string (p, "path", "x", &error));
+  g_assert_true (kdf_node_set_param_int (p, "big", G_MAXINT32, &error));
+  g_assert_true (kdf_node_set_param_int (p, "big", G_MININT32, &error));
+  g_assert_no_error (error);
+  const gint64 too_big[] = { (gint64) G_MAXINT32 + 1, (gint64) G_MININT32 - 1, G_GINT64_CONSTANT (1) << 40 };
+  for (guint i = 0; i < G_N_ELEMENTS (too_big); i++) {
+    g_assert_false (kdf_node_set_param_int (p, "big", too_big[i], &error));
+    g_assert_error (error, KDF_ERROR, KDF_ERROR_PARAM);
+    assert_contains (error->message, "graph 'ints', node 'p' (test_params): param 'big' = ");
+    assert_contains (error->message, "does not fit its 32-bit integer");
+    g_clear_error (&error);
+  }
+  g_assert_false (kdf_node_set_param_double (p, "big", 3e9, &error));
+  assert_contains (error->message, "param 'big' = 3e+09 does not fit its 32-bit integer");
+  g_clear_error (&error);
+  /* an int64_t field takes 2^40 */
+  g_assert_true (kdf_node_set_param_int (p, "wide", G_GINT64_CONSTANT (1) << 40, &error));
+  g_assert_no_error (error);
+  KdfRunOptions o = opts_ticks (1, 1);
+  g_assert_true (kdf_graph_run (g, &o, &error));
+  g_assert_no_error (error);
+  float *v = kdf_tensor_f32 (kdf_node_get_output_tensor (p, "v"));
+  g_assert_cmpfloat (v[5], ==, (float) G_MININT32); /* the last value that was accepted */
+  g_assert_cmpfloat (v[6], ==, 1099511627776.0f);
+  /* a schedule is held to the same rule, at the tick it leaves the field */
+  g_assert_true (kdf_node_set_param_schedule (p, "big", huge, NULL, NULL, "huge", &error));
+  g_assert_false (kdf_graph_run (g, &o, &error)); /* tick 1 */
+  g_assert_error (error, KDF_ERROR, KDF_ERROR_PARAM);
+  assert_contains (error->message, "node 'p' (test_params): param 'big' (schedule huge at tick 1)");
+  assert_contains (error->message, "does not fit its 32-bit integer");
+  g_clear_error (&error);
 }
 
 static gboolean
@@ -389,7 +456,7 @@ test_runtime_shape (void)
   add (g2, "test_bad_output", "bad");
   g_assert_false (kdf_graph_run (g2, &o, &error));
   g_assert_error (error, KDF_ERROR, KDF_ERROR_SHAPE);
-  assert_contains (error->message, "output 'y' expects f32 of rank 1, got i32[3]");
+  assert_contains (error->message, "output 'y' expects f32[N], got i32[3]");
   g_clear_error (&error);
 }
 
@@ -460,7 +527,7 @@ draw_run (KdfNodeCtx *ctx, gpointer state, GError **error)
   return TRUE;
 }
 
-static const KdfPortSpec draw_out[] = { KDF_PORT_TENSOR ("r", F32, 1, NULL), { 0 } };
+static const KdfPortSpec draw_out[] = { KDF_PORT ("r", "f32[*]", 0, NULL), { 0 } };
 static const KdfNodeClass draw_class = {
   .struct_size = sizeof (KdfNodeClass), .name = "draw", .outputs = draw_out, .run = draw_run,
   .flags = KDF_NODE_EVERY_TICK,
@@ -634,9 +701,35 @@ test_bad_plugins (void)
   g_autofree char *badabi = bad_plugin ("kdf-badabi.so");
   g_assert_false (kdf_registry_load_file (reg, badabi, &error));
   g_assert_error (error, KDF_ERROR, KDF_ERROR_ABI);
-  assert_contains (error->message, "built for kdflow ABI 99.0, this engine has ABI 1.0 (major differs)");
+  assert_contains (error->message, "built for kdflow ABI 1.0, this engine has ABI 2.0 (major differs)");
   g_clear_error (&error);
   g_assert_null (kdf_registry_lookup (reg, "badabi_node"));
+
+  g_autofree char *badminor = bad_plugin ("kdf-badminor.so");
+  g_assert_false (kdf_registry_load_file (reg, badminor, &error));
+  g_assert_error (error, KDF_ERROR, KDF_ERROR_ABI);
+  assert_contains (error->message, "built for kdflow ABI 2.1, this engine has ABI 2.0 (minor is newer)");
+  g_clear_error (&error);
+  g_assert_null (kdf_registry_lookup (reg, "badminor_node"));
+
+  /* a malformed class: the file is refused with the kind and the port named, and no
+   * class of it is registered, not even the well-formed one before it */
+  g_autofree char *badport = bad_plugin ("kdf-badport.so");
+  g_assert_false (kdf_registry_load_file (reg, badport, &error));
+  g_assert_error (error, KDF_ERROR, KDF_ERROR_PLUGIN);
+  assert_contains (error->message, "kdf-badport.so: node kind 'badport_node': input port 'scores': "
+                                   "port type \"f32[N\": '[' without ']'");
+  g_clear_error (&error);
+  g_assert_null (kdf_registry_lookup (reg, "badport_good"));
+  g_assert_null (kdf_registry_lookup (reg, "badport_node"));
+
+  g_autofree char *badparam = bad_plugin ("kdf-badparam.so");
+  g_assert_false (kdf_registry_load_file (reg, badparam, &error));
+  g_assert_error (error, KDF_ERROR, KDF_ERROR_PLUGIN);
+  assert_contains (error->message, "kdf-badparam.so: node kind 'badparam_node': param 'bins'");
+  assert_contains (error->message, "params struct of 0 bytes (set .params_size");
+  g_clear_error (&error);
+  g_assert_null (kdf_registry_lookup (reg, "badparam_node"));
 
   g_autofree char *dup = bad_plugin ("kdf-dup.so");
   g_assert_false (kdf_registry_load_file (reg, dup, &error));
@@ -668,9 +761,8 @@ test_foreign (void)
   g_autoptr (KdfTensor) w = kdf_tensor_new_from_data (KDF_DTYPE_F32, 1, (int64_t[]){ 3 }, ws);
   KdfNode *cx = kdf_graph_add_constant (g, "x", x, &error);
   KdfNode *cw = kdf_graph_add_constant (g, "w", w, &error);
-  static const KdfPortSpec ins[] = { KDF_PORT_TENSOR ("x", F32, 2, "N,D"),
-                                     KDF_PORT_TENSOR ("w", F32, 1, "D"), { 0 } };
-  static const KdfPortSpec outs[] = { KDF_PORT_TENSOR ("y", F32, 1, "N"), { 0 } };
+  static const char *const ins[] = { "x:f32[N,D]", "w:f32[D]", NULL };
+  static const char *const outs[] = { "y:f32[N]", NULL };
   static const char *const dims[] = { "N", "D", NULL };
   static const char *const scalars[] = { "bias", NULL };
   KdfForeignSpec spec = { lib, "kdf_test_matvec", "v(ppll d p)", ins, outs, dims, scalars, NULL };
@@ -692,8 +784,15 @@ test_foreign (void)
   g_assert_null (kdf_graph_add_foreign (g, "mv", &spec, &error));
   assert_contains (error->message, "unknown argument type 'q'");
   g_clear_error (&error);
-  spec.signature = "v(ppll d p)";
+  /* a malformed port declaration, named */
+  static const char *const bad_ins[] = { "x:f32[N,D", "w:f32[D]", NULL };
   spec.signature = "v(pplld p)";
+  spec.inputs = bad_ins;
+  g_assert_null (kdf_graph_add_foreign (g, "mv", &spec, &error));
+  g_assert_error (error, KDF_ERROR, KDF_ERROR_FOREIGN);
+  assert_contains (error->message, "port \"x:f32[N,D\": port type \"f32[N,D\": '[' without ']'");
+  g_clear_error (&error);
+  spec.inputs = ins;
   mv = kdf_graph_add_foreign (g, "mv", &spec, &error);
   g_assert_no_error (error);
   connect (g, cx, "value", mv, "x");
@@ -707,8 +806,8 @@ test_foreign (void)
   g_assert_cmpfloat (kdf_tensor_f32 (y)[1], ==, 4 - 6 + 0.5);
 
   /* an int status: non-zero fails the node */
-  static const KdfPortSpec ins2[] = { KDF_PORT_TENSOR ("y", F32, 1, "N"), { 0 } };
-  static const KdfPortSpec none[] = { { 0 } };
+  static const char *const ins2[] = { "y:f32[N]", NULL };
+  static const char *const none[] = { NULL };
   static const char *const dims2[] = { "N", NULL };
   KdfForeignSpec check = { lib, "kdf_test_check_nonneg", "i(pi)", ins2, none, dims2, NULL, NULL };
   KdfNode *ck = kdf_graph_add_foreign (g, "check", &check, &error);
@@ -724,8 +823,7 @@ test_foreign (void)
   g_autoptr (KdfGraph) g2 = kdf_graph_new ("blas", 1);
   KdfNode *a = add (g2, "test_source", "a");
   g_assert_true (kdf_node_set_param_double (a, "value", 3, &error));
-  static const KdfPortSpec dot_in[] = { KDF_PORT_TENSOR ("x", F32, 1, "N"),
-                                        KDF_PORT_TENSOR ("y", F32, 1, "N"), { 0 } };
+  static const char *const dot_in[] = { "x:f32[N]", "y:f32[N]", NULL };
   static const char *const dot_dims[] = { "N", "1", "1", NULL };
   KdfForeignSpec sdot = { "libblas.so.3", "cblas_sdot", "f(ipipi)", dot_in, none, dot_dims, NULL,
                           "dot" };
@@ -751,6 +849,462 @@ test_foreign (void)
   g_clear_error (&error);
 }
 
+/* ---- node classes: what the engine refuses when a node is added ----------------- */
+
+static gboolean
+nop_run (KdfNodeCtx *ctx, gpointer state, GError **error)
+{
+  return TRUE;
+}
+
+typedef struct {
+  int a;
+  double b;
+} TwoParams;
+static const KdfParamSpec two_params[] = {
+  KDF_PARAM_INT (TwoParams, a, 1, 0, 10, "a"),
+  KDF_PARAM_DOUBLE (TwoParams, b, 0.5, 0, 1, "b"),
+  { 0 },
+};
+
+typedef struct {
+  union {
+    int lo;
+    int hi;
+  };
+} SharedParams;
+static const KdfParamSpec shared_params[] = {
+  KDF_PARAM_INT (SharedParams, lo, 0, 0, 10, "lo"),
+  KDF_PARAM_INT (SharedParams, hi, 0, 0, 10, "hi"),
+  { 0 },
+};
+
+typedef enum { KNOB_LOW = 7, KNOB_HIGH = 42 } Knob;
+typedef struct {
+  Knob knob;
+} KnobParams;
+static const KdfChoice knobs[] = { { "low", KNOB_LOW }, { "high", KNOB_HIGH }, { 0 } };
+static const KdfParamSpec knob_default_params[] = {
+  KDF_PARAM_ENUM (KnobParams, knob, "medium", knobs, "not among the choices"),
+  { 0 },
+};
+static const KdfParamSpec knob_ok_params[] = {
+  KDF_PARAM_ENUM (KnobParams, knob, "high", knobs, "fine"),
+  { 0 },
+};
+
+typedef struct {
+  int n;
+} IntParams;
+static const KdfParamSpec int_range_params[] = {
+  KDF_PARAM_INT (IntParams, n, 0, 0, 1e10, "a range an int cannot hold"),
+  { 0 },
+};
+
+static const KdfPortSpec port_open[] = { KDF_PORT ("scores", "f32[N", 0, NULL), { 0 } };
+static const KdfPortSpec port_float[] = { KDF_PORT ("scores", "float", 0, NULL), { 0 } };
+static const KdfPortSpec port_rank5[] = { KDF_PORT ("scores", "f32[A,B,C,D,E]", 0, NULL), { 0 } };
+static const KdfPortSpec port_null[] = { KDF_PORT ("scores", NULL, 0, NULL), { 0 } };
+static const KdfPortSpec port_bound_out[] = { KDF_PORT ("labels", "i32[N] < C", 0, NULL), { 0 } };
+static const KdfPortSpec port_ok[] = { KDF_PORT ("scores", "f32[N]", 0, NULL), { 0 } };
+
+typedef struct {
+  const char *kind;
+  const KdfPortSpec *inputs, *outputs;
+  const KdfParamSpec *params;
+  gsize params_size;
+  const char *needles[3];
+} BadClass;
+
+static const BadClass bad_classes[] = {
+  { "params_too_small", NULL, NULL, two_params, sizeof (int),
+    { "param 'b': its field (offset 8, 8 bytes) is not inside the params struct of 4 bytes" } },
+  { "params_size_forgotten", NULL, NULL, two_params, 0,
+    { "param 'a': its field (offset 0, 4 bytes) is not inside the params struct of 0 bytes",
+      "set .params_size = sizeof (your params struct)" } },
+  { "params_shared", NULL, NULL, shared_params, sizeof (SharedParams),
+    { "params 'lo' and 'hi' share bytes of the params struct" } },
+  { "enum_default", NULL, NULL, knob_default_params, sizeof (KnobParams),
+    { "enum param 'knob': the default 'medium' is not one of its choices" } },
+  { "int_range", NULL, NULL, int_range_params, sizeof (IntParams),
+    { "param 'n': the range [0, 1e+10] does not fit its int field" } },
+  { "port_open", port_open, NULL, NULL, 0,
+    { "input port 'scores': port type \"f32[N\": '[' without ']'" } },
+  { "port_float", port_float, NULL, NULL, 0,
+    { "input port 'scores': port type \"float\": unknown dtype" } },
+  { "port_rank5", NULL, port_rank5, NULL, 0,
+    { "output port 'scores': port type \"f32[A,B,C,D,E]\": rank 5, at most 4" } },
+  { "port_null", port_null, NULL, NULL, 0, { "input port 'scores': port type \"(null)\": no type" } },
+  { "port_bound_out", NULL, port_bound_out, NULL, 0,
+    { "output port 'labels': a bound '< C' is checked on inputs only" } },
+};
+
+static void
+test_bad_classes (void)
+{
+  g_autoptr (KdfGraph) g = kdf_graph_new ("classes", 1);
+  for (guint i = 0; i < G_N_ELEMENTS (bad_classes); i++) {
+    const BadClass *c = &bad_classes[i];
+    KdfNodeClass *k = g_new0 (KdfNodeClass, 1);
+    k->struct_size = sizeof (KdfNodeClass);
+    k->name = c->kind;
+    k->inputs = c->inputs;
+    k->outputs = c->outputs;
+    k->params = c->params;
+    k->params_size = c->params_size;
+    k->run = nop_run;
+    GError *error = NULL;
+    /* the graph frees the class with the node (if a broken check let it in) */
+    KdfNode *n = kdf_graph_add_node_with_class (g, k, NULL, k, g_free, &error);
+    if (n)
+      g_error ("class '%s' was accepted", c->kind);
+    g_assert_error (error, KDF_ERROR, KDF_ERROR_PLUGIN);
+    g_autofree char *kind = g_strdup_printf ("node kind '%s'", c->kind);
+    assert_contains (error->message, kind);
+    for (guint j = 0; j < G_N_ELEMENTS (c->needles) && c->needles[j]; j++)
+      assert_contains (error->message, c->needles[j]);
+    g_clear_error (&error);
+  }
+  g_assert_cmpuint (kdf_graph_n_nodes (g), ==, 0);
+
+  /* the well-formed neighbours of those classes are accepted */
+  static const KdfNodeClass ok_two = { .struct_size = sizeof (KdfNodeClass), .name = "ok_two",
+                                       .params = two_params, .params_size = sizeof (TwoParams),
+                                       .inputs = port_ok, .run = nop_run };
+  static const KdfNodeClass ok_knob = { .struct_size = sizeof (KdfNodeClass), .name = "ok_knob",
+                                        .params = knob_ok_params,
+                                        .params_size = sizeof (KnobParams), .run = nop_run };
+  GError *error = NULL;
+  g_assert_nonnull (kdf_graph_add_node_with_class (g, &ok_two, NULL, NULL, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_nonnull (kdf_graph_add_node_with_class (g, &ok_knob, NULL, NULL, NULL, &error));
+  g_assert_no_error (error);
+}
+
+/* An enum param reaches a run-time class as the node's own C value too. */
+static gboolean
+knob_run (KdfNodeCtx *ctx, gpointer state, GError **error)
+{
+  const KnobParams *p = kdf_ctx_params (ctx);
+  kdf_ctx_set_output_tensor (ctx, "v", kdf_tensor_new_scalar_f32 ((float) p->knob));
+  return TRUE;
+}
+
+static void
+test_enum_values (void)
+{
+  static const KdfPortSpec out[] = { KDF_PORT ("v", "f32[]", 0, "the knob's C value"), { 0 } };
+  static const KdfNodeClass knob_class = {
+    .struct_size = sizeof (KdfNodeClass), .name = "knob", .outputs = out,
+    .params = knob_ok_params, .params_size = sizeof (KnobParams), .run = knob_run };
+  g_autoptr (KdfGraph) g = kdf_graph_new ("knobs", 1);
+  GError *error = NULL;
+  KdfNode *n = kdf_graph_add_node_with_class (g, &knob_class, "k", NULL, NULL, &error);
+  g_assert_no_error (error);
+  KdfRunOptions o = opts_ticks (1, 1);
+  g_assert_true (kdf_graph_run (g, &o, &error));
+  g_assert_cmpfloat (scalar (n, "v"), ==, KNOB_HIGH); /* the default */
+  g_assert_true (kdf_node_set_param_string (n, "knob", "low", &error));
+  g_assert_true (kdf_graph_run (g, &o, &error));
+  g_assert_cmpfloat (scalar (n, "v"), ==, KNOB_LOW);
+  g_assert_no_error (error);
+}
+
+/* ---- port types ------------------------------------------------------------------ */
+
+static void
+test_port_types (void)
+{
+  /* canonical strings round-trip */
+  const char *canonical[] = { "f32[N,C]", "i32[N] < C", "i32[N] < 10", "u8[N]", "any", "any[N]",
+                              "model", "loss", "f32[]", "f32", "f32[*]", "f32[N,3,28,28]",
+                              "i32", "u8[*,*]" };
+  for (guint i = 0; i < G_N_ELEMENTS (canonical); i++) {
+    KdfPortType t;
+    GError *error = NULL;
+    if (!kdf_port_type_parse (canonical[i], &t, &error))
+      g_error ("\"%s\" does not parse: %s", canonical[i], error->message);
+    g_autofree char *back = kdf_port_type_to_string (&t);
+    g_assert_cmpstr (back, ==, canonical[i]);
+  }
+  /* other spellings print canonically */
+  struct {
+    const char *text, *canon;
+  } spellings[] = {
+    { " f32[ N , C ] ", "f32[N,C]" },
+    { "i32[N]<C", "i32[N] < C" },
+    { "i32[N]   <   C ", "i32[N] < C" },
+    { "f32[ ]", "f32[]" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (spellings); i++) {
+    KdfPortType t;
+    g_assert_true (kdf_port_type_parse (spellings[i].text, &t, NULL));
+    g_autofree char *back = kdf_port_type_to_string (&t);
+    g_assert_cmpstr (back, ==, spellings[i].canon);
+  }
+  /* what the fields say */
+  KdfPortType t;
+  g_assert_true (kdf_port_type_parse ("i32[N] < C", &t, NULL));
+  g_assert_cmpint (t.kind, ==, KDF_VALUE_TENSOR);
+  g_assert_cmpint (t.dtype, ==, KDF_DTYPE_I32);
+  g_assert_cmpint (t.rank, ==, 1);
+  g_assert_cmpstr (t.shape, ==, "N");
+  g_assert_cmpstr (t.bound, ==, "C");
+  g_assert_true (kdf_port_type_parse ("f32", &t, NULL));
+  g_assert_cmpint (t.rank, ==, -1);
+  g_assert_cmpint (t.dtype, ==, KDF_DTYPE_F32);
+  g_assert_cmpstr (t.bound, ==, "");
+  g_assert_true (kdf_port_type_parse ("f32[]", &t, NULL));
+  g_assert_cmpint (t.rank, ==, 0);
+  g_assert_cmpstr (t.shape, ==, "");
+  g_assert_true (kdf_port_type_parse ("any", &t, NULL));
+  g_assert_cmpint (t.kind, ==, KDF_VALUE_TENSOR);
+  g_assert_cmpint (t.dtype, ==, KDF_DTYPE_ANY);
+  g_assert_cmpint (t.rank, ==, -1);
+  g_assert_true (kdf_port_type_parse ("f32[N, 3,*]", &t, NULL));
+  g_assert_cmpint (t.rank, ==, 3);
+  g_assert_cmpstr (t.shape, ==, "N,3,*");
+  g_assert_true (kdf_port_type_parse ("model", &t, NULL));
+  g_assert_cmpint (t.kind, ==, KDF_VALUE_MODEL);
+  g_assert_true (kdf_port_type_parse ("loss", &t, NULL));
+  g_assert_cmpint (t.kind, ==, KDF_VALUE_LOSS);
+
+  /* errors: KDF_ERROR_PORT, the text quoted, what is wrong */
+  struct {
+    const char *text, *needle;
+  } bad[] = {
+    { "f32[N", "port type \"f32[N\": '[' without ']'" },
+    { "float", "port type \"float\": unknown dtype" },
+    { "f32[A,B,C,D,E]", "port type \"f32[A,B,C,D,E]\": rank 5, at most 4" },
+    { "", "no dtype" },
+    { "[N]", "no dtype" },
+    { "f32[N]x", "text after ']'" },
+    { "f32[N-1]", "dim 1 is 'N-1', not a symbol, an integer or *" },
+    { "f32[N,]", "dim 2 is ''" },
+    { "f32[N] < C", "a bound '< C' needs dtype i32" },
+    { "u8[N] < 4", "a bound '< C' needs dtype i32" },
+    { "i32[N] <", "the bound after '<' must be a symbol or an integer" },
+    { "i32[N] < C D", "the bound after '<' must be a symbol or an integer" },
+    { "Model", "unknown dtype" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++) {
+    GError *error = NULL;
+    if (kdf_port_type_parse (bad[i].text, &t, &error))
+      g_error ("\"%s\" parsed", bad[i].text);
+    g_assert_error (error, KDF_ERROR, KDF_ERROR_PORT);
+    assert_contains (error->message, bad[i].needle);
+    g_clear_error (&error);
+  }
+  GError *error = NULL;
+  g_assert_false (kdf_port_type_parse (NULL, &t, &error));
+  g_assert_error (error, KDF_ERROR, KDF_ERROR_PORT);
+  g_clear_error (&error);
+
+  /* declarations "name:type", "name:type?" */
+  char *name = NULL;
+  gboolean optional = TRUE;
+  g_assert_true (kdf_port_decl_parse ("scores:f32[N]", &name, &t, &optional, &error));
+  g_assert_cmpstr (name, ==, "scores");
+  g_assert_false (optional);
+  g_assert_cmpint (t.rank, ==, 1);
+  g_clear_pointer (&name, g_free);
+  g_assert_true (kdf_port_decl_parse (" w : i32[N] < C ?", &name, &t, &optional, &error));
+  g_assert_cmpstr (name, ==, "w");
+  g_assert_true (optional);
+  g_assert_cmpstr (t.bound, ==, "C");
+  g_clear_pointer (&name, g_free);
+  struct {
+    const char *decl, *needle;
+  } bad_decls[] = {
+    { "scores", "port \"scores\": expected \"name:type\"" },
+    { "1x:f32", "the name '1x' must be snake_case" },
+    { "v:float", "port \"v:float\": port type \"float\": unknown dtype" },
+    { "v:f32[N", "port \"v:f32[N\": port type \"f32[N\": '[' without ']'" },
+    { "v:f32[A,B,C,D,E]", "rank 5, at most 4" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (bad_decls); i++) {
+    g_assert_false (kdf_port_decl_parse (bad_decls[i].decl, &name, &t, &optional, &error));
+    g_assert_null (name);
+    g_assert_error (error, KDF_ERROR, KDF_ERROR_PORT);
+    assert_contains (error->message, bad_decls[i].needle);
+    g_clear_error (&error);
+  }
+}
+
+/* ---- label bounds ("i32[N] < C") --------------------------------------------------- */
+
+static KdfGraph *
+labels_graph (const char *name, const int32_t *labels, const int32_t *small, KdfNode **out)
+{
+  KdfGraph *g = kdf_graph_new (name, 1);
+  GError *error = NULL;
+  g_autoptr (KdfTensor) probs = kdf_tensor_new_2d (KDF_DTYPE_F32, 3, 4); /* N = 3, C = 4 */
+  g_autoptr (KdfTensor) y = kdf_tensor_new_from_data (KDF_DTYPE_I32, 1, (int64_t[]){ 3 }, labels);
+  KdfNode *cp = kdf_graph_add_constant (g, "probs", probs, &error);
+  KdfNode *cy = kdf_graph_add_constant (g, "y", y, &error);
+  g_assert_no_error (error);
+  KdfNode *n = add (g, "test_labels", "lab");
+  connect (g, cp, "value", n, "probs");
+  connect (g, cy, "value", n, "labels");
+  if (small) {
+    g_autoptr (KdfTensor) s = kdf_tensor_new_from_data (KDF_DTYPE_I32, 1, (int64_t[]){ 3 }, small);
+    KdfNode *cs = kdf_graph_add_constant (g, "s", s, &error);
+    connect (g, cs, "value", n, "small");
+  }
+  *out = n;
+  return g;
+}
+
+static void
+test_label_bounds (void)
+{
+  KdfRunOptions o = opts_ticks (1, 1);
+  GError *error = NULL;
+  KdfNode *n;
+  {
+    g_autoptr (KdfGraph) g = labels_graph ("in-range", (int32_t[]){ 0, 3, 1 }, (int32_t[]){ 2, 0, 1 }, &n);
+    g_assert_true (kdf_graph_run (g, &o, &error));
+    g_assert_no_error (error);
+    g_assert_cmpfloat (scalar (n, "sum"), ==, 4);
+    /* the port types as the application sees them */
+    guint flags = 99;
+    const KdfPortType *t = kdf_node_input_type (n, "labels", &flags);
+    g_assert_nonnull (t);
+    g_autofree char *ts = kdf_port_type_to_string (t);
+    g_assert_cmpstr (ts, ==, "i32[N] < C");
+    g_assert_cmpuint (flags, ==, 0);
+    t = kdf_node_input_type (n, "small", &flags);
+    g_autofree char *ss = kdf_port_type_to_string (t);
+    g_assert_cmpstr (ss, ==, "i32[N] < 3");
+    g_assert_cmpuint (flags, ==, KDF_PORT_OPTIONAL);
+    g_assert_null (kdf_node_input_type (n, "sum", NULL));
+    t = kdf_node_output_type (n, "sum", NULL);
+    g_assert_nonnull (t);
+    g_assert_cmpint (t->rank, ==, 0);
+    g_assert_null (kdf_node_output_type (n, "labels", NULL));
+  }
+  {
+    g_autoptr (KdfGraph) g = labels_graph ("too-big", (int32_t[]){ 0, 3, 4 }, NULL, &n);
+    g_assert_false (kdf_graph_run (g, &o, &error));
+    g_assert_error (error, KDF_ERROR, KDF_ERROR_VALUE);
+    assert_contains (error->message, "graph 'too-big', node 'lab' (test_labels), tick 0: "
+                                     "input 'labels' row 2 is 4, outside [0, 4)");
+    assert_contains (error->message, "C = 4 from input 'probs'");
+    g_clear_error (&error);
+    g_assert_null (kdf_node_get_output_tensor (n, "sum")); /* run() never saw the labels */
+  }
+  {
+    g_autoptr (KdfGraph) g = labels_graph ("negative", (int32_t[]){ -1, 0, 0 }, NULL, &n);
+    g_assert_false (kdf_graph_run (g, &o, &error));
+    g_assert_error (error, KDF_ERROR, KDF_ERROR_VALUE);
+    assert_contains (error->message, "input 'labels' row 0 is -1, outside [0, 4)");
+    g_clear_error (&error);
+  }
+  {
+    /* an integer bound */
+    g_autoptr (KdfGraph) g = labels_graph ("literal", (int32_t[]){ 0, 1, 2 }, (int32_t[]){ 0, 2, 3 }, &n);
+    g_assert_false (kdf_graph_run (g, &o, &error));
+    g_assert_error (error, KDF_ERROR, KDF_ERROR_VALUE);
+    assert_contains (error->message, "node 'lab' (test_labels), tick 0: input 'small' row 2 is 3, outside [0, 3)");
+    g_clear_error (&error);
+  }
+  {
+    /* a bound no input binds is not checked */
+    static const KdfPortSpec in[] = { KDF_PORT ("labels", "i32[N] < K", 0, NULL), { 0 } };
+    static const KdfNodeClass unbound = { .struct_size = sizeof (KdfNodeClass), .name = "unbound",
+                                          .inputs = in, .run = nop_run };
+    g_autoptr (KdfGraph) g = kdf_graph_new ("unbound", 1);
+    g_autoptr (KdfTensor) y = kdf_tensor_new_from_data (KDF_DTYPE_I32, 1, (int64_t[]){ 2 },
+                                                        (int32_t[]){ 0, 99 });
+    KdfNode *c = kdf_graph_add_constant (g, "y", y, &error);
+    KdfNode *u = kdf_graph_add_node_with_class (g, &unbound, "u", NULL, NULL, &error);
+    g_assert_no_error (error);
+    connect (g, c, "value", u, "labels");
+    g_assert_true (kdf_graph_run (g, &o, &error));
+    g_assert_no_error (error);
+  }
+}
+
+/* ---- warnings -------------------------------------------------------------------- */
+
+static void
+collect_warning (const char *message, gpointer user_data)
+{
+  g_ptr_array_add (user_data, g_strdup (message));
+}
+
+/* Runs a graph with a warning node into RUN_DIR (may be NULL). */
+static void
+run_warner (const char *run_dir, gboolean quiet, GPtrArray *collected)
+{
+  g_autoptr (KdfGraph) g = kdf_graph_new ("warned", 1);
+  KdfNode *w = add (g, "test_warn", "w");
+  GError *error = NULL;
+  g_assert_true (kdf_node_set_param_string (w, "message", "the tipping point was not reached", &error));
+  g_assert_true (kdf_node_set_param_int (w, "count", 2, &error));
+  KdfRunOptions o = opts_ticks (2, 1);
+  o.run_dir = run_dir;
+  o.quiet = quiet;
+  if (collected) {
+    o.warning = collect_warning;
+    o.user_data = collected;
+  }
+  g_assert_true (kdf_graph_run (g, &o, &error)); /* a warning never fails the node */
+  g_assert_no_error (error);
+}
+
+/* The children of test_warnings: no callback, stderr as the user sees it. */
+static void
+test_warnings_loud (void)
+{
+  if (g_test_subprocess ())
+    run_warner (NULL, FALSE, NULL);
+}
+
+static void
+test_warnings_quiet (void)
+{
+  if (g_test_subprocess ())
+    run_warner (NULL, TRUE, NULL);
+}
+
+static void
+test_warnings (void)
+{
+  g_autofree char *dir = g_dir_make_tmp ("kdf-warn-XXXXXX", NULL);
+  g_autofree char *run_dir = g_build_filename (dir, "run", NULL);
+  g_autoptr (GPtrArray) got = g_ptr_array_new_with_free_func (g_free);
+  run_warner (run_dir, FALSE, got);
+  g_assert_cmpuint (got->len, ==, 4);
+  g_assert_cmpstr (got->pdata[0], ==, "graph 'warned', node 'w' (test_warn), tick 0: "
+                                      "the tipping point was not reached (1)");
+  g_assert_cmpstr (got->pdata[1], ==, "graph 'warned', node 'w' (test_warn), tick 0: "
+                                      "the tipping point was not reached (2)");
+  g_assert_cmpstr (got->pdata[3], ==, "graph 'warned', node 'w' (test_warn), tick 1: "
+                                      "the tipping point was not reached (2)");
+  /* and in summary.json */
+  g_autofree char *summary = read_file (run_dir, "summary.json");
+  g_assert_nonnull (summary);
+  assert_contains (summary, "\"status\" : \"ok\"");
+  assert_contains (summary, "\"warnings\" : [");
+  assert_contains (summary, "\"graph 'warned', node 'w' (test_warn), tick 1: the tipping point "
+                            "was not reached (2)\"");
+  /* quiet: still recorded */
+  g_autofree char *run_dir2 = g_build_filename (dir, "run2", NULL);
+  run_warner (run_dir2, TRUE, NULL);
+  g_autofree char *summary2 = read_file (run_dir2, "summary.json");
+  assert_contains (summary2, "tick 0: the tipping point was not reached (1)");
+
+  /* without a callback: on stderr, unless quiet */
+  g_test_trap_subprocess ("/graph/warnings/subprocess/loud", 0, 0);
+  g_test_trap_assert_passed ();
+  g_test_trap_assert_stderr ("*warning: graph 'warned', node 'w' (test_warn), tick 1: the "
+                             "tipping point was not reached (2)*");
+  g_test_trap_subprocess ("/graph/warnings/subprocess/quiet", 0, 0);
+  g_test_trap_assert_passed ();
+  g_test_trap_assert_stderr_unmatched ("*tipping point*");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -763,6 +1317,8 @@ main (int argc, char **argv)
   g_test_add_func ("/graph/connect-errors", test_connect_errors);
   g_test_add_func ("/graph/prepare-errors", test_prepare_errors);
   g_test_add_func ("/graph/params", test_params);
+  g_test_add_func ("/graph/int-fields", test_int_fields);
+  g_test_add_func ("/graph/enum-values", test_enum_values);
   g_test_add_func ("/graph/schedule", test_schedule);
   g_test_add_func ("/graph/fail-at-tick", test_fail_at_tick);
   g_test_add_func ("/graph/runtime-shape", test_runtime_shape);
@@ -774,6 +1330,12 @@ main (int argc, char **argv)
   g_test_add_func ("/graph/dot-dir", test_dot_dir);
   g_test_add_func ("/graph/bad-plugins", test_bad_plugins);
   g_test_add_func ("/graph/foreign", test_foreign);
+  g_test_add_func ("/graph/bad-classes", test_bad_classes);
+  g_test_add_func ("/graph/port-types", test_port_types);
+  g_test_add_func ("/graph/label-bounds", test_label_bounds);
+  g_test_add_func ("/graph/warnings", test_warnings);
+  g_test_add_func ("/graph/warnings/subprocess/loud", test_warnings_loud);
+  g_test_add_func ("/graph/warnings/subprocess/quiet", test_warnings_quiet);
   int rc = g_test_run ();
   kdf_shutdown ();
   return rc;

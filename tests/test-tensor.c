@@ -153,6 +153,43 @@ test_gemm (void)
   g_clear_error (&error);
 }
 
+/* The one label check every node and the engine's "i32[N] < C" ports use. */
+static void
+test_check_labels (void)
+{
+  GError *error = NULL;
+  g_autoptr (KdfTensor) y = kdf_tensor_new_from_data (KDF_DTYPE_I32, 1, (int64_t[]){ 4 },
+                                                      (int32_t[]){ 0, 2, 1, 2 });
+  g_assert_true (kdf_tensor_check_labels (y, 3, "input 'labels'", &error));
+  g_assert_no_error (error);
+  g_assert_false (kdf_tensor_check_labels (y, 2, "input 'labels'", &error));
+  g_assert_error (error, KDF_ERROR, KDF_ERROR_VALUE);
+  g_assert_cmpstr (error->message, ==, "input 'labels' row 1 is 2, outside [0, 2)");
+  g_clear_error (&error);
+  g_autoptr (KdfTensor) neg = kdf_tensor_new_from_data (KDF_DTYPE_I32, 1, (int64_t[]){ 2 },
+                                                        (int32_t[]){ 0, -3 });
+  g_assert_false (kdf_tensor_check_labels (neg, 10, "labels.npy", &error));
+  g_assert_cmpstr (error->message, ==, "labels.npy row 1 is -3, outside [0, 10)");
+  g_clear_error (&error);
+  /* a strided rank-1 view (column 0 of a 3×2 matrix: 0, 1, 5): rows counted in the
+   * view. The API has no such view, so the test narrows its own column view. */
+  g_autoptr (KdfTensor) m = kdf_tensor_new_from_data (KDF_DTYPE_I32, 2, (int64_t[]){ 3, 2 },
+                                                      (int32_t[]){ 0, 9, 1, 9, 5, 9 });
+  g_autoptr (KdfTensor) col = kdf_tensor_slice (m, 1, 0, 1); /* 3×1, strides 2, 1 */
+  col->rank = 1;
+  g_assert_cmpint (col->strides[0], ==, 2);
+  g_assert_true (kdf_tensor_check_labels (col, 6, "input 'y'", &error));
+  g_assert_false (kdf_tensor_check_labels (col, 5, "input 'y'", &error));
+  g_assert_cmpstr (error->message, ==, "input 'y' row 2 is 5, outside [0, 5)");
+  g_clear_error (&error);
+  /* not labels at all */
+  g_autoptr (KdfTensor) f = kdf_tensor_new_1d (KDF_DTYPE_F32, 3);
+  g_assert_false (kdf_tensor_check_labels (f, 3, "input 'labels'", &error));
+  g_assert_error (error, KDF_ERROR, KDF_ERROR_SHAPE);
+  g_assert_cmpstr (error->message, ==, "input 'labels' must be i32[N] class labels, got f32[3]");
+  g_clear_error (&error);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -163,6 +200,7 @@ main (int argc, char **argv)
   g_test_add_func ("/tensor/make-writable", test_make_writable);
   g_test_add_func ("/tensor/oracle", test_oracle_flag);
   g_test_add_func ("/tensor/gemm", test_gemm);
+  g_test_add_func ("/tensor/check-labels", test_check_labels);
   int rc = g_test_run ();
   kdf_shutdown ();
   return rc;

@@ -54,7 +54,7 @@ cmd_nodes (void)
     width = MAX (width, (int) strlen (names->pdata[i]));
   for (guint i = 0; i < names->len; i++) {
     const KdfNodeClass *k = kdf_registry_lookup (reg, names->pdata[i]);
-    printf ("%-*s  %s\n", width, k->name, k->summary ? k->summary : "");
+    printf ("%-*s  %s\n", width, (const char *) names->pdata[i], kdf_node_class_get_summary (k));
   }
   if (names->len == 0) {
     const char *const *path = kdf_registry_search_path (reg);
@@ -64,36 +64,6 @@ cmd_nodes (void)
     fprintf (stderr, "\n");
   }
   return 0;
-}
-
-static void
-print_ports (const char *title, const KdfPortSpec *ports)
-{
-  if (!ports || !ports[0].name)
-    return;
-  printf ("%s:\n", title);
-  for (guint i = 0; ports[i].name; i++) {
-    const KdfPortSpec *p = &ports[i];
-    g_autofree char *type = NULL;
-    if (p->kind != KDF_VALUE_TENSOR)
-      type = g_strdup (kdf_value_kind_name (p->kind));
-    else if (p->shape)
-      type = g_strdup_printf ("%s[%s]", kdf_dtype_name (p->dtype), p->shape);
-    else if (p->rank >= 0)
-      type = g_strdup_printf ("%s rank %d", kdf_dtype_name (p->dtype), p->rank);
-    else
-      type = g_strdup (kdf_dtype_name (p->dtype));
-    GString *flags = g_string_new (NULL);
-    if (p->flags & KDF_PORT_OPTIONAL)
-      g_string_append (flags, " optional");
-    if (p->flags & KDF_PORT_MULTI)
-      g_string_append (flags, " multi");
-    if (p->flags & KDF_PORT_ORACLE)
-      g_string_append (flags, " oracle");
-    printf ("  %-16s %-14s %s%s%s%s\n", p->name, type, p->summary ? p->summary : "",
-            flags->len ? " (" : "", flags->len ? flags->str + 1 : "", flags->len ? ")" : "");
-    g_string_free (flags, TRUE);
-  }
 }
 
 static int
@@ -109,41 +79,8 @@ cmd_describe (const char *kind)
              kind, hint);
     return 2;
   }
-  printf ("%s - %s\n", k->name, k->summary ? k->summary : "");
-  printf ("file: %s\n", kdf_registry_origin (reg, kind));
-  GString *flags = g_string_new (NULL);
-  if (k->flags & KDF_NODE_EVERY_TICK)
-    g_string_append (flags, ", runs every tick");
-  if (k->flags & KDF_NODE_EVALUATOR)
-    g_string_append (flags, ", evaluation node (may read oracle values)");
-  if (flags->len)
-    printf ("flags: %s\n", flags->str + 2);
-  g_string_free (flags, TRUE);
-  print_ports ("inputs", k->inputs);
-  print_ports ("outputs", k->outputs);
-  if (k->params && k->params[0].name) {
-    printf ("params:\n");
-    for (guint i = 0; k->params[i].name; i++) {
-      const KdfParamSpec *p = &k->params[i];
-      g_autofree char *def = NULL, *range = NULL;
-      if (p->flags & KDF_PARAM_REQUIRED)
-        def = g_strdup ("required");
-      else if (p->type == KDF_PARAM_STRING || p->type == KDF_PARAM_ENUM)
-        def = g_strdup_printf ("default '%s'", p->def_string ? p->def_string : "");
-      else if (p->type == KDF_PARAM_BOOL)
-        def = g_strdup_printf ("default %s", p->def ? "true" : "false");
-      else
-        def = g_strdup_printf ("default %g", p->def);
-      if (p->choices) {
-        g_autofree char *all = g_strjoinv ("|", (char **) p->choices);
-        range = g_strdup_printf (" {%s}", all);
-      } else if (!(p->min == 0 && p->max == 0)) {
-        range = g_strdup_printf (" [%g, %g]", p->min, p->max);
-      }
-      printf ("  %-16s %-7s %s%s  %s\n", p->name, kdf_param_type_name (p->type), def,
-              range ? range : "", p->summary ? p->summary : "");
-    }
-  }
+  g_autofree char *text = kdf_node_class_describe (k, kdf_registry_origin (reg, kind));
+  fputs (text, stdout);
   return 0;
 }
 
@@ -265,7 +202,7 @@ main (int argc, char **argv)
   const char *cmd = argv[1];
   int status;
   if (strcmp (cmd, "--version") == 0) {
-    printf ("kdflow %s (node ABI %d.%d)\n", KDF_VERSION, KDF_ABI_MAJOR, KDF_ABI_MINOR);
+    printf ("kdflow %s (node ABI %s)\n", KDF_VERSION, kdf_node_abi ());
     return 0;
   }
   if (strcmp (cmd, "--help") == 0 || strcmp (cmd, "-h") == 0 || strcmp (cmd, "help") == 0) {

@@ -20,9 +20,6 @@ GInputStream *kdf_data_open_stream (const char *path, gboolean *is_gzip, GError 
 /* Turns a GIO error from reading PATH into a KDF_ERROR_IO error naming the file. */
 void kdf_data_propagate_io (GError **error, GError *src, const char *path, const char *what);
 
-/* Checks that LABELS is a 1-d i32 tensor of N values in [0, n_classes). */
-gboolean kdf_data_check_labels (const KdfTensor *labels, int n_classes, const char *what,
-                                GError **error);
 
 G_END_DECLS
 

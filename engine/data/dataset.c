@@ -133,18 +133,32 @@ oracle_copy (const KdfTensor *t)
   return c;
 }
 
-KdfDataset *
-kdf_dataset_new (const char *name, KdfTensor *x, KdfTensor *labels, KdfTensor *x_test,
-                 KdfTensor *y_test, int n_classes, GError **error)
+/* The parts of a dataset made from tensors, to name the one a complaint is about. */
+typedef enum { PART_X, PART_LABELS, PART_X_TEST, PART_Y_TEST } Part;
+
+static int32_t
+max_label (const KdfTensor *y)
 {
-  g_return_val_if_fail (x != NULL && labels != NULL, NULL);
-  g_return_val_if_fail ((x_test == NULL) == (y_test == NULL), NULL);
+  int32_t mx = -1;
+  for (int64_t i = 0; i < y->shape[0]; i++)
+    mx = MAX (mx, kdf_tensor_i32 (y)[i]);
+  return mx;
+}
+
+/* kdf_dataset_new, with *BAD set to the part an error is about. */
+static KdfDataset *
+dataset_new (const char *name, KdfTensor *x, KdfTensor *labels, KdfTensor *x_test,
+             KdfTensor *y_test, int n_classes, Part *bad, GError **error)
+{
+  *bad = PART_X;
   g_autoptr (KdfTensor) fx = to_f32_matrix (x, "x", error);
   if (fx == NULL)
     return NULL;
+  *bad = PART_LABELS;
   g_autoptr (KdfTensor) fy = to_i32_labels (labels, "labels", error);
   if (fy == NULL)
     return NULL;
+  *bad = PART_X;
   if (fy->shape[0] != fx->shape[0]) {
     g_set_error (error, KDF_ERROR, KDF_ERROR_SHAPE,
                  "x has %" G_GINT64_FORMAT " rows but labels has %" G_GINT64_FORMAT,
@@ -158,9 +172,13 @@ kdf_dataset_new (const char *name, KdfTensor *x, KdfTensor *labels, KdfTensor *x
   g_autoptr (KdfTensor) tx = NULL;
   g_autoptr (KdfTensor) ty = NULL;
   if (x_test) {
-    if (!(tx = to_f32_matrix (x_test, "x_test", error)) ||
-        !(ty = to_i32_labels (y_test, "y_test", error)))
+    *bad = PART_X_TEST;
+    if (!(tx = to_f32_matrix (x_test, "x_test", error)))
       return NULL;
+    *bad = PART_Y_TEST;
+    if (!(ty = to_i32_labels (y_test, "y_test", error)))
+      return NULL;
+    *bad = PART_X_TEST;
     if (tx->shape[0] != ty->shape[0] || tx->shape[1] != fx->shape[1]) {
       g_autofree char *a = kdf_tensor_describe (tx);
       g_autofree char *b = kdf_tensor_describe (ty);
@@ -170,18 +188,18 @@ kdf_dataset_new (const char *name, KdfTensor *x, KdfTensor *labels, KdfTensor *x
       return NULL;
     }
   }
-  if (n_classes <= 0) {
-    int32_t mx = -1;
-    for (int64_t i = 0; i < fy->shape[0]; i++)
-      mx = MAX (mx, kdf_tensor_i32 (fy)[i]);
-    n_classes = mx + 1;
-  }
+  /* the test split may hold a class the training split lacks; C covers both */
+  if (n_classes <= 0)
+    n_classes = MAX (max_label (fy), ty ? max_label (ty) : -1) + 1;
+  *bad = PART_LABELS;
   if (n_classes <= 0) {
     g_set_error (error, KDF_ERROR, KDF_ERROR_SHAPE, "the dataset has no labels");
     return NULL;
   }
-  if (!kdf_data_check_labels (fy, n_classes, "labels", error) ||
-      (ty && !kdf_data_check_labels (ty, n_classes, "y_test", error)))
+  if (!kdf_tensor_check_labels (fy, n_classes, "labels", error))
+    return NULL;
+  *bad = PART_Y_TEST;
+  if (ty && !kdf_tensor_check_labels (ty, n_classes, "y_test", error))
     return NULL;
 
   KdfDataset *ds = g_new0 (KdfDataset, 1);
@@ -209,6 +227,16 @@ kdf_dataset_new (const char *name, KdfTensor *x, KdfTensor *labels, KdfTensor *x
   ds->x_test = g_steal_pointer (&tx);
   ds->y_test = g_steal_pointer (&ty);
   return ds;
+}
+
+KdfDataset *
+kdf_dataset_new (const char *name, KdfTensor *x, KdfTensor *labels, KdfTensor *x_test,
+                 KdfTensor *y_test, int n_classes, GError **error)
+{
+  g_return_val_if_fail (x != NULL && labels != NULL, NULL);
+  g_return_val_if_fail ((x_test == NULL) == (y_test == NULL), NULL);
+  Part bad;
+  return dataset_new (name, x, labels, x_test, y_test, n_classes, &bad, error);
 }
 
 /* ---- loading ------------------------------------------------------------------- */
@@ -254,14 +282,8 @@ kdf_dataset_load_idx_dir (const char *name, const char *dir, GError **error)
       goto out;
     }
   }
+  /* C = 1 + the largest label of training and test */
   ds = kdf_dataset_new (name ? name : "idx", t[0], t[1], t[2], t[3], 0, error);
-  if (ds && t[2]) {
-    /* the test split may hold a class the training split lacks; C covers both */
-    int32_t mx = ds->n_classes - 1;
-    for (int64_t i = 0; i < ds->y_test->shape[0]; i++)
-      mx = MAX (mx, kdf_tensor_i32 (ds->y_test)[i]);
-    ds->n_classes = mx + 1;
-  }
 out:
   for (int k = 0; k < 4; k++) {
     kdf_tensor_unref (t[k]);
@@ -299,13 +321,28 @@ kdf_dataset_load_fashion_mnist (const char *dir, GError **error)
   return ds;
 }
 
-static KdfDataset *
-load_npy_dir (const char *dir, GError **error)
+KdfDataset *
+kdf_dataset_load_npy_dir (const char *dir, int n_classes, GError **error)
 {
+  g_return_val_if_fail (dir != NULL, NULL);
   g_autofree char *px = g_build_filename (dir, "x.npy", NULL);
   g_autofree char *py = g_build_filename (dir, "labels.npy", NULL);
   g_autofree char *ptx = g_build_filename (dir, "x_test.npy", NULL);
   g_autofree char *pty = g_build_filename (dir, "y_test.npy", NULL);
+  const char *need[2] = { px, py };
+  for (int k = 0; k < 2; k++)
+    if (!g_file_test (need[k], G_FILE_TEST_EXISTS)) {
+      g_set_error (error, KDF_ERROR, KDF_ERROR_IO,
+                   "%s: file not found (dataset npy reads x.npy and labels.npy, and "
+                   "optionally x_test.npy and y_test.npy, from one directory)", need[k]);
+      return NULL;
+    }
+  gboolean has_test = g_file_test (ptx, G_FILE_TEST_EXISTS);
+  if (has_test != g_file_test (pty, G_FILE_TEST_EXISTS)) {
+    g_set_error (error, KDF_ERROR, KDF_ERROR_IO, "%s: file not found (x_test.npy and y_test.npy "
+                 "come together)", has_test ? pty : ptx);
+    return NULL;
+  }
   g_autoptr (KdfTensor) x = kdf_npy_read (px, KDF_DTYPE_ANY, error);
   if (x == NULL)
     return NULL;
@@ -314,12 +351,23 @@ load_npy_dir (const char *dir, GError **error)
     return NULL;
   g_autoptr (KdfTensor) tx = NULL;
   g_autoptr (KdfTensor) ty = NULL;
-  if (g_file_test (ptx, G_FILE_TEST_EXISTS)) {
-    if (!(tx = kdf_npy_read (ptx, KDF_DTYPE_ANY, error)) ||
-        !(ty = kdf_npy_read (pty, KDF_DTYPE_I32, error)))
-      return NULL;
+  if (has_test && (!(tx = kdf_npy_read (ptx, KDF_DTYPE_ANY, error)) ||
+                   !(ty = kdf_npy_read (pty, KDF_DTYPE_I32, error))))
+    return NULL;
+  if (y->rank != 1 || (ty && ty->rank != 1)) {
+    g_autofree char *d = kdf_tensor_describe (y->rank != 1 ? y : ty);
+    g_set_error (error, KDF_ERROR, KDF_ERROR_IO, "%s: labels must be one-dimensional, the file "
+                 "holds %s", y->rank != 1 ? py : pty, d);
+    return NULL;
   }
-  return kdf_dataset_new (dir, x, y, tx, ty, 0, error);
+  Part bad;
+  KdfDataset *ds = dataset_new (dir, x, y, tx, ty, n_classes, &bad, error);
+  if (ds == NULL) {
+    const char *file[] = { [PART_X] = px, [PART_LABELS] = py, [PART_X_TEST] = ptx,
+                           [PART_Y_TEST] = pty };
+    g_prefix_error (error, "%s: ", file[bad]);
+  }
+  return ds;
 }
 
 KdfDataset *
@@ -335,7 +383,7 @@ kdf_dataset_load (const char *name, const char *path, GError **error)
   if (strcmp (name, "idx") == 0)
     return kdf_dataset_load_idx_dir (path, path, error);
   if (strcmp (name, "npy") == 0)
-    return load_npy_dir (path, error);
+    return kdf_dataset_load_npy_dir (path, 0, error);
   if (strcmp (name, "csv") == 0) {
     KdfCsvOptions opts = { .header = KDF_CSV_HEADER_AUTO, .label_column = "-1" };
     g_autoptr (KdfTensor) x = NULL;
@@ -534,7 +582,7 @@ kdf_data_stratified_indices (const KdfTensor *labels, int n_classes, int64_t n_p
                              guint64 seed, GError **error)
 {
   g_return_val_if_fail (labels != NULL && n_classes > 0, NULL);
-  if (!kdf_data_check_labels (labels, n_classes, "labels", error))
+  if (!kdf_tensor_check_labels (labels, n_classes, "labels", error))
     return NULL;
   int64_t n = labels->shape[0];
   if (n_pick < 0 || n_pick > n) {

@@ -564,7 +564,7 @@ kdf_noise_apply (const KdfNoiseSpec *spec, const KdfTensor *clean, int n_classes
     g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM, "noise: %d classes", n_classes);
     return FALSE;
   }
-  if (!kdf_data_check_labels (clean, n_classes, "labels", error))
+  if (!kdf_tensor_check_labels (clean, n_classes, "labels", error))
     return FALSE;
   int64_t n = clean->shape[0];
   if (n > G_MAXINT32) {

@@ -85,31 +85,6 @@ kdf_data_open_stream (const char *path, gboolean *is_gzip, GError **error)
   return g_converter_input_stream_new (buffered, G_CONVERTER (dec));
 }
 
-gboolean
-kdf_data_check_labels (const KdfTensor *labels, int n_classes, const char *what,
-                       GError **error)
-{
-  if (labels->dtype != KDF_DTYPE_I32 || labels->rank != 1) {
-    g_autofree char *d = kdf_tensor_describe (labels);
-    g_set_error (error, KDF_ERROR, KDF_ERROR_SHAPE, "%s must be an i32[N] tensor, got %s",
-                 what, d);
-    return FALSE;
-  }
-  int64_t n = labels->shape[0];
-  const int32_t *y = labels->data;
-  int64_t st = labels->strides[0];
-  for (int64_t i = 0; i < n; i++) {
-    int32_t v = y[i * st];
-    if (v < 0 || v >= n_classes) {
-      g_set_error (error, KDF_ERROR, KDF_ERROR_VALUE,
-                   "%s[%" G_GINT64_FORMAT "] = %d is outside [0, %d)", what, (gint64) i, v,
-                   n_classes);
-      return FALSE;
-    }
-  }
-  return TRUE;
-}
-
 int
 kdf_data_resolve_class (const char *s, int n_classes, const char *const *names)
 {

@@ -2,7 +2,7 @@
 #pragma once
 
 #include <kdflow/detect.h>
-#include <kdflow/kdflow-plugin.h>
+#include <kdflow/base.h>
 
 /* Sum of A[0..n) in exactly numpy's float64 order (pairwise_sum in
  * numpy/core/src/umath/loops_utils.h.src: blocks of ≤ 128 with eight accumulators,

@@ -195,8 +195,8 @@ kdf_check_labels (const int32_t *labels, int64_t n, int c, const char *what, GEr
   for (int64_t i = 0; i < n; i++)
     if (labels[i] < 0 || labels[i] >= c) {
       g_set_error (error, KDF_ERROR, KDF_ERROR_VALUE,
-                   "%s: expected labels in [0, %d), found %d at element %" G_GINT64_FORMAT,
-                   what, c, labels[i], i);
+                   "%s row %" G_GINT64_FORMAT " is %d, outside [0, %d)", what, (gint64) i,
+                   labels[i], c);
       return FALSE;
     }
   return TRUE;

@@ -8,6 +8,8 @@
 #include "nn-private.h"
 #include "simd.h"
 
+#include <stdlib.h>
+
 #include <kdflow/nn.h>
 #include <math.h>
 #include <string.h>
@@ -537,3 +539,63 @@ kdf_cross_entropy (float *out, const float *logits, const int32_t *labels, int64
     out[i] = (y >= 0 && y < c) ? (float) (log (s) - ((double) z[y] - mx)) : NAN;
   }
 }
+
+/* ---- memory -------------------------------------------------------------------- */
+
+float *
+kdf_nn_alloc (int64_t n_floats)
+{
+  gsize bytes = ((gsize) (n_floats > 0 ? n_floats : 1) * sizeof (float) + 63) & ~(gsize) 63;
+  float *p = aligned_alloc (64, bytes);
+  if (!p)
+    g_error ("kdflow: out of memory allocating %" G_GSIZE_FORMAT " bytes", bytes);
+  memset (p, 0, bytes);
+  return p;
+}
+
+void
+kdf_nn_free (void *p)
+{
+  free (p);
+}
+
+/* ---- rows ------------------------------------------------------------------------ */
+
+gboolean
+kdf_gather_rows (float *out, KdfTensor *x, const int32_t *rows, int64_t n, GError **error)
+{
+  g_return_val_if_fail (out != NULL && x != NULL && (rows != NULL || n == 0), FALSE);
+  if (x->dtype != KDF_DTYPE_F32 || x->rank < 1) {
+    g_autofree char *d = kdf_tensor_describe (x);
+    g_set_error (error, KDF_ERROR, KDF_ERROR_SHAPE, "gather: data must be f32 with rank >= 1, got %s", d);
+    return FALSE;
+  }
+  const int64_t nrows = x->shape[0];
+  const int64_t d = nrows > 0 ? kdf_tensor_numel (x) / nrows : 0;
+  for (int64_t i = 0; i < n; i++)
+    if (rows[i] < 0 || rows[i] >= nrows) {
+      g_set_error (error, KDF_ERROR, KDF_ERROR_SHAPE,
+                   "gather: row %d out of range (the data has %" G_GINT64_FORMAT " rows)", rows[i],
+                   (gint64) nrows);
+      return FALSE;
+    }
+  const float *base = kdf_tensor_f32 (x);
+  if (kdf_tensor_is_contiguous (x)) {
+    for (int64_t i = 0; i < n; i++)
+      memcpy (out + i * d, base + (int64_t) rows[i] * d, (size_t) d * sizeof (float));
+    return TRUE;
+  }
+  /* Strided data: walk dims 1..3 of each row (unused dims are 1). */
+  const int64_t *sh = x->shape, *st = x->strides;
+  for (int64_t i = 0; i < n; i++) {
+    const float *r = base + (int64_t) rows[i] * st[0];
+    float *o = out + i * d;
+    for (int64_t a = 0; a < (x->rank > 1 ? sh[1] : 1); a++)
+      for (int64_t b = 0; b < (x->rank > 2 ? sh[2] : 1); b++)
+        for (int64_t c = 0; c < (x->rank > 3 ? sh[3] : 1); c++)
+          *o++ = r[a * (x->rank > 1 ? st[1] : 0) + b * (x->rank > 2 ? st[2] : 0) +
+                   c * (x->rank > 3 ? st[3] : 0)];
+  }
+  return TRUE;
+}
+

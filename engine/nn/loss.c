@@ -130,19 +130,48 @@ ce_data_free (gpointer p)
   g_free (d);
 }
 
+gboolean
+kdf_loss_check_finite (const char *term, const char *what, KdfTensor *t, gboolean nonneg,
+                       GError **error)
+{
+  const float *v = kdf_tensor_f32 (t);
+  const int64_t n = kdf_tensor_numel (t), c = t->rank == 2 ? t->shape[1] : 1;
+  for (int64_t e = 0; e < n; e++)
+    if (!isfinite (v[e]) || (nonneg && v[e] < 0.0f)) {
+      g_set_error (error, KDF_ERROR, KDF_ERROR_VALUE,
+                   "%s: %s has %g at row %" G_GINT64_FORMAT ", column %" G_GINT64_FORMAT
+                   " (expected %s)",
+                   term, what, (double) v[e], (gint64) (e / c), (gint64) (e % c),
+                   nonneg ? "finite values ≥ 0" : "finite values");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+gboolean
+kdf_loss_label_at (int32_t *out, const char *term, const int32_t *y, int32_t row, int64_t c,
+                   GError **error)
+{
+  const int32_t v = y[row];
+  if (v < 0 || v >= c) {
+    g_set_error (error, KDF_ERROR, KDF_ERROR_VALUE,
+                 "loss '%s': label %d of row %d is outside [0, %" G_GINT64_FORMAT ")", term, v, row,
+                 (gint64) c);
+    return FALSE;
+  }
+  *out = v;
+  return TRUE;
+}
+
 /* u (C) += s · target of dataset row R (one-hot or soft), unweighted. */
 static gboolean
 ce_add_target (double *u, const CeData *d, int32_t r, double s, int64_t c, const char *name,
                GError **error)
 {
   if (d->targets->dtype == KDF_DTYPE_I32) {
-    int32_t y = kdf_tensor_i32 (d->targets)[r];
-    if (y < 0 || y >= c) {
-      g_set_error (error, KDF_ERROR, KDF_ERROR_SHAPE,
-                   "loss '%s': label %d of row %d is outside 0..%" G_GINT64_FORMAT, name, y, r,
-                   (gint64) c - 1);
+    int32_t y;
+    if (!kdf_loss_label_at (&y, name, kdf_tensor_i32 (d->targets), r, c, error))
       return FALSE;
-    }
     u[y] += s;
   } else {
     const float *t = kdf_tensor_f32 (d->targets) + (int64_t) r * c;
@@ -250,6 +279,11 @@ kdf_loss_ce_new (KdfTensor *targets, KdfTensor *weights, double weight, GError *
   CeData *d = g_new0 (CeData, 1);
   d->targets = kdf_tensor_contiguous (targets);
   d->weights = weights ? kdf_tensor_contiguous (weights) : NULL;
+  if ((soft && !kdf_loss_check_finite ("ce", "soft targets", d->targets, TRUE, error)) ||
+      (d->weights && !kdf_loss_check_finite ("ce", "weights", d->weights, TRUE, error))) {
+    ce_data_free (d);
+    return NULL;
+  }
   KdfLoss *l = kdf_loss_new ("ce", weight, KDF_LOSS_NEEDS_LOGITS, ce_compute, d, ce_data_free);
   l->n_samples = n;
   l->n_classes = soft ? targets->shape[1] : -1;
@@ -343,6 +377,10 @@ kdf_loss_kd_new (KdfTensor *teacher_logits, double t, double weight, GError **er
   KdData *d = g_new0 (KdData, 1);
   d->teacher = kdf_tensor_contiguous (teacher_logits);
   d->t = t;
+  if (!kdf_loss_check_finite ("kd", "teacher logits", d->teacher, FALSE, error)) {
+    kd_data_free (d);
+    return NULL;
+  }
   KdfLoss *l = kdf_loss_new ("kd", weight, KDF_LOSS_NEEDS_LOGITS | KDF_LOSS_NEEDS_TEACHER,
                              kd_compute, d, kd_data_free);
   l->n_samples = teacher_logits->shape[0];

@@ -85,37 +85,6 @@ check_labels (const char *term, const int32_t *y, int64_t n, int64_t c, GError *
   return TRUE;
 }
 
-static gboolean
-label_at (int32_t *out, const char *term, const int32_t *y, int32_t row, int64_t c, GError **error)
-{
-  const int32_t v = y[row];
-  if (v < 0 || v >= c) {
-    g_set_error (error, KDF_ERROR, KDF_ERROR_VALUE,
-                 "loss '%s': label %d of row %d is outside [0, %" G_GINT64_FORMAT ")", term, v, row,
-                 (gint64) c);
-    return FALSE;
-  }
-  *out = v;
-  return TRUE;
-}
-
-static gboolean
-check_finite (const char *term, const char *what, KdfTensor *t, gboolean nonneg, GError **error)
-{
-  const float *v = kdf_tensor_f32 (t);
-  const int64_t n = kdf_tensor_numel (t), c = t->rank == 2 ? t->shape[1] : 1;
-  for (int64_t e = 0; e < n; e++)
-    if (!isfinite (v[e]) || (nonneg && v[e] < 0.0f)) {
-      g_set_error (error, KDF_ERROR, KDF_ERROR_VALUE,
-                   "%s: %s has %g at row %" G_GINT64_FORMAT ", column %" G_GINT64_FORMAT
-                   " (expected %s)",
-                   term, what, (double) v[e], (gint64) (e / c), (gint64) (e % c),
-                   nonneg ? "finite values ≥ 0" : "finite values");
-      return FALSE;
-    }
-  return TRUE;
-}
-
 /* In partner mode the other network must be there and have as many classes. */
 static gboolean
 check_partner (KdfLoss *l, const KdfLossBatch *b, int k, GError **error)
@@ -188,7 +157,7 @@ blind_sweep (KdfLoss *l, const KdfLossBatch *b, const float *zs, float *gs, cons
     double lam[2];
     const int ns = mix_sources (b, i, rows, lam);
     for (int s = 0; s < ns; s++)
-      if (!label_at (&lab[s], l->name, y, rows[s], c, error))
+      if (!kdf_loss_label_at (&lab[s], l->name, y, rows[s], c, error))
         return FALSE;
     const float *z = zs + i * c;
     double li = 0.0;
@@ -268,7 +237,7 @@ kdf_loss_blind_new (KdfTensor *labels, KdfTensor *teacher_logits, double weight,
   const int64_t c = zt ? zt->shape[1] : -1;
   if (!check_labels ("blind", kdf_tensor_i32 (y), n, c, error))
     return NULL;
-  if (zt && !check_finite ("blind", "teacher logits", zt, FALSE, error))
+  if (zt && !kdf_loss_check_finite ("blind", "teacher logits", zt, FALSE, error))
     return NULL;
   BlindData *d = g_new0 (BlindData, 1);
   d->labels = g_steal_pointer (&y);
@@ -366,7 +335,7 @@ robust_compute (KdfLoss *l, const KdfLossBatch *b, double *value, GError **error
         memset (p, 0, (size_t) c * sizeof (double));
       for (int s = 0; s < ns; s++) {
         int32_t lab;
-        if (!label_at (&lab, l->name, y, rows[s], c, error))
+        if (!kdf_loss_label_at (&lab, l->name, y, rows[s], c, error))
           return FALSE;
         const double beta = grp ? d->alphas[grp[rows[s]] - 1] : 0.0;
         if (d->probs) {
@@ -443,7 +412,7 @@ kdf_loss_robust_ce_new (KdfTensor *labels, KdfTensor *groups, KdfTensor *probs,
         return NULL;
       }
     }
-  if (pr && !check_finite ("robust_ce", "probs", pr, TRUE, error))
+  if (pr && !kdf_loss_check_finite ("robust_ce", "probs", pr, TRUE, error))
     return NULL;
   RobustData *d = g_new0 (RobustData, 1);
   d->labels = g_steal_pointer (&y);
@@ -480,7 +449,7 @@ gce_add_weights (double *w, const GceData *d, int32_t r, double s, int64_t c, co
   switch (d->cand->dtype) {
   case KDF_DTYPE_I32: {
     int32_t y;
-    if (!label_at (&y, name, kdf_tensor_i32 (d->cand), r, c, error))
+    if (!kdf_loss_label_at (&y, name, kdf_tensor_i32 (d->cand), r, c, error))
       return FALSE;
     w[y] += s;
     return TRUE;
@@ -582,7 +551,7 @@ kdf_loss_gce_new (KdfTensor *candidates, double q, double weight, GError **error
   const int64_t n = cand->shape[0], c = sets ? cand->shape[1] : -1;
   if (labels && !check_labels ("gce", kdf_tensor_i32 (cand), n, -1, error))
     return NULL;
-  if (dt == KDF_DTYPE_F32 && !check_finite ("gce", "candidate weights", cand, TRUE, error))
+  if (dt == KDF_DTYPE_F32 && !kdf_loss_check_finite ("gce", "candidate weights", cand, TRUE, error))
     return NULL;
   if (sets)
     for (int64_t i = 0; i < n; i++) {

@@ -11,44 +11,6 @@
 
 /* ---- rows, augmentation, mixup ----------------------------------------------------- */
 
-gboolean
-kdf_gather_rows (float *out, KdfTensor *x, const int32_t *rows, int64_t n, GError **error)
-{
-  g_return_val_if_fail (out != NULL && x != NULL && (rows != NULL || n == 0), FALSE);
-  if (x->dtype != KDF_DTYPE_F32 || x->rank < 1) {
-    g_autofree char *d = kdf_tensor_describe (x);
-    g_set_error (error, KDF_ERROR, KDF_ERROR_SHAPE, "gather: data must be f32 with rank >= 1, got %s", d);
-    return FALSE;
-  }
-  const int64_t nrows = x->shape[0];
-  const int64_t d = nrows > 0 ? kdf_tensor_numel (x) / nrows : 0;
-  for (int64_t i = 0; i < n; i++)
-    if (rows[i] < 0 || rows[i] >= nrows) {
-      g_set_error (error, KDF_ERROR, KDF_ERROR_SHAPE,
-                   "gather: row %d out of range (the data has %" G_GINT64_FORMAT " rows)", rows[i],
-                   (gint64) nrows);
-      return FALSE;
-    }
-  const float *base = kdf_tensor_f32 (x);
-  if (kdf_tensor_is_contiguous (x)) {
-    for (int64_t i = 0; i < n; i++)
-      memcpy (out + i * d, base + (int64_t) rows[i] * d, (size_t) d * sizeof (float));
-    return TRUE;
-  }
-  /* Strided data: walk dims 1..3 of each row (unused dims are 1). */
-  const int64_t *sh = x->shape, *st = x->strides;
-  for (int64_t i = 0; i < n; i++) {
-    const float *r = base + (int64_t) rows[i] * st[0];
-    float *o = out + i * d;
-    for (int64_t a = 0; a < (x->rank > 1 ? sh[1] : 1); a++)
-      for (int64_t b = 0; b < (x->rank > 2 ? sh[2] : 1); b++)
-        for (int64_t c = 0; c < (x->rank > 3 ? sh[3] : 1); c++)
-          *o++ = r[a * (x->rank > 1 ? st[1] : 0) + b * (x->rank > 2 ? st[2] : 0) +
-                   c * (x->rank > 3 ? st[3] : 0)];
-  }
-  return TRUE;
-}
-
 void
 kdf_augment (float *out, const float *in, int64_t n, int c, int h, int w, guint flags, int shift,
              GRand *rng)
@@ -253,6 +215,19 @@ check_data (KdfTrainer *tr, KdfTensor *x, GError **error)
   return TRUE;
 }
 
+/* The fused step: a layer's parameters are updated as soon as its gradient is final. */
+static void
+step_layer (gpointer opt, KdfNet *net, int64_t off, int64_t len)
+{
+  kdf_optimizer_step_range (opt, net, off, len);
+}
+
+static void
+step_net_done (gpointer opt, KdfNet *net)
+{
+  kdf_optimizer_net_done (opt, net);
+}
+
 gboolean
 kdf_trainer_step (KdfTrainer *tr, KdfTensor *x, const int32_t *rows, int64_t n,
                   KdfLoss *const *losses, guint n_losses, GRand *rng, int threads, double *loss,
@@ -345,22 +320,71 @@ kdf_trainer_step (KdfTrainer *tr, KdfTensor *x, const int32_t *rows, int64_t n,
     double v = 0.0;
     if (!kdf_loss_compute (losses[i], &b, &v, error))
       return FALSE;
+    if (!isfinite (v)) {
+      /* before any weight changes: the message names the term that went */
+      g_set_error (error, KDF_ERROR, KDF_ERROR_NODE,
+                   "the loss is %g: term %u ('%s') gave %g (learning rate %g too high?)", v,
+                   i + 1, losses[i]->name, v, kdf_optimizer_get_lr (tr->opt));
+      return FALSE;
+    }
     total += losses[i]->weight * v;
-  }
-  if (!isfinite (total)) {
-    g_set_error (error, KDF_ERROR, KDF_ERROR_NODE,
-                 "training diverged: the loss is %g (lower the learning rate?)", total);
-    return FALSE;
   }
   /* backward and step fused per layer: same result as backward then step, but each
    * layer's update reads a gradient that is still in cache */
+  const KdfBackwardHooks hooks = { step_layer, step_net_done, tr->opt };
   kdf_optimizer_begin_step (tr->opt);
   for (int k = 0; k < tr->n_nets; k++)
-    kdf_model_backward_step (tr->net[k], tr->opt, threads);
+    kdf_model_backward_ex (tr->net[k], &hooks, threads);
   kdf_optimizer_end_step (tr->opt);
   if (loss)
     *loss = total;
   return TRUE;
+}
+
+gboolean
+kdf_trainer_check_losses (KdfTrainer *tr, int64_t n, KdfLoss *const *losses, guint n_losses,
+                          GError **error)
+{
+  for (guint i = 0; i < n_losses; i++) {
+    KdfLoss *l = losses[i];
+    if (l->n_samples >= 0 && l->n_samples != n) {
+      g_set_error (error, KDF_ERROR, KDF_ERROR_SHAPE,
+                   "loss term %u ('%s') is bound to %" G_GINT64_FORMAT " samples, 'x' has %" G_GINT64_FORMAT,
+                   i + 1, l->name, (gint64) l->n_samples, (gint64) n);
+      return FALSE;
+    }
+    for (int k = 0; k < tr->n_nets; k++)
+      if ((l->nets & (1u << k)) && l->n_classes >= 0 && l->n_classes != tr->net[k]->n_classes) {
+        g_set_error (error, KDF_ERROR, KDF_ERROR_SHAPE,
+                     "loss term %u ('%s') has %" G_GINT64_FORMAT " classes, the %s ('%s') %" G_GINT64_FORMAT,
+                     i + 1, l->name, (gint64) l->n_classes, k ? "partner" : "student",
+                     tr->net[k]->arch, (gint64) tr->net[k]->n_classes);
+        return FALSE;
+      }
+    if ((l->needs & KDF_LOSS_NEEDS_PARTNER) && tr->n_nets < 2) {
+      g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM,
+                   "loss term %u ('%s') reads the partner network on each batch, but there is "
+                   "none (set arch2 or connect model2)",
+                   i + 1, l->name);
+      return FALSE;
+    }
+    if ((l->nets & KDF_LOSS_NET1) && tr->n_nets < 2) {
+      g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM,
+                   "loss term %u ('%s') is for the partner network, but there is none (set arch2)",
+                   i + 1, l->name);
+      return FALSE;
+    }
+  }
+  return TRUE;
+}
+
+/* Copies the first view's per-row outputs of net K (LEN floats a row, from SRC) to
+ * dataset order. */
+static void
+scatter (float *dst, const float *src, const int32_t *rows, int64_t nb, int64_t len)
+{
+  for (int64_t i = 0; i < nb; i++)
+    memcpy (dst + (int64_t) rows[i] * len, src + i * len, (size_t) len * sizeof (float));
 }
 
 gboolean
@@ -372,14 +396,22 @@ kdf_trainer_epoch (KdfTrainer *tr, KdfTensor *x, KdfLoss *const *losses, guint n
   if (!check_data (tr, x, error))
     return FALSE;
   const int64_t n = x->shape[0];
-  if (n > G_MAXINT32) {
-    g_set_error (error, KDF_ERROR, KDF_ERROR_SHAPE, "trainer: more than 2^31 rows");
+  if (n <= 0 || n > G_MAXINT32) {
+    g_set_error (error, KDF_ERROR, KDF_ERROR_SHAPE,
+                 "trainer: 'x' must have 1 to 2^31 rows, got %" G_GINT64_FORMAT, (gint64) n);
+    return FALSE;
+  }
+  if (!kdf_trainer_check_losses (tr, n, losses, n_losses, error))
+    return FALSE;
+  if (res && res->logits2 && tr->n_nets < 2) {
+    g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM, "trainer: logits2 asked of a single network");
     return FALSE;
   }
   if (tr->order_n != n) {
-    tr->order = g_renew (int32_t, tr->order, MAX (n, 1));
+    tr->order = g_renew (int32_t, tr->order, n);
     tr->order_n = n;
   }
+  /* a fresh permutation each epoch (Fisher–Yates) */
   for (int64_t i = 0; i < n; i++)
     tr->order[i] = (int32_t) i;
   if (!tr->cfg.no_shuffle)
@@ -390,10 +422,9 @@ kdf_trainer_epoch (KdfTrainer *tr, KdfTensor *x, KdfLoss *const *losses, guint n
       tr->order[j] = t;
     }
   const int64_t bs = tr->cfg.batch;
-  KdfModel *m = tr->net[0];
   double sum = 0.0;
   int64_t batches = 0;
-  trainer_reserve (tr, MIN (bs, MAX (n, 1)));
+  trainer_reserve (tr, MIN (bs, n));
   for (int64_t s = 0; s < n; s += bs) {
     if (cancellable && g_cancellable_is_cancelled (cancellable)) {
       g_set_error (error, KDF_ERROR, KDF_ERROR_CANCELLED, "training cancelled");
@@ -403,23 +434,27 @@ kdf_trainer_epoch (KdfTrainer *tr, KdfTensor *x, KdfLoss *const *losses, guint n
     const int32_t *rows = tr->order + s;
     double l = 0.0;
     if (!kdf_trainer_step (tr, x, rows, nb, losses, n_losses, rng, threads, &l,
-                           res && res->sample_loss ? tr->sl : NULL, error))
+                           res && res->sample_loss ? tr->sl : NULL, error)) {
+      if (res && g_error_matches (*error, KDF_ERROR, KDF_ERROR_NODE))
+        g_prefix_error (error, "epoch %d, batch %" G_GINT64_FORMAT ": ", res->epoch + 1,
+                        (gint64) batches + 1);
       return FALSE;
+    }
     sum += l;
     batches++;
     if (res) {
-      for (int64_t i = 0; i < nb; i++) {
-        const int64_t r = rows[i];
-        if (res->sample_loss)
-          res->sample_loss[r] = tr->sl[i];
-        if (res->logits)
-          memcpy (res->logits + r * m->n_classes, kdf_model_get_logits (m) + i * m->n_classes,
-                  (size_t) m->n_classes * sizeof (float));
-        if (res->features)
-          memcpy (res->features + r * m->n_features,
-                  kdf_model_get_features (m) + i * m->n_features,
-                  (size_t) m->n_features * sizeof (float));
-      }
+      if (res->sample_loss)
+        for (int64_t i = 0; i < nb; i++)
+          res->sample_loss[rows[i]] = tr->sl[i];
+      if (res->logits)
+        scatter (res->logits, kdf_model_get_logits (tr->net[0]), rows, nb, tr->net[0]->n_classes);
+      if (res->logits2)
+        scatter (res->logits2, kdf_model_get_logits (tr->net[1]), rows, nb, tr->net[1]->n_classes);
+      if (res->features)
+        scatter (res->features, kdf_model_get_features (tr->net[0]), rows, nb,
+                 tr->net[0]->n_features);
+      if (res->progress)
+        res->progress ((double) (s + nb) / (double) n, res->progress_data);
     }
   }
   if (res) {

@@ -42,7 +42,7 @@
  */
 #pragma once
 
-#include <kdflow/kdflow-plugin.h>
+#include <kdflow/base.h>
 #include <kdflow/tensor.h>
 
 G_BEGIN_DECLS
@@ -50,7 +50,7 @@ G_BEGIN_DECLS
 /* ---- randomness -------------------------------------------------------------- */
 
 /* The GRand every seeded function here uses (see above). transfer full. */
-GRand *kdf_data_rand_new (guint64 seed);
+KDF_API GRand *kdf_data_rand_new (guint64 seed);
 
 /* ---- IDX (MNIST-style) files -------------------------------------------------- */
 
@@ -58,7 +58,7 @@ GRand *kdf_data_rand_new (guint64 seed);
  * Element types: unsigned byte → u8; signed byte, short, int → i32; float, double →
  * f32. Rank 1..4. The data must fill the file exactly. transfer full; NULL with a
  * KDF_ERROR_IO error naming the file on any problem. */
-KdfTensor *kdf_idx_read (const char *path, GError **error);
+KDF_API KdfTensor *kdf_idx_read (const char *path, GError **error);
 
 /* ---- .npy files ------------------------------------------------------------- */
 
@@ -79,7 +79,7 @@ typedef struct {
 
 /* Reads and checks the header only (magic, version, dict, dtype, C order, shape
  * against the file size). FALSE with a KDF_ERROR_IO error naming the file. */
-gboolean kdf_npy_read_header (const char *path, KdfNpyHeader *out, GError **error);
+KDF_API gboolean kdf_npy_read_header (const char *path, KdfNpyHeader *out, GError **error);
 
 /* Reads a C-order .npy of dtype <f4 <f8 <i1 <i2 <i4 <i8 |u1 <u2 <u4 <u8 |b1 (either byte
  * order) and rank ≤ KDF_MAX_RANK into a new contiguous tensor of DTYPE, converting
@@ -87,17 +87,17 @@ gboolean kdf_npy_read_header (const char *path, KdfNpyHeader *out, GError **erro
  * range is an error); anything → i32 or u8 must be integral and in range (an error
  * names the first offending element); bool is 0/1. DTYPE = KDF_DTYPE_ANY picks the
  * natural one: floats → f32, bool and u1 → u8, other integers → i32. transfer full. */
-KdfTensor *kdf_npy_read (const char *path, KdfDType dtype, GError **error);
+KDF_API KdfTensor *kdf_npy_read (const char *path, KdfDType dtype, GError **error);
 
 /* Writes T (any strides) as a version 1.0 little-endian C-order .npy: f32 → <f4,
  * i32 → <i4, u8 → |u1. The file is replaced atomically. */
-gboolean kdf_npy_write (const char *path, const KdfTensor *t, GError **error);
+KDF_API gboolean kdf_npy_write (const char *path, const KdfTensor *t, GError **error);
 
 /* Writes native-order, row-major DATA of any dtype kdf_npy_read accepts (DESCR such as
  * "<f8" or "<i8"; data is converted to the byte order DESCR names) — for interop with
  * tools that want float64 or int64. */
-gboolean kdf_npy_write_raw (const char *path, const char *descr, int rank,
-                            const int64_t *shape, const void *data, GError **error);
+KDF_API gboolean kdf_npy_write_raw (const char *path, const char *descr, int rank,
+                                    const int64_t *shape, const void *data, GError **error);
 
 /* ---- CSV ---------------------------------------------------------------------- */
 
@@ -122,8 +122,8 @@ typedef struct {
  * the D header names, or "c0", "c1", ... without a header (transfer full). A ragged
  * row or a non-numeric or non-finite cell is a KDF_ERROR_IO error naming the file, the
  * line and the column. */
-gboolean kdf_csv_read (const char *path, const KdfCsvOptions *opts, KdfTensor **x,
-                       KdfTensor **labels, char ***feature_names, GError **error);
+KDF_API gboolean kdf_csv_read (const char *path, const KdfCsvOptions *opts, KdfTensor **x,
+                               KdfTensor **labels, char ***feature_names, GError **error);
 
 /* ---- datasets ------------------------------------------------------------------ */
 
@@ -160,34 +160,40 @@ struct _KdfDataset {
 
 /* A dataset from tensors. X is N×… (f32, i32 or u8; rank 2 kept, rank 3 N×H×W and rank
  * 4 N×C×H×W flattened with image_shape set), LABELS N (i32, u8). X_TEST/Y_TEST may be
- * NULL (both or neither). N_CLASSES ≤ 0 means 1 + the largest label. Labels start
- * clean (clean_labels = labels, noisy_mask = 0). References are taken or copies made;
- * the caller keeps its own. transfer full. */
-KdfDataset *kdf_dataset_new (const char *name, KdfTensor *x, KdfTensor *labels,
-                             KdfTensor *x_test, KdfTensor *y_test, int n_classes,
-                             GError **error);
-KdfDataset *kdf_dataset_ref (KdfDataset *ds);
-void kdf_dataset_unref (KdfDataset *ds);
+ * NULL (both or neither). N_CLASSES ≤ 0 means 1 + the largest label of training and
+ * test. Labels start clean (clean_labels = labels, noisy_mask = 0). References are
+ * taken or copies made; the caller keeps its own. transfer full. */
+KDF_API KdfDataset *kdf_dataset_new (const char *name, KdfTensor *x, KdfTensor *labels,
+                                     KdfTensor *x_test, KdfTensor *y_test, int n_classes,
+                                     GError **error);
+KDF_API KdfDataset *kdf_dataset_ref (KdfDataset *ds);
+KDF_API void kdf_dataset_unref (KdfDataset *ds);
 /* Copies NAMES (N_CLASSES strings) as the class names. */
-void kdf_dataset_set_class_names (KdfDataset *ds, const char *const *names);
+KDF_API void kdf_dataset_set_class_names (KdfDataset *ds, const char *const *names);
 
 /* Index of a class by name (case-insensitive) or decimal number, or -1. */
-int kdf_dataset_class_from_string (const KdfDataset *ds, const char *s);
+KDF_API int kdf_dataset_class_from_string (const KdfDataset *ds, const char *s);
 
 /* The standard four IDX files of DIR ({train,t10k}-{images-idx3,labels-idx1}-ubyte,
  * each with or without .gz). x is f32 holding the raw pixel values 0..255. */
-KdfDataset *kdf_dataset_load_idx_dir (const char *name, const char *dir, GError **error);
+KDF_API KdfDataset *kdf_dataset_load_idx_dir (const char *name, const char *dir, GError **error);
 
 #define KDF_FASHION_MNIST_DIR "/usr/share/datasets/fashion-mnist"
 /* Fashion-MNIST from DIR (NULL: KDF_FASHION_MNIST_DIR, provided by Debian's
  * dataset-fashion-mnist package): 60 000 + 10 000 images 1×28×28, 10 named classes. */
-KdfDataset *kdf_dataset_load_fashion_mnist (const char *dir, GError **error);
+KDF_API KdfDataset *kdf_dataset_load_fashion_mnist (const char *dir, GError **error);
+
+/* DIR/x.npy (N×…, any dtype, as kdf_dataset_new takes it) and DIR/labels.npy (N
+ * integers), and optionally the test split DIR/x_test.npy and DIR/y_test.npy (both or
+ * neither). N_CLASSES as for kdf_dataset_new (≤ 0: inferred). Every error starts with
+ * the path of the file it is about: a missing file, a reader's complaint, labels that
+ * are not one-dimensional or lie outside [0, N_CLASSES), splits that disagree. */
+KDF_API KdfDataset *kdf_dataset_load_npy_dir (const char *dir, int n_classes, GError **error);
 
 /* By name: "fashion-mnist" (PATH = directory or NULL), "idx" (PATH = directory),
- * "npy" (PATH = directory with x.npy and labels.npy, optionally x_test.npy and
- * y_test.npy), "csv" (PATH = file, header auto-detected, last column the label, no
- * test split). */
-KdfDataset *kdf_dataset_load (const char *name, const char *path, GError **error);
+ * "npy" (PATH = directory, read by kdf_dataset_load_npy_dir with C inferred), "csv"
+ * (PATH = file, header auto-detected, last column the label, no test split). */
+KDF_API KdfDataset *kdf_dataset_load (const char *name, const char *path, GError **error);
 
 /* ---- preprocessing -------------------------------------------------------------- */
 
@@ -203,7 +209,7 @@ typedef enum {
   KDF_NORMALIZE_STANDARDIZE_GLOBAL = 3,
 } KdfNormalize;
 
-gboolean kdf_dataset_normalize (KdfDataset *ds, KdfNormalize mode, GError **error);
+KDF_API gboolean kdf_dataset_normalize (KdfDataset *ds, KdfNormalize mode, GError **error);
 
 /* ---- label noise ------------------------------------------------------------------ */
 
@@ -221,8 +227,8 @@ typedef enum {
 
 /* "symmetric", "symmetric_inclusive", "pairflip", "asymmetric", "transition",
  * "instance", "openset", "file", "none". */
-const char *kdf_noise_kind_name (KdfNoiseKind kind);
-gboolean kdf_noise_kind_from_name (const char *name, KdfNoiseKind *out);
+KDF_API const char *kdf_noise_kind_name (KdfNoiseKind kind);
+KDF_API gboolean kdf_noise_kind_from_name (const char *name, KdfNoiseKind *out);
 
 /* What noise to inject. Start from KDF_NOISE_SPEC_INIT and set what the kind needs.
  *
@@ -282,50 +288,50 @@ typedef struct {
   int n_classes;           /* C' */
 } KdfNoiseResult;
 
-void kdf_noise_result_clear (KdfNoiseResult *res);
+KDF_API void kdf_noise_result_clear (KdfNoiseResult *res);
 
 /* Parses a class map "src:dst,src:dst" (also "src->dst"; classes by index or by a
  * name in NAMES, case-insensitive) into MAP_OUT (N_CLASSES entries, −1 = unmapped). */
-gboolean kdf_noise_parse_class_map (const char *spec, int n_classes,
-                                    const char *const *names, int32_t *map_out,
-                                    GError **error);
+KDF_API gboolean kdf_noise_parse_class_map (const char *spec, int n_classes,
+                                            const char *const *names, int32_t *map_out,
+                                            GError **error);
 /* Parses a class list "8,9" or "Bag,Ankle boot" into a new array (g_free). */
-int32_t *kdf_noise_parse_class_list (const char *spec, int n_classes,
-                                     const char *const *names, int *n_out,
-                                     GError **error);
+KDF_API int32_t *kdf_noise_parse_class_list (const char *spec, int n_classes,
+                                             const char *const *names, int *n_out,
+                                             GError **error);
 /* The Fashion-MNIST default asymmetric map (10 entries, transfer none). */
-const int32_t *kdf_noise_fashion_mnist_map (void);
+KDF_API const int32_t *kdf_noise_fashion_mnist_map (void);
 
 /* Applies SPEC to CLEAN (N i32, values in [0, N_CLASSES)). X (N×D f32) is needed by
  * instance and openset. EXCLUDE (N u8, may be NULL) marks samples not to touch.
  * Fills OUT (zero it first); on error OUT is left empty. */
-gboolean kdf_noise_apply (const KdfNoiseSpec *spec, const KdfTensor *clean,
-                          int n_classes, const KdfTensor *x, const KdfTensor *exclude,
-                          KdfNoiseResult *out, GError **error);
+KDF_API gboolean kdf_noise_apply (const KdfNoiseSpec *spec, const KdfTensor *clean,
+                                  int n_classes, const KdfTensor *x, const KdfTensor *exclude,
+                                  KdfNoiseResult *out, GError **error);
 
 /* Applies SPEC to DS's training split (before kdf_dataset_split_validation: an error
  * after). labels become noisy, noisy_mask ORs in the new noise, clean_labels stay;
  * open-set also replaces x, index, n_classes, class_names and filters the test split. */
-gboolean kdf_dataset_add_noise (KdfDataset *ds, const KdfNoiseSpec *spec, GError **error);
+KDF_API gboolean kdf_dataset_add_noise (KdfDataset *ds, const KdfNoiseSpec *spec, GError **error);
 
 /* ---- splits and subsets ------------------------------------------------------------ */
 
 /* Rows of T (rank ≥ 1, any dtype) at INDEX[0..N−1], as a new contiguous tensor
  * (flags kept). Indices are trusted (API misuse if out of range). transfer full. */
-KdfTensor *kdf_data_take_rows (const KdfTensor *t, const int32_t *index, int64_t n);
+KDF_API KdfTensor *kdf_data_take_rows (const KdfTensor *t, const int32_t *index, int64_t n);
 
 /* ⌊fraction·N⌋ training rows, chosen uniformly (one choose-k), move to the validation
  * split with their noisy labels, clean labels and mask; both splits keep their rows in
  * ascending original order. FRACTION in (0, 1). */
-gboolean kdf_dataset_split_validation (KdfDataset *ds, double fraction, guint64 seed,
-                                       GError **error);
+KDF_API gboolean kdf_dataset_split_validation (KdfDataset *ds, double fraction, guint64 seed,
+                                               GError **error);
 
 /* Picks N_PICK of the N samples stratified by LABELS (N i32 in [0, N_CLASSES)): class c
  * gets ⌊n_pick·N_c/N⌋, the remaining picks go one each to the classes with the largest
  * remainders (ties: lower class first); within a class, one choose-k per class in
  * ascending class order. Returns the picked indices ascending (N_PICK i32). */
-KdfTensor *kdf_data_stratified_indices (const KdfTensor *labels, int n_classes,
-                                        int64_t n_pick, guint64 seed, GError **error);
+KDF_API KdfTensor *kdf_data_stratified_indices (const KdfTensor *labels, int n_classes,
+                                                int64_t n_pick, guint64 seed, GError **error);
 
 typedef enum {
   KDF_SPLIT_TRAIN = 0,
@@ -334,8 +340,8 @@ typedef enum {
 
 /* Keeps a stratified subset of N rows of a split (training: by clean class; rows keep
  * their noisy labels, masks and indices). For a fraction f of N rows pass ⌊f·N⌋. */
-gboolean kdf_dataset_subset (KdfDataset *ds, KdfSplit split, int64_t n, guint64 seed,
-                             GError **error);
+KDF_API gboolean kdf_dataset_subset (KdfDataset *ds, KdfSplit split, int64_t n, guint64 seed,
+                                     GError **error);
 
 /* ---- probability checks -------------------------------------------------------------- */
 
@@ -345,8 +351,8 @@ gboolean kdf_dataset_subset (KdfDataset *ds, KdfSplit split, int64_t n, guint64 
  * 1e-4) are divided by their sum; *N_RENORMALIZED (may be NULL) gets their count so
  * the node can warn. Returns PROBS itself (a new reference) if nothing changed, else a
  * normalised copy. transfer full. */
-KdfTensor *kdf_probs_check (KdfTensor *probs, double tol, int64_t *n_renormalized,
-                            GError **error);
+KDF_API KdfTensor *kdf_probs_check (KdfTensor *probs, double tol, int64_t *n_renormalized,
+                                    GError **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (KdfDataset, kdf_dataset_unref)
 

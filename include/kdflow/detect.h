@@ -39,7 +39,7 @@ typedef struct {
 } KdfOtsuOptions;
 
 /* Fills OPT with the defaults above. */
-void kdf_otsu_options_init (KdfOtsuOptions *opt);
+KDF_API void kdf_otsu_options_init (KdfOtsuOptions *opt);
 
 typedef struct {
   int split;              /* s*: side 1 is bins [0, s*), side 2 is bins [s*, bins) */
@@ -59,15 +59,15 @@ typedef struct {
  * histogram split exactly). GROUPS (i32 N, nullable): 1 a ≥ μ_hi; 2 θ ≤ a < μ_hi;
  * 3 μ_lo ≤ a < θ; 4 a < μ_lo. Fails on NaN/inf, on scores outside [0,1] without
  * normalize, and when every split leaves a side empty (all scores in one bin). */
-gboolean kdf_otsu_threshold (const float *scores, int64_t n, const KdfOtsuOptions *opt,
-                             KdfOtsuResult *result, uint8_t *mask, int32_t *groups,
-                             GError **error);
+KDF_API gboolean kdf_otsu_threshold (const float *scores, int64_t n, const KdfOtsuOptions *opt,
+                                     KdfOtsuResult *result, uint8_t *mask, int32_t *groups,
+                                     GError **error);
 
 /* Tensor form: SCORES f32 rank 1 (any strides). MASK (u8 N) and GROUPS (i32 N) are
  * new tensors (transfer full) when the pointers are non-NULL. */
-gboolean kdf_otsu_threshold_tensor (KdfTensor *scores, const KdfOtsuOptions *opt,
-                                    KdfOtsuResult *result, KdfTensor **mask,
-                                    KdfTensor **groups, GError **error);
+KDF_API gboolean kdf_otsu_threshold_tensor (KdfTensor *scores, const KdfOtsuOptions *opt,
+                                            KdfOtsuResult *result, KdfTensor **mask,
+                                            KdfTensor **groups, GError **error);
 
 /* ==== loss_ranking ======================================================== */
 
@@ -86,45 +86,45 @@ typedef struct {
   gpointer reserved[4];
 } KdfRankOptions;
 
-void kdf_rank_options_init (KdfRankOptions *opt);
+KDF_API void kdf_rank_options_init (KdfRankOptions *opt);
 
 /* Small-loss selection (Co-teaching, Han et al. 2018; AML-KD per mini-batch).
  * In each group (all N, one class, or one block) of m samples the ⌊keep·m⌋ samples
  * with the smallest loss are clean (the 1e-9 guard keeps 0.29·100 at 29). RANK (i32 N,
  * nullable) is the 0-based position of the sample in its group by ascending loss;
  * ties go to the lower index. CLEAN (u8 N, nullable). Fails on NaN losses. */
-gboolean kdf_loss_rank (const float *loss, int64_t n, const KdfRankOptions *opt,
-                        uint8_t *clean, int32_t *rank, int64_t *n_clean, GError **error);
+KDF_API gboolean kdf_loss_rank (const float *loss, int64_t n, const KdfRankOptions *opt,
+                                uint8_t *clean, int32_t *rank, int64_t *n_clean, GError **error);
 
 /* Threshold form: clean ⇔ loss < THRESHOLD (so a threshold found on losses — the
  * noisy side is the upper side — drives the mask); RANK as above for OPT's scope
  * (OPT may be NULL: global). */
-gboolean kdf_loss_rank_threshold (const float *loss, int64_t n, double threshold,
-                                  const KdfRankOptions *opt, uint8_t *clean, int32_t *rank,
-                                  int64_t *n_clean, GError **error);
+KDF_API gboolean kdf_loss_rank_threshold (const float *loss, int64_t n, double threshold,
+                                          const KdfRankOptions *opt, uint8_t *clean, int32_t *rank,
+                                          int64_t *n_clean, GError **error);
 
 /* keep = "otsu": min-max normalise the losses, find the Otsu threshold (OTSU may be
  * NULL: defaults with normalize), clean ⇔ below it. RESULT (nullable) gets the Otsu
  * result, threshold_raw being in loss units. */
-gboolean kdf_loss_rank_otsu (const float *loss, int64_t n, const KdfOtsuOptions *otsu,
-                             const KdfRankOptions *opt, uint8_t *clean, int32_t *rank,
-                             int64_t *n_clean, KdfOtsuResult *result, GError **error);
+KDF_API gboolean kdf_loss_rank_otsu (const float *loss, int64_t n, const KdfOtsuOptions *otsu,
+                                     const KdfRankOptions *opt, uint8_t *clean, int32_t *rank,
+                                     int64_t *n_clean, KdfOtsuResult *result, GError **error);
 
 /* Per-sample cross entropy from logits: LOSS[i] = logsumexp(z_i) − z_i[y_i]
  * (N×C logits with row stride LDZ ≥ C, labels in [0,C)). Computed in double. */
-gboolean kdf_sample_cross_entropy (float *loss, const float *logits, int64_t n, int c,
-                                   int64_t ldz, const int32_t *labels, GError **error);
+KDF_API gboolean kdf_sample_cross_entropy (float *loss, const float *logits, int64_t n, int c,
+                                           int64_t ldz, const int32_t *labels, GError **error);
 
 /* Co-teaching's schedule (Han et al. 2018): keep(t) = 1 − τ·min(t/T_k, 1).
  * T_K ≤ 0 means the full drop from the start. */
-double kdf_coteaching_keep (int64_t t, double tau, int64_t t_k);
+KDF_API double kdf_coteaching_keep (int64_t t, double tau, int64_t t_k);
 
 /* Tensor forms. LOSS f32 rank 1; LOGITS f32 N×C, LABELS i32 N. Outputs are new
  * tensors (transfer full), CLEAN u8 N and RANK i32 N. */
-gboolean kdf_loss_rank_tensor (KdfTensor *loss, const KdfRankOptions *opt, KdfTensor **clean,
-                               KdfTensor **rank, GError **error);
-KdfTensor *kdf_sample_cross_entropy_tensor (KdfTensor *logits, KdfTensor *labels,
-                                            GError **error);
+KDF_API gboolean kdf_loss_rank_tensor (KdfTensor *loss, const KdfRankOptions *opt, KdfTensor **clean,
+                                       KdfTensor **rank, GError **error);
+KDF_API KdfTensor *kdf_sample_cross_entropy_tensor (KdfTensor *logits, KdfTensor *labels,
+                                                    GError **error);
 
 /* ==== confident_learning ================================================== */
 
@@ -156,7 +156,7 @@ typedef struct {
   gpointer reserved[4];
 } KdfClOptions;
 
-void kdf_cl_options_init (KdfClOptions *opt);
+KDF_API void kdf_cl_options_init (KdfClOptions *opt);
 
 typedef struct {
   int c;
@@ -171,7 +171,7 @@ typedef struct {
 } KdfClResult;
 
 /* Frees the arrays of RESULT and zeroes it (safe on a zeroed or cleared result). */
-void kdf_cl_result_clear (KdfClResult *result);
+KDF_API void kdf_cl_result_clear (KdfClResult *result);
 
 /* Confident learning (Northcutt, Jiang & Chuang, JAIR 2021), following cleanlab 2.9's
  * filter.find_label_issues for single-label data step by step: per-class thresholds,
@@ -181,41 +181,41 @@ void kdf_cl_result_clear (KdfClResult *result);
  * RESULT (nullable) receives the matrices (clear it with kdf_cl_result_clear).
  * With f64 input the flagged rows are those cleanlab flags (see cl.c for the single
  * place the two can differ: exact ties in the margins). */
-gboolean kdf_confident_learning_f64 (uint8_t *issues, const double *probs,
-                                     const int32_t *labels, int64_t n, int c,
-                                     const KdfClOptions *opt, KdfClResult *result,
-                                     GError **error);
-gboolean kdf_confident_learning_f32 (uint8_t *issues, const float *probs,
-                                     const int32_t *labels, int64_t n, int c,
-                                     const KdfClOptions *opt, KdfClResult *result,
-                                     GError **error);
+KDF_API gboolean kdf_confident_learning_f64 (uint8_t *issues, const double *probs,
+                                             const int32_t *labels, int64_t n, int c,
+                                             const KdfClOptions *opt, KdfClResult *result,
+                                             GError **error);
+KDF_API gboolean kdf_confident_learning_f32 (uint8_t *issues, const float *probs,
+                                             const int32_t *labels, int64_t n, int c,
+                                             const KdfClOptions *opt, KdfClResult *result,
+                                             GError **error);
 
 /* The flagged rows ordered by label quality, worst first (cleanlab's
  * order_label_issues; ties by index). ORDER must hold n_flagged entries; returns the
  * count written in *N_ORDER. */
-gboolean kdf_cl_order_issues_f64 (int64_t *order, int64_t *n_order, const uint8_t *issues,
-                                  const double *probs, const int32_t *labels, int64_t n,
-                                  int c, KdfClRank rank_by, GError **error);
-gboolean kdf_cl_order_issues_f32 (int64_t *order, int64_t *n_order, const uint8_t *issues,
-                                  const float *probs, const int32_t *labels, int64_t n,
-                                  int c, KdfClRank rank_by, GError **error);
+KDF_API gboolean kdf_cl_order_issues_f64 (int64_t *order, int64_t *n_order, const uint8_t *issues,
+                                          const double *probs, const int32_t *labels, int64_t n,
+                                          int c, KdfClRank rank_by, GError **error);
+KDF_API gboolean kdf_cl_order_issues_f32 (int64_t *order, int64_t *n_order, const uint8_t *issues,
+                                          const float *probs, const int32_t *labels, int64_t n,
+                                          int c, KdfClRank rank_by, GError **error);
 
 /* Tensor form: PROBS f32 N×C, LABELS i32 N; ISSUES becomes a new u8 N tensor. */
-gboolean kdf_confident_learning_tensor (KdfTensor *probs, KdfTensor *labels,
-                                        const KdfClOptions *opt, KdfTensor **issues,
-                                        KdfClResult *result, GError **error);
+KDF_API gboolean kdf_confident_learning_tensor (KdfTensor *probs, KdfTensor *labels,
+                                                const KdfClOptions *opt, KdfTensor **issues,
+                                                KdfClResult *result, GError **error);
 
 /* ==== evaluate ============================================================ */
 
 /* CONFUSION (C×C, [true][predicted], nullable), PER_CLASS (C, accuracy on the samples
  * of each true class, NaN for an absent class; nullable), *ACCURACY (nullable). */
-gboolean kdf_eval_confusion (int64_t *confusion, double *per_class, double *accuracy,
-                             const int32_t *pred, const int32_t *truth, int64_t n, int c,
-                             GError **error);
+KDF_API gboolean kdf_eval_confusion (int64_t *confusion, double *per_class, double *accuracy,
+                                     const int32_t *pred, const int32_t *truth, int64_t n, int c,
+                                     GError **error);
 
 /* PRED[i] = argmax_c P[i,c] (first maximum). */
-gboolean kdf_probs_argmax (int32_t *pred, const float *probs, int64_t n, int c,
-                           GError **error);
+KDF_API gboolean kdf_probs_argmax (int32_t *pred, const float *probs, int64_t n, int c,
+                                   GError **error);
 
 typedef struct {
   int64_t tp, fp, fn, tn;
@@ -226,43 +226,43 @@ typedef struct {
 } KdfDetectionMetrics;
 
 /* A predicted-noisy mask against the true noisy mask (u8, non-zero = noisy). */
-void kdf_eval_detection (KdfDetectionMetrics *out, const uint8_t *flagged,
-                         const uint8_t *truth, int64_t n);
+KDF_API void kdf_eval_detection (KdfDetectionMetrics *out, const uint8_t *flagged,
+                                 const uint8_t *truth, int64_t n);
 
 /* AUROC of SCORE (higher = more likely noisy) against TRUTH by the Mann–Whitney
  * statistic with tied scores given their average rank, O(N log N). *AUROC is NaN when
  * TRUTH has only one class. Fails on NaN scores. */
-gboolean kdf_eval_auroc (double *auroc, const float *score, const uint8_t *truth,
-                         int64_t n, GError **error);
+KDF_API gboolean kdf_eval_auroc (double *auroc, const float *score, const uint8_t *truth,
+                                 int64_t n, GError **error);
 
 /* Refined-label accuracy: the fraction of REFINED equal to CLEAN, overall and, when
  * NOISY (u8 N) is given, on the noisy and on the clean samples (NaN if none). */
-gboolean kdf_eval_refined_accuracy (double *overall, double *on_noisy, double *on_clean,
-                                    const int32_t *refined, const int32_t *clean,
-                                    const uint8_t *noisy, int64_t n, GError **error);
+KDF_API gboolean kdf_eval_refined_accuracy (double *overall, double *on_noisy, double *on_clean,
+                                            const int32_t *refined, const int32_t *clean,
+                                            const uint8_t *noisy, int64_t n, GError **error);
 
 /* ==== agreement, tipping_point, topk_refine (Blind KD, SD/PLL) ============= */
 
 /* Blind KD: p_A = normalise(p^T ⊙ p^S) row-wise; SCORE[i] = p_A[i, ỹ_i].
  * AGREE (N×C, nullable) receives p_A. A row whose product is all zero gets the
  * uniform 1/C (the authors divide by zero). Fails on NaN. */
-gboolean kdf_agreement (float *score, float *agree, const float *p_teacher,
-                        const float *p_student, const int32_t *labels, int64_t n, int c,
-                        GError **error);
+KDF_API gboolean kdf_agreement (float *score, float *agree, const float *p_teacher,
+                                const float *p_student, const int32_t *labels, int64_t n, int c,
+                                GError **error);
 
 /* m_e = mean_i max_c P[i,c], the quantity tipping_point tracks. */
-gboolean kdf_mean_max_prob (double *m, const float *probs, int64_t n, int c, GError **error);
+KDF_API gboolean kdf_mean_max_prob (double *m, const float *probs, int64_t n, int c, GError **error);
 
 /* Blind KD's tipping epoch: the first i (2 ≤ i ≤ n−3) with m_i strictly greater than
  * m_{i−2}, m_{i−1}, m_{i+1}, m_{i+2}; none (*EPOCH = −1) with fewer than 6 ticks. */
-gboolean kdf_tipping_point (int64_t *epoch, const double *history, int64_t n,
-                            GError **error);
+KDF_API gboolean kdf_tipping_point (int64_t *epoch, const double *history, int64_t n,
+                                    GError **error);
 
 /* PLL candidate sets: the teacher's top-K classes per row (ties to the lower class).
  * SOFT (N×C f32, nullable): 1/K on the candidates, 0 elsewhere. MASK (N×C u8,
  * nullable): 1 on the candidates. TOP (N×K i32, nullable): the candidates, best first. */
-gboolean kdf_topk_refine (float *soft, uint8_t *mask, int32_t *top, const float *probs,
-                          int64_t n, int c, int k, GError **error);
+KDF_API gboolean kdf_topk_refine (float *soft, uint8_t *mask, int32_t *top, const float *probs,
+                                  int64_t n, int c, int k, GError **error);
 
 /* ==== human-confirmed label errors (label-errors mturk files) ============== */
 
@@ -283,8 +283,8 @@ typedef struct {
 
 /* Parses a <set>_mturk.json file (Northcutt, Athalye & Mueller, NeurIPS 2021 D&B).
  * transfer full: free with kdf_label_review_free. NULL with a KDF_ERROR_IO error. */
-KdfLabelReview *kdf_label_review_load (const char *path, GError **error);
-void kdf_label_review_free (KdfLabelReview *review);
+KDF_API KdfLabelReview *kdf_label_review_load (const char *path, GError **error);
+KDF_API void kdf_label_review_free (KdfLabelReview *review);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (KdfLabelReview, kdf_label_review_free)
 
 typedef struct {
@@ -297,7 +297,7 @@ typedef struct {
 
 /* Scores a flagged mask (u8 N) against the confirmed errors of REVIEW. Fails when a
  * confirmed row is ≥ N. Unmapped records (non-integer ids) are skipped. */
-gboolean kdf_label_review_score (KdfReviewScore *out, const KdfLabelReview *review,
-                                 const uint8_t *flagged, int64_t n, GError **error);
+KDF_API gboolean kdf_label_review_score (KdfReviewScore *out, const KdfLabelReview *review,
+                                         const uint8_t *flagged, int64_t n, GError **error);
 
 G_END_DECLS

@@ -27,109 +27,116 @@
  */
 #pragma once
 
-#include <kdflow/kdflow-plugin.h>
+#include <kdflow/base.h>
 #include <kdflow/tensor.h>
 
 G_BEGIN_DECLS
 
 #define KDF_VERSION "0.1.0"
 
+/* The node ABI plugins must be built for, "MAJOR.MINOR" (kdflow-plugin.h). */
+KDF_API const char *kdf_node_abi (void);
+
 /* Idempotent. Sets OMP_WAIT_POLICY=passive unless the user set it (BLIS's OpenMP
  * threads spin otherwise, which collapses throughput on a shared machine). */
-void kdf_init (void);
+KDF_API void kdf_init (void);
 /* Releases BLIS pools and the plugin registry; call once at exit. */
-void kdf_shutdown (void);
+KDF_API void kdf_shutdown (void);
 
 /* ---- the registry of node kinds -------------------------------------------- */
 
 typedef struct _KdfRegistry KdfRegistry;
+/* A node kind's class (kdflow-plugin.h); opaque to applications. */
+typedef struct _KdfNodeClass KdfNodeClass;
 
 /* The process-wide registry, loading every plugin on the search path on first use:
  * KDFLOW_PLUGIN_PATH (colon-separated), then the build tree's nodes/ when this
  * library runs uninstalled, else the installed plugin directory. A plugin that cannot
  * be loaded is an error (transfer none; NULL with ERROR). */
-KdfRegistry *kdf_registry_get_default (GError **error);
+KDF_API KdfRegistry *kdf_registry_get_default (GError **error);
 /* Loads one plugin file (any name ending in .so) into REG. */
-gboolean kdf_registry_load_file (KdfRegistry *reg, const char *path, GError **error);
-const KdfNodeClass *kdf_registry_lookup (KdfRegistry *reg, const char *kind);
+KDF_API gboolean kdf_registry_load_file (KdfRegistry *reg, const char *path, GError **error);
+KDF_API const KdfNodeClass *kdf_registry_lookup (KdfRegistry *reg, const char *kind);
 /* The file a kind came from (transfer none), or NULL. */
-const char *kdf_registry_origin (KdfRegistry *reg, const char *kind);
+KDF_API const char *kdf_registry_origin (KdfRegistry *reg, const char *kind);
 /* Sorted kind names (transfer container). */
-GPtrArray *kdf_registry_list (KdfRegistry *reg);
+KDF_API GPtrArray *kdf_registry_list (KdfRegistry *reg);
 /* " (did you mean 'a', 'b'?)" for an unknown KIND, or "" (transfer full). */
-char *kdf_registry_suggest (KdfRegistry *reg, const char *kind);
+KDF_API char *kdf_registry_suggest (KdfRegistry *reg, const char *kind);
 /* The directories searched, in order (transfer none). */
-const char *const *kdf_registry_search_path (KdfRegistry *reg);
+KDF_API const char *const *kdf_registry_search_path (KdfRegistry *reg);
+/* What `kdflow describe KIND` prints: summary, file, ports with their types and
+ * summaries, params with type, default, range or choices (transfer full). */
+KDF_API char *kdf_node_class_describe (const KdfNodeClass *klass, const char *origin);
+/* The one-line summary of a kind (transfer none; "" if none). */
+KDF_API const char *kdf_node_class_get_summary (const KdfNodeClass *klass);
 
 /* ---- graphs ------------------------------------------------------------------ */
 
 typedef struct _KdfGraph KdfGraph;
 typedef struct _KdfNode KdfNode;
 
-KdfGraph *kdf_graph_new (const char *name, guint64 seed); /* transfer full */
-KdfGraph *kdf_graph_ref (KdfGraph *g);
-void kdf_graph_unref (KdfGraph *g);
-const char *kdf_graph_get_name (KdfGraph *g);
-guint64 kdf_graph_get_seed (KdfGraph *g);
-guint kdf_graph_n_nodes (KdfGraph *g);
-KdfNode *kdf_graph_nth_node (KdfGraph *g, guint i); /* transfer none */
-KdfNode *kdf_graph_find_node (KdfGraph *g, const char *name); /* transfer none */
+KDF_API KdfGraph *kdf_graph_new (const char *name, guint64 seed); /* transfer full */
+KDF_API KdfGraph *kdf_graph_ref (KdfGraph *g);
+KDF_API void kdf_graph_unref (KdfGraph *g);
+KDF_API const char *kdf_graph_get_name (KdfGraph *g);
+KDF_API guint64 kdf_graph_get_seed (KdfGraph *g);
+KDF_API guint kdf_graph_n_nodes (KdfGraph *g);
+KDF_API KdfNode *kdf_graph_nth_node (KdfGraph *g, guint i); /* transfer none */
+KDF_API KdfNode *kdf_graph_find_node (KdfGraph *g, const char *name); /* transfer none */
 
 /* Adds a node of a registered KIND. NAME may be NULL (then "KIND", "KIND_2", ...).
  * transfer none: the graph owns its nodes. */
-KdfNode *kdf_graph_add_node (KdfGraph *g, const char *kind, const char *name,
+KDF_API KdfNode *kdf_graph_add_node (KdfGraph *g, const char *kind, const char *name,
                              GError **error);
 /* Adds a node of a class made at run time (foreign kernels, Lua functions). The graph
  * calls CLASS_FREE (CLASS_DATA) when the node goes. */
-KdfNode *kdf_graph_add_node_with_class (KdfGraph *g, const KdfNodeClass *klass,
+KDF_API KdfNode *kdf_graph_add_node_with_class (KdfGraph *g, const KdfNodeClass *klass,
                                         const char *name, gpointer class_data,
                                         GDestroyNotify class_free, GError **error);
 
 /* Removes N and every edge touching it (N is freed). */
-void kdf_graph_remove_node (KdfGraph *g, KdfNode *n);
+KDF_API void kdf_graph_remove_node (KdfGraph *g, KdfNode *n);
 
 /* A node of kind "constant" whose output "value" is VALUE (transfer none: the node
  * takes its own reference). */
-KdfNode *kdf_graph_add_constant (KdfGraph *g, const char *name, KdfTensor *value,
+KDF_API KdfNode *kdf_graph_add_constant (KdfGraph *g, const char *name, KdfTensor *value,
                                  GError **error);
-
-/* Inside run: the CLASS_DATA given to kdf_graph_add_node_with_class (transfer none). */
-gpointer kdf_ctx_get_class_data (KdfNodeCtx *ctx);
-/* "int", "double", "bool", "string", "enum" */
-const char *kdf_param_type_name (KdfParamType t);
 
 /* A node of kind "constant_model" / "constant_loss" whose output "value" is OBJECT (a
  * KdfModel or KdfLoss, e.g. the best model of an earlier stage; transfer none). */
-KdfNode *kdf_graph_add_constant_object (KdfGraph *g, const char *name, gpointer object,
+KDF_API KdfNode *kdf_graph_add_constant_object (KdfGraph *g, const char *name, gpointer object,
                                         GError **error);
 
-const char *kdf_node_get_name (KdfNode *n);
-const char *kdf_node_get_kind (KdfNode *n);
-const KdfNodeClass *kdf_node_get_class (KdfNode *n);
-KdfGraph *kdf_node_get_graph (KdfNode *n); /* transfer none */
+KDF_API const char *kdf_node_get_name (KdfNode *n);
+KDF_API const char *kdf_node_get_kind (KdfNode *n);
+KDF_API const KdfNodeClass *kdf_node_get_class (KdfNode *n);
+KDF_API KdfGraph *kdf_node_get_graph (KdfNode *n); /* transfer none */
 /* Where the node was made (e.g. "graphs/x.lua:12"), for messages; may be NULL. */
-void kdf_node_set_origin (KdfNode *n, const char *origin);
-const char *kdf_node_get_origin (KdfNode *n);
+KDF_API void kdf_node_set_origin (KdfNode *n, const char *origin);
+KDF_API const char *kdf_node_get_origin (KdfNode *n);
 
 /* Params. An int param takes a double only if it is integral; a double param takes
  * an int; a bool takes only a bool; string and enum params take only strings. */
-gboolean kdf_node_set_param_int (KdfNode *n, const char *name, gint64 v, GError **error);
-gboolean kdf_node_set_param_double (KdfNode *n, const char *name, double v, GError **error);
-gboolean kdf_node_set_param_bool (KdfNode *n, const char *name, gboolean v, GError **error);
-gboolean kdf_node_set_param_string (KdfNode *n, const char *name, const char *v,
+KDF_API gboolean kdf_node_set_param_int (KdfNode *n, const char *name, gint64 v, GError **error);
+KDF_API gboolean kdf_node_set_param_double (KdfNode *n, const char *name, double v, GError **error);
+KDF_API gboolean kdf_node_set_param_bool (KdfNode *n, const char *name, gboolean v, GError **error);
+KDF_API gboolean kdf_node_set_param_string (KdfNode *n, const char *name, const char *v,
                                     GError **error);
 /* A numeric or bool param as a function of the tick, evaluated on the control thread
  * before each tick; its value is validated like a constant's. DESCRIPTION names it in
  * dot files ("linear(1, 0.6, 10)"). */
 typedef gboolean (*KdfScheduleFunc) (gpointer data, guint tick, double *value,
                                      GError **error);
-gboolean kdf_node_set_param_schedule (KdfNode *n, const char *name, KdfScheduleFunc func,
+KDF_API gboolean kdf_node_set_param_schedule (KdfNode *n, const char *name, KdfScheduleFunc func,
                                       gpointer data, GDestroyNotify destroy,
                                       const char *description, GError **error);
-/* Whether NAME is a declared param / input / output of N's class. */
-gboolean kdf_node_has_param (KdfNode *n, const char *name);
-const KdfPortSpec *kdf_node_find_input (KdfNode *n, const char *port);
-const KdfPortSpec *kdf_node_find_output (KdfNode *n, const char *port);
+/* Whether NAME is a declared param of N's class. */
+KDF_API gboolean kdf_node_has_param (KdfNode *n, const char *name);
+/* The type of input / output PORT of N (transfer none), or NULL if N has no such port.
+ * FLAGS (may be NULL) gets the port's KdfPortFlags. */
+KDF_API const KdfPortType *kdf_node_input_type (KdfNode *n, const char *port, guint *flags);
+KDF_API const KdfPortType *kdf_node_output_type (KdfNode *n, const char *port, guint *flags);
 
 typedef struct {
   guint delay;        /* 0: this tick's value; d ≥ 1: the value of d ticks ago */
@@ -140,18 +147,18 @@ typedef struct {
 
 /* Joins SRC.OUT_PORT to DST.IN_PORT. Checks at once: ports exist, value kinds, dtypes
  * and ranks agree, one edge per (non-multi) input, the oracle rule. OPTS may be NULL. */
-gboolean kdf_graph_connect (KdfGraph *g, KdfNode *src, const char *out_port, KdfNode *dst,
+KDF_API gboolean kdf_graph_connect (KdfGraph *g, KdfNode *src, const char *out_port, KdfNode *dst,
                             const char *in_port, const KdfEdgeOptions *opts,
                             GError **error);
 
 /* Removes every edge into DST.IN_PORT (to rewire a stage, e.g. a new list of loss
  * terms). Returns how many went; 0 with ERROR for an unknown port. */
-guint kdf_graph_disconnect (KdfGraph *g, KdfNode *dst, const char *in_port, GError **error);
+KDF_API guint kdf_graph_disconnect (KdfGraph *g, KdfNode *dst, const char *in_port, GError **error);
 
 /* Checks what can be checked before running: params, required inputs connected,
  * no cycle except through delay edges (naming the nodes on one). Idempotent; run()
  * calls it. */
-gboolean kdf_graph_prepare (KdfGraph *g, GError **error);
+KDF_API gboolean kdf_graph_prepare (KdfGraph *g, GError **error);
 
 typedef struct {
   guint tick;          /* the tick running */
@@ -170,24 +177,28 @@ typedef struct {
   const char *run_dir;  /* created if needed; NULL: no run directory */
   void (*progress) (const KdfProgress *p, gpointer user_data); /* control thread */
   gpointer user_data;
+  /* A node's kdf_ctx_warning, with graph, node and tick in front (control thread).
+   * NULL: printed on stderr unless QUIET. Either way it goes into summary.json. */
+  void (*warning) (const char *message, gpointer user_data);
+  gboolean quiet;
   gpointer reserved[4];
 } KdfRunOptions;
 
 /* Runs the graph. Returns FALSE with the first error (node, kind, tick in the
  * message; code KDF_ERROR_NODE for a node's failure, KDF_ERROR_CANCELLED, or the
  * prepare() error). Outputs of the last completed tick stay readable. */
-gboolean kdf_graph_run (KdfGraph *g, const KdfRunOptions *opts, GError **error);
+KDF_API gboolean kdf_graph_run (KdfGraph *g, const KdfRunOptions *opts, GError **error);
 /* Thread-safe: stops a run at the next node boundary. */
-void kdf_graph_cancel (KdfGraph *g);
+KDF_API void kdf_graph_cancel (KdfGraph *g);
 /* Async-signal-safe (call it from a SIGINT handler): every run, now and later, stops at
  * its next node boundary (within 0.2 s) with KDF_ERROR_CANCELLED; what earlier ticks
  * wrote stays. */
-void kdf_interrupt (void);
-guint kdf_graph_get_tick (KdfGraph *g); /* ticks completed so far */
+KDF_API void kdf_interrupt (void);
+KDF_API guint kdf_graph_get_tick (KdfGraph *g); /* ticks completed so far */
 
 /* The last value of an output (transfer none), or NULL. KIND may be NULL. */
-gpointer kdf_node_get_output (KdfNode *n, const char *port, KdfValueKind *kind);
-KdfTensor *kdf_node_get_output_tensor (KdfNode *n, const char *port);
+KDF_API gpointer kdf_node_get_output (KdfNode *n, const char *port, KdfValueKind *kind);
+KDF_API KdfTensor *kdf_node_get_output_tensor (KdfNode *n, const char *port);
 
 typedef struct {
   guint calls;        /* runs so far */
@@ -195,16 +206,16 @@ typedef struct {
   double last_seconds;
   int last_threads;   /* BLIS budget of the last run */
 } KdfNodeStats;
-void kdf_node_get_stats (KdfNode *n, KdfNodeStats *stats);
+KDF_API void kdf_node_get_stats (KdfNode *n, KdfNodeStats *stats);
 
 /* ---- dot --------------------------------------------------------------------- */
 
 /* Graphviz dot: nodes are records whose fields are the ports; ids are stable
  * (n0, n1, ... in insertion order). After a run, edges carry dtype and shape and
  * nodes their time. transfer full. */
-char *kdf_graph_to_dot (KdfGraph *g);
+KDF_API char *kdf_graph_to_dot (KdfGraph *g);
 /* Written atomically (temp file + rename). */
-gboolean kdf_graph_write_dot (KdfGraph *g, const char *path, GError **error);
+KDF_API gboolean kdf_graph_write_dot (KdfGraph *g, const char *path, GError **error);
 
 /* ---- foreign kernels (libffi) ------------------------------------------------ */
 
@@ -223,8 +234,8 @@ typedef struct {
   const char *library;          /* "libblas.so.3", or a path */
   const char *symbol;
   const char *signature;
-  const KdfPortSpec *inputs;    /* { 0 }-terminated; tensors with a shape */
-  const KdfPortSpec *outputs;   /* { 0 }-terminated; shapes from input symbols */
+  const char *const *inputs;    /* NULL-terminated declarations "x:f32[N]" (base.h): */
+  const char *const *outputs;   /*   tensors with a shape; outputs' symbols from inputs */
   const char *const *dims;      /* NULL-terminated */
   const char *const *scalars;   /* NULL-terminated: param names or literals */
   const char *result;           /* output port for an f/d return, or NULL */
@@ -233,7 +244,7 @@ typedef struct {
 
 /* Builds the node: opens the library, finds the symbol, parses the signature and
  * prepares the ffi_cif once. Scalar params are double params of the node. */
-KdfNode *kdf_graph_add_foreign (KdfGraph *g, const char *name, const KdfForeignSpec *spec,
+KDF_API KdfNode *kdf_graph_add_foreign (KdfGraph *g, const char *name, const KdfForeignSpec *spec,
                                 GError **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (KdfGraph, kdf_graph_unref)

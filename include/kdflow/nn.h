@@ -27,7 +27,7 @@
 #pragma once
 
 #include <gio/gio.h>
-#include <kdflow/kdflow-plugin.h>
+#include <kdflow/base.h>
 #include <kdflow/tensor.h>
 
 G_BEGIN_DECLS
@@ -39,63 +39,63 @@ G_BEGIN_DECLS
 
 /* out (N,O) = inp (N,I) · weightᵀ (weight is (O,I), PyTorch layout) + bias (O, or
  * NULL); RELU applies max(·,0) in the same pass. */
-void kdf_linear_forward (float *out, const float *inp, const float *weight, const float *bias,
-                         int64_t n, int64_t in, int64_t o, gboolean relu, int threads);
+KDF_API void kdf_linear_forward (float *out, const float *inp, const float *weight, const float *bias,
+                                 int64_t n, int64_t in, int64_t o, gboolean relu, int threads);
 /* dout (N,O) is the gradient of the (post-ReLU if RELU) output; with RELU it is masked
  * in place by out (N,O) > 0 first. dinp (N,I) += dout·weight; dweight (O,I) +=
  * doutᵀ·inp; dbias (O) += Σ_n dout. GBETA 0 overwrites dweight/dbias instead of
  * accumulating (used right after a lazy zero_grad). */
-void kdf_linear_backward (float *dinp, float *dweight, float *dbias, float *dout,
-                          const float *out, const float *inp, const float *weight,
-                          int64_t n, int64_t in, int64_t o, gboolean relu, float gbeta,
-                          int threads);
+KDF_API void kdf_linear_backward (float *dinp, float *dweight, float *dbias, float *dout,
+                                  const float *out, const float *inp, const float *weight,
+                                  int64_t n, int64_t in, int64_t o, gboolean relu, float gbeta,
+                                  int threads);
 
 /* out (N,C,OH,OW) = conv(inp (N,C_in,H,W), weight (C,C_in,K,K)) + bias (C, or NULL),
  * with stride S and zero padding P: OH = (H + 2P − K)/S + 1. COL is scratch of
  * C_in·K·K × OH·OW floats (one sample's im2col). RELU as for linear. */
-void kdf_conv2d_forward (float *out, float *col, const float *inp, const float *weight,
-                         const float *bias, int64_t n, int cin, int h, int w, int cout,
-                         int k, int stride, int pad, gboolean relu, int threads);
+KDF_API void kdf_conv2d_forward (float *out, float *col, const float *inp, const float *weight,
+                                 const float *bias, int64_t n, int cin, int h, int w, int cout,
+                                 int k, int stride, int pad, gboolean relu, int threads);
 /* dout (N,C,OH,OW), masked by out > 0 in place when RELU. dinp (N,C_in,H,W) +=,
  * dweight (C,C_in,K,K) +=, dbias (C) += (GBETA as for linear). COL is scratch of
  * 2 × C_in·K·K × OH·OW floats. */
-void kdf_conv2d_backward (float *dinp, float *dweight, float *dbias, float *dout,
-                          const float *out, float *col, const float *inp, const float *weight,
-                          int64_t n, int cin, int h, int w, int cout, int k, int stride,
-                          int pad, gboolean relu, float gbeta, int threads);
+KDF_API void kdf_conv2d_backward (float *dinp, float *dweight, float *dbias, float *dout,
+                                  const float *out, float *col, const float *inp, const float *weight,
+                                  int64_t n, int cin, int h, int w, int cout, int k, int stride,
+                                  int pad, gboolean relu, float gbeta, int threads);
 
 /* out (N,C,OH,OW) = max over K×K windows of inp (N,C,H,W) with stride S (no padding):
  * OH = (H − K)/S + 1. ARGMAX (N,C,OH,OW) keeps the winning offset inside each plane
  * for backward (first maximum wins). */
-void kdf_maxpool2d_forward (float *out, int32_t *argmax, const float *inp, int64_t n, int c,
-                            int h, int w, int k, int stride);
+KDF_API void kdf_maxpool2d_forward (float *out, int32_t *argmax, const float *inp, int64_t n, int c,
+                                    int h, int w, int k, int stride);
 /* dinp (N,C,H,W) += dout (N,C,OH,OW) routed through argmax. */
-void kdf_maxpool2d_backward (float *dinp, const float *dout, const int32_t *argmax, int64_t n,
-                             int c, int h, int w, int k, int stride);
+KDF_API void kdf_maxpool2d_backward (float *dinp, const float *dout, const int32_t *argmax, int64_t n,
+                                     int c, int h, int w, int k, int stride);
 
 /* out (N,D) = max(inp, 0). */
-void kdf_relu_forward (float *out, const float *inp, int64_t nd);
+KDF_API void kdf_relu_forward (float *out, const float *inp, int64_t nd);
 /* dinp (N,D) += dout · [out > 0]. */
-void kdf_relu_backward (float *dinp, const float *dout, const float *out, int64_t nd);
+KDF_API void kdf_relu_backward (float *dinp, const float *dout, const float *out, int64_t nd);
 
 /* out (N,D) = inp · mask / (1 − p), mask (N,D) ∈ {0,1} drawn with P(0) = p from RNG
  * (p = 0 copies and sets mask to 1). */
-void kdf_dropout_forward (float *out, uint8_t *mask, const float *inp, int64_t nd, double p,
-                          GRand *rng);
+KDF_API void kdf_dropout_forward (float *out, uint8_t *mask, const float *inp, int64_t nd, double p,
+                                  GRand *rng);
 /* dinp (N,D) += dout · mask / (1 − p). */
-void kdf_dropout_backward (float *dinp, const float *dout, const uint8_t *mask, int64_t nd,
-                           double p);
+KDF_API void kdf_dropout_backward (float *dinp, const float *dout, const uint8_t *mask, int64_t nd,
+                                   double p);
 
 /* out (N,D) = inp / max(‖inp_n‖₂, 1e-12) per row; NORM (N) keeps the denominators. */
-void kdf_l2norm_forward (float *out, float *norm, const float *inp, int64_t n, int64_t d);
+KDF_API void kdf_l2norm_forward (float *out, float *norm, const float *inp, int64_t n, int64_t d);
 /* dinp (N,D) += (dout − out·⟨out,dout⟩) / norm per row. */
-void kdf_l2norm_backward (float *dinp, const float *dout, const float *out, const float *norm,
-                          int64_t n, int64_t d);
+KDF_API void kdf_l2norm_backward (float *dinp, const float *dout, const float *out, const float *norm,
+                                  int64_t n, int64_t d);
 
 /* Numerically stable (max-subtracted) softmax and log-softmax of logits (N,C)
  * divided by temperature T > 0: out (N,C) = softmax(logits / T). OUT may be LOGITS. */
-void kdf_softmax (float *out, const float *logits, int64_t n, int64_t c, double t);
-void kdf_log_softmax (float *out, const float *logits, int64_t n, int64_t c, double t);
+KDF_API void kdf_softmax (float *out, const float *logits, int64_t n, int64_t c, double t);
+KDF_API void kdf_log_softmax (float *out, const float *logits, int64_t n, int64_t c, double t);
 
 /* ---- layers and models ---------------------------------------------------------- */
 
@@ -140,11 +140,12 @@ typedef struct _KdfNet KdfNet; /* private: one sequential network (trunk or head
 /* A network: a sequential trunk with a feature tap, plus optional projection heads on
  * that tap. The fields are public for reading.
  *
- * Threads: forward, backward and training use buffers inside the model, so one thread
- * at a time drives a model; kdf_model_predict uses private buffers and only reads the
- * parameters, so any number of predicts may run at once while nothing trains it. A
- * node that must forward a model another node keeps training publishes or takes a
- * kdf_model_copy. */
+ * Threads: the layout and parameters are separate from the workspace of a pass
+ * (activations and their gradients). A model owns one workspace, for training:
+ * forward, backward and training use it, so one thread at a time trains a model.
+ * kdf_model_predict makes a workspace of its own and only reads the parameters, so any
+ * number of predicts may run at once while nothing trains it. A node that must forward
+ * a model another node keeps training publishes or takes a kdf_model_copy. */
 struct _KdfModel {
   KdfObject parent;     /* kind KDF_VALUE_MODEL */
   char *arch;           /* canonical architecture string (checkpoint metadata) */
@@ -154,9 +155,10 @@ struct _KdfModel {
   int64_t n_classes;    /* width of the logits */
   int64_t n_features;   /* width of the feature tap */
   int64_t n_params;     /* scalar parameters, heads included */
-  KdfNet *trunk;
+  KdfNet *trunk;        /* layout and parameters (private) */
   GPtrArray *heads;     /* KdfNet*, in creation order */
   GPtrArray *params;    /* KdfParam*, trunk first, then heads, in order */
+  GPtrArray *passes;    /* private: the training pass's workspace, one per net */
   gboolean train_pass;  /* the last forward was in training mode (backward allowed) */
   int64_t batch;        /* rows of the last forward */
   gpointer reserved[4];
@@ -185,26 +187,26 @@ struct _KdfModel {
  *                          CxHxW; each L is linearO, convOkKsSpP, relu, maxKsS,
  *                          flatten, dropP, l2norm, or tap (marks the previous layer's
  *                          output); an "nb" suffix on linear/conv drops the bias. */
-KdfModel *kdf_model_new_from_arch (const char *arch, guint64 seed, GError **error);
+KDF_API KdfModel *kdf_model_new_from_arch (const char *arch, guint64 seed, GError **error);
 
 /* Builds a model from IN_SHAPE (rank 1 or 3) and N_SPECS layer specs (transfer full).
  * The last layer's output must be flat (N×C): the logits. The tap defaults to the
  * input of the last Linear. Its arch string is the equivalent "seq:" form. */
-KdfModel *kdf_model_new (int in_rank, const int64_t *in_shape, const KdfLayerSpec *specs,
-                         guint n_specs, guint64 seed, GError **error);
+KDF_API KdfModel *kdf_model_new (int in_rank, const int64_t *in_shape, const KdfLayerSpec *specs,
+                                 guint n_specs, guint64 seed, GError **error);
 
 /* A deep copy: same architecture and heads, same parameter values, gradients zeroed
  * (transfer full). */
-KdfModel *kdf_model_copy (KdfModel *m);
+KDF_API KdfModel *kdf_model_copy (KdfModel *m);
 
 /* Adds a projection head on the feature tap, owned by the model: SPEC is an MLP size
  * list after the tap ("128-64": Linear(F,128) ReLU Linear(128,64)); a trailing "-l2"
  * L2-normalises its output. Parameters "heads.NAME.0.weight", ... Returns the head's
  * index, or -1 with an error (bad spec, duplicate name). */
-int kdf_model_add_head (KdfModel *m, const char *name, const char *spec, guint64 seed,
-                        GError **error);
-int kdf_model_find_head (KdfModel *m, const char *name); /* -1 if none */
-int64_t kdf_model_head_dim (KdfModel *m, int head);      /* output width */
+KDF_API int kdf_model_add_head (KdfModel *m, const char *name, const char *spec, guint64 seed,
+                                GError **error);
+KDF_API int kdf_model_find_head (KdfModel *m, const char *name); /* -1 if none */
+KDF_API int64_t kdf_model_head_dim (KdfModel *m, int head);      /* output width */
 
 static inline KdfModel *
 kdf_model_ref (KdfModel *m)
@@ -220,57 +222,57 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (KdfModel, kdf_model_unref)
 
 /* Parameters: I in [0, m->params->len). Settles a pending lazy zero_grad first, so
  * p->grad is always current (transfer none). */
-const KdfParam *kdf_model_get_param (KdfModel *m, guint i);
-const KdfParam *kdf_model_find_param (KdfModel *m, const char *name);
+KDF_API const KdfParam *kdf_model_get_param (KdfModel *m, guint i);
+KDF_API const KdfParam *kdf_model_find_param (KdfModel *m, const char *name);
 
 /* Runs the trunk on N samples X (N × in_size floats, contiguous). X must stay valid
  * and unchanged until kdf_model_backward. TRAIN enables dropout (drawing from RNG,
  * which may be NULL when the model has no dropout) and readies backward: the logits
  * and tap gradient buffers are zeroed for the loss terms to add into. Returns the
  * logits (N × n_classes, transfer none, valid until the next forward). */
-const float *kdf_model_forward (KdfModel *m, const float *x, int64_t n, gboolean train,
-                                GRand *rng, int threads);
+KDF_API const float *kdf_model_forward (KdfModel *m, const float *x, int64_t n, gboolean train,
+                                        GRand *rng, int threads);
 /* After a forward: the tap output (N × n_features) and logits (transfer none). */
-const float *kdf_model_get_features (KdfModel *m);
-const float *kdf_model_get_logits (KdfModel *m);
+KDF_API const float *kdf_model_get_features (KdfModel *m);
+KDF_API const float *kdf_model_get_logits (KdfModel *m);
 /* After a training forward: where loss terms ADD dL/dlogits and dL/dfeatures
  * (N × n_classes, N × n_features; transfer none). */
-float *kdf_model_get_grad_logits (KdfModel *m);
-float *kdf_model_get_grad_features (KdfModel *m);
+KDF_API float *kdf_model_get_grad_logits (KdfModel *m);
+KDF_API float *kdf_model_get_grad_features (KdfModel *m);
 
 /* Heads: forward from the current tap output (N × head_dim, transfer none), and the
  * buffer where losses add the gradient of the head's output. */
-const float *kdf_model_head_forward (KdfModel *m, int head, int threads);
-float *kdf_model_get_head_grad (KdfModel *m, int head);
+KDF_API const float *kdf_model_head_forward (KdfModel *m, int head, int threads);
+KDF_API float *kdf_model_get_head_grad (KdfModel *m, int head);
 
 /* Backpropagates the gradients added since the training forward (logits, tap, heads
  * that ran forward) and ACCUMULATES parameter gradients. */
-void kdf_model_backward (KdfModel *m, int threads);
+KDF_API void kdf_model_backward (KdfModel *m, int threads);
 /* Zeroes all parameter gradients. Lazy: marks them zero so the next backward
  * overwrites instead of adding (reading them through kdf_model_get_param settles it). */
-void kdf_model_zero_grad (KdfModel *m);
+KDF_API void kdf_model_zero_grad (KdfModel *m);
 
 /* Forward over a whole data set X (N × in_size or N×C×H×W f32, any strides) in
  * eval mode, BATCH rows at a time (0 means 256), on private buffers (see above).
  * LOGITS (N × n_classes) and/or FEATURES (N × n_features) are new tensors (transfer
  * full; pass NULL to skip one). What teacher_forward calls. */
-gboolean kdf_model_predict (KdfModel *m, KdfTensor *x, int64_t batch, int threads,
-                            KdfTensor **logits, KdfTensor **features, GError **error);
+KDF_API gboolean kdf_model_predict (KdfModel *m, KdfTensor *x, int64_t batch, int threads,
+                                    KdfTensor **logits, KdfTensor **features, GError **error);
 
 /* ---- checkpoints (safetensors) ------------------------------------------------ */
 
 /* Writes every parameter as F32 under its PyTorch name, with __metadata__ { "arch":
  * m->arch, "heads": "name=spec;..." , "format": "pt" }. Atomic: a temp file renamed
  * over PATH, so a crash never leaves a half-written checkpoint. */
-gboolean kdf_model_save (KdfModel *m, const char *path, GError **error);
+KDF_API gboolean kdf_model_save (KdfModel *m, const char *path, GError **error);
 /* A new model built from the file's architecture (and heads) holding its weights
  * (transfer full). Refuses, with a KDF_ERROR_IO error naming the file and the tensor,
  * truncated files, bad headers, dtypes other than F32, offsets out of range and
  * shapes or names that disagree with the architecture. */
-KdfModel *kdf_model_load (const char *path, GError **error);
+KDF_API KdfModel *kdf_model_load (const char *path, GError **error);
 /* Loads weights into an existing model with the same parameters (names and shapes
  * must match; the arch string need not). */
-gboolean kdf_model_load_into (KdfModel *m, const char *path, GError **error);
+KDF_API gboolean kdf_model_load_into (KdfModel *m, const char *path, GError **error);
 
 /* ---- optimizers and schedules ------------------------------------------------------ */
 
@@ -296,24 +298,24 @@ typedef struct {
  * trained jointly is two models in one optimizer). Refcounted. */
 typedef struct _KdfOptimizer KdfOptimizer;
 
-KdfOptimizer *kdf_optimizer_new (const KdfOptimConfig *cfg, GError **error); /* transfer full */
-KdfOptimizer *kdf_optimizer_new_sgd (double lr, double momentum, double weight_decay,
-                                     gboolean nesterov);
-KdfOptimizer *kdf_optimizer_new_adam (double lr, double weight_decay);
-KdfOptimizer *kdf_optimizer_ref (KdfOptimizer *opt);
-void kdf_optimizer_unref (KdfOptimizer *opt);
+KDF_API KdfOptimizer *kdf_optimizer_new (const KdfOptimConfig *cfg, GError **error); /* transfer full */
+KDF_API KdfOptimizer *kdf_optimizer_new_sgd (double lr, double momentum, double weight_decay,
+                                             gboolean nesterov);
+KDF_API KdfOptimizer *kdf_optimizer_new_adam (double lr, double weight_decay);
+KDF_API KdfOptimizer *kdf_optimizer_ref (KdfOptimizer *opt);
+KDF_API void kdf_optimizer_unref (KdfOptimizer *opt);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (KdfOptimizer, kdf_optimizer_unref)
 
 /* Adds M's parameters (takes a reference). Refuses a model already added. */
-gboolean kdf_optimizer_add_model (KdfOptimizer *opt, KdfModel *m, GError **error);
-guint kdf_optimizer_n_models (KdfOptimizer *opt);
-void kdf_optimizer_set_lr (KdfOptimizer *opt, double lr);
-double kdf_optimizer_get_lr (KdfOptimizer *opt);
+KDF_API gboolean kdf_optimizer_add_model (KdfOptimizer *opt, KdfModel *m, GError **error);
+KDF_API guint kdf_optimizer_n_models (KdfOptimizer *opt);
+KDF_API void kdf_optimizer_set_lr (KdfOptimizer *opt, double lr);
+KDF_API double kdf_optimizer_get_lr (KdfOptimizer *opt);
 /* One update of every parameter of every model from its gradient. */
-void kdf_optimizer_step (KdfOptimizer *opt, int threads);
+KDF_API void kdf_optimizer_step (KdfOptimizer *opt, int threads);
 /* kdf_model_zero_grad on every model. */
-void kdf_optimizer_zero_grad (KdfOptimizer *opt);
-guint64 kdf_optimizer_get_steps (KdfOptimizer *opt);
+KDF_API void kdf_optimizer_zero_grad (KdfOptimizer *opt);
+KDF_API guint64 kdf_optimizer_get_steps (KdfOptimizer *opt);
 
 typedef enum {
   KDF_SCHEDULE_CONSTANT = 0,
@@ -332,7 +334,7 @@ typedef struct {
   gpointer reserved[2];
 } KdfSchedule;
 
-double kdf_schedule_lr (const KdfSchedule *s, double base_lr, int64_t t);
+KDF_API double kdf_schedule_lr (const KdfSchedule *s, double base_lr, int64_t t);
 
 /* ---- loss terms ------------------------------------------------------------------- */
 
@@ -404,8 +406,8 @@ struct _KdfLoss {
 };
 
 /* A new term (transfer full): the base for ce, kd and terms added later. */
-KdfLoss *kdf_loss_new (const char *name, double weight, guint needs, KdfLossComputeFunc compute,
-                       gpointer data, GDestroyNotify data_free);
+KDF_API KdfLoss *kdf_loss_new (const char *name, double weight, guint needs, KdfLossComputeFunc compute,
+                               gpointer data, GDestroyNotify data_free);
 static inline KdfLoss *
 kdf_loss_ref (KdfLoss *l)
 {
@@ -418,23 +420,23 @@ kdf_loss_unref (KdfLoss *l)
 }
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (KdfLoss, kdf_loss_unref)
 
-void kdf_loss_set_nets (KdfLoss *l, guint nets);
-gboolean kdf_loss_compute (KdfLoss *l, const KdfLossBatch *batch, double *value,
-                           GError **error);
+KDF_API void kdf_loss_set_nets (KdfLoss *l, guint nets);
+KDF_API gboolean kdf_loss_compute (KdfLoss *l, const KdfLossBatch *batch, double *value,
+                                   GError **error);
 
 /* Cross-entropy: mean_i w_i · H(t_i, softmax(z_i)) over the batch, i.e. the per-sample
  * weights multiply each sample's CE before the mean (not mean(w)·mean(CE)). TARGETS
  * is N i32 class labels or N×C f32 soft targets; WEIGHTS is N f32 or NULL (all 1).
  * Tensors are referenced, not copied. */
-KdfLoss *kdf_loss_ce_new (KdfTensor *targets, KdfTensor *weights, double weight,
-                          GError **error);
+KDF_API KdfLoss *kdf_loss_ce_new (KdfTensor *targets, KdfTensor *weights, double weight,
+                                  GError **error);
 /* Hinton distillation: T² · KL(softmax_T(z_teacher) ‖ softmax_T(z_student)), mean over
  * the batch; TEACHER_LOGITS is N×C f32; T > 0 (4 by default in kd_loss). */
-KdfLoss *kdf_loss_kd_new (KdfTensor *teacher_logits, double t, double weight, GError **error);
+KDF_API KdfLoss *kdf_loss_kd_new (KdfTensor *teacher_logits, double t, double weight, GError **error);
 
 /* Per-sample cross-entropy of logits (N,C) against labels (N): out (N). */
-void kdf_cross_entropy (float *out, const float *logits, const int32_t *labels, int64_t n,
-                        int64_t c);
+KDF_API void kdf_cross_entropy (float *out, const float *logits, const int32_t *labels, int64_t n,
+                                int64_t c);
 
 /* ---- training -------------------------------------------------------------------- */
 
@@ -447,16 +449,16 @@ typedef enum {
 
 /* Augments N images in (N,C,H,W) into out (N,C,H,W) (OUT ≠ IN): each image draws its
  * offsets (dy, dx ∈ [−shift, shift]) and flip from RNG. */
-void kdf_augment (float *out, const float *in, int64_t n, int c, int h, int w, guint flags,
-                  int shift, GRand *rng);
+KDF_API void kdf_augment (float *out, const float *in, int64_t n, int c, int h, int w, guint flags,
+                          int shift, GRand *rng);
 
 /* Gathers rows: out (n, D) = x[rows[i], :] for a f32 data set X of N rows
  * (D = numel / N, any strides). FALSE with an error for a row out of range. */
-gboolean kdf_gather_rows (float *out, KdfTensor *x, const int32_t *rows, int64_t n,
-                          GError **error);
+KDF_API gboolean kdf_gather_rows (float *out, KdfTensor *x, const int32_t *rows, int64_t n,
+                                  GError **error);
 
 /* A Beta(α, α) draw (mixup's λ) from RNG. */
-double kdf_rand_beta (GRand *rng, double alpha);
+KDF_API double kdf_rand_beta (GRand *rng, double alpha);
 
 typedef struct {
   int64_t batch;       /* rows per mini-batch (0 means 128) */
@@ -470,14 +472,20 @@ typedef struct {
   gpointer reserved[4];
 } KdfTrainConfig;
 
-/* What one epoch produced, for net 0 and the first view, in dataset order. Fill in
- * the pointers you want (caller-owned, N or N×C / N×F floats); NULL skips. */
+/* One epoch's inputs and outputs besides the data. Per-sample outputs are the training
+ * pass's, for the first view, scattered back to dataset order: fill in the pointers
+ * you want (caller-owned) and leave the rest NULL. */
 typedef struct {
-  float *sample_loss; /* N: Σ_terms weight · per-sample loss */
-  float *logits;      /* N × n_classes */
-  float *features;    /* N × n_features */
-  double loss;        /* out: mean over batches of the weighted objective */
-  int64_t batches;    /* out */
+  float *sample_loss;  /* N: Σ_terms weight · per-sample loss (net 0) */
+  float *logits;       /* N × n_classes of net 0 */
+  float *logits2;      /* N × n_classes of net 1 (a pair) */
+  float *features;     /* N × n_features of net 0 */
+  /* Called after each mini-batch with the fraction of the epoch's rows done. */
+  void (*progress) (double fraction, gpointer data);
+  gpointer progress_data;
+  int epoch;           /* 0-based, for messages ("epoch 3, batch 12") */
+  double loss;         /* out: mean over batches of the weighted objective */
+  int64_t batches;     /* out */
   gpointer reserved[4];
 } KdfEpochResult;
 
@@ -487,23 +495,35 @@ typedef struct _KdfTrainer KdfTrainer;
 
 /* NET1 may be NULL (one network). OPT must hold the parameters of every network
  * (transfer none on all; the trainer takes references). CFG may be NULL. */
-KdfTrainer *kdf_trainer_new (KdfModel *net0, KdfModel *net1, KdfOptimizer *opt,
-                             const KdfTrainConfig *cfg, GError **error);
-void kdf_trainer_free (KdfTrainer *tr);
+KDF_API KdfTrainer *kdf_trainer_new (KdfModel *net0, KdfModel *net1, KdfOptimizer *opt,
+                                     const KdfTrainConfig *cfg, GError **error);
+KDF_API void kdf_trainer_free (KdfTrainer *tr);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (KdfTrainer, kdf_trainer_free)
 
 /* One training step on the N dataset rows ROWS of X: gather, augment (two views if a
  * term needs them), mixup, forward every network in training mode, zero-grad, sum the
  * terms, backward, optimizer step. *LOSS (may be NULL) gets Σ weight·value; SAMPLE_LOSS
- * (n floats, may be NULL) gets the per-sample losses in batch order. */
-gboolean kdf_trainer_step (KdfTrainer *tr, KdfTensor *x, const int32_t *rows, int64_t n,
-                           KdfLoss *const *losses, guint n_losses, GRand *rng, int threads,
-                           double *loss, float *sample_loss, GError **error);
-/* One epoch: shuffles the rows of X with RNG and steps through them in mini-batches
- * (the last one may be short). CANCELLABLE is checked between batches. */
-gboolean kdf_trainer_epoch (KdfTrainer *tr, KdfTensor *x, KdfLoss *const *losses,
-                            guint n_losses, GRand *rng, int threads, KdfEpochResult *res,
-                            GCancellable *cancellable, GError **error);
+ * (n floats, may be NULL) gets the per-sample losses in batch order. A loss that is not
+ * finite fails the step (KDF_ERROR_NODE, naming the value and the learning rate)
+ * before any weight changes. */
+KDF_API gboolean kdf_trainer_step (KdfTrainer *tr, KdfTensor *x, const int32_t *rows, int64_t n,
+                                   KdfLoss *const *losses, guint n_losses, GRand *rng,
+                                   int threads, double *loss, float *sample_loss,
+                                   GError **error);
+/* One epoch — the one epoch loop every training node runs: a fresh permutation of the
+ * rows of X drawn from RNG (Fisher–Yates; in order with cfg.no_shuffle), mini-batches of
+ * cfg.batch rows (the last one may be short), CANCELLABLE checked before each batch
+ * (KDF_ERROR_CANCELLED), the training pass's outputs scattered back to dataset order
+ * (RES, may be NULL). The terms' bound inputs must cover X's rows and the networks'
+ * classes (checked first, with a message naming the term). */
+KDF_API gboolean kdf_trainer_epoch (KdfTrainer *tr, KdfTensor *x, KdfLoss *const *losses,
+                                    guint n_losses, GRand *rng, int threads,
+                                    KdfEpochResult *res, GCancellable *cancellable,
+                                    GError **error);
+/* Checks LOSSES against X's N rows and the trainer's networks: row counts, class
+ * counts, terms that need a partner or are for one (what kdf_trainer_epoch checks). */
+KDF_API gboolean kdf_trainer_check_losses (KdfTrainer *tr, int64_t n, KdfLoss *const *losses,
+                                           guint n_losses, GError **error);
 
 /* ---- loss terms of the noisy-label methods (METHODS §1: Blind KD, SD/PLL) --------
  * engine/nn/loss_methods.c. Like ce and kd: per-sample inputs bound at construction
@@ -533,15 +553,15 @@ gboolean kdf_trainer_epoch (KdfTrainer *tr, KdfTensor *x, KdfLoss *const *losses
  * Mixup: ℓ_i = λ·ℓ(ỹ_a, t_a) + (1−λ)·ℓ(ỹ_b, t_b): each source masks its own label;
  * the target is the partner's logits on the mixed input, or the bound teacher's row
  * of each source. C ≥ 2. */
-KdfLoss *kdf_loss_blind_new (KdfTensor *labels, KdfTensor *teacher_logits, double weight,
-                             GError **error);
+KDF_API KdfLoss *kdf_loss_blind_new (KdfTensor *labels, KdfTensor *teacher_logits, double weight,
+                                     GError **error);
 
 /* Blind KD's robust target of one sample: t (C) = normalise(((1−β)·onehot(LABEL) +
  * β·p)^(1+β)), p (C) a probability row, β ∈ [0,1]. A row whose base is all zero
  * (β = 1 and p = 0) gets the one-hot. FALSE with KDF_ERROR_VALUE on a label outside
  * [0, C) or a β outside [0,1]. */
-gboolean kdf_robust_target (double *t, const double *p, int64_t c, int32_t label, double beta,
-                            GError **error);
+KDF_API gboolean kdf_robust_target (double *t, const double *p, int64_t c, int32_t label, double beta,
+                                    GError **error);
 
 /* Blind KD after the split: mean_i H(t_i, softmax(z_i)) with t_i the robust target of
  * ỹ_i, β_i = ALPHAS[g_i − 1] and p_i the partner's probabilities (Kaiser et al.,
@@ -554,8 +574,8 @@ gboolean kdf_robust_target (double *t, const double *p, int64_t c, int32_t label
  * partner network's logits on the same batch (with BOTH, each net against the
  * other's; the values add up). Mixup mixes the two sources' targets (each with its
  * own label, β and, when bound, p). */
-KdfLoss *kdf_loss_robust_ce_new (KdfTensor *labels, KdfTensor *groups, KdfTensor *probs,
-                                 const double alphas[4], double weight, GError **error);
+KDF_API KdfLoss *kdf_loss_robust_ce_new (KdfTensor *labels, KdfTensor *groups, KdfTensor *probs,
+                                         const double alphas[4], double weight, GError **error);
 
 /* Generalised cross-entropy over a candidate set (Zhang & Sabuncu 2018; as a PLL loss,
  * Jeong & Chung, arXiv 2402.10482): ℓ_i = Σ_k w_ik (1 − p_ik^q)/q with p =
@@ -566,6 +586,6 @@ KdfLoss *kdf_loss_robust_ce_new (KdfTensor *labels, KdfTensor *groups, KdfTensor
  *   i32 N    one label per row: plain GCE.
  * A row with no candidate (zero sum) is a KDF_ERROR_VALUE. q ∈ (0, 1] (0.7). Mixup
  * mixes the two rows' normalised weights. */
-KdfLoss *kdf_loss_gce_new (KdfTensor *candidates, double q, double weight, GError **error);
+KDF_API KdfLoss *kdf_loss_gce_new (KdfTensor *candidates, double q, double weight, GError **error);
 
 G_END_DECLS

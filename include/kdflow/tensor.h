@@ -12,19 +12,9 @@
  */
 #pragma once
 
-#include <glib.h>
-#include <stdint.h>
+#include <kdflow/base.h>
 
 G_BEGIN_DECLS
-
-#define KDF_MAX_RANK 4
-
-typedef enum {
-  KDF_DTYPE_F32 = 0,
-  KDF_DTYPE_I32 = 1,
-  KDF_DTYPE_U8 = 2,
-  KDF_DTYPE_ANY = 255, /* port specs only: accept any dtype */
-} KdfDType;
 
 typedef enum {
   KDF_TENSOR_ORACLE = 1 << 0, /* ground truth: evaluation nodes only */
@@ -45,49 +35,44 @@ struct _KdfTensor {
   gpointer reserved[2];
 };
 
-gsize kdf_dtype_size (KdfDType dtype);
-const char *kdf_dtype_name (KdfDType dtype);
-/* Returns FALSE if NAME is not "f32", "i32" or "u8". */
-gboolean kdf_dtype_from_name (const char *name, KdfDType *out);
-
 /* New contiguous tensor, zero-filled. transfer full. */
-KdfTensor *kdf_tensor_new (KdfDType dtype, int rank, const int64_t *shape);
-KdfTensor *kdf_tensor_new_1d (KdfDType dtype, int64_t n0);
-KdfTensor *kdf_tensor_new_2d (KdfDType dtype, int64_t n0, int64_t n1);
-KdfTensor *kdf_tensor_new_scalar_f32 (float value);
+KDF_API KdfTensor *kdf_tensor_new (KdfDType dtype, int rank, const int64_t *shape);
+KDF_API KdfTensor *kdf_tensor_new_1d (KdfDType dtype, int64_t n0);
+KDF_API KdfTensor *kdf_tensor_new_2d (KdfDType dtype, int64_t n0, int64_t n1);
+KDF_API KdfTensor *kdf_tensor_new_scalar_f32 (float value);
 /* New contiguous tensor holding a copy of DATA (row-major). transfer full. */
-KdfTensor *kdf_tensor_new_from_data (KdfDType dtype, int rank, const int64_t *shape,
-                                     const void *data);
+KDF_API KdfTensor *kdf_tensor_new_from_data (KdfDType dtype, int rank, const int64_t *shape,
+                                             const void *data);
 /* Like kdf_tensor_new() but returns NULL with an error instead of aborting when the
  * size overflows or the allocation fails (for sizes read from files). */
-KdfTensor *kdf_tensor_try_new (KdfDType dtype, int rank, const int64_t *shape,
-                               GError **error);
+KDF_API KdfTensor *kdf_tensor_try_new (KdfDType dtype, int rank, const int64_t *shape,
+                                       GError **error);
 
-KdfTensor *kdf_tensor_ref (KdfTensor *t);   /* transfer full */
-void kdf_tensor_unref (KdfTensor *t);       /* NULL-safe */
+KDF_API KdfTensor *kdf_tensor_ref (KdfTensor *t);   /* transfer full */
+KDF_API void kdf_tensor_unref (KdfTensor *t);       /* NULL-safe */
 
-int64_t kdf_tensor_numel (const KdfTensor *t);
-gsize kdf_tensor_nbytes (const KdfTensor *t); /* numel × dtype size */
-gboolean kdf_tensor_is_contiguous (const KdfTensor *t);
-gboolean kdf_tensor_is_oracle (const KdfTensor *t);
+KDF_API int64_t kdf_tensor_numel (const KdfTensor *t);
+KDF_API gsize kdf_tensor_nbytes (const KdfTensor *t); /* numel × dtype size */
+KDF_API gboolean kdf_tensor_is_contiguous (const KdfTensor *t);
+KDF_API gboolean kdf_tensor_is_oracle (const KdfTensor *t);
 /* Marks T as ground truth. Only on a tensor the caller just made. */
-void kdf_tensor_set_oracle (KdfTensor *t, gboolean oracle);
+KDF_API void kdf_tensor_set_oracle (KdfTensor *t, gboolean oracle);
 
 /* Views (transfer full; share storage with T). */
-KdfTensor *kdf_tensor_slice (KdfTensor *t, int dim, int64_t start, int64_t len);
-KdfTensor *kdf_tensor_transpose (KdfTensor *t, int d0, int d1);
+KDF_API KdfTensor *kdf_tensor_slice (KdfTensor *t, int dim, int64_t start, int64_t len);
+KDF_API KdfTensor *kdf_tensor_transpose (KdfTensor *t, int d0, int d1);
 /* Reshape a contiguous tensor (a view); NULL with error if T is not contiguous or
  * the element counts differ. */
-KdfTensor *kdf_tensor_reshape (KdfTensor *t, int rank, const int64_t *shape,
-                               GError **error);
+KDF_API KdfTensor *kdf_tensor_reshape (KdfTensor *t, int rank, const int64_t *shape,
+                                       GError **error);
 
 /* A contiguous deep copy (flags kept). transfer full. */
-KdfTensor *kdf_tensor_copy (const KdfTensor *t);
+KDF_API KdfTensor *kdf_tensor_copy (const KdfTensor *t);
 /* T itself (a new reference) if contiguous, otherwise a contiguous copy. */
-KdfTensor *kdf_tensor_contiguous (KdfTensor *t);
+KDF_API KdfTensor *kdf_tensor_contiguous (KdfTensor *t);
 /* Makes *T safe to write: replaces *T with a contiguous private copy unless the
  * caller holds the only reference to it and to its storage. Returns *T. */
-KdfTensor *kdf_tensor_make_writable (KdfTensor **t);
+KDF_API KdfTensor *kdf_tensor_make_writable (KdfTensor **t);
 
 static inline float *
 kdf_tensor_f32 (const KdfTensor *t)
@@ -107,14 +92,21 @@ kdf_tensor_u8 (const KdfTensor *t)
 
 /* Element access by index (any dtype, any strides), as double. For tests and
  * glue, not kernels. */
-double kdf_tensor_get (const KdfTensor *t, const int64_t *index);
-double kdf_tensor_get_flat (const KdfTensor *t, int64_t i); /* row-major order */
+KDF_API double kdf_tensor_get (const KdfTensor *t, const int64_t *index);
+KDF_API double kdf_tensor_get_flat (const KdfTensor *t, int64_t i); /* row-major order */
 
 /* "f32[128,10]" — newly allocated. */
-char *kdf_tensor_describe (const KdfTensor *t);
+KDF_API char *kdf_tensor_describe (const KdfTensor *t);
 /* "[128,10]" — newly allocated. */
-char *kdf_tensor_shape_string (const KdfTensor *t);
-gboolean kdf_tensor_same_shape (const KdfTensor *a, const KdfTensor *b);
+KDF_API char *kdf_tensor_shape_string (const KdfTensor *t);
+KDF_API gboolean kdf_tensor_same_shape (const KdfTensor *a, const KdfTensor *b);
+
+/* Checks that LABELS (i32, rank 1, any strides) holds only values in [0, N_CLASSES):
+ * FALSE with a KDF_ERROR_VALUE error "WHAT row I is V, outside [0, C)" naming the
+ * first bad row (0-based), or a KDF_ERROR_SHAPE error if LABELS is not i32[N]. WHAT
+ * names the tensor for the user ("input 'labels'", "labels.npy"). */
+KDF_API gboolean kdf_tensor_check_labels (const KdfTensor *labels, int64_t n_classes, const char *what,
+                                          GError **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (KdfTensor, kdf_tensor_unref)
 
@@ -129,19 +121,19 @@ typedef enum {
  * op(A) is m×k, op(B) is k×n, C is m×n; rs/cs are row/column strides in elements
  * of the matrices as stored (before op). THREADS ≥ 1 is the BLIS thread count for
  * this call alone. No checks: for kernels that already know their shapes. */
-void kdf_sgemm (KdfTrans transa, KdfTrans transb, int64_t m, int64_t n, int64_t k,
-                float alpha, const float *a, int64_t rsa, int64_t csa,
-                const float *b, int64_t rsb, int64_t csb, float beta, float *c,
-                int64_t rsc, int64_t csc, int threads);
+KDF_API void kdf_sgemm (KdfTrans transa, KdfTrans transb, int64_t m, int64_t n, int64_t k,
+                        float alpha, const float *a, int64_t rsa, int64_t csa,
+                        const float *b, int64_t rsb, int64_t csb, float beta, float *c,
+                        int64_t rsc, int64_t csc, int threads);
 
 /* C = alpha · op(A) · op(B) + beta · C on 2-d f32 tensors, with every shape,
  * dtype and stride checked first (BLIS aborts on bad arguments; this returns
  * FALSE with a KDF_ERROR_SHAPE error instead). C must be writable. */
-gboolean kdf_tensor_gemm (KdfTensor *c, float alpha, const KdfTensor *a, KdfTrans transa,
-                          const KdfTensor *b, KdfTrans transb, float beta, int threads,
-                          GError **error);
+KDF_API gboolean kdf_tensor_gemm (KdfTensor *c, float alpha, const KdfTensor *a, KdfTrans transa,
+                                  const KdfTensor *b, KdfTrans transb, float beta, int threads,
+                                  GError **error);
 
 /* Releases BLIS's memory pools; call once at process exit (kdf_shutdown does). */
-void kdf_blas_finalize (void);
+KDF_API void kdf_blas_finalize (void);
 
 G_END_DECLS

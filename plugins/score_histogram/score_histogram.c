@@ -12,29 +12,30 @@
 #include <stdlib.h>
 #include <string.h>
 
+typedef struct {
+  int bins;
+  double lo, hi;
+  gboolean auto_range;
+} Params;
+
 static const KdfPortSpec inputs[] = {
-  { .name = "scores", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_F32, .rank = 1, .shape = "N",
-    .summary = "one score per sample" },
+  KDF_PORT ("scores", "f32[N]", 0, "one score per sample"),
   { 0 },
 };
 
 static const KdfPortSpec outputs[] = {
-  { .name = "counts", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_I32, .rank = 1, .shape = "B",
-    .summary = "samples per bin" },
-  { .name = "edges", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_F32, .rank = 1,
-    .summary = "the B + 1 bin edges" },
-  { .name = "quantiles", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_F32, .rank = 1, .shape = "5",
-    .summary = "min, 25 %, median, 75 %, max" },
-  { .name = "mean", .kind = KDF_VALUE_TENSOR, .dtype = KDF_DTYPE_F32, .rank = 0,
-    .summary = "the mean score" },
+  KDF_PORT ("counts", "i32[B]", 0, "samples per bin"),
+  KDF_PORT ("edges", "f32[*]", 0, "the B + 1 bin edges"),
+  KDF_PORT ("quantiles", "f32[5]", 0, "min, 25 %, median, 75 %, max"),
+  KDF_PORT ("mean", "f32[]", 0, "the mean score"),
   { 0 },
 };
 
 static const KdfParamSpec params[] = {
-  KDF_PARAM_INT ("bins", 20, 1, 100000, "number of bins"),
-  KDF_PARAM_DOUBLE ("lo", 0, -1e30, 1e30, "left edge (with hi; ignored when auto_range)"),
-  KDF_PARAM_DOUBLE ("hi", 1, -1e30, 1e30, "right edge"),
-  KDF_PARAM_BOOL ("auto_range", FALSE, "use the scores' min and max as the range"),
+  KDF_PARAM_INT (Params, bins, 20, 1, 100000, "number of bins"),
+  KDF_PARAM_DOUBLE (Params, lo, 0, -1e30, 1e30, "left edge (with hi; ignored when auto_range)"),
+  KDF_PARAM_DOUBLE (Params, hi, 1, -1e30, 1e30, "right edge"),
+  KDF_PARAM_BOOL (Params, auto_range, FALSE, "use the scores' min and max as the range"),
   { 0 },
 };
 
@@ -58,11 +59,12 @@ quantile (const float *sorted, int64_t n, double q)
 }
 
 static gboolean
-run (KdfNodeCtx *ctx, gpointer state, GError **error)
+run (KdfNodeCtx *ctx, gpointer state G_GNUC_UNUSED, GError **error)
 {
+  const Params *p = kdf_ctx_params (ctx);
   KdfTensor *scores = kdf_ctx_input_tensor (ctx, "scores");
   int64_t n = scores->shape[0];
-  int bins = (int) kdf_ctx_param_int (ctx, "bins");
+  int bins = p->bins;
   if (n == 0) {
     g_set_error (error, KDF_ERROR, KDF_ERROR_VALUE, "input 'scores' is empty");
     return FALSE;
@@ -81,8 +83,8 @@ run (KdfNodeCtx *ctx, gpointer state, GError **error)
     sum += v;
   }
   qsort (sorted, (size_t) n, sizeof (float), compare_float);
-  double lo = kdf_ctx_param_double (ctx, "lo"), hi = kdf_ctx_param_double (ctx, "hi");
-  if (kdf_ctx_param_bool (ctx, "auto_range")) {
+  double lo = p->lo, hi = p->hi;
+  if (p->auto_range) {
     lo = sorted[0];
     hi = sorted[n - 1] > lo ? sorted[n - 1] : lo + 1;
   }
@@ -121,6 +123,7 @@ static const KdfNodeClass score_histogram_class = {
   .inputs = inputs,
   .outputs = outputs,
   .params = params,
+  .params_size = sizeof (Params),
   .run = run,
 };
 

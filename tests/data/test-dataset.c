@@ -48,7 +48,7 @@ test_new_checks (void)
   assert_error (&error, KDF_ERROR_SHAPE, "4 rows", "3", NULL);
   kdf_tensor_i32 (y)[2] = 5;
   g_assert_null (kdf_dataset_new ("t", x, y, NULL, NULL, 3, &error));
-  assert_error (&error, KDF_ERROR_VALUE, "labels[2] = 5", NULL);
+  assert_error (&error, KDF_ERROR_VALUE, "labels row 2 is 5", NULL);
   g_autoptr (KdfDataset) ok = kdf_dataset_new ("t", x, y, NULL, NULL, 0, &error);
   g_assert_no_error (error);
   g_assert_cmpint (ok->n_classes, ==, 6); /* 1 + the largest label */

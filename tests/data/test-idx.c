@@ -46,13 +46,9 @@ test_fmnist_dataset (void)
   if (!have_fmnist ())
     return;
   GError *error = NULL;
-  gint64 t0 = g_get_monotonic_time ();
+  /* how fast it loads is measured in bench/data, not asserted here */
   g_autoptr (KdfDataset) ds = kdf_dataset_load_fashion_mnist (NULL, &error);
-  double secs = (g_get_monotonic_time () - t0) / 1e6;
   g_assert_no_error (error);
-  g_test_message ("Fashion-MNIST (70 000 images) loaded in %.3f s", secs);
-  /* well under a second when read in blocks; 5 s leaves room for sanitizers */
-  g_assert_cmpfloat (secs, <, 5.0);
   g_assert_cmpint (ds->x->shape[0], ==, 60000);
   g_assert_cmpint (ds->x->shape[1], ==, 784);
   g_assert_cmpint (ds->x->dtype, ==, KDF_DTYPE_F32);

@@ -490,10 +490,10 @@ test_invalid (void)
   spec.rate = 0.5;
   kdf_tensor_i32 (y)[17] = 10;
   g_assert_false (kdf_noise_apply (&spec, y, C, NULL, NULL, &res, &error));
-  assert_error (&error, KDF_ERROR_VALUE, "labels[17] = 10", "[0, 10)", NULL);
+  assert_error (&error, KDF_ERROR_VALUE, "labels row 17 is 10", "[0, 10)", NULL);
   kdf_tensor_i32 (y)[17] = -1;
   g_assert_false (kdf_noise_apply (&spec, y, C, NULL, NULL, &res, &error));
-  assert_error (&error, KDF_ERROR_VALUE, "labels[17] = -1", NULL);
+  assert_error (&error, KDF_ERROR_VALUE, "labels row 17 is -1", NULL);
   g_autoptr (KdfTensor) y1 = kdf_tensor_new_1d (KDF_DTYPE_I32, 10);
   g_assert_false (kdf_noise_apply (&spec, y1, 1, NULL, NULL, &res, &error));
   assert_error (&error, KDF_ERROR_PARAM, "at least 2 classes", NULL);

@@ -92,6 +92,58 @@ assert(d.params[1].name == "count" and d.params[1].min == 1 and d.params[5].requ
 local found = false
 for _, n in ipairs(kdf.nodes()) do found = found or n == "test_add" end
 assert(found)
+-- port types as canonical strings
+local dl = kdf.describe("test_labels")
+assert(dl.inputs[1].type == "f32[N,C]" and dl.inputs[1].rank == 2 and dl.inputs[1].shape == "N,C")
+assert(dl.inputs[2].type == "i32[N] < C" and dl.inputs[2].dtype == "i32")
+assert(dl.inputs[3].type == "i32[N] < 3" and dl.inputs[3].optional)
+assert(dl.outputs[1].type == "f32[]" and dl.outputs[1].rank == 0)
+local dn = kdf.describe("test_noop")
+assert(dn.inputs[1].type == "any" and dn.inputs[1].multi and dn.inputs[1].rank == -1)
+
+-- enum params reach the node as its C values (fast = 7, slow = 42)
+local ge = kdf.graph { name = "enums" }
+local pf = ge:node("test_params", { name = "pf", path = "abc" })
+local ps = ge:node("test_params", { name = "ps", path = "abc", mode = "slow" })
+ge:run()
+assert(pf.v:value():get(4) == 7 and ps.v:value():get(4) == 42, ps.v:value():get(4))
+-- an int field holds 32 bits, an int64_t field more
+local okb, errb = pcall(ge.node, ge, "test_params", { name = "huge", path = "x", big = 2 ^ 31 })
+assert(not okb and tostring(errb):find("node 'huge' %(test_params%): param 'big' = .* does not fit its 32%-bit integer"),
+       tostring(errb))
+local pw = ge:node("test_params", { name = "pw", path = "x", big = -2 ^ 31, wide = 2 ^ 40 })
+ge:run()
+assert(pw.v:value():get(6) == -2 ^ 31 and pw.v:value():get(7) == 2 ^ 40)
+
+-- labels bounded by C ("i32[N] < C"): checked by the engine before the node runs
+local gl = kdf.graph { name = "bounds" }
+local lab = gl:node("test_labels", { name = "lab", probs = kdf.zeros({ 3, 4 }),
+                                     labels = kdf.tensor({ 0, 3, 1 }, "i32") })
+gl:run()
+assert(lab.sum:value():item() == 4)
+local gl2 = kdf.graph { name = "bounds2" }
+gl2:node("test_labels", { name = "lab", probs = kdf.zeros({ 3, 4 }),
+                          labels = kdf.tensor({ 0, 3, 1 }, "i32"), small = kdf.tensor({ 3, 0, 0 }, "i32") })
+local okl, errl = pcall(gl2.run, gl2)
+assert(not okl and errl.status == 2 and tostring(errl):find("input 'small' row 0 is 3, outside %[0, 3%)"),
+       tostring(errl))
+-- ... in a Lua node's declared inputs too
+local gl3 = kdf.graph { name = "bounds3" }
+gl3:lua { name = "lua_labels", inputs = { "p:f32[N,C]", "y:i32[N] < C" }, outputs = { "n:f32[]" },
+          p = kdf.zeros({ 2, 3 }), y = kdf.tensor({ 2, 5 }, "i32"),
+          fn = function(i) return { n = 2 } end }
+local okl3, errl3 = pcall(gl3.run, gl3)
+assert(not okl3 and tostring(errl3):find("node 'lua_labels' %(lua%) %[.-api%.lua:132%], tick 0: input 'y' row 1 is 5, outside %[0, 3%)"),
+       tostring(errl3))
+
+-- a malformed port declaration raises a Lua error (and nothing leaks or is freed twice)
+for _, decl in ipairs { "v:float", "v:f32[N", "v:f32[A,B,C,D,E]", "v:" } do
+  local okd, errd = pcall(g.lua, g, { inputs = { "x:f32[N]", decl }, fn = function() end })
+  assert(not okd and tostring(errd):find("g:lua: port \"" .. decl:gsub("%[", "%%["), 1, false), tostring(errd))
+  okd, errd = pcall(g.lua, g, { outputs = { decl }, fn = function() end })
+  assert(not okd and tostring(errd):find("port type"), tostring(errd))
+end
+assert(g:find("lua") == nil)
 
 -- a failing run can be caught and inspected
 local g2 = kdf.graph { name = "caught" }

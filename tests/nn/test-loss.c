@@ -320,7 +320,7 @@ test_bad_inputs (void)
   rows[5] = 3;
   c.b.out[0][0].n_classes = 3; /* label 3 is out of range for 3 classes */
   g_assert_false (kdf_loss_compute (l, &c.b, &v, &err));
-  g_assert_error (err, KDF_ERROR, KDF_ERROR_SHAPE);
+  g_assert_error (err, KDF_ERROR, KDF_ERROR_VALUE);
   g_assert_nonnull (strstr (err->message, "label 3"));
   g_clear_error (&err);
   c.b.out[0][0].n_classes = C;

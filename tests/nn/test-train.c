@@ -316,9 +316,10 @@ test_determinism (void)
   KdfTensor *x, *y;
   load_fashion_fixture (&x, &y);
   g_autoptr (KdfTensor) xs = kdf_tensor_slice (x, 0, 0, 192);
+  g_autoptr (KdfTensor) ys = kdf_tensor_slice (y, 0, 0, 192); /* a term covers x's rows */
   double f1, l1, f2, l2;
-  g_autoptr (KdfModel) a = train_cnn (xs, y, 1, 0.2, &f1, &l1);
-  g_autoptr (KdfModel) b = train_cnn (xs, y, 1, 0.2, &f2, &l2);
+  g_autoptr (KdfModel) a = train_cnn (xs, ys, 1, 0.2, &f1, &l1);
+  g_autoptr (KdfModel) b = train_cnn (xs, ys, 1, 0.2, &f2, &l2);
   g_assert_cmpfloat (l1, ==, l2);
   for (guint i = 0; i < a->params->len; i++) {
     const KdfParam *pa = kdf_model_get_param (a, i), *pb = kdf_model_get_param (b, i);
@@ -409,7 +410,8 @@ test_two_views (void)
   g_autoptr (KdfLoss) t = kdf_loss_new ("views", 1.0, KDF_LOSS_NEEDS_TWO_VIEWS |
                                         KDF_LOSS_NEEDS_PARTNER | KDF_LOSS_NEEDS_LOGITS,
                                         views_term, &calls, NULL);
-  g_autoptr (KdfLoss) ce = kdf_loss_ce_new (y, NULL, 1.0, &err);
+  g_autoptr (KdfTensor) ys = kdf_tensor_slice (y, 0, 0, 64);
+  g_autoptr (KdfLoss) ce = kdf_loss_ce_new (ys, NULL, 1.0, &err);
   KdfLoss *terms[] = { ce, t };
   GRand *r = g_rand_new_with_seed (1);
   g_assert_true (kdf_trainer_epoch (tr, xs, terms, 2, r, 1, NULL, NULL, &err));
@@ -523,9 +525,126 @@ test_trainer_errors (void)
   /* cancelled */
   g_autoptr (GCancellable) c = g_cancellable_new ();
   g_cancellable_cancel (c);
-  g_assert_false (kdf_trainer_epoch (tr, x12, &ce, 1, r, 1, NULL, c, &err));
+  g_autoptr (KdfTensor) x10 = kdf_tensor_new_2d (KDF_DTYPE_F32, 10, 20);
+  g_assert_false (kdf_trainer_epoch (tr, x10, &ce, 1, r, 1, NULL, c, &err));
   g_assert_error (err, KDF_ERROR, KDF_ERROR_CANCELLED);
   g_rand_free (r);
+}
+
+
+static gboolean
+nan_term (KdfLoss *self, const KdfLossBatch *b, double *value, GError **error)
+{
+  int *calls = self->data;
+  *value = ++*calls == 3 ? NAN : 0.0;
+  return TRUE;
+}
+
+static void
+count_progress (double fraction, gpointer data)
+{
+  double *p = data;
+  g_assert_cmpfloat (fraction, >, p[1]); /* increasing */
+  p[0] += 1;
+  p[1] = fraction;
+}
+
+/* The one epoch loop: the partner's logits and the features come back in dataset
+ * order, progress is reported per batch, no_shuffle walks the rows in order (two
+ * different RNGs give the same weights), and a diverging loss names epoch, batch and
+ * learning rate. */
+static void
+test_epoch_outputs (void)
+{
+  g_autoptr (GError) err = NULL;
+  KdfTensor *x, *y;
+  load_fashion_fixture (&x, &y);
+  g_autoptr (KdfModel) a = kdf_model_new_from_arch ("mlp:784-16-10", 1, &err);
+  g_autoptr (KdfModel) b = kdf_model_new_from_arch ("mlp:784-8-10", 2, &err);
+  /* a learning rate so small that the weights a row saw are the final ones */
+  g_autoptr (KdfOptimizer) opt = kdf_optimizer_new_sgd (1e-7, 0, 0, FALSE);
+  kdf_optimizer_add_model (opt, a, &err);
+  kdf_optimizer_add_model (opt, b, &err);
+  KdfTrainConfig cfg = { .batch = 100 };
+  g_autoptr (KdfTrainer) tr = kdf_trainer_new (a, b, opt, &cfg, &err);
+  g_autoptr (KdfLoss) ce = kdf_loss_ce_new (y, NULL, 1.0, &err);
+  g_autoptr (KdfLoss) ce2 = kdf_loss_ce_new (y, NULL, 1.0, &err);
+  kdf_loss_set_nets (ce2, KDF_LOSS_NET1);
+  KdfLoss *terms[] = { ce, ce2 };
+  const int64_t n = x->shape[0];
+  g_autofree float *lo2 = g_new (float, n * 10);
+  g_autofree float *fe = g_new (float, n * 16);
+  for (int64_t i = 0; i < n * 10; i++)
+    lo2[i] = NAN;
+  for (int64_t i = 0; i < n * 16; i++)
+    fe[i] = NAN;
+  double prog[2] = { 0, 0 };
+  KdfEpochResult res = { .logits2 = lo2, .features = fe, .progress = count_progress,
+                         .progress_data = prog };
+  GRand *r = g_rand_new_with_seed (3);
+  g_assert_true (kdf_trainer_epoch (tr, x, terms, 2, r, 1, &res, NULL, &err));
+  g_assert_no_error (err);
+  g_assert_cmpfloat (prog[0], ==, (double) ((n + 99) / 100)); /* 512 rows: 6 batches */
+  g_assert_cmpfloat (prog[1], ==, 1.0);
+  g_assert_cmpint (res.batches, ==, 6);
+  for (int64_t i = 0; i < n * 10; i++)
+    g_assert_false (isnan (lo2[i]));
+  for (int64_t i = 0; i < n * 16; i++)
+    g_assert_false (isnan (fe[i]));
+  /* a row's partner logits are the partner's on that row, not another row's */
+  KdfTensor *plo = NULL;
+  g_assert_true (kdf_model_predict (b, x, 256, 1, &plo, NULL, &err));
+  double near = 0, far = 0;
+  for (int64_t i = 0; i < n; i++)
+    for (int c = 0; c < 10; c++) {
+      near += fabs (lo2[i * 10 + c] - kdf_tensor_f32 (plo)[i * 10 + c]);
+      far += fabs (lo2[i * 10 + c] - kdf_tensor_f32 (plo)[((i + 1) % n) * 10 + c]);
+    }
+  g_assert_cmpfloat (near, <, 1e-3 * far);
+  kdf_tensor_unref (plo);
+  /* logits2 of a single network is refused */
+  g_autoptr (KdfOptimizer) o1 = kdf_optimizer_new_sgd (0.01, 0, 0, FALSE);
+  g_autoptr (KdfModel) c1 = kdf_model_new_from_arch ("mlp:784-8-10", 4, &err);
+  kdf_optimizer_add_model (o1, c1, &err);
+  g_autoptr (KdfTrainer) t1 = kdf_trainer_new (c1, NULL, o1, &cfg, &err);
+  KdfEpochResult r1 = { .logits2 = lo2 };
+  g_assert_false (kdf_trainer_epoch (t1, x, &ce, 1, r, 1, &r1, NULL, &err));
+  g_assert_error (err, KDF_ERROR, KDF_ERROR_PARAM);
+  g_clear_error (&err);
+  g_rand_free (r);
+
+  /* no_shuffle: the rows in order, whatever the RNG */
+  KdfModel *m[2];
+  for (int k = 0; k < 2; k++) {
+    m[k] = kdf_model_new_from_arch ("mlp:784-8-10", 9, &err);
+    g_autoptr (KdfOptimizer) o = kdf_optimizer_new_sgd (0.05, 0.9, 0, FALSE);
+    kdf_optimizer_add_model (o, m[k], &err);
+    KdfTrainConfig ns = { .batch = 50, .no_shuffle = TRUE };
+    g_autoptr (KdfTrainer) t = kdf_trainer_new (m[k], NULL, o, &ns, &err);
+    GRand *rk = g_rand_new_with_seed (100 + k);
+    g_assert_true (kdf_trainer_epoch (t, x, &ce, 1, rk, 1, NULL, NULL, &err));
+    g_rand_free (rk);
+  }
+  for (guint i = 0; i < m[0]->params->len; i++) {
+    const KdfParam *pa = kdf_model_get_param (m[0], i), *pb = kdf_model_get_param (m[1], i);
+    g_assert_cmpmem (pa->data, pa->numel * 4, pb->data, pb->numel * 4);
+  }
+  kdf_model_unref (m[0]);
+  kdf_model_unref (m[1]);
+
+  /* a loss that is not finite, on the third batch of epoch 3 */
+  int calls = 0;
+  g_autoptr (KdfLoss) bad = kdf_loss_new ("nan_on_3", 1.0, KDF_LOSS_NEEDS_LOGITS, nan_term, &calls,
+                                          NULL);
+  GRand *rd = g_rand_new_with_seed (1);
+  KdfEpochResult rdres = { .epoch = 2 };
+  g_assert_false (kdf_trainer_epoch (tr, x, &bad, 1, rd, 1, &rdres, NULL, &err));
+  g_assert_error (err, KDF_ERROR, KDF_ERROR_NODE);
+  g_assert_nonnull (strstr (err->message, "epoch 3, batch 3: the loss is nan"));
+  g_assert_nonnull (strstr (err->message, "learning rate 1e-07 too high"));
+  g_rand_free (rd);
+  kdf_tensor_unref (x);
+  kdf_tensor_unref (y);
 }
 
 int
@@ -536,6 +655,7 @@ main (int argc, char **argv)
   g_test_add_func ("/nn/train/schedules", test_schedules);
   g_test_add_func ("/nn/train/augment", test_augment);
   g_test_add_func ("/nn/train/beta", test_beta);
+  g_test_add_func ("/nn/train/epoch-outputs", test_epoch_outputs);
   g_test_add_func ("/nn/train/mlp-separable", test_mlp_separable);
   g_test_add_func ("/nn/train/sample-loss-order", test_sample_loss_order);
   g_test_add_func ("/nn/train/cnn-fashion", test_cnn_fashion);

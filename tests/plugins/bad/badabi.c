@@ -1,4 +1,5 @@
-/* A plugin built for another ABI major: the engine must refuse it, loudly. */
+/* A plugin built for the previous ABI (1.0, before port type strings and params
+ * structs): the engine must refuse it, loudly, before it reads any class. */
 #include <kdflow/kdflow-plugin.h>
 
 static gboolean
@@ -11,8 +12,8 @@ static const KdfNodeClass klass = {
   .struct_size = sizeof (KdfNodeClass), .name = "badabi_node", .run = run,
 };
 static const KdfNodeClass *const classes[] = { &klass, NULL };
-static const KdfPluginInfo info = { .abi_major = KDF_ABI_MAJOR + 98, .abi_minor = 0,
-                                    .name = "badabi", .classes = classes };
+static const KdfPluginInfo info = { .abi_major = 1, .abi_minor = 0, .name = "badabi",
+                                    .classes = classes };
 
 KDF_PLUGIN_EXPORT const KdfPluginInfo *kdf_plugin_badabi_describe (void);
 const KdfPluginInfo *
