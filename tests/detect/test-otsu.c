@@ -1,5 +1,6 @@
-/* otsu_threshold: the METHODS test vector, a case worked by hand, both evaluation
- * modes, normalisation and bad input. */
+/* otsu_threshold: the METHODS test vector, a case worked by hand, a skewed sample on
+ * which the blind and the classic criterion split differently, both evaluation modes,
+ * normalisation and bad input. */
 #include <kdflow/detect.h>
 #include <kdflow/kdflow-plugin.h>
 #include <math.h>
@@ -140,6 +141,69 @@ test_hand_case (void)
   g_assert_cmpfloat_with_epsilon (b0.q, b1.q, 1e-12);
 }
 
+/* The blind criterion pinned where it differs from the classic one (METHODS §1: the
+ * METHODS vector's flat optimum cannot tell them apart). A skewed two-cluster sample,
+ * f32: a_i = 0.7 + 0.2·sin(i) for i < 1400 (1400 values in [0.5, 0.9]) else
+ * 0.3 + 0.25·cos(i) (600 values in [0.05, 0.55]); the clusters overlap, so no run of
+ * empty bins makes q flat; 100 bins.
+ * Expected values from an independent numpy port of METHODS' formulas (float64,
+ * np.bincount histogram, s over [2, 97] blind and [1, 99] classic, first maximum),
+ * run with /usr/bin/python3 (numpy 1.24):
+ *   blind:   s* = 60, q = 0.258342, μ_lo = 0.398103, μ_hi = 0.777305,
+ *            groups 525 / 410 / 689 / 376, 935 at or above θ
+ *   classic: s* = 44, q = 0.036559, μ_lo = 0.2,      μ_hi = 0.672771,
+ *            groups 763 / 825 / 192 / 220, 1588 at or above θ
+ * Each maximum is unique (the runner-up is lower by 3e-4 and 2e-4 relative), so
+ * rounding cannot move it and both evaluation modes must agree. */
+static float *
+skewed_vector (int64_t *n)
+{
+  *n = 2000;
+  float *a = g_new (float, *n);
+  for (int i = 0; i < 2000; i++)
+    a[i] = (float) (i < 1400 ? 0.7 + 0.2 * sin ((double) i) : 0.3 + 0.25 * cos ((double) i));
+  return a;
+}
+
+static void
+test_skewed (void)
+{
+  int64_t n;
+  g_autofree float *a = skewed_vector (&n);
+  const struct {
+    KdfOtsuCriterion crit;
+    int split, above, groups[4];
+    double q, mu_lo, mu_hi;
+  } want[2] = {
+    { KDF_OTSU_CRITERION_BLIND, 60, 935, { 525, 410, 689, 376 }, 0.258342, 0.398103, 0.777305 },
+    { KDF_OTSU_CRITERION_OTSU, 44, 1588, { 763, 825, 192, 220 }, 0.036559, 0.2, 0.672771 },
+  };
+  g_autofree uint8_t *mask = g_new (uint8_t, n);
+  for (int k = 0; k < 2; k++)
+    for (int exact = 0; exact < 2; exact++) {
+      KdfOtsuOptions opt;
+      kdf_otsu_options_init (&opt);
+      opt.bins = 100;
+      opt.criterion = want[k].crit;
+      opt.exact = exact;
+      KdfOtsuResult r;
+      g_autoptr (GError) error = NULL;
+      g_assert_true (kdf_otsu_threshold (a, n, &opt, &r, mask, NULL, &error));
+      g_assert_no_error (error);
+      g_assert_cmpint (r.split, ==, want[k].split);
+      g_assert_cmpfloat_with_epsilon (r.threshold, want[k].split / 100.0, 1e-12);
+      g_assert_cmpfloat_with_epsilon (r.q, want[k].q, 5e-7);
+      g_assert_cmpfloat_with_epsilon (r.mean_lo, want[k].mu_lo, 5e-7);
+      g_assert_cmpfloat_with_epsilon (r.mean_hi, want[k].mu_hi, 5e-7);
+      int64_t above = 0;
+      for (int64_t i = 0; i < n; i++)
+        above += mask[i];
+      g_assert_cmpint (above, ==, want[k].above);
+      for (int gi = 0; gi < 4; gi++)
+        g_assert_cmpint (r.group_count[gi], ==, want[k].groups[gi]);
+    }
+}
+
 static void
 test_tensor (void)
 {
@@ -205,6 +269,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/detect/otsu/methods-vector", test_methods_vector);
   g_test_add_func ("/detect/otsu/hand-case", test_hand_case);
+  g_test_add_func ("/detect/otsu/skewed", test_skewed);
   g_test_add_func ("/detect/otsu/tensor", test_tensor);
   g_test_add_func ("/detect/otsu/bad-input", test_bad_input);
   return g_test_run ();

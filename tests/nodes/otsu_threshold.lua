@@ -1,6 +1,7 @@
--- otsu_threshold as a node: the METHODS §1 test vector (blind criterion), the
--- hand-worked classic case of tests/detect/test-otsu.c, exact mode, normalize and
--- the flagged side. Every check is an assert (a failure exits non-zero).
+-- otsu_threshold as a node: the METHODS §1 test vector (blind criterion), a skewed
+-- sample on which the blind and the classic criterion split differently, the
+-- hand-worked classic case of tests/detect/test-otsu.c, exact mode, normalize and the
+-- flagged side. Every check is an assert (a failure exits non-zero).
 local kdf = require "kdflow"
 
 local function near(a, b, tol, what)
@@ -40,6 +41,37 @@ assert(above.flagged:value():sum() == 1400, "flagged above θ")
 near(exact.threshold:value():item(), 0.5, 1e-6, "exact θ")
 local eg, bg = exact.groups:value():totable(), groups:totable()
 for i = 1, #bg do assert(eg[i] == bg[i], "exact groups differ at " .. i) end
+
+-- The blind criterion where it differs from the classic one (the vector above cannot
+-- tell them apart: q is flat over its empty middle). A skewed two-cluster sample, f32:
+-- a_i = 0.7 + 0.2·sin(i) for i < 1400 (in [0.5, 0.9]) else 0.3 + 0.25·cos(i) (600 in
+-- [0.05, 0.55]), overlapping clusters, 100 bins. Expected values from an independent
+-- numpy port of METHODS §1's formulas (float64, np.bincount histogram, s over [2, 97]
+-- blind and [1, 99] classic, first maximum; /usr/bin/python3, numpy 1.24); each maximum
+-- is unique (runner-up lower by 3e-4 and 2e-4 relative):
+--   blind   s* = 60, μ_lo = 0.398103, μ_hi = 0.777305, groups 525/410/689/376
+--   classic s* = 44, μ_lo = 0.2,      μ_hi = 0.672771, groups 763/825/192/220
+local sk = {}
+for i = 0, 1999 do
+  sk[i + 1] = i < 1400 and 0.7 + 0.2 * math.sin(i) or 0.3 + 0.25 * math.cos(i)
+end
+local gs = kdf.graph { name = "otsu-skewed" }
+local sb = gs:node("otsu_threshold", { name = "blind", scores = sk, bins = 100, criterion = "blind" })
+local so = gs:node("otsu_threshold", { name = "classic", scores = sk, bins = 100, criterion = "otsu" })
+gs:run {}
+for _, c in ipairs { { sb, 0.60, 0.398103, 0.777305, { 525, 410, 689, 376 } },
+                     { so, 0.44, 0.2, 0.672771, { 763, 825, 192, 220 } } } do
+  local node, th, lo, hi, want = table.unpack(c)
+  local w = node:name()
+  near(node.threshold:value():item(), th, 1e-6, w .. " θ")
+  near(node.mean_lo:value():item(), lo, 5e-7, w .. " μ_lo")
+  near(node.mean_hi:value():item(), hi, 5e-7, w .. " μ_hi")
+  for k, n in ipairs(want) do
+    local got = count(node.groups:value(), function(v) return v == k end)
+    assert(got == n, ("%s group %d: %d, expected %d"):format(w, k, got, n))
+  end
+  assert(node.mask:value():sum() == want[1] + want[2], w .. " mask")
+end
 
 -- Worked by hand (classic criterion, 8 bins): s* = 4, θ = 0.5, μ_lo = 0.125,
 -- μ_hi = 0.75, groups 5 / 2 / 4 / 3.
