@@ -1,6 +1,7 @@
-/* confident_learning: a case worked by hand through every step, the filters, the
- * issue order, invariants on synthetic data, bad input. (The check against
- * cleanlab on the label-errors probabilities needs the .npy reader; see cl.c.) */
+/* confident_learning: a case worked by hand through every step, the confident
+ * joint's argmax and diagonal rules, the filters, the issue order, invariants on
+ * synthetic data, bad input. (The check against cleanlab on the label-errors
+ * probabilities needs the .npy reader; see cl.c.) */
 #include <kdflow/detect.h>
 #include <kdflow/kdflow-plugin.h>
 #include <math.h>
@@ -101,6 +102,44 @@ test_hand_case (void)
   g_assert_cmpint (order[2], ==, 10);
   kdf_cl_result_clear (&r);
   kdf_cl_result_clear (&r); /* idempotent */
+}
+
+/* Two rules of step 2 the hand case does not reach, worked by hand (and by a numpy
+ * port of step 2). Nine samples, three classes, three of each given label:
+ *   t0 = (.45 + .40 + .35)/3 = .4,  t1 = (.6 + .5 + .4)/3 = .5,  t2 = (.4 + .2 + .2)/3 = .266667
+ *   row 0 (label 0) .45 .50 .05: confident in 0 and 1 → the argmax, 1 (not the first, 0)
+ *   row 1 (label 0) .40 .30 .30: 0 and 2 → 0;   row 2 (label 0) .35 .30 .35: 2 only
+ *   row 3 (label 1) .10 .60 .30: 1 and 2 → 1;   row 4 (label 1) .20 .50 .30: 1 and 2 → 1
+ *   row 5 (label 1) .30 .40 .30: 2 only
+ *   row 6 (label 2) .50 .10 .40: 0 and 2 → 0;   row 7 (label 2) .60 .20 .20: 0 only
+ *   row 8 (label 2) .20 .60 .20: 1 only
+ * Joint [given][true]: [1 1 1] [0 2 1] [2 1 0], and class 2's empty diagonal is raised
+ * to 1 (every class is assumed to have one correctly labelled sample): [2 1 1]. */
+static void
+test_joint_rules (void)
+{
+  static const double p[9 * 3] = {
+    0.45, 0.50, 0.05, 0.40, 0.30, 0.30, 0.35, 0.30, 0.35,
+    0.10, 0.60, 0.30, 0.20, 0.50, 0.30, 0.30, 0.40, 0.30,
+    0.50, 0.10, 0.40, 0.60, 0.20, 0.20, 0.20, 0.60, 0.20,
+  };
+  static const int32_t y[9] = { 0, 0, 0, 1, 1, 1, 2, 2, 2 };
+  KdfClOptions opt;
+  kdf_cl_options_init (&opt);
+  KdfClResult r = { 0 };
+  uint8_t issues[9];
+  g_autoptr (GError) error = NULL;
+  g_assert_true (kdf_confident_learning_f64 (issues, p, y, 9, 3, &opt, &r, &error));
+  g_assert_no_error (error);
+  g_assert_cmpfloat_with_epsilon (r.thresholds[0], 0.4, 1e-12);
+  g_assert_cmpfloat_with_epsilon (r.thresholds[1], 0.5, 1e-12);
+  g_assert_cmpfloat_with_epsilon (r.thresholds[2], 0.8 / 3, 1e-12);
+  const int64_t cj[9] = { 1, 1, 1, 0, 2, 1, 2, 1, 1 };
+  for (int e = 0; e < 9; e++)
+    g_assert_cmpint (r.confident_joint[e], ==, cj[e]);
+  g_assert_cmpint (r.n_confident, ==, 9);
+  g_assert_cmpint (r.n_off_diagonal, ==, 6); /* rows 0, 2, 5, 6, 7, 8 */
+  kdf_cl_result_clear (&r);
 }
 
 /* Calibration that needs round_preserving_sum. Class 0 has four samples: rows 0–2
@@ -302,6 +341,7 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/detect/cl/hand-case", test_hand_case);
+  g_test_add_func ("/detect/cl/joint-rules", test_joint_rules);
   g_test_add_func ("/detect/cl/rounding", test_rounding);
   g_test_add_func ("/detect/cl/synthetic-invariants", test_synthetic_invariants);
   g_test_add_func ("/detect/cl/tensor-and-bad-input", test_tensor_and_bad_input);

@@ -1,6 +1,6 @@
 /* otsu_threshold: the METHODS test vector, a case worked by hand, a skewed sample on
- * which the blind and the classic criterion split differently, both evaluation modes,
- * normalisation and bad input. */
+ * which the blind and the classic criterion split differently, the blind criterion's
+ * variance floor and split range, both evaluation modes, normalisation and bad input. */
 #include <kdflow/detect.h>
 #include <kdflow/kdflow-plugin.h>
 #include <math.h>
@@ -204,6 +204,62 @@ test_skewed (void)
     }
 }
 
+/* Where the blind criterion's guards decide, worked by hand (and checked with the
+ * numpy port of test_skewed), 100 bins:
+ * 1. 1000 scores 0.25 and 1000 scores 0.75: each side of any split between them is one
+ *    bin, variance 0, so σ is the floor sqrt(1e-5) on both sides and
+ *    q = [1000·.25² + 1000·.25²] / (2000·sqrt(1e-5)) = .0625/sqrt(1e-5) = 19.764235
+ *    (finite; without the floor it would be a division by zero). Every split 26..75
+ *    ties; the first is s* = 26; μ_lo = .25, μ_hi = .75, groups 1000 / 0 / 1000 / 0.
+ *    The classic criterion: q = .0625, the same s*.
+ * 2. 500 scores 0 and 1500 scores 0.75: every split 1..75 ties; the blind criterion
+ *    looks only at s ∈ [2, bins−3] (the authors' range(2, 998)) → s* = 2, θ = .02;
+ *    the classic one at s ∈ [1, bins−1] → s* = 1. */
+static void
+test_guards (void)
+{
+  float a[2000], b[2000];
+  for (int i = 0; i < 2000; i++) {
+    a[i] = i < 1000 ? 0.25f : 0.75f;
+    b[i] = i < 500 ? 0.0f : 0.75f;
+  }
+  KdfOtsuOptions opt;
+  kdf_otsu_options_init (&opt);
+  opt.bins = 100;
+  KdfOtsuResult r;
+  g_autoptr (GError) error = NULL;
+  opt.criterion = KDF_OTSU_CRITERION_BLIND;
+  g_assert_true (kdf_otsu_threshold (a, 2000, &opt, &r, NULL, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (r.split, ==, 26);
+  g_assert_cmpfloat_with_epsilon (r.q, 0.0625 / sqrt (1e-5), 1e-9);
+  g_assert_cmpfloat_with_epsilon (r.mean_lo, 0.25, 1e-12);
+  g_assert_cmpfloat_with_epsilon (r.mean_hi, 0.75, 1e-12);
+  g_assert_cmpint (r.group_count[0], ==, 1000);
+  g_assert_cmpint (r.group_count[1], ==, 0);
+  g_assert_cmpint (r.group_count[2], ==, 1000);
+  g_assert_cmpint (r.group_count[3], ==, 0);
+  opt.exact = TRUE; /* the same q; the middle of the tied run 26..75 */
+  g_assert_true (kdf_otsu_threshold (a, 2000, &opt, &r, NULL, NULL, &error));
+  g_assert_cmpint (r.split, ==, 50);
+  g_assert_cmpfloat_with_epsilon (r.q, 0.0625 / sqrt (1e-5), 1e-9);
+  opt.exact = FALSE;
+  opt.criterion = KDF_OTSU_CRITERION_OTSU;
+  g_assert_true (kdf_otsu_threshold (a, 2000, &opt, &r, NULL, NULL, &error));
+  g_assert_cmpint (r.split, ==, 26);
+  g_assert_cmpfloat_with_epsilon (r.q, 0.0625, 1e-12);
+
+  for (int exact = 0; exact < 2; exact++) {
+    opt.exact = exact;
+    opt.criterion = KDF_OTSU_CRITERION_BLIND;
+    g_assert_true (kdf_otsu_threshold (b, 2000, &opt, &r, NULL, NULL, &error));
+    g_assert_cmpint (r.split, ==, exact ? 38 : 2); /* exact: the middle of 2..75 */
+    opt.criterion = KDF_OTSU_CRITERION_OTSU;
+    g_assert_true (kdf_otsu_threshold (b, 2000, &opt, &r, NULL, NULL, &error));
+    g_assert_cmpint (r.split, ==, exact ? 38 : 1); /* the middle of 1..75 */
+  }
+}
+
 static void
 test_tensor (void)
 {
@@ -270,6 +326,7 @@ main (int argc, char **argv)
   g_test_add_func ("/detect/otsu/methods-vector", test_methods_vector);
   g_test_add_func ("/detect/otsu/hand-case", test_hand_case);
   g_test_add_func ("/detect/otsu/skewed", test_skewed);
+  g_test_add_func ("/detect/otsu/guards", test_guards);
   g_test_add_func ("/detect/otsu/tensor", test_tensor);
   g_test_add_func ("/detect/otsu/bad-input", test_bad_input);
   return g_test_run ();

@@ -172,8 +172,26 @@ test_ce_mixup (void)
             0.7 * weights6[b] * ce_ref (c.logits[0] + i * C, tb)) / N;
   }
   double v;
+  float sl[N] = { 0 };
+  c.b.sample_loss = sl;
   g_assert_true (kdf_loss_compute (l, &c.b, &v, &err));
   g_assert_cmpfloat_with_epsilon (v, ref, 1e-9);
+  /* per-sample losses: λ·CE_a + (1−λ)·CE_b, without the per-sample weights; and the
+   * same mix is the value of an unweighted term */
+  g_autoptr (KdfLoss) lu = kdf_loss_ce_new (y, NULL, 1.0, &err);
+  double refu = 0;
+  for (int i = 0; i < N; i++) {
+    int32_t a = c.b.rows[i], b = c.b.rows[mix[i]];
+    double ta[C] = { 0 }, tb[C] = { 0 };
+    ta[labels6[a]] = 1;
+    tb[labels6[b]] = 1;
+    const double li = 0.3 * ce_ref (c.logits[0] + i * C, ta) + 0.7 * ce_ref (c.logits[0] + i * C, tb);
+    g_assert_cmpfloat_with_epsilon (sl[i], li, 1e-5);
+    refu += li / N;
+  }
+  g_assert_true (kdf_loss_compute (lu, &c.b, &v, &err));
+  g_assert_cmpfloat_with_epsilon (v, refu, 1e-9);
+  c.b.sample_loss = NULL;
   check_grads (&c);
   ctx_clear (&c);
 }

@@ -91,6 +91,8 @@ check("METHODS climb", { 0.30, 0.45, 0.52, 0.55, 0.54, 0.56, 0.60 }, -1)
 check("early peak", { 0.10, 0.20, 0.50, 0.40, 0.30, 0.20, 0.90, 0.10, 0.10 }, 2, 5)
 -- strictly greater: the tied pair .50 .50 is no peak, and nothing else is → none
 check("tied top", { 0.10, 0.20, 0.50, 0.50, 0.30, 0.20, 0.10 }, -1)
+-- index 2 (.40) beats .30 | .35 .30 but not m_{i−2} = .50; nothing else peaks → none
+check("not above m_{i-2}", { 0.50, 0.30, 0.40, 0.35, 0.30, 0.20, 0.10 }, -1)
 -- a plateau, a dip, then .70 (index 6) > .50 .60 | .65 .60 → 6, known at tick 8
 check("late peak", { 0.30, 0.40, 0.50, 0.50, 0.40, 0.60, 0.70, 0.65, 0.60, 0.20 }, 6, 8)
 
