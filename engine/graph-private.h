@@ -179,7 +179,7 @@ kdf_node_where (KdfNode *n)
 static inline gboolean
 kdf_node_learns (KdfNode *n)
 {
-  if (n->klass->flags & KDF_NODE_TRAINS)
+  if (n->klass->flags & KDF_NODE_LEARNS)
     return TRUE;
   for (guint i = 0; i < n->n_outputs; i++)
     if (n->outputs[i].type.kind == KDF_VALUE_LOSS)

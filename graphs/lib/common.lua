@@ -75,8 +75,10 @@ function M.train(g, mon, ticks, on_tick)
   for t = 1, ticks do
     g:run { ticks = 1 }
     local test = mon.eval.accuracy:value():item()
-    local val = mon.eval_val and mon.eval_val.accuracy:value():item() or test
-    if val > best.val then best = { val = val, test = test, tick = t } end
+    local val = mon.eval_val and mon.eval_val.accuracy:value():item()
+    -- without a validation split nothing is chosen: the "best" tick is the last one (the
+    -- test accuracy reports, it never selects)
+    if val == nil or val > best.val then best = { val = val or -1, test = test, tick = t } end
     if on_tick then on_tick(t, test, val) end
   end
   return { last = mon.eval.accuracy:value():item(), best = best }
@@ -163,16 +165,14 @@ function M.train_teacher(o)
   local ce = g:node("ce_loss", { targets = data.labels })
   local st = g:node("student_update", { name = "teacher", arch = o.teacher_arch, x = data.x,
                                         losses = { ce.loss }, lr = o.teacher_lr, batch = o.batch,
-                                        save = dir .. "/teacher-last.safetensors" })
+                                        save = o.val > 0 and "" or path })
   local mon = M.monitor(g, data, st.model, "teacher", o)
-  local best = -1
-  local r = M.train(g, mon, o.teacher_epochs, function(t, test, val)
-    if val > best then
-      best = val
-      assert(os.rename(dir .. "/teacher-last.safetensors", path))
-    end
-  end)
-  os.remove(dir .. "/teacher-last.safetensors")
+  -- the checkpoint of the best noisy-validation tick (keep_best refuses a test-split score)
+  if o.val > 0 then
+    g:node("keep_best", { name = "teacher_best", score = mon.eval_val.accuracy, model = st.model,
+                          save = path })
+  end
+  local r = M.train(g, mon, o.teacher_epochs)
   g, data, ce, st, mon = nil, nil, nil, nil, nil
   collectgarbage() -- the teacher's graph (its data and outputs) before the next stage
   print(("teacher %s: test accuracy %.4f at its best noisy-val tick %d (last tick %.4f)"):format(

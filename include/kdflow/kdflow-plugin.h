@@ -165,9 +165,9 @@ typedef enum {
   KDF_NODE_EVERY_TICK = 1 << 0,     /* run every tick even if nothing changed (training) */
   KDF_NODE_EVALUATOR = 1 << 1,      /* may consume oracle values */
   KDF_NODE_CONTROL_THREAD = 1 << 2, /* run on the control thread (engine use) */
-  KDF_NODE_TRAINS = 1 << 3,         /* learns from its inputs (training): may not read the
-                                       test split. A kind with a loss output is treated so
-                                       too. */
+  KDF_NODE_LEARNS = 1 << 3,         /* learns from or selects by its inputs (training,
+                                       model selection): may not read the test split. A
+                                       kind with a loss output is treated so too. */
 } KdfNodeFlags;
 
 typedef struct _KdfNodeClass KdfNodeClass;
