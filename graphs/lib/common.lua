@@ -8,6 +8,8 @@ local M = {}
 -- The flags every pipeline takes. DEFAULTS overrides the values below.
 --   dataset, path        the source (fashion-mnist from Debian by default)
 --   noise, rate          the label noise (data_loader), e.g. symmetric 0.4
+--   noise2, rate2        a second noise model on the rows not yet noisy (e.g. openset
+--                        then symmetric); heldout: openset's held-out classes
 --   seed                 graph seed: noise, splits, initial weights, shuffling
 --   epochs               ticks of training (one epoch per tick)
 --   subset, test_subset  stratified subsets (0 = all), for quick runs and tests
@@ -24,6 +26,9 @@ function M.options(defaults)
     path = arg("path", ""),
     noise = arg("noise", "symmetric"),
     rate = arg("rate", 0.4),
+    noise2 = arg("noise2", "none"),
+    rate2 = arg("rate2", 0.0),
+    heldout = arg("heldout", ""),
     noise_seed = arg("noise_seed", -1),
     seed = arg("seed", 1),
     epochs = arg("epochs", 20),
@@ -40,6 +45,7 @@ end
 function M.data(g, o)
   return g:node("data_loader", {
     name = "data", dataset = o.dataset, path = o.path, noise = o.noise, rate = o.rate,
+    noise2 = o.noise2, rate2 = o.rate2, heldout = o.heldout,
     subset = o.subset, test_subset = o.test_subset, val_fraction = o.val, seed = o.noise_seed })
 end
 
@@ -137,10 +143,16 @@ function M.report(name, o, r)
     local f = assert(io.open(o.results, "a"))
     local d = r.detection or {}
     local function num(v) return v and string.format("%.4f", v) or "" end
-    f:write(table.concat({ name, o.noise, string.format("%g", o.rate), tostring(o.seed),
+    local noise, rate = o.noise, string.format("%g", o.rate)
+    if o.noise2 ~= "none" then
+      noise, rate = noise .. "+" .. o.noise2, rate .. "+" .. string.format("%g", o.rate2)
+    end
+    local variant = r.variant or ""
+    if r.tipping_fallback then variant = variant .. ", tipping fallback" end
+    f:write(table.concat({ name, noise, rate, tostring(o.seed),
       tostring(o.epochs), tostring(o.subset), num(r.last), num(r.best.test), tostring(r.best.tick),
       num(d.precision), num(d.recall), num(d.f1), num(r.refined),
-      string.format("%.1f", r.seconds or 0), r.variant or "" }, "\t"), "\n")
+      string.format("%.1f", r.seconds or 0), variant }, "\t"), "\n")
     f:close()
   end
   local dir = kdf.run_dir()
