@@ -7,6 +7,7 @@ local M = {}
 
 -- The flags every pipeline takes. DEFAULTS overrides the values below.
 --   dataset, path        the source (fashion-mnist from Debian by default)
+--   test_path            csv: the test file (labels in the last column)
 --   noise, rate          the label noise (data_loader), e.g. symmetric 0.4
 --   noise2, rate2        a second noise model on the rows not yet noisy (e.g. openset
 --                        then symmetric); heldout: openset's held-out classes
@@ -24,6 +25,7 @@ function M.options(defaults)
   return {
     dataset = arg("dataset", "fashion-mnist"),
     path = arg("path", ""),
+    test_path = arg("test_path", ""),
     noise = arg("noise", "symmetric"),
     rate = arg("rate", 0.4),
     noise2 = arg("noise2", "none"),
@@ -44,7 +46,8 @@ end
 
 function M.data(g, o)
   return g:node("data_loader", {
-    name = "data", dataset = o.dataset, path = o.path, noise = o.noise, rate = o.rate,
+    name = "data", dataset = o.dataset, path = o.path, test_path = o.test_path,
+    noise = o.noise, rate = o.rate,
     noise2 = o.noise2, rate2 = o.rate2, heldout = o.heldout,
     subset = o.subset, test_subset = o.test_subset, val_fraction = o.val, seed = o.noise_seed })
 end
