@@ -186,6 +186,7 @@ kdf_node_bind_inputs (KdfNode *n, GError **error)
     const KdfPortType *type = &in->type;
     gboolean multi = (spec->flags & KDF_PORT_MULTI) != 0;
     in->changed = FALSE;
+    in->provenance = 0;
     if (multi) {
       if (!in->values)
         in->values = g_ptr_array_new ();
@@ -213,6 +214,16 @@ kdf_node_bind_inputs (KdfNode *n, GError **error)
       }
       if (v->kind == KDF_VALUE_TENSOR) {
         KdfTensor *t = v->p;
+        if (kdf_tensor_is_test (t) && kdf_node_learns (n)) {
+          g_autofree char *where = kdf_node_where (n);
+          g_set_error (error, KDF_ERROR, KDF_ERROR_ORACLE,
+                       "%s, tick %u: input '%s' received the test split (or values computed "
+                       "from it)%s; a node that learns may not read it: the test split is for "
+                       "evaluation only",
+                       where, n->ctx.tick, spec->name, from);
+          return FALSE;
+        }
+        in->provenance |= t->flags & KDF_TENSOR_PROVENANCE;
         if (kdf_tensor_is_oracle (t) && !evaluator && !e->oracle) {
           g_autofree char *where = kdf_node_where (n);
           g_set_error (error, KDF_ERROR, KDF_ERROR_ORACLE,
@@ -247,9 +258,31 @@ kdf_node_release_inputs (KdfNode *n)
   }
 }
 
+/* A node computing from ground truth or from the test split passes that on: each tensor
+ * it output this run carries the flags of its tensor inputs (evaluation nodes mark their
+ * own outputs). So the flags cannot be lost through take_rows, a Lua node, a foreign
+ * kernel or any other node — only an evaluation node's output may leave them. */
+static void
+propagate_provenance (KdfNode *n)
+{
+  if (n->klass->flags & KDF_NODE_EVALUATOR)
+    return;
+  guint flags = 0;
+  for (guint k = 0; k < n->n_inputs; k++)
+    flags |= n->inputs[k].provenance;
+  if (!flags)
+    return;
+  for (guint k = 0; k < n->n_outputs; k++) {
+    KdfOutput *o = &n->outputs[k];
+    if (o->set_this_run && o->value.p && o->value.kind == KDF_VALUE_TENSOR)
+      o->value.p = kdf_tensor_with_flags (o->value.p, flags);
+  }
+}
+
 gboolean
 kdf_node_check_outputs (KdfNode *n, GError **error)
 {
+  propagate_provenance (n);
   for (guint k = 0; k < n->n_outputs; k++) {
     KdfOutput *o = &n->outputs[k];
     if (!o->set_this_run || !o->value.p || o->value.kind != KDF_VALUE_TENSOR)

@@ -66,6 +66,7 @@ typedef struct {
   KdfValue value;       /* single inputs */
   GPtrArray *values;    /* multi inputs: KdfValue* */
   gboolean changed;
+  guint provenance;     /* KDF_TENSOR_PROVENANCE flags of this run's tensors */
 } KdfInput;
 
 typedef struct {
@@ -171,6 +172,19 @@ static inline char *
 kdf_node_where (KdfNode *n)
 {
   return g_strdup_printf ("graph '%s', node '%s' (%s)", n->graph->name, n->name, n->klass->name);
+}
+
+/* A node that learns from what it reads: a training node, or a loss term (the test
+ * split may reach neither). */
+static inline gboolean
+kdf_node_learns (KdfNode *n)
+{
+  if (n->klass->flags & KDF_NODE_LEARNS)
+    return TRUE;
+  for (guint i = 0; i < n->n_outputs; i++)
+    if (n->outputs[i].type.kind == KDF_VALUE_LOSS)
+      return TRUE;
+  return FALSE;
 }
 
 /* params.c */

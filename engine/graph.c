@@ -399,6 +399,14 @@ kdf_graph_connect (KdfGraph *g, KdfNode *src, const char *out_port, KdfNode *dst
                  bad_kind ? "value kinds" : bad_dtype ? "dtypes" : "ranks");
     return FALSE;
   }
+  if ((oflags & KDF_PORT_TEST) && kdf_node_learns (dst)) {
+    g_set_error (error, KDF_ERROR, KDF_ERROR_ORACLE,
+                 "graph '%s': '%s.%s' is the test split and '%s' (%s) learns from its inputs; "
+                 "the test split is for evaluation only (train and select on the training and "
+                 "validation splits)",
+                 g->name, src->name, out_port, dst->name, dst->klass->name);
+    return FALSE;
+  }
   if ((oflags & KDF_PORT_ORACLE) && !(dst->klass->flags & KDF_NODE_EVALUATOR) && !oracle_ok) {
     g_set_error (error, KDF_ERROR, KDF_ERROR_ORACLE,
                  "graph '%s': '%s.%s' is ground truth (an oracle output) and '%s' (%s) is not "

@@ -53,7 +53,7 @@ check_ports (const char *origin, const KdfNodeClass *k, const KdfPortSpec *ports
       g_error_free (local);
       return FALSE;
     }
-    guint allowed = output ? KDF_PORT_ORACLE : KDF_PORT_OPTIONAL | KDF_PORT_MULTI;
+    guint allowed = output ? KDF_PORT_ORACLE | KDF_PORT_TEST : KDF_PORT_OPTIONAL | KDF_PORT_MULTI;
     if (p->flags & ~allowed)
       return class_error (error, KDF_ERROR_PLUGIN, origin, k,
                           "%s port '%s': flags 0x%x are not for %ss", dir, p->name,

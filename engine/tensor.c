@@ -232,6 +232,38 @@ kdf_tensor_set_oracle (KdfTensor *t, gboolean oracle)
     t->flags &= ~(guint) KDF_TENSOR_ORACLE;
 }
 
+gboolean
+kdf_tensor_is_test (const KdfTensor *t)
+{
+  return (t->flags & KDF_TENSOR_TEST) != 0;
+}
+
+void
+kdf_tensor_set_test (KdfTensor *t, gboolean test)
+{
+  if (test)
+    t->flags |= KDF_TENSOR_TEST;
+  else
+    t->flags &= ~(guint) KDF_TENSOR_TEST;
+}
+
+static KdfTensor *view_of (KdfTensor *t);
+
+KdfTensor *
+kdf_tensor_with_flags (KdfTensor *t, guint flags)
+{
+  g_return_val_if_fail (t != NULL, NULL);
+  if ((t->flags & flags) == flags)
+    return t;
+  if (g_atomic_int_get (&t->ref_count) > 1) {
+    KdfTensor *v = view_of (t);
+    kdf_tensor_unref (t);
+    t = v;
+  }
+  t->flags |= flags;
+  return t;
+}
+
 static KdfTensor *
 view_of (KdfTensor *t)
 {

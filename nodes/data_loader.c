@@ -96,8 +96,9 @@ static const KdfPortSpec outputs[] = {
   KDF_PORT ("labels_val", "i32[V]", 0, "validation labels, noisy like training"),
   KDF_PORT ("clean_labels_val", "i32[V]", KDF_PORT_ORACLE, "true validation labels"),
   KDF_PORT ("noisy_mask_val", "u8[V]", KDF_PORT_ORACLE, "validation noise mask"),
-  KDF_PORT ("x_test", "f32[M,D]", 0, "test inputs (0 rows if the source has none)"),
-  KDF_PORT ("y_test", "i32[M]", 0, "test labels (clean)"),
+  KDF_PORT ("x_test", "f32[M,D]", KDF_PORT_TEST,
+            "test inputs (0 rows if the source has none; evaluation only)"),
+  KDF_PORT ("y_test", "i32[M]", KDF_PORT_TEST, "test labels (clean; evaluation only)"),
   KDF_PORT ("num_classes", "f32[]", 0, "C, the number of classes (a scalar)"),
   { 0 },
 };
@@ -442,8 +443,11 @@ run (KdfNodeCtx *ctx, gpointer state, GError **error)
                              or_empty (ds->clean_labels_val, KDF_DTYPE_I32, 1, 0, TRUE));
   kdf_ctx_set_output_tensor (ctx, "noisy_mask_val",
                              or_empty (ds->noisy_mask_val, KDF_DTYPE_U8, 1, 0, TRUE));
-  kdf_ctx_set_output_tensor (ctx, "x_test", or_empty (ds->x_test, KDF_DTYPE_F32, 2, d, FALSE));
-  kdf_ctx_set_output_tensor (ctx, "y_test", or_empty (ds->y_test, KDF_DTYPE_I32, 1, 0, FALSE));
+  /* the test split is marked: nothing that learns may read it, nor a script its values */
+  kdf_ctx_set_output_tensor (ctx, "x_test", kdf_tensor_with_flags (
+      or_empty (ds->x_test, KDF_DTYPE_F32, 2, d, FALSE), KDF_TENSOR_TEST));
+  kdf_ctx_set_output_tensor (ctx, "y_test", kdf_tensor_with_flags (
+      or_empty (ds->y_test, KDF_DTYPE_I32, 1, 0, FALSE), KDF_TENSOR_TEST));
   kdf_ctx_set_output_tensor (ctx, "num_classes", kdf_tensor_new_scalar_f32 ((float) ds->n_classes));
   return TRUE;
 }

@@ -89,12 +89,18 @@ init (KdfNodeCtx *ctx, gpointer *state, GError **error)
   return TRUE;
 }
 
+/* A number computed from inputs with FLAGS (ground truth, the test split) carries them:
+ * a script may read it, nothing that learns or selects may take it. */
 static KdfTensor *
-scalar (double v, gboolean oracle)
+scalar (double v, guint flags)
 {
-  KdfTensor *t = kdf_tensor_new_scalar_f32 ((float) v);
-  kdf_tensor_set_oracle (t, oracle);
-  return t;
+  return kdf_tensor_with_flags (kdf_tensor_new_scalar_f32 ((float) v), flags);
+}
+
+static guint
+provenance (const KdfTensor *t)
+{
+  return t ? t->flags & KDF_TENSOR_PROVENANCE : 0;
 }
 
 /* Writes T as RUN_DIR/<node>.<WHAT>.npy (when there is a run directory and param
@@ -137,9 +143,7 @@ classification (KdfNodeCtx *ctx, gboolean write, GError **error)
   }
   if (!labels_in || (!pred_in && !logits_in))
     return TRUE; /* not (yet) both there */
-  gboolean oracle = kdf_tensor_is_oracle (labels_in) ||
-                    (pred_in && kdf_tensor_is_oracle (pred_in)) ||
-                    (logits_in && kdf_tensor_is_oracle (logits_in));
+  const guint oracle = provenance (labels_in) | provenance (pred_in) | provenance (logits_in);
   g_autoptr (KdfTensor) labels = kdf_tensor_contiguous (labels_in);
   int64_t m = labels->shape[0];
   g_autoptr (KdfTensor) pred = NULL;
@@ -175,8 +179,8 @@ classification (KdfNodeCtx *ctx, gboolean write, GError **error)
   }
   for (int64_t a = 0; a < (int64_t) c * c; a++)
     kdf_tensor_i32 (tconf)[a] = (int32_t) MIN (conf[a], G_MAXINT32);
-  kdf_tensor_set_oracle (tper, oracle);
-  kdf_tensor_set_oracle (tconf, oracle);
+  tper = kdf_tensor_with_flags (tper, oracle);
+  tconf = kdf_tensor_with_flags (tconf, oracle);
   gboolean ok = !write || (save (ctx, "predictions", pred, error) &&
                            save (ctx, "confusion", tconf, error));
   kdf_ctx_set_output_tensor (ctx, "accuracy", scalar (acc, oracle));
@@ -229,7 +233,7 @@ detection (KdfNodeCtx *ctx, EvalState *s, gboolean write, GError **error)
   KdfTensor *mask_in = flagged_in ? flagged_in : kept_in;
   KdfTensor *sc_in = score_in ? score_in : cscore_in;
   g_autoptr (KdfTensor) truth = truth_in ? kdf_tensor_contiguous (truth_in) : NULL;
-  gboolean oracle = truth && kdf_tensor_is_oracle (truth);
+  const guint oracle = provenance (truth);
   gboolean ok = TRUE;
 
   if (mask_in) {
@@ -341,7 +345,7 @@ refinement (KdfNodeCtx *ctx, gboolean write, GError **error)
   kdf_ctx_metric (ctx, "refined_accuracy_noisy", on_noisy);
   kdf_ctx_metric (ctx, "refined_accuracy_clean", on_clean);
   kdf_ctx_set_output_tensor (ctx, "refined_accuracy",
-                             scalar (all, kdf_tensor_is_oracle (clean_in)));
+                             scalar (all, provenance (clean_in) | provenance (refined_in)));
   return TRUE;
 }
 

@@ -9,19 +9,24 @@
  *
  * p comes from the partner network of the pair student_update trains, on the same
  * batch, or is bound per sample (`probs`, or `logits` through a softmax). Until the
- * split exists the term is plain CE on the labels, as the released code trains before
- * the tipping point: `groups` not (yet) there — e.g. a delay edge at tick 0 — or the
- * `reached` gate 0. In Blind KD the trained net is the teacher (net = partner when
- * the teacher is student_update's arch2) and p the student's. */
+ * split exists — `groups` not (yet) there, e.g. a delay edge at tick 0, or the `reached`
+ * gate 0 — the term is plain CE on the labels (`before_split = ce`, the teacher's
+ * objective in Blind KD), or nothing at all (`before_split = none`: a network that must
+ * not see the labels until the split, Blind KD's student). */
 #include <kdflow/kdflow-plugin.h>
 #include <kdflow/nn.h>
 
 #include "loss-common.h"
 
+typedef enum { BEFORE_CE, BEFORE_NONE } Before;
+
 typedef struct {
   KDF_LOSS_FIELDS;
   double alpha1, alpha2, alpha3, alpha4;
+  Before before_split;
 } Params;
+
+static const KdfChoice befores[] = { { "ce", BEFORE_CE }, { "none", BEFORE_NONE }, { 0 } };
 
 static const KdfPortSpec inputs[] = {
   KDF_PORT ("labels", "i32[N] < C", 0, "the given (noisy) labels"),
@@ -40,6 +45,8 @@ static const KdfParamSpec params[] = {
   KDF_PARAM_DOUBLE (Params, alpha2, 0.45, 0, 1, "β of group 2"),
   KDF_PARAM_DOUBLE (Params, alpha3, 0.55, 0, 1, "β of group 3"),
   KDF_PARAM_DOUBLE (Params, alpha4, 0.70, 0, 1, "β of group 4 (lowest agreement)"),
+  KDF_PARAM_ENUM (Params, before_split, "ce", befores,
+                  "the term before the split: ce (plain CE on the labels) or none (nothing)"),
   KDF_LOSS_PARAMS (Params, 1.0),
   { 0 },
 };
@@ -69,8 +76,11 @@ run (KdfNodeCtx *ctx, gpointer state, GError **error)
   } else if (probs)
     probs_of = kdf_tensor_ref (probs);
   kdf_ctx_metric (ctx, "split", groups != NULL);
+  /* before the split with `none`: the term is there (student_update's list stays as
+   * wired) and weighs nothing */
+  const double weight = !groups && p->before_split == BEFORE_NONE ? 0.0 : p->weight;
   return kdf_loss_publish (ctx, p->net,
-                           kdf_loss_robust_ce_new (labels, groups, probs_of, alphas, p->weight,
+                           kdf_loss_robust_ce_new (labels, groups, probs_of, alphas, weight,
                                                    error));
 }
 

@@ -227,7 +227,7 @@ static const KdfNodeClass student_update_class = {
   .init = init,
   .run = run,
   .finalize = finalize,
-  .flags = KDF_NODE_EVERY_TICK,
+  .flags = KDF_NODE_EVERY_TICK | KDF_NODE_LEARNS,
 };
 
 KDF_PLUGIN (student_update, &student_update_class)

@@ -18,10 +18,28 @@
  * authors keep every epoch's agreement for this). The node keeps the last four
  * entries' scores and outputs `scores_at`: the latest scores until the tipping point
  * is reached, then the tipping epoch's, unchanged from then on — so a downstream
- * otsu_threshold always has an input, and stops re-running once the split is fixed. */
+ * otsu_threshold always has an input, and stops re-running once the split is fixed.
+ *
+ * The fallback: a student that keeps gaining confidence shows no peak, and a method
+ * that waits for one never splits (seen on real data sets). With `budget` B > 0, when
+ * B entries have passed without a tipping point, the last of them is taken as the
+ * tipping epoch — the end of a warm-up of B epochs, whose scores are at hand — and the
+ * node says so: `fallback` is 1, the metric `fallback` is 1, and a warning names the
+ * budget. B = 0 waits for a peak forever. */
 #include <kdflow/detect.h>
 #include <kdflow/kdflow-plugin.h>
 #include <kdflow/nn.h>
+
+typedef struct {
+  int budget;
+} Params;
+
+static const KdfParamSpec params[] = {
+  KDF_PARAM_INT (Params, budget, 10, 0, 1000000,
+                 "entries without a peak after which the last one is the tipping epoch "
+                 "(a fallback, reported; 0 = wait for a peak)"),
+  { 0 },
+};
 
 static const KdfPortSpec inputs[] = {
   KDF_PORT ("probs", "f32[N,C]", KDF_PORT_OPTIONAL,
@@ -36,6 +54,7 @@ static const KdfPortSpec inputs[] = {
 static const KdfPortSpec outputs[] = {
   KDF_PORT ("reached", "u8[]", 0, "1 from the tick the tipping point is detected on, else 0"),
   KDF_PORT ("epoch", "i32[]", 0, "the tipping epoch (an index into history), or −1"),
+  KDF_PORT ("fallback", "u8[]", 0, "1 if the epoch came from the budget, not from a peak"),
   KDF_PORT ("history", "f32[*]", 0, "m_0, m_1, …: the mean max probability of each entry"),
   KDF_PORT ("mean_max", "f32[]", 0, "this entry's m"),
   KDF_PORT ("scores_at", "f32[N]", 0,
@@ -52,6 +71,7 @@ typedef struct {
   KdfTensor *kept[KEEP];      /* scores of entry e in slot e % KEEP (or NULL) */
   int64_t kept_entry[KEEP];
   gboolean published;         /* reached/epoch were output at least once */
+  gboolean fallback;          /* the epoch is the budget's */
 } State;
 
 static gboolean
@@ -94,6 +114,7 @@ scalar (KdfDType dtype, double v)
 static gboolean
 run (KdfNodeCtx *ctx, gpointer state, GError **error)
 {
+  const Params *pr = kdf_ctx_params (ctx);
   State *s = state;
   KdfTensor *probs = kdf_ctx_input_tensor (ctx, "probs");
   KdfTensor *logits = kdf_ctx_input_tensor (ctx, "logits");
@@ -148,6 +169,15 @@ run (KdfNodeCtx *ctx, gpointer state, GError **error)
     if (!kdf_tipping_point (&epoch, (const double *) (void *) s->history->data,
                             s->history->len, error))
       return FALSE;
+    const int64_t n = s->history->len;
+    if (epoch < 0 && pr->budget > 0 && n >= pr->budget) {
+      epoch = n - 1;
+      s->fallback = TRUE;
+      kdf_ctx_warning (ctx, "no tipping point (a peak of the mean max probability) in %d "
+                            "entries: the split uses entry %" G_GINT64_FORMAT
+                            ", the last of the budget (param 'budget')",
+                       pr->budget, (gint64) epoch);
+    }
     if (epoch >= 0) {
       const int slot = (int) (epoch % KEEP);
       if (scores && s->kept_entry[slot] != epoch) {
@@ -164,9 +194,11 @@ run (KdfNodeCtx *ctx, gpointer state, GError **error)
   if (!s->published || flipped) {
     kdf_ctx_set_output_tensor (ctx, "reached", scalar (KDF_DTYPE_U8, s->epoch >= 0));
     kdf_ctx_set_output_tensor (ctx, "epoch", scalar (KDF_DTYPE_I32, (double) s->epoch));
+    kdf_ctx_set_output_tensor (ctx, "fallback", scalar (KDF_DTYPE_U8, s->fallback));
     s->published = TRUE;
   }
   if (s->epoch >= 0) {
+    kdf_ctx_metric (ctx, "fallback", s->fallback);
     kdf_ctx_metric (ctx, "epoch", (double) s->epoch);
     kdf_ctx_metric (ctx, "epoch_tick", (double) g_array_index (s->ticks, guint, s->epoch));
   }
@@ -185,6 +217,8 @@ static const KdfNodeClass tipping_point_class = {
   .summary = "Blind KD tipping point: first local peak of the student's mean max probability",
   .inputs = inputs,
   .outputs = outputs,
+  .params = params,
+  .params_size = sizeof (Params),
   .init = init,
   .run = run,
   .finalize = finalize,

@@ -149,7 +149,11 @@ lua_node_call (lua_State *L)
   lua_createtable (L, 0, 4);
   for (guint i = 0; i < ln->inputs.n; i++) {
     const char *in = ln->inputs.specs[i].name;
-    kdf_lua_push_value (L, ln->inputs.types[i].kind, kdf_ctx_input_nth (ctx, in, 0));
+    gpointer v = kdf_ctx_input_nth (ctx, in, 0);
+    if (v && ln->inputs.types[i].kind == KDF_VALUE_TENSOR)
+      kdf_lua_push_tensor_unlocked (L, v);
+    else
+      kdf_lua_push_value (L, ln->inputs.types[i].kind, v);
     lua_setfield (L, -2, in);
   }
   lua_createtable (L, 0, 3);

@@ -53,6 +53,9 @@ typedef struct {
 
 typedef struct {
   KdfTensor *t;
+  /* per-sample values of ground truth or the test split may be read (a Lua node's own
+   * inputs: the node's outputs carry the flags on) */
+  gboolean unlocked;
 } TensorUD;
 
 typedef struct {
@@ -76,6 +79,10 @@ G_GNUC_INTERNAL void kdf_lua_new_metatable (lua_State *L, const char *name, cons
 /* Registers the Tensor metatable; sets kdf.tensor and kdf.zeros in the table on top. */
 G_GNUC_INTERNAL void kdf_lua_open_tensor (lua_State *L);
 G_GNUC_INTERNAL void kdf_lua_push_tensor (lua_State *L, KdfTensor *t /* transfer none */);
+/* The same, for the inputs of a Lua node: per-sample values readable even when they are
+ * ground truth or the test split (the engine passes those flags on to the node's
+ * outputs). */
+G_GNUC_INTERNAL void kdf_lua_push_tensor_unlocked (lua_State *L, KdfTensor *t /* transfer none */);
 /* The tensor of the userdata at INDEX (transfer none), or NULL if it is none. */
 G_GNUC_INTERNAL KdfTensor *kdf_lua_to_tensor (lua_State *L, int index);
 /* Pushes a tensor userdata for the value at INDEX (a tensor userdata, a number or a

@@ -13,8 +13,37 @@ kdf_lua_push_tensor (lua_State *L, KdfTensor *t /* transfer none */)
 {
   TensorUD *ud = lua_newuserdatauv (L, sizeof (TensorUD), 0);
   ud->t = NULL;
+  ud->unlocked = FALSE;
   luaL_setmetatable (L, TENSOR_MT);
   ud->t = kdf_tensor_ref (t);
+}
+
+void
+kdf_lua_push_tensor_unlocked (lua_State *L, KdfTensor *t /* transfer none */)
+{
+  kdf_lua_push_tensor (L, t);
+  ((TensorUD *) lua_touserdata (L, -1))->unlocked = TRUE;
+}
+
+/* Per-sample values of ground truth (the noise mask, clean labels) or of the test split
+ * do not leave the graph as Lua numbers: a script that could read them could train or
+ * select on them. Aggregates (t:sum(), a scalar's t:item()) stay readable, and so does
+ * everything inside a Lua node wired to them. */
+static void
+check_per_sample_read (lua_State *L, int index, const char *what)
+{
+  TensorUD *ud = luaL_checkudata (L, index, TENSOR_MT);
+  if (!ud->t || ud->unlocked || kdf_tensor_numel (ud->t) <= 1)
+    return;
+  if (kdf_tensor_is_oracle (ud->t))
+    luaL_error (L, "%s: this tensor is ground truth (an oracle value, or computed from one); "
+                "its per-sample values stay in the graph — connect it to an evaluation node "
+                "(evaluate) for numbers, or read it inside a Lua node wired with "
+                "kdf.oracle(port)", what);
+  if (kdf_tensor_is_test (ud->t))
+    luaL_error (L, "%s: this tensor is the test split (or computed from it); its per-sample "
+                "values stay in the graph — evaluate reports on it, or read it inside a Lua "
+                "node", what);
 }
 
 static KdfTensor *
@@ -256,6 +285,7 @@ static int
 tensor_get (lua_State *L)
 {
   KdfTensor *t = check_tensor (L, 1);
+  check_per_sample_read (L, 1, "t:get()");
   int64_t index[KDF_MAX_RANK] = { 0 };
   int nargs = lua_gettop (L) - 1;
   if (nargs != t->rank && !(t->rank == 0 && nargs == 0))
@@ -301,6 +331,7 @@ static int
 tensor_totable (lua_State *L)
 {
   KdfTensor *t = check_tensor (L, 1);
+  check_per_sample_read (L, 1, "t:totable()");
   int64_t flat = 0;
   push_table_rec (L, t, 0, &flat);
   return 1;
@@ -339,6 +370,10 @@ tensor_index (lua_State *L)
   }
   if (strcmp (key, "oracle") == 0) {
     lua_pushboolean (L, kdf_tensor_is_oracle (t));
+    return 1;
+  }
+  if (strcmp (key, "test") == 0) {
+    lua_pushboolean (L, kdf_tensor_is_test (t));
     return 1;
   }
   luaL_getmetafield (L, 1, "methods");

@@ -7,7 +7,10 @@ local M = {}
 
 -- The flags every pipeline takes. DEFAULTS overrides the values below.
 --   dataset, path        the source (fashion-mnist from Debian by default)
+--   test_path            csv: the test file (labels in the last column)
 --   noise, rate          the label noise (data_loader), e.g. symmetric 0.4
+--   noise2, rate2        a second noise model on the rows not yet noisy (e.g. openset
+--                        then symmetric); heldout: openset's held-out classes
 --   seed                 graph seed: noise, splits, initial weights, shuffling
 --   epochs               ticks of training (one epoch per tick)
 --   subset, test_subset  stratified subsets (0 = all), for quick runs and tests
@@ -22,8 +25,12 @@ function M.options(defaults)
   return {
     dataset = arg("dataset", "fashion-mnist"),
     path = arg("path", ""),
+    test_path = arg("test_path", ""),
     noise = arg("noise", "symmetric"),
     rate = arg("rate", 0.4),
+    noise2 = arg("noise2", "none"),
+    rate2 = arg("rate2", 0.0),
+    heldout = arg("heldout", ""),
     noise_seed = arg("noise_seed", -1),
     seed = arg("seed", 1),
     epochs = arg("epochs", 20),
@@ -39,7 +46,9 @@ end
 
 function M.data(g, o)
   return g:node("data_loader", {
-    name = "data", dataset = o.dataset, path = o.path, noise = o.noise, rate = o.rate,
+    name = "data", dataset = o.dataset, path = o.path, test_path = o.test_path,
+    noise = o.noise, rate = o.rate,
+    noise2 = o.noise2, rate2 = o.rate2, heldout = o.heldout,
     subset = o.subset, test_subset = o.test_subset, val_fraction = o.val, seed = o.noise_seed })
 end
 
@@ -75,8 +84,10 @@ function M.train(g, mon, ticks, on_tick)
   for t = 1, ticks do
     g:run { ticks = 1 }
     local test = mon.eval.accuracy:value():item()
-    local val = mon.eval_val and mon.eval_val.accuracy:value():item() or test
-    if val > best.val then best = { val = val, test = test, tick = t } end
+    local val = mon.eval_val and mon.eval_val.accuracy:value():item()
+    -- without a validation split nothing is chosen: the "best" tick is the last one (the
+    -- test accuracy reports, it never selects)
+    if val == nil or val > best.val then best = { val = val or -1, test = test, tick = t } end
     if on_tick then on_tick(t, test, val) end
   end
   return { last = mon.eval.accuracy:value():item(), best = best }
@@ -135,10 +146,16 @@ function M.report(name, o, r)
     local f = assert(io.open(o.results, "a"))
     local d = r.detection or {}
     local function num(v) return v and string.format("%.4f", v) or "" end
-    f:write(table.concat({ name, o.noise, string.format("%g", o.rate), tostring(o.seed),
+    local noise, rate = o.noise, string.format("%g", o.rate)
+    if o.noise2 ~= "none" then
+      noise, rate = noise .. "+" .. o.noise2, rate .. "+" .. string.format("%g", o.rate2)
+    end
+    local variant = r.variant or ""
+    if r.tipping_fallback then variant = variant .. ", tipping fallback" end
+    f:write(table.concat({ name, noise, rate, tostring(o.seed),
       tostring(o.epochs), tostring(o.subset), num(r.last), num(r.best.test), tostring(r.best.tick),
       num(d.precision), num(d.recall), num(d.f1), num(r.refined),
-      string.format("%.1f", r.seconds or 0), r.variant or "" }, "\t"), "\n")
+      string.format("%.1f", r.seconds or 0), variant }, "\t"), "\n")
     f:close()
   end
   local dir = kdf.run_dir()
@@ -163,16 +180,14 @@ function M.train_teacher(o)
   local ce = g:node("ce_loss", { targets = data.labels })
   local st = g:node("student_update", { name = "teacher", arch = o.teacher_arch, x = data.x,
                                         losses = { ce.loss }, lr = o.teacher_lr, batch = o.batch,
-                                        save = dir .. "/teacher-last.safetensors" })
+                                        save = o.val > 0 and "" or path })
   local mon = M.monitor(g, data, st.model, "teacher", o)
-  local best = -1
-  local r = M.train(g, mon, o.teacher_epochs, function(t, test, val)
-    if val > best then
-      best = val
-      assert(os.rename(dir .. "/teacher-last.safetensors", path))
-    end
-  end)
-  os.remove(dir .. "/teacher-last.safetensors")
+  -- the checkpoint of the best noisy-validation tick (keep_best refuses a test-split score)
+  if o.val > 0 then
+    g:node("keep_best", { name = "teacher_best", score = mon.eval_val.accuracy, model = st.model,
+                          save = path })
+  end
+  local r = M.train(g, mon, o.teacher_epochs)
   g, data, ce, st, mon = nil, nil, nil, nil, nil
   collectgarbage() -- the teacher's graph (its data and outputs) before the next stage
   print(("teacher %s: test accuracy %.4f at its best noisy-val tick %d (last tick %.4f)"):format(

@@ -65,6 +65,7 @@ typedef enum {
   KDF_PORT_OPTIONAL = 1 << 0, /* input: may stay unconnected (reads as NULL) */
   KDF_PORT_MULTI = 1 << 1,    /* input: takes any number of edges (a list) */
   KDF_PORT_ORACLE = 1 << 2,   /* output: ground truth (evaluation nodes only) */
+  KDF_PORT_TEST = 1 << 3,     /* output: the test split (never into training or loss terms) */
 } KdfPortFlags;
 
 typedef struct {
@@ -164,6 +165,9 @@ typedef enum {
   KDF_NODE_EVERY_TICK = 1 << 0,     /* run every tick even if nothing changed (training) */
   KDF_NODE_EVALUATOR = 1 << 1,      /* may consume oracle values */
   KDF_NODE_CONTROL_THREAD = 1 << 2, /* run on the control thread (engine use) */
+  KDF_NODE_LEARNS = 1 << 3,         /* learns from or selects by its inputs (training,
+                                       model selection): may not read the test split. A
+                                       kind with a loss output is treated so too. */
 } KdfNodeFlags;
 
 typedef struct _KdfNodeClass KdfNodeClass;

@@ -18,7 +18,13 @@ G_BEGIN_DECLS
 
 typedef enum {
   KDF_TENSOR_ORACLE = 1 << 0, /* ground truth: evaluation nodes only */
+  KDF_TENSOR_TEST = 1 << 1,   /* the test split (or computed from it): evaluation only, never
+                                 trained on or selected by */
 } KdfTensorFlags;
+
+/* The flags that say where a tensor's values came from: a node computing from such an
+ * input passes them on to its outputs (see kdflow.h, "Ground truth"). */
+#define KDF_TENSOR_PROVENANCE (KDF_TENSOR_ORACLE | KDF_TENSOR_TEST)
 
 typedef struct _KdfStorage KdfStorage;
 typedef struct _KdfTensor KdfTensor;
@@ -57,6 +63,14 @@ KDF_API gboolean kdf_tensor_is_contiguous (const KdfTensor *t);
 KDF_API gboolean kdf_tensor_is_oracle (const KdfTensor *t);
 /* Marks T as ground truth. Only on a tensor the caller just made. */
 KDF_API void kdf_tensor_set_oracle (KdfTensor *t, gboolean oracle);
+/* Whether T is (or was computed from) the test split; marks a tensor the caller just
+ * made. */
+KDF_API gboolean kdf_tensor_is_test (const KdfTensor *t);
+KDF_API void kdf_tensor_set_test (KdfTensor *t, gboolean test);
+/* T with FLAGS added (transfer full; consumes T): T itself when the caller holds its only
+ * reference, otherwise a new view of the same storage, so that a tensor others hold
+ * never changes. */
+KDF_API KdfTensor *kdf_tensor_with_flags (KdfTensor *t, guint flags);
 
 /* Views (transfer full; share storage with T). */
 KDF_API KdfTensor *kdf_tensor_slice (KdfTensor *t, int dim, int64_t start, int64_t len);

@@ -38,9 +38,25 @@ local inst = loader("inst", { noise = "instance", rate = 0.3, normalize = "stand
 local open = loader("open", { noise = "openset", rate = 0.2, heldout = "3", noise2 = "symmetric", rate2 = 0.2 })
 local sub = loader("sub", { subset = 100, test_subset = 20, normalize = "none" })
 
+-- Ground truth and the test split are read the one way a graph may: inside a Lua node
+-- wired with a deliberate oracle edge (their values do not leave a node's outputs as
+-- Lua tables otherwise). tab(port) reads a port, through such a node where needed.
+local seen, n_peek = {}, 0
+local function peek(port)
+  local key = tostring(port)
+  n_peek = n_peek + 1
+  g:lua { name = "peek" .. n_peek, inputs = { "v:any" }, outputs = {},
+          v = kdf.oracle(port), fn = function(i) seen[key] = i.v:totable() end }
+end
+for _, d in ipairs { sym, same, other, incl, pair, asym, trans, inst, open, sub } do
+  for _, name in ipairs { "clean_labels", "noisy_mask", "clean_labels_val", "noisy_mask_val", "y_test" } do
+    peek(d[name])
+  end
+end
+
 g:run {}
 
-local function tab(port) return port:value():totable() end
+local function tab(port) return seen[tostring(port)] or port:value():totable() end
 local function count_diff(a, b)
   local n = 0
   for i = 1, #a do if a[i] ~= b[i] then n = n + 1 end end

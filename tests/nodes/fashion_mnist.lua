@@ -28,6 +28,25 @@ local st = g:node("student_update", { arch = "mlp:784-64-10", x = sym.x, losses 
                                       lr = 0.05, batch = 32, epochs = 10 })
 local tf = g:node("teacher_forward", { model = st.model, x = sym.x_test })
 local ev = g:node("evaluate", { name = "ev", predictions = tf.predictions, labels = sym.y_test })
+-- the predictions right, counted inside a Lua node (test-split values stay in the graph;
+-- the count is one number a script may read)
+local right = g:lua { name = "right", inputs = { "p:i32[M]", "y:i32[M]" }, outputs = { "n:f32[]" },
+  p = tf.predictions, y = sym.y_test, fn = function (i)
+    local p, y, n = i.p:totable(), i.y:totable(), 0
+    for k = 1, #y do if p[k] == y[k] then n = n + 1 end end
+    return { n = n }
+  end }
+-- Ground truth and the test split are read the one way a graph may: inside a Lua node
+-- wired with a deliberate oracle edge (their values do not leave a node's outputs as
+-- Lua tables otherwise). tab(port) reads a port, through such a node where needed.
+local seen, n_peek = {}, 0
+local function peek(port)
+  local key = tostring(port)
+  n_peek = n_peek + 1
+  g:lua { name = "peek" .. n_peek, inputs = { "v:any" }, outputs = {},
+          v = kdf.oracle(port), fn = function(i) seen[key] = i.v:totable() end }
+end
+for _, port in ipairs { sym.clean_labels, sym.clean_labels_val, asym.clean_labels } do peek(port) end
 g:run {}
 
 local x = sym.x:value()
@@ -39,7 +58,7 @@ assert(sym.noisy_mask:value():sum() + sym.noisy_mask_val:value():sum() == 200)
 -- stratified: 50 of each class over both splits (by clean class)
 local counts = {}
 for _, port in ipairs { sym.clean_labels, sym.clean_labels_val } do
-  for _, v in ipairs(port:value():totable()) do counts[v] = (counts[v] or 0) + 1 end
+  for _, v in ipairs(seen[tostring(port)]) do counts[v] = (counts[v] or 0) + 1 end
 end
 for c = 0, 9 do assert(counts[c] == 50, ("class %d: %s"):format(c, tostring(counts[c]))) end
 -- pixels in [0,1]
@@ -56,17 +75,14 @@ local idx = sym.index:value():totable()
 for k = 2, #idx do assert(idx[k] > idx[k - 1]) end
 -- test subset: 20 per class
 assert(sym.y_test:value():shape()[1] == 200)
-local pred, yt = tf.predictions:value():totable(), sym.y_test:value():totable()
-local right = 0
-for i = 1, 200 do if pred[i] == yt[i] then right = right + 1 end end
-local acc = ev.accuracy:value():item()
-assert(math.abs(acc - right / 200) < 1e-6, ("evaluate says %g, the predictions %g"):format(acc, right / 200))
+local acc, n_right = ev.accuracy:value():item(), right.n:value():item()
+assert(math.abs(acc - n_right / 200) < 1e-6, ("evaluate says %g, the predictions %g"):format(acc, n_right / 200))
 print("test accuracy of the model trained on the subset:", acc)
 assert(acc > 0.55, ("a model trained on the subset scores %g on the test subset"):format(acc))
 
 -- asymmetric: 5 mapped classes of 50, ⌊0.4·50⌋ = 20 flips each, along the map
 local map = { [0] = 6, [2] = 4, [4] = 2, [5] = 7, [6] = 0 }
-local y, c = asym.labels:value():totable(), asym.clean_labels:value():totable()
+local y, c = asym.labels:value():totable(), seen[tostring(asym.clean_labels)]
 local n = 0
 for i = 1, #y do
   if y[i] ~= c[i] then

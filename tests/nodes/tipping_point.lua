@@ -34,7 +34,7 @@ end
 -- A Lua node emits each tick two rows of 10 classes whose maximum is h[tick]
 -- (m, (1−m)/9, …) and ((1−m)/9, …, m): their mean max is m. The scores are
 -- (tick, 100 + tick), so scores_at tells which tick's scores the node kept.
-local function feed(h, with_logits)
+local function feed(h, with_logits, budget)
   local g = kdf.graph { name = "tipping-feed" }
   local src = g:lua { name = "student", outputs = { "p:f32[N,C]", "z:f32[N,C]", "s:f32[N]" },
     every_tick = true,
@@ -49,23 +49,25 @@ local function feed(h, with_logits)
       end
       return { p = { r1, r2 }, z = { z1, z2 }, s = { ctx.tick, 100 + ctx.tick } }
     end }
-  local tp = g:node("tipping_point", with_logits and { logits = src.z, scores = src.s }
-                                                  or { probs = src.p, scores = src.s })
+  local tp = g:node("tipping_point", with_logits and { logits = src.z, scores = src.s, budget = budget or 0 }
+                                                  or { probs = src.p, scores = src.s, budget = budget or 0 })
   local seen = {}
   for t = 1, #h do
     g:run { ticks = 1 }
     local sa = tp.scores_at:value()
     seen[t] = { reached = tp.reached:value():item(), epoch = tp.epoch:value():item(),
-                m = tp.mean_max:value():item(), s1 = sa:get(1), s2 = sa:get(2) }
+                m = tp.mean_max:value():item(), s1 = sa:get(1), s2 = sa:get(2),
+                fallback = tp.fallback:value():item() }
   end
   return seen, tp.history:value()
 end
 
--- EPOCH: the expected tipping epoch, or −1; AT: the tick (0-based) it is detected on
-local function check(what, h, epoch, at)
+-- EPOCH: the expected tipping epoch, or −1; AT: the tick (0-based) it is detected on;
+-- BUDGET (0: none) and FALLBACK (whether the epoch is the budget's)
+local function check(what, h, epoch, at, budget, fallback)
   for _, with_logits in ipairs { false, true } do
     local w = what .. (with_logits and " (logits)" or " (probs)")
-    local seen, hist = feed(h, with_logits)
+    local seen, hist = feed(h, with_logits, budget)
     assert(hist:numel() == #h, w .. ": history has " .. hist:numel() .. " entries")
     for t = 1, #h do
       local tick = t - 1
@@ -74,6 +76,8 @@ local function check(what, h, epoch, at)
       local r = epoch >= 0 and tick >= at
       assert(seen[t].reached == (r and 1 or 0), ("%s: reached at tick %d is %d"):format(w, tick, seen[t].reached))
       assert(seen[t].epoch == (r and epoch or -1), ("%s: epoch at tick %d is %d"):format(w, tick, seen[t].epoch))
+      assert(seen[t].fallback == ((r and fallback) and 1 or 0),
+             ("%s: fallback at tick %d is %d"):format(w, tick, seen[t].fallback))
       local from = r and epoch or tick
       assert(seen[t].s1 == from and seen[t].s2 == 100 + from,
              ("%s: scores_at at tick %d are tick %g's, expected tick %d's"):format(w, tick, seen[t].s1, from))
@@ -96,6 +100,28 @@ check("not above m_{i-2}", { 0.50, 0.30, 0.40, 0.35, 0.30, 0.20, 0.10 }, -1)
 -- a plateau, a dip, then .70 (index 6) > .50 .60 | .65 .60 → 6, known at tick 8
 check("late peak", { 0.30, 0.40, 0.50, 0.50, 0.40, 0.60, 0.70, 0.65, 0.60, 0.20 }, 6, 8)
 
+-- the budget: after B entries without a peak, the last of them is the tipping epoch
+-- (flagged as a fallback); a peak known by then wins
+check("climb, budget 6", { 0.30, 0.45, 0.52, 0.55, 0.54, 0.56, 0.60, 0.70 }, 5, 5, 6, true)
+check("peak at the budget", { 0.30, 0.45, 0.52, 0.55, 0.54, 0.53, 0.56 }, 3, 5, 6, false)
+check("late peak, budget 6", { 0.30, 0.40, 0.50, 0.50, 0.40, 0.60, 0.70, 0.65, 0.60, 0.20 }, 5, 5, 6, true)
+check("late peak, budget 9", { 0.30, 0.40, 0.50, 0.50, 0.40, 0.60, 0.70, 0.65, 0.60, 0.20 }, 6, 8, 9, false)
+check("climb, budget 0", { 0.30, 0.45, 0.52, 0.55, 0.54, 0.56, 0.60, 0.70 }, -1, nil, 0, false)
+do -- the fallback is said: a warning in summary.json
+  local g = kdf.graph { name = "tipping-warn" }
+  local h = { 0.3, 0.4, 0.5, 0.6 }
+  local src = g:lua { name = "student", outputs = { "p:f32[N,C]" }, every_tick = true,
+    fn = function (_, ctx) local m = h[ctx.tick + 1]; return { p = { { m, 1 - m } } } end }
+  g:node("tipping_point", { name = "tp", probs = src.p, budget = 3 })
+  g:run { ticks = 4 }
+  local f = assert(io.open(kdf.run_dir() .. "/summary.json"))
+  local text = f:read("a")
+  f:close()
+  assert(text:find("node 'tp' (tipping_point), tick 2: no tipping point", 1, true)
+         and text:find("the split uses entry 2, the last of the budget", 1, true),
+         "the fallback was not reported: " .. text)
+end
+
 -- ---- the rule in plain Lua on pseudo-random histories ----------------------------------
 local state = 77
 local function rnd()
@@ -110,25 +136,31 @@ local function first_peak(h, n) -- over the first n entries
   end
   return -1
 end
-local found = 0
+local found, fell_back = 0, 0
+for _, budget in ipairs { 0, 10 } do
 for trial = 1, 8 do
   local h, v = {}, 0.3
+  state = 6000 + trial -- the same histories for both budgets (3 without a peak, 6 without one by entry 10)
   for t = 1, 14 do
     v = math.min(0.95, math.max(0.15, v + 0.12 * (rnd() - 0.4)))
     h[t] = f32(v) -- the node sees f32 probabilities; m of two equal maxima is that f32
   end
-  local seen = feed(h, false)
-  local fixed = -1
+  local seen = feed(h, false, budget)
+  local fixed, fb = -1, false
   for t = 1, #h do
     if fixed < 0 then fixed = first_peak(h, t) end
-    if fixed >= 0 and t == #h then found = found + 1 end
-    local w = ("random history %d, tick %d"):format(trial, t - 1)
+    if fixed < 0 and budget > 0 and t >= budget then fixed, fb = t - 1, true end
+    if fixed >= 0 and t == #h and budget == 0 then found = found + 1 end
+    if fb and t == #h then fell_back = fell_back + 1 end
+    local w = ("budget %d, random history %d, tick %d"):format(budget, trial, t - 1)
     assert(seen[t].reached == (fixed >= 0 and 1 or 0), w .. ": reached " .. seen[t].reached)
     assert(seen[t].epoch == fixed, w .. ": epoch " .. seen[t].epoch .. ", expected " .. fixed)
+    assert(seen[t].fallback == (fb and 1 or 0), w .. ": fallback " .. seen[t].fallback)
     assert(seen[t].s1 == (fixed >= 0 and fixed or t - 1), w .. ": scores_at " .. seen[t].s1)
   end
 end
--- (with this seed: peaks at 8 11 8 2 6 3, none, 2)
+end
+assert(fell_back >= 1, "no random history fell back to the budget")
 assert(found >= 3 and found <= 7, "the random histories should mix peaks and none: " .. found)
 
 -- ---- an input that does not change is one entry, however many ticks pass -------------
