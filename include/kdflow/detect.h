@@ -264,6 +264,77 @@ KDF_API gboolean kdf_tipping_point (int64_t *epoch, const double *history, int64
 KDF_API gboolean kdf_topk_refine (float *soft, uint8_t *mask, int32_t *top, const float *probs,
                                   int64_t n, int c, int k, GError **error);
 
+/* ==== uncertainty_split (MODUL) ============================================ */
+
+/* Per-sample evidential loss (METHODS §1 uncertainty_split): e = relu(z) + 1,
+ * S = Σ_c e_c, ℓ = Σ_c (y_c − e_c/S)² + Σ_c e_c (S − e_c) / (S² (S + 1)), y the one-hot
+ * given label. LOSS: N f32. Fails on non-finite logits or labels outside [0, C). */
+KDF_API gboolean kdf_evidential_loss (float *loss, const float *logits, const int32_t *labels,
+                                      int64_t n, int c, GError **error);
+
+typedef struct {
+  int components;  /* K, 1..256 (20) */
+  int max_iter;    /* EM iterations at most, ≥ 1 (100) */
+  double tol;      /* stop when the mean log-likelihood changes by less (1e-3; 0: never) */
+  double reg_var;  /* added to every component's variance at each M-step (5e-4) */
+  /* nullable, K values each: the starting parameters (weights need not sum to 1).
+   * Default: equal weights, means at the (k + ½)/K quantiles of the data, and every
+   * variance the data's variance / K² (+ reg_var). */
+  const double *init_weights, *init_means, *init_vars;
+  gpointer reserved[4];
+} KdfGmm1dOptions;
+
+KDF_API void kdf_gmm1d_options_init (KdfGmm1dOptions *opt);
+
+typedef struct {
+  int iterations;        /* EM iterations run (E-step + M-step each) */
+  gboolean converged;    /* the change fell below tol */
+  double log_likelihood; /* mean log-likelihood per sample at the last E-step */
+  gpointer reserved[4];
+} KdfGmm1dResult;
+
+/* A one-dimensional Gaussian mixture fitted to X (N values) by EM, in float64, in
+ * the order of scikit-learn's GaussianMixture (E-step, M-step, then the convergence
+ * test on the E-step's mean log-likelihood; n_k gets 10·DBL_EPSILON; weights n_k/N).
+ * WEIGHTS, MEANS, VARS: K values each (outputs). */
+KDF_API gboolean kdf_gmm1d_fit (double *weights, double *means, double *vars, const float *x,
+                                int64_t n, const KdfGmm1dOptions *opt, KdfGmm1dResult *result,
+                                GError **error);
+
+typedef enum {
+  KDF_SPLIT_CLEAN = 0,
+  KDF_SPLIT_OPEN = 1,   /* open-set: the input belongs to no class */
+  KDF_SPLIT_CLOSED = 2, /* closed-set: a wrong class */
+} KdfSplitGroup;
+
+typedef struct {
+  KdfGmm1dOptions gmm;
+  double clean_below; /* components with mean < this are "clean" (0.3) */
+  double closed_from; /* components with mean ≥ this are "closed-set"; between: open (0.9) */
+  gpointer reserved[4];
+} KdfUncertaintyOptions;
+
+KDF_API void kdf_uncertainty_options_init (KdfUncertaintyOptions *opt);
+
+typedef struct {
+  int64_t count[3];     /* samples per group (clean, open, closed) */
+  int components[3];    /* mixture components per group */
+  double loss_min, loss_max; /* the min-max normalisation used */
+  KdfGmm1dResult gmm;
+  gpointer reserved[4];
+} KdfUncertaintyResult;
+
+/* MODUL's three-way split of per-sample losses (METHODS §1 uncertainty_split):
+ * min-max normalise the losses (all equal: every sample clean, no mixture fitted),
+ * fit the 1-D mixture, map each component to a group by its mean, and put each
+ * sample in the group with the largest summed posterior (ties to the lower group).
+ * GROUP: N i32 (KdfSplitGroup). POSTERIOR (N×3 f32, nullable): the summed posteriors.
+ * NORMALIZED (N f32, nullable): the normalised losses. */
+KDF_API gboolean kdf_uncertainty_split (int32_t *group, float *posterior, float *normalized,
+                                        const float *loss, int64_t n,
+                                        const KdfUncertaintyOptions *opt,
+                                        KdfUncertaintyResult *result, GError **error);
+
 /* ==== human-confirmed label errors (label-errors mturk files) ============== */
 
 typedef struct {
