@@ -142,6 +142,45 @@ local pll_soft = round("pll_soft", function(g)
 end, r0.model)
 results[#results + 1] = { variant = "PLL 1/2-1/2", r = pll_soft }
 
+-- Diagnostics (evaluation only, through a deliberate oracle edge): the loader again
+-- (same seed and name, so the same rows and noise) gives the clean training labels; each
+-- round's targets-to-be (argmax of its best-tick probabilities on the training rows) are
+-- scored against them ("refined" in the report), and so is the PLL candidate set: the
+-- share of training rows whose clean label is among round 0's top k.
+local gd = kdf.graph { name = "diagnostics", seed = o.seed }
+local dd = common.data(gd, o)
+local truth
+gd:lua { name = "truth", inputs = { "y:i32[N]" }, outputs = {}, y = kdf.oracle(dd.clean_labels),
+         fn = function(i) truth = i.y:totable() end }
+gd:run()
+gd, dd = nil, nil
+local function ranked(row)
+  local idx = {}
+  for c = 1, #row do idx[c] = c end
+  table.sort(idx, function(a, b) return row[a] > row[b] or (row[a] == row[b] and a < b) end)
+  return idx
+end
+local p0 = r0.probs:totable()
+local covered = 0
+for i, row in ipairs(p0) do
+  local top = ranked(row)
+  for j = 1, o.k do if top[j] - 1 == truth[i] then covered = covered + 1 end end
+end
+r0.topk_coverage = covered / #p0
+for _, x in ipairs(results) do
+  local right = 0
+  for i, row in ipairs(x.r.probs:totable()) do
+    if ranked(row)[1] - 1 == truth[i] then right = right + 1 end
+  end
+  x.r.refined = right / #truth
+end
+print(("sd_pll: training rows: round 0's top-%d holds the clean label for %.4f; argmax "
+  .. "against the clean labels: %s"):format(o.k, r0.topk_coverage, (function()
+    local t = {}
+    for _, x in ipairs(results) do t[#t + 1] = ("%s %.4f"):format(x.variant, x.r.refined) end
+    return table.concat(t, ", ") end)()))
+truth, p0 = nil, nil
+
 local seconds = kdf.clock() - t0
 for _, x in ipairs(results) do
   x.r.seconds = seconds
