@@ -53,6 +53,11 @@ end
 -- the data's (the loader runs first).
 local g0 = kdf.graph { name = "features", seed = o.seed }
 local data = common.data(g0, o)
+-- the clean training labels, for the diagnostics at the end only: read inside a Lua
+-- node through a deliberate oracle edge (nothing that trains sees them)
+local truth
+g0:lua { name = "truth", inputs = { "y:i32[N]" }, outputs = {}, y = kdf.oracle(data.clean_labels),
+         fn = function(i) truth = i.y:totable() end }
 if not teacher then g0:run() end
 local f = {}
 for _, split in ipairs({ { "train", data.x }, { "val", data.x_val }, { "test", data.x_test } }) do
@@ -87,6 +92,7 @@ local function round(name, losses_of, init)
   local lr = o.lr_decay < 1 and kdf.exponential(o.lr, o.lr_decay) or o.lr
   local params = { name = "probe", x = F.train, losses = losses_of(g), lr = lr, batch = o.batch }
   if init then params.model = init else params.arch = probe end
+  if o.val <= 0 then params.save = name .. ".safetensors" end -- nothing chooses: the last tick
   local st = g:node("student_update", params)
   local tr = g:node("teacher_forward", { name = "train", model = st.model, x = F.train })
   local te = g:node("teacher_forward", { name = "test", model = st.model, x = F.test })
@@ -95,6 +101,11 @@ local function round(name, losses_of, init)
     local va = g:node("teacher_forward", { name = "val", model = st.model, x = F.val })
     mon.eval_val = g:node("evaluate", { name = "noisy_val", logits = va.logits, labels = labels_val,
                                         save = false })
+  end
+  -- the probe of the best noisy-validation tick, as a checkpoint in the run directory
+  if o.val > 0 then
+    g:node("keep_best", { name = "best", score = mon.eval_val.accuracy, model = st.model,
+                          save = name .. ".safetensors" })
   end
   local keep = {}
   local r = common.train(g, mon, o.epochs, function(t, test, val)
@@ -142,18 +153,10 @@ local pll_soft = round("pll_soft", function(g)
 end, r0.model)
 results[#results + 1] = { variant = "PLL 1/2-1/2", r = pll_soft }
 
--- Diagnostics (evaluation only, through a deliberate oracle edge): the loader again
--- (same seed and name, so the same rows and noise) gives the clean training labels; each
+-- Diagnostics (evaluation only): with the clean training labels read at stage 0, each
 -- round's targets-to-be (argmax of its best-tick probabilities on the training rows) are
 -- scored against them ("refined" in the report), and so is the PLL candidate set: the
 -- share of training rows whose clean label is among round 0's top k.
-local gd = kdf.graph { name = "diagnostics", seed = o.seed }
-local dd = common.data(gd, o)
-local truth
-gd:lua { name = "truth", inputs = { "y:i32[N]" }, outputs = {}, y = kdf.oracle(dd.clean_labels),
-         fn = function(i) truth = i.y:totable() end }
-gd:run()
-gd, dd = nil, nil
 local function ranked(row)
   local idx = {}
   for c = 1, #row do idx[c] = c end
