@@ -46,6 +46,8 @@ typedef struct {
   double instance_std;
   const char *heldout;
   const char *labels_file;
+  const char *clusters;
+  double cluster_cut;
   KdfNoiseKind noise2;
   double rate2;
   double val_fraction;
@@ -76,6 +78,7 @@ static const KdfChoice noises[] = {
   { "instance", KDF_NOISE_INSTANCE },
   { "openset", KDF_NOISE_OPENSET },
   { "file", KDF_NOISE_FILE },
+  { "cc", KDF_NOISE_CC },
   { 0 },
 };
 
@@ -100,6 +103,9 @@ static const KdfPortSpec outputs[] = {
             "test inputs (0 rows if the source has none; evaluation only)"),
   KDF_PORT ("y_test", "i32[M]", KDF_PORT_TEST, "test labels (clean; evaluation only)"),
   KDF_PORT ("num_classes", "f32[]", 0, "C, the number of classes (a scalar)"),
+  KDF_PORT ("class_clusters", "i32[C]", 0,
+            "cc noise: each class's confusable cluster (ids from 0 in the order of each "
+            "cluster's lowest class); other models: every class alone (0..C−1)"),
   { 0 },
 };
 
@@ -129,6 +135,12 @@ static const KdfParamSpec params[] = {
   KDF_PARAM_STRING (Params, heldout, "", "openset: held-out classes, '8,9' or names"),
   KDF_PARAM_STRING (Params, labels_file, "",
                     "file: a .npy of N noisy labels, one per source row"),
+  KDF_PARAM_STRING (Params, clusters, "",
+                    "cc: the clusters, '0,2,4,6;5,7,9' (';' between clusters, classes by index "
+                    "or name, a class not named is alone); default: complete-linkage clusters "
+                    "of the normalised training inputs (Jeong & Chung 2024)"),
+  KDF_PARAM_DOUBLE (Params, cluster_cut, 0.8, 1e-6, 1,
+                    "cc: cut the dendrogram at this fraction of its largest merge height"),
   KDF_PARAM_ENUM (Params, noise2, "none", noises, "a second model on the samples not yet noisy"),
   KDF_PARAM_DOUBLE (Params, rate2, 0.0, 0, 0, "its rate"),
   KDF_PARAM_DOUBLE (Params, val_fraction, 0.1, 0.0, 0.99, "noisy validation split (0 = none)"),
@@ -260,6 +272,7 @@ typedef struct {
   int32_t *map;
   int32_t *heldout;
   KdfTensor *transition;
+  int32_t *clusters; /* cc: owned by the caller of add_noise */
 } NoiseArena;
 
 static void
@@ -268,6 +281,7 @@ arena_clear (NoiseArena *a)
   g_clear_pointer (&a->map, g_free);
   g_clear_pointer (&a->heldout, g_free);
   g_clear_pointer (&a->transition, kdf_tensor_unref);
+  a->clusters = NULL;
 }
 
 static gboolean
@@ -333,6 +347,9 @@ make_spec (KdfNodeCtx *ctx, KdfDataset *ds, KdfNoiseKind kind, double rate, cons
       return FALSE;
     }
     spec->heldout = arena->heldout;
+  } else if (kind == KDF_NOISE_CC) {
+    spec->clusters = arena->clusters;
+    spec->cluster_cut = p->cluster_cut;
   } else if (kind == KDF_NOISE_FILE) {
     if (!*p->labels_file) {
       g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM, "file noise needs param 'labels_file'");
@@ -343,15 +360,43 @@ make_spec (KdfNodeCtx *ctx, KdfDataset *ds, KdfNoiseKind kind, double rate, cons
   return TRUE;
 }
 
-/* Adds noise model KIND (param KIND_NAME) at RATE (param RATE_NAME). */
+/* cc: the clusters of param 'clusters', else of the (normalised) training inputs and
+ * the labels as they are now, into CLUSTERS (C entries). */
+static gboolean
+cc_clusters (KdfNodeCtx *ctx, KdfDataset *ds, int32_t *clusters, GError **error)
+{
+  const Params *p = kdf_ctx_params (ctx);
+  if (*p->clusters) {
+    if (!kdf_noise_parse_clusters (p->clusters, ds->n_classes,
+                                   (const char *const *) ds->class_names, clusters, error)) {
+      g_prefix_error (error, "param 'clusters' = '%s': ", p->clusters);
+      return FALSE;
+    }
+    return TRUE;
+  }
+  if (!kdf_noise_confusable_clusters (ds->x, ds->labels, ds->n_classes, p->cluster_cut, clusters,
+                                      NULL, error)) {
+    g_prefix_error (error, "cc noise: ");
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* Adds noise model KIND (param KIND_NAME) at RATE (param RATE_NAME). CLUSTERS: the
+ * clusters for cc noise (C entries). */
 static gboolean
 add_noise (KdfNodeCtx *ctx, KdfDataset *ds, KdfNoiseKind kind, const char *kind_name, double rate,
-           const char *rate_name, guint64 seed, GError **error)
+           const char *rate_name, guint64 seed, int32_t *clusters, GError **error)
 {
   if (kind == KDF_NOISE_NONE)
     return TRUE;
   KdfNoiseSpec spec;
   NoiseArena arena = { 0 };
+  if (kind == KDF_NOISE_CC) {
+    if (!cc_clusters (ctx, ds, clusters, error))
+      return FALSE;
+    arena.clusters = clusters;
+  }
   gboolean ok = make_spec (ctx, ds, kind, rate, rate_name, seed, &spec, &arena, error) &&
                 kdf_dataset_add_noise (ds, &spec, error);
   if (!ok && !g_str_has_prefix ((*error)->message, "param '"))
@@ -385,7 +430,7 @@ run (KdfNodeCtx *ctx, gpointer state, GError **error)
 
   gboolean file_noise = p->noise == KDF_NOISE_FILE;
   if (file_noise &&
-      !add_noise (ctx, ds, p->noise, "noise", p->rate, "rate", step_seed (seed, 3), error))
+      !add_noise (ctx, ds, p->noise, "noise", p->rate, "rate", step_seed (seed, 3), NULL, error))
     return FALSE;
   if (p->subset > 0) {
     if (p->subset > ds->x->shape[0]) {
@@ -412,9 +457,14 @@ run (KdfNodeCtx *ctx, gpointer state, GError **error)
     g_prefix_error (error, "param 'normalize': ");
     return FALSE;
   }
-  if ((!file_noise &&
-       !add_noise (ctx, ds, p->noise, "noise", p->rate, "rate", step_seed (seed, 3), error)) ||
-      !add_noise (ctx, ds, p->noise2, "noise2", p->rate2, "rate2", step_seed (seed, 4), error))
+  /* every class alone unless cc noise finds (or is given) clusters */
+  g_autofree int32_t *clusters = g_new (int32_t, MAX (ds->n_classes, 1));
+  for (int c = 0; c < ds->n_classes; c++)
+    clusters[c] = c;
+  if ((!file_noise && !add_noise (ctx, ds, p->noise, "noise", p->rate, "rate",
+                                  step_seed (seed, 3), clusters, error)) ||
+      !add_noise (ctx, ds, p->noise2, "noise2", p->rate2, "rate2", step_seed (seed, 4), clusters,
+                  error))
     return FALSE;
   if (p->val_fraction > 0 &&
       !kdf_dataset_split_validation (ds, p->val_fraction, step_seed (seed, 5), error))
@@ -449,6 +499,9 @@ run (KdfNodeCtx *ctx, gpointer state, GError **error)
   kdf_ctx_set_output_tensor (ctx, "y_test", kdf_tensor_with_flags (
       or_empty (ds->y_test, KDF_DTYPE_I32, 1, 0, FALSE), KDF_TENSOR_TEST));
   kdf_ctx_set_output_tensor (ctx, "num_classes", kdf_tensor_new_scalar_f32 ((float) ds->n_classes));
+  KdfTensor *cl = kdf_tensor_new_1d (KDF_DTYPE_I32, ds->n_classes);
+  memcpy (kdf_tensor_i32 (cl), clusters, sizeof (int32_t) * ds->n_classes);
+  kdf_ctx_set_output_tensor (ctx, "class_clusters", cl);
   return TRUE;
 }
 

@@ -1,19 +1,24 @@
 /* teacher_forward — a model's forward pass over a whole data set, in eval mode and in
  * batches (METHODS §1): logits, the feature tap, softmax at temperature T, and the
  * per-sample cross-entropy against optional labels. The model comes from the `model`
- * input (a student being trained, say) or from a checkpoint file; a frozen model over
- * unchanged inputs runs once (the engine only reruns a node whose inputs changed). */
+ * input (a student being trained, say), from a checkpoint file, or — param `arch` — is
+ * an untrained network whose weights are drawn from the node's seed: a fixed random
+ * feature map that has seen no labels (the label-independent features of sd_pll.lua).
+ * A frozen model over unchanged inputs runs once (the engine only reruns a node whose
+ * inputs changed). */
 #include <kdflow/kdflow-plugin.h>
 #include <kdflow/nn.h>
 
 typedef struct {
   const char *checkpoint;
+  const char *arch;
   double T;
   int batch;
 } Params;
 
 static const KdfPortSpec inputs[] = {
-  KDF_PORT ("model", "model", KDF_PORT_OPTIONAL, "the network (or give param checkpoint)"),
+  KDF_PORT ("model", "model", KDF_PORT_OPTIONAL,
+            "the network (or give param checkpoint or arch)"),
   KDF_PORT ("x", "f32", 0, "inputs, N×D or N×C×H×W"),
   KDF_PORT ("labels", "i32[N]", KDF_PORT_OPTIONAL, "labels for sample_loss"),
   { 0 },
@@ -32,14 +37,18 @@ static const KdfPortSpec outputs[] = {
 static const KdfParamSpec params[] = {
   KDF_PARAM_STRING (Params, checkpoint, "",
                     "a safetensors file written by kdflow (when no model input)"),
+  KDF_PARAM_STRING (Params, arch, "",
+                    "an untrained network of this architecture (e.g. mlp:784-2048-10), its "
+                    "weights drawn from the node's seed: a fixed random feature map that has "
+                    "seen no labels (when no model input and no checkpoint)"),
   KDF_PARAM_DOUBLE (Params, T, 1.0, 0.01, 100, "temperature of probs"),
   KDF_PARAM_INT (Params, batch, 256, 1, 1 << 20, "rows per forward batch"),
   { 0 },
 };
 
 typedef struct {
-  KdfModel *loaded; /* from the checkpoint param */
-  char *path;
+  KdfModel *loaded; /* from the checkpoint or arch param */
+  char *path;       /* the checkpoint's path, or "arch:" and the architecture */
 } State;
 
 static gboolean
@@ -56,21 +65,27 @@ get_model (KdfNodeCtx *ctx, State *s, GError **error)
 {
   const Params *p = kdf_ctx_params (ctx);
   KdfModel *m = kdf_ctx_input_model (ctx, "model");
-  if (m && *p->checkpoint) {
+  int given = (m != NULL) + (*p->checkpoint != '\0') + (*p->arch != '\0');
+  if (given > 1) {
     g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM,
-                 "give either the 'model' input or param 'checkpoint', not both");
+                 "give one of the 'model' input, param 'checkpoint' and param 'arch', not %s",
+                 given == 3 ? "all three" : "two");
     return NULL;
   }
   if (m)
     return m;
-  if (!*p->checkpoint) {
+  if (given == 0) {
     g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM,
-                 "no model: connect the 'model' input or set param 'checkpoint'");
+                 "no model: connect the 'model' input or set param 'checkpoint' or 'arch'");
     return NULL;
   }
-  g_autofree char *path = kdf_ctx_input_path (ctx, p->checkpoint);
+  g_autofree char *path = *p->arch ? g_strconcat ("arch:", p->arch, NULL)
+                                   : kdf_ctx_input_path (ctx, p->checkpoint);
   if (!s->loaded || g_strcmp0 (s->path, path) != 0) {
-    KdfModel *loaded = kdf_model_load (path, error);
+    KdfModel *loaded = *p->arch ? kdf_model_new_from_arch (p->arch, kdf_ctx_seed (ctx), error)
+                                : kdf_model_load (path, error);
+    if (!loaded && *p->arch)
+      g_prefix_error (error, "param 'arch': ");
     if (!loaded)
       return NULL;
     if (s->loaded)

@@ -33,6 +33,7 @@ static const char *const kind_names[] = {
   [KDF_NOISE_INSTANCE] = "instance",
   [KDF_NOISE_OPENSET] = "openset",
   [KDF_NOISE_FILE] = "file",
+  [KDF_NOISE_CC] = "cc",
 };
 
 const char *
@@ -164,6 +165,181 @@ kdf_noise_parse_class_list (const char *spec, int n_classes, const char *const *
   }
   *n_out = n;
   return g_steal_pointer (&list);
+}
+
+/* Renumbers cluster ids in the order of each cluster's lowest class. */
+static void
+canonical_clusters (int32_t *id, int n_classes)
+{
+  g_autofree int32_t *to = g_new (int32_t, n_classes);
+  for (int c = 0; c < n_classes; c++)
+    to[c] = -1;
+  int next = 0;
+  for (int c = 0; c < n_classes; c++) {
+    int32_t old = id[c];
+    if (old < 0 || old >= n_classes) /* not assigned: a cluster of its own */
+      id[c] = next++;
+    else {
+      if (to[old] < 0)
+        to[old] = next++;
+      id[c] = to[old];
+    }
+  }
+}
+
+gboolean
+kdf_noise_parse_clusters (const char *spec, int n_classes, const char *const *names,
+                          int32_t *clusters_out, GError **error)
+{
+  g_return_val_if_fail (spec != NULL && clusters_out != NULL && n_classes > 0, FALSE);
+  for (int c = 0; c < n_classes; c++)
+    clusters_out[c] = -1;
+  g_auto (GStrv) groups = g_strsplit (spec, ";", -1);
+  for (int k = 0; groups[k]; k++) {
+    g_auto (GStrv) entries = g_strsplit (groups[k], ",", -1);
+    for (int e = 0; entries[e]; e++) {
+      char *entry = g_strstrip (entries[e]);
+      if (*entry == '\0')
+        continue;
+      int c = kdf_data_resolve_class (entry, n_classes, names);
+      if (c < 0)
+        return bad_class (error, "cluster list", entry, entry, n_classes, names);
+      if (clusters_out[c] >= 0) {
+        g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM,
+                     "clusters '%s' name class %d twice", spec, c);
+        return FALSE;
+      }
+      clusters_out[c] = k;
+    }
+  }
+  canonical_clusters (clusters_out, n_classes);
+  return TRUE;
+}
+
+gboolean
+kdf_noise_confusable_clusters (const KdfTensor *x, const KdfTensor *labels, int n_classes,
+                               double cut, int32_t *clusters_out, double *heights_out,
+                               GError **error)
+{
+  g_return_val_if_fail (clusters_out != NULL && n_classes > 0, FALSE);
+  if (!kdf_tensor_check_labels (labels, n_classes, "labels", error))
+    return FALSE;
+  int64_t n = labels->shape[0];
+  if (x == NULL || x->dtype != KDF_DTYPE_F32 || x->rank != 2 || x->shape[0] != n) {
+    g_autofree char *d = x ? kdf_tensor_describe (x) : g_strdup ("nothing");
+    g_set_error (error, KDF_ERROR, KDF_ERROR_SHAPE,
+                 "confusable clusters need the features x as f32[N,D] with N = %" G_GINT64_FORMAT
+                 ", got %s",
+                 (gint64) n, d);
+    return FALSE;
+  }
+  if (!(cut > 0 && cut <= 1)) {
+    g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM,
+                 "confusable clusters: the cut %g is outside (0, 1] (a fraction of the largest "
+                 "merge height)",
+                 cut);
+    return FALSE;
+  }
+  int C = n_classes;
+  int64_t D = x->shape[1];
+  g_autoptr (KdfTensor) lc = kdf_tensor_contiguous ((KdfTensor *) labels);
+  const int32_t *y = kdf_tensor_i32 (lc);
+  g_autofree double *mu = g_new0 (double, MAX (D, 1));
+  g_autofree double *ubar = g_new0 (double, MAX ((gsize) C * D, 1));
+  g_autofree int64_t *count = g_new0 (int64_t, C);
+  g_autofree double *u = g_new (double, MAX (D, 1));
+  const float *px = x->data;
+  for (int64_t i = 0; i < n; i++)
+    for (int64_t j = 0; j < D; j++) {
+      float v = px[i * x->strides[0] + j * x->strides[1]];
+      if (!isfinite (v)) {
+        g_set_error (error, KDF_ERROR, KDF_ERROR_VALUE,
+                     "confusable clusters: x[%" G_GINT64_FORMAT ",%" G_GINT64_FORMAT
+                     "] is not finite",
+                     (gint64) i, (gint64) j);
+        return FALSE;
+      }
+      mu[j] += v;
+    }
+  for (int64_t j = 0; j < D; j++)
+    mu[j] /= MAX (n, 1);
+  for (int64_t i = 0; i < n; i++) {
+    double norm = 0;
+    for (int64_t j = 0; j < D; j++) {
+      u[j] = px[i * x->strides[0] + j * x->strides[1]] - mu[j];
+      norm += u[j] * u[j];
+    }
+    count[y[i]]++;
+    if (norm <= 0)
+      continue;
+    norm = sqrt (norm);
+    double *dst = ubar + (gsize) y[i] * D;
+    for (int64_t j = 0; j < D; j++)
+      dst[j] += u[j] / norm;
+  }
+  for (int c = 0; c < C; c++)
+    for (int64_t j = 0; j < D; j++)
+      ubar[(gsize) c * D + j] /= MAX (count[c], 1);
+  /* distances between clusters under complete linkage: start from 1 − M */
+  g_autofree double *dist = g_new (double, (gsize) C * C);
+  for (int a = 0; a < C; a++)
+    for (int b = 0; b < C; b++) {
+      double m = 0;
+      for (int64_t j = 0; j < D; j++)
+        m += ubar[(gsize) a * D + j] * ubar[(gsize) b * D + j];
+      dist[a * C + b] = 1 - m;
+    }
+  /* agglomerate: rep[c] = the representative (lowest class) of c's cluster; ALIVE
+   * marks representatives. Record each merge (pair, height). */
+  g_autofree int *rep = g_new (int, C);
+  g_autofree gboolean *alive = g_new (gboolean, C);
+  g_autofree int *ma = g_new (int, MAX (C - 1, 1));
+  g_autofree int *mb = g_new (int, MAX (C - 1, 1));
+  g_autofree double *mh = g_new (double, MAX (C - 1, 1));
+  for (int c = 0; c < C; c++) {
+    rep[c] = c;
+    alive[c] = TRUE;
+  }
+  for (int step = 0; step < C - 1; step++) {
+    int ba = -1, bb = -1;
+    double best = INFINITY;
+    for (int a = 0; a < C; a++)
+      for (int b = a + 1; b < C && alive[a]; b++)
+        if (alive[b] && dist[a * C + b] < best) {
+          best = dist[a * C + b];
+          ba = a;
+          bb = b;
+        }
+    ma[step] = ba;
+    mb[step] = bb;
+    mh[step] = best;
+    /* complete linkage: the merged cluster's distance to k is the larger of the two */
+    for (int k = 0; k < C; k++)
+      if (alive[k] && k != ba && k != bb) {
+        double d = MAX (dist[ba * C + k], dist[bb * C + k]);
+        dist[ba * C + k] = dist[k * C + ba] = d;
+      }
+    alive[bb] = FALSE;
+  }
+  double top = 0;
+  for (int step = 0; step < C - 1; step++) {
+    top = MAX (top, mh[step]);
+    if (heights_out)
+      heights_out[step] = mh[step];
+  }
+  /* complete-linkage heights never decrease, so the flat clusters at height h are the
+   * merges up to the first one above h */
+  double h = cut * top;
+  for (int step = 0; step < C - 1 && mh[step] <= h; step++) {
+    int from = rep[mb[step]], to = rep[ma[step]];
+    for (int c = 0; c < C; c++)
+      if (rep[c] == from)
+        rep[c] = to;
+  }
+  for (int c = 0; c < C; c++)
+    clusters_out[c] = rep[c];
+  canonical_clusters (clusters_out, C);
+  return TRUE;
 }
 
 /* ---- the models --------------------------------------------------------------- */
@@ -416,6 +592,58 @@ noise_instance (Ctx *c, const KdfTensor *x, GError **error)
 }
 
 static gboolean
+noise_cc (Ctx *c, const KdfTensor *x, GError **error)
+{
+  int C = c->n_classes;
+  g_autofree int32_t *cl = g_new (int32_t, C);
+  if (c->spec->clusters) {
+    for (int a = 0; a < C; a++) {
+      cl[a] = c->spec->clusters[a];
+      if (cl[a] < 0 || cl[a] >= C) {
+        g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM,
+                     "cc noise: class %d is in cluster %d; cluster ids lie in [0, %d)", a, cl[a],
+                     C);
+        return FALSE;
+      }
+    }
+  } else {
+    g_autoptr (KdfTensor) y = kdf_tensor_new_1d (KDF_DTYPE_I32, c->n);
+    memcpy (kdf_tensor_i32 (y), c->y, sizeof (int32_t) * c->n);
+    double cut = c->spec->cluster_cut > 0 ? c->spec->cluster_cut : 0.8;
+    if (!kdf_noise_confusable_clusters (x, y, C, cut, cl, NULL, error)) {
+      g_prefix_error (error, "cc noise: ");
+      return FALSE;
+    }
+  }
+  g_autofree int32_t *cand = g_new (int32_t, MAX (c->n_eligible, 1));
+  g_autofree int32_t *others = g_new (int32_t, C);
+  for (int a = 0; a < C; a++) {
+    int m = 0;
+    for (int b = 0; b < C; b++)
+      if (b != a && cl[b] == cl[a])
+        others[m++] = b;
+    if (m == 0)
+      continue; /* alone in its cluster: T[a,a] = 1 */
+    int64_t n_a = 0, n_cand = 0;
+    for (int64_t i = 0; i < c->n; i++)
+      n_a += c->y[i] == a;
+    for (int64_t e = 0; e < c->n_eligible; e++)
+      if (c->y[c->eligible[e]] == a)
+        cand[n_cand++] = c->eligible[e];
+    int64_t k = kdf_data_rate_count (c->spec->rate, n_a);
+    if (k > n_cand) {
+      g_autofree char *of = g_strdup_printf (" of class %d", a);
+      return too_few (error, "cc", k, n_cand, of);
+    }
+    kdf_data_choose (c->rand, cand, n_cand, k);
+    int o = g_rand_int_range (c->rand, 0, m);
+    for (int64_t p = 0; p < k; p++)
+      c->out[cand[p]] = others[(o + p) % m];
+  }
+  return TRUE;
+}
+
+static gboolean
 noise_file (Ctx *c, GError **error)
 {
   const char *path = c->spec->file;
@@ -629,6 +857,9 @@ kdf_noise_apply (const KdfNoiseSpec *spec, const KdfTensor *clean, int n_classes
     break;
   case KDF_NOISE_FILE:
     ok = noise_file (&c, error);
+    break;
+  case KDF_NOISE_CC:
+    ok = noise_cc (&c, x, error);
     break;
   default:
     g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM, "unknown noise kind %d", spec->kind);

@@ -48,6 +48,13 @@ function kdf.step(a, gamma, milestones)
       for _, m in ipairs(milestones) do if t >= m then v = v * gamma end end
       return v end)
 end
+-- a · gamma^t: exponential decay per tick (Jeong & Chung train with lr × 0.98 per epoch)
+function kdf.exponential(a, gamma)
+  if type(a) ~= 'number' or type(gamma) ~= 'number' or not (gamma > 0) then
+    error('kdf.exponential(a, gamma): numbers with gamma > 0', 2) end
+  return schedule(('exponential(%g, %g)'):format(a, gamma), function(t)
+    return a * gamma ^ t end)
+end
 -- linear warm-up from 0 over n ticks, then the schedule (or value) s
 function kdf.warmup(n, s)
   local desc = type(s) == 'table' and s.desc or tostring(s)

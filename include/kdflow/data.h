@@ -223,10 +223,12 @@ typedef enum {
   KDF_NOISE_INSTANCE,            /* Xia et al. 2020 instance-dependent */
   KDF_NOISE_OPENSET,             /* inputs replaced by held-out-class inputs */
   KDF_NOISE_FILE,                /* labels from a .npy */
+  KDF_NOISE_CC,                  /* confusable clusters: ⌊r·N_c⌋ picks per class, each to
+                                  * another class of its cluster, targets balanced */
 } KdfNoiseKind;
 
 /* "symmetric", "symmetric_inclusive", "pairflip", "asymmetric", "transition",
- * "instance", "openset", "file", "none". */
+ * "instance", "openset", "file", "cc", "none". */
 KDF_API const char *kdf_noise_kind_name (KdfNoiseKind kind);
 KDF_API gboolean kdf_noise_kind_from_name (const char *name, KdfNoiseKind *out);
 
@@ -253,6 +255,16 @@ KDF_API gboolean kdf_noise_kind_from_name (const char *name, KdfNoiseKind *out);
  *    (without replacement: an error if too few); pick i gets the input of held-out
  *    pick i and keeps its label. The test split drops the held-out classes too.
  *  file: no draws.
+ *  cc (confusable clusters, Jeong & Chung 2024; METHODS §2 sd_pll): the clusters are
+ *    CLUSTERS, or kdf_noise_confusable_clusters (x, labels, cluster_cut) (no draws).
+ *    For each class c in ascending order whose cluster has m + 1 ≥ 2 classes: choose
+ *    ⌊r·N_c⌋ of its eligible samples (N_c = all samples of class c), then one
+ *    g_rand_int_range (0, m) = o; pick p (in the order chosen) gets the ((o + p) mod m)-th
+ *    other class of the cluster (ascending). So T[c,c] = 1 − r and each other class of
+ *    the cluster gets r/m of class c (⌊k/m⌋ or ⌈k/m⌉ samples of the k picks): the exact
+ *    form of the paper's T_cc = 1 − η, T_cc' = η/(|cluster| − 1), 0 elsewhere. Classes
+ *    alone in their cluster keep their labels (the overall rate is r × the share of
+ *    samples in clusters of ≥ 2 classes).
  *
  * "Eligible": samples not already noisy, so a second call (open-set, then symmetric)
  * adds disjoint noise; counts are still ⌊r·N⌋ of all N samples. */
@@ -269,7 +281,11 @@ typedef struct {
   const int32_t *heldout;      /* openset: held-out class ids */
   int n_heldout;
   const char *file;            /* file: a .npy of N integer labels */
-  gpointer reserved[4];
+  /* cc: C entries, the cluster id of each class (classes with the same id form a
+   * cluster); NULL = kdf_noise_confusable_clusters of x and the labels */
+  const int32_t *clusters;
+  double cluster_cut;          /* cc: the cut as a fraction of the largest merge (0 = 0.8) */
+  gpointer reserved[2];
 } KdfNoiseSpec;
 
 #define KDF_NOISE_SPEC_INIT { .kind = KDF_NOISE_NONE, .rate = 0.0, .seed = 0 }
@@ -299,12 +315,33 @@ KDF_API gboolean kdf_noise_parse_class_map (const char *spec, int n_classes,
 KDF_API int32_t *kdf_noise_parse_class_list (const char *spec, int n_classes,
                                              const char *const *names, int *n_out,
                                              GError **error);
+/* Parses a partition into clusters, "0,2,4,6; Sandal,Sneaker,Ankle boot" (';' between
+ * clusters, classes by index or name), into CLUSTERS_OUT (N_CLASSES entries: the
+ * cluster id of each class, ids in the order of each cluster's lowest class; a class
+ * not named is a cluster of its own). A class named twice is an error. */
+KDF_API gboolean kdf_noise_parse_clusters (const char *spec, int n_classes,
+                                           const char *const *names, int32_t *clusters_out,
+                                           GError **error);
+/* The confusable clusters of Jeong & Chung (2024): M_ab = the mean cosine similarity
+ * between the mean-centred rows of X (N×D f32; centred by the mean of all rows) of
+ * class a and those of class b (LABELS, N i32 in [0, N_CLASSES)) = ū_a · ū_b with ū_c
+ * the mean of class c's unit-length centred rows (a zero row counts as zero);
+ * complete-linkage clustering of the distances 1 − M_ab (a ≠ b), merging the closest
+ * pair first (ties: the pair with the lowest class indices), cut at CUT × the largest
+ * merge height (flat clusters whose complete-linkage distance ≤ that height). Writes
+ * the cluster id of each class to CLUSTERS_OUT (N_CLASSES entries, ids in the order of
+ * each cluster's lowest class) and, if HEIGHTS_OUT is not NULL, the N_CLASSES − 1
+ * merge heights in merge order. No random draws. */
+KDF_API gboolean kdf_noise_confusable_clusters (const KdfTensor *x, const KdfTensor *labels,
+                                                int n_classes, double cut,
+                                                int32_t *clusters_out, double *heights_out,
+                                                GError **error);
 /* The Fashion-MNIST default asymmetric map (10 entries, transfer none). */
 KDF_API const int32_t *kdf_noise_fashion_mnist_map (void);
 
 /* Applies SPEC to CLEAN (N i32, values in [0, N_CLASSES)). X (N×D f32) is needed by
- * instance and openset. EXCLUDE (N u8, may be NULL) marks samples not to touch.
- * Fills OUT (zero it first); on error OUT is left empty. */
+ * instance, openset and cc without clusters. EXCLUDE (N u8, may be NULL) marks samples
+ * not to touch. Fills OUT (zero it first); on error OUT is left empty. */
 KDF_API gboolean kdf_noise_apply (const KdfNoiseSpec *spec, const KdfTensor *clean,
                                   int n_classes, const KdfTensor *x, const KdfTensor *exclude,
                                   KdfNoiseResult *out, GError **error);

@@ -569,6 +569,202 @@ test_dataset_composition (void)
   assert_error (&error, KDF_ERROR_PARAM, "validation split", NULL);
 }
 
+/* Confusable clusters on a constructed set: 6 classes, rows equal to their class's
+ * prototype. Groups A = {0,1,2} along e0, B = {3,4} along e1, C = {5} along e2, equal
+ * group totals (200, 300, 600 rows per class) so the mean is (1,1,1)/3; inside a group
+ * the classes differ by zero-sum offsets on their own axes (A: norm 0.3 at 120° in
+ * e3/e4, B: ±0.5 e5). Centred rows: (2/3, −1/3, −1/3) up to order plus the offset, so
+ * across groups the dot product is −1/3 and the cosine −1/3 over the norms: A to B
+ * −0.400, B to C −0.426, A to C −0.469; inside A 0.822, inside B 0.455. Complete
+ * linkage merges at 0.178 (twice), 0.545, 1.400, then A∪B to C at max(1.426, 1.469)
+ * (single linkage would take 1.426); the cut at 0.8 × 1.469 leaves exactly A, B, C. */
+#define CC_N 1800
+#define CC_C 6
+#define CC_D 6
+
+static const int cc_count[CC_C] = { 200, 200, 200, 300, 300, 600 };
+
+static void
+cc_data (KdfTensor **x_out, KdfTensor **y_out)
+{
+  const double s3 = sqrt (3.0) / 2;
+  const double proto[CC_C][CC_D] = {
+    { 1, 0, 0, 0.3, 0, 0 },
+    { 1, 0, 0, -0.15, 0.3 * s3, 0 },
+    { 1, 0, 0, -0.15, -0.3 * s3, 0 },
+    { 0, 1, 0, 0, 0, 0.5 },
+    { 0, 1, 0, 0, 0, -0.5 },
+    { 0, 0, 1, 0, 0, 0 },
+  };
+  KdfTensor *x = kdf_tensor_new_2d (KDF_DTYPE_F32, CC_N, CC_D);
+  KdfTensor *y = kdf_tensor_new_1d (KDF_DTYPE_I32, CC_N);
+  /* classes interleaved: row i goes to the class whose quota is least filled */
+  int filled[CC_C] = { 0 };
+  for (int64_t i = 0; i < CC_N; i++) {
+    int best = -1;
+    for (int c = 0; c < CC_C; c++)
+      if (filled[c] < cc_count[c] &&
+          (best < 0 || filled[c] * cc_count[best] < filled[best] * cc_count[c]))
+        best = c;
+    filled[best]++;
+    kdf_tensor_i32 (y)[i] = best;
+    for (int j = 0; j < CC_D; j++)
+      kdf_tensor_f32 (x)[i * CC_D + j] = (float) proto[best][j];
+  }
+  *x_out = x;
+  *y_out = y;
+}
+
+static void
+test_cc_clusters (void)
+{
+  GError *error = NULL;
+  g_autoptr (KdfTensor) x = NULL;
+  g_autoptr (KdfTensor) y = NULL;
+  cc_data (&x, &y);
+  int32_t cl[CC_C];
+  double h[CC_C - 1];
+  gboolean ok = kdf_noise_confusable_clusters (x, y, CC_C, 0.8, cl, h, &error);
+  g_assert_no_error (error);
+  g_assert_true (ok);
+  const int32_t want[CC_C] = { 0, 0, 0, 1, 1, 2 };
+  for (int c = 0; c < CC_C; c++)
+    g_assert_cmpint (cl[c], ==, want[c]);
+  /* the merge heights, from the cosines above */
+  const double na = 2.0 / 3 + 0.09, nb = 2.0 / 3 + 0.25, nc = 2.0 / 3; /* squared norms */
+  const double ab = 1 + (1.0 / 3) / sqrt (na * nb);
+  const double to_c = 1 + (1.0 / 3) / sqrt (na * nc); /* A to C, above B to C */
+  const double ha = 1 - (2.0 / 3 - 0.045) / na;
+  const double hb = 1 - (2.0 / 3 - 0.25) / nb;
+  const double want_h[CC_C - 1] = { ha, ha, hb, ab, to_c };
+  for (int k = 0; k < CC_C - 1; k++)
+    g_assert_cmpfloat_with_epsilon (h[k], want_h[k], 1e-5);
+  /* the cut matters: below the first merge every class is alone, at 1 all are one */
+  g_assert_true (kdf_noise_confusable_clusters (x, y, CC_C, 0.1, cl, NULL, &error));
+  for (int c = 0; c < CC_C; c++)
+    g_assert_cmpint (cl[c], ==, c);
+  g_assert_true (kdf_noise_confusable_clusters (x, y, CC_C, 1.0, cl, NULL, &error));
+  for (int c = 0; c < CC_C; c++)
+    g_assert_cmpint (cl[c], ==, 0);
+  /* between A's merges (0.178) and B's (0.545): A joined, B apart */
+  g_assert_true (kdf_noise_confusable_clusters (x, y, CC_C, 0.14, cl, NULL, &error));
+  const int32_t want_a[CC_C] = { 0, 0, 0, 1, 2, 3 };
+  for (int c = 0; c < CC_C; c++)
+    g_assert_cmpint (cl[c], ==, want_a[c]);
+  /* a scaled, shifted copy of x gives the same clusters (cosines of centred rows) */
+  g_autoptr (KdfTensor) x2 = kdf_tensor_copy (x);
+  for (int64_t i = 0; i < CC_N * CC_D; i++)
+    kdf_tensor_f32 (x2)[i] = 3 * kdf_tensor_f32 (x2)[i] + 5;
+  g_assert_true (kdf_noise_confusable_clusters (x2, y, CC_C, 0.8, cl, NULL, &error));
+  for (int c = 0; c < CC_C; c++)
+    g_assert_cmpint (cl[c], ==, want[c]);
+
+  /* explicit clusters by index or name, ids in the order of the lowest class */
+  static const char *const names[] = { "a0", "a1", "a2", "b3", "b4", "c5", NULL };
+  g_assert_true (kdf_noise_parse_clusters ("b4, 3; 2,a0 ,1", CC_C, names, cl, &error));
+  g_assert_no_error (error);
+  for (int c = 0; c < CC_C; c++)
+    g_assert_cmpint (cl[c], ==, want[c]);
+  g_assert_false (kdf_noise_parse_clusters ("0,1;1,2", CC_C, names, cl, &error));
+  assert_error (&error, KDF_ERROR_PARAM, "class 1 twice", NULL);
+  g_assert_false (kdf_noise_parse_clusters ("0,7", CC_C, names, cl, &error));
+  assert_error (&error, KDF_ERROR_PARAM, "no class '7'", NULL);
+  /* bad inputs */
+  g_assert_false (kdf_noise_confusable_clusters (x, y, CC_C, 0, cl, NULL, &error));
+  assert_error (&error, KDF_ERROR_PARAM, "cut 0", NULL);
+  g_autoptr (KdfTensor) xs = kdf_tensor_new_2d (KDF_DTYPE_F32, 10, CC_D);
+  g_assert_false (kdf_noise_confusable_clusters (xs, y, CC_C, 0.8, cl, NULL, &error));
+  assert_error (&error, KDF_ERROR_SHAPE, "f32[N,D] with N = 1800", NULL);
+}
+
+/* The defining property of cc noise: every noisy label lies in the true class's
+ * cluster, ⌊r·N_c⌋ per class of a cluster of ≥ 2 (none for a class alone), the other
+ * classes of the cluster in equal shares. */
+static void
+test_cc (void)
+{
+  GError *error = NULL;
+  g_autoptr (KdfTensor) x = NULL;
+  g_autoptr (KdfTensor) y = NULL;
+  cc_data (&x, &y);
+  const int32_t cluster[CC_C] = { 0, 0, 0, 1, 1, 2 };
+  const double rates[] = { 0.6, 0.8, 0.37 };
+  for (guint r = 0; r < G_N_ELEMENTS (rates); r++) {
+    KdfNoiseSpec spec = KDF_NOISE_SPEC_INIT;
+    spec.kind = KDF_NOISE_CC;
+    spec.rate = rates[r];
+    spec.seed = 9 + r;
+    KdfNoiseResult res;
+    apply_ok (&spec, y, CC_C, x, &res); /* clusters computed from x */
+    int64_t to[CC_C][CC_C] = { { 0 } };
+    for (int64_t i = 0; i < CC_N; i++)
+      to[kdf_tensor_i32 (y)[i]][kdf_tensor_i32 (res.labels)[i]]++;
+    int64_t total = 0;
+    for (int a = 0; a < CC_C; a++) {
+      int m = 0;
+      int64_t flipped = 0;
+      for (int b = 0; b < CC_C; b++)
+        if (b != a) {
+          if (cluster[b] != cluster[a])
+            g_assert_cmpint (to[a][b], ==, 0); /* never outside the cluster */
+          else
+            m++;
+          flipped += to[a][b];
+        }
+      int64_t k = m ? (int64_t) floor (rates[r] * cc_count[a] + 1e-7) : 0;
+      g_assert_cmpint (flipped, ==, k); /* exact count */
+      for (int b = 0; b < CC_C; b++)
+        if (b != a && cluster[b] == cluster[a]) {
+          g_assert_cmpint (to[a][b], >=, k / m); /* equal shares */
+          g_assert_cmpint (to[a][b], <=, (k + m - 1) / m);
+        }
+      total += flipped;
+    }
+    g_assert_cmpint (res.n_noisy, ==, total);
+    kdf_noise_result_clear (&res);
+
+    /* the same partition given explicitly gives the same labels, without x */
+    KdfNoiseSpec given = spec;
+    given.clusters = cluster;
+    KdfNoiseResult res2;
+    apply_ok (&spec, y, CC_C, x, &res);
+    apply_ok (&given, y, CC_C, NULL, &res2);
+    g_assert_cmpmem (res.labels->data, kdf_tensor_nbytes (res.labels), res2.labels->data,
+                     kdf_tensor_nbytes (res2.labels));
+    kdf_noise_result_clear (&res);
+    kdf_noise_result_clear (&res2);
+    check_reproducible (spec, y, CC_C, x);
+  }
+
+  /* another partition moves the noise with it: {0,5} and the rest alone */
+  const int32_t other[CC_C] = { 0, 1, 2, 3, 4, 0 };
+  KdfNoiseSpec spec = KDF_NOISE_SPEC_INIT;
+  spec.kind = KDF_NOISE_CC;
+  spec.rate = 0.5;
+  spec.clusters = other;
+  KdfNoiseResult res;
+  apply_ok (&spec, y, CC_C, NULL, &res);
+  for (int64_t i = 0; i < CC_N; i++) {
+    int32_t a = kdf_tensor_i32 (y)[i], b = kdf_tensor_i32 (res.labels)[i];
+    if (a != b)
+      g_assert_true ((a == 0 && b == 5) || (a == 5 && b == 0));
+  }
+  g_assert_cmpint (res.n_noisy, ==, 100 + 300);
+  kdf_noise_result_clear (&res);
+
+  /* errors: no inputs and no clusters; a cluster id out of range */
+  spec.clusters = NULL;
+  g_assert_false (kdf_noise_apply (&spec, y, CC_C, NULL, NULL, &res, &error));
+  assert_error (&error, KDF_ERROR_SHAPE, "cc noise", "f32[N,D]", NULL);
+  const int32_t bad[CC_C] = { 0, 0, 9, 1, 1, 2 };
+  spec.clusters = bad;
+  g_assert_false (kdf_noise_apply (&spec, y, CC_C, NULL, NULL, &res, &error));
+  assert_error (&error, KDF_ERROR_PARAM, "class 2 is in cluster 9", NULL);
+  KdfNoiseKind kind;
+  g_assert_true (kdf_noise_kind_from_name ("cc", &kind));
+  g_assert_cmpint (kind, ==, KDF_NOISE_CC);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -581,6 +777,8 @@ main (int argc, char **argv)
   g_test_add_func ("/data/noise/instance", test_instance);
   g_test_add_func ("/data/noise/openset", test_openset);
   g_test_add_func ("/data/noise/file", test_file);
+  g_test_add_func ("/data/noise/cc-clusters", test_cc_clusters);
+  g_test_add_func ("/data/noise/cc", test_cc);
   g_test_add_func ("/data/noise/invalid", test_invalid);
   g_test_add_func ("/data/noise/dataset-composition", test_dataset_composition);
   return g_test_run ();

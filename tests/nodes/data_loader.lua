@@ -19,6 +19,19 @@ local function rows(n)
 end
 write(train, rows(200))
 write(test, rows(40))
+-- for confusable clusters: classes {0, 1} near (1, 0, ·), {2, 3} near (0, 1, ·), the
+-- two of a pair apart on the third feature (±0.3)
+local cctrain = os.tmpname()
+do
+  local t = { "f0,f1,f2,label" }
+  for i = 0, 199 do
+    local c = i % 4
+    local a = c < 2 and 1 or 0
+    t[#t + 1] = ("%.6f,%.6f,%.6f,%d"):format(a + 0.1 * math.sin(i), 1 - a + 0.1 * math.cos(i),
+                                             (c % 2 == 0 and 0.3 or -0.3) + 0.05 * math.sin(3 * i), c)
+  end
+  write(cctrain, table.concat(t, "\n") .. "\n")
+end
 
 local g = kdf.graph { name = "loader", seed = 5 }
 local function loader(name, p)
@@ -37,6 +50,10 @@ local trans = loader("trans", { noise = "transition", transition = {
 local inst = loader("inst", { noise = "instance", rate = 0.3, normalize = "standardize" })
 local open = loader("open", { noise = "openset", rate = 0.2, heldout = "3", noise2 = "symmetric", rate2 = 0.2 })
 local sub = loader("sub", { subset = 100, test_subset = 20, normalize = "none" })
+-- confusable clusters: given ({0,1} and {2,3} by index and name) and computed from x
+local ccg = loader("ccg", { noise = "cc", rate = 0.5, clusters = "0,1; 2,3" })
+local ccx = g:node("data_loader", { name = "ccx", dataset = "csv", path = cctrain, noise = "cc",
+                                    rate = 0.6, val_fraction = 0.1, seed = 3 })
 
 -- Ground truth and the test split are read the one way a graph may: inside a Lua node
 -- wired with a deliberate oracle edge (their values do not leave a node's outputs as
@@ -48,7 +65,7 @@ local function peek(port)
   g:lua { name = "peek" .. n_peek, inputs = { "v:any" }, outputs = {},
           v = kdf.oracle(port), fn = function(i) seen[key] = i.v:totable() end }
 end
-for _, d in ipairs { sym, same, other, incl, pair, asym, trans, inst, open, sub } do
+for _, d in ipairs { sym, same, other, incl, pair, asym, trans, inst, open, sub, ccg, ccx } do
   for _, name in ipairs { "clean_labels", "noisy_mask", "clean_labels_val", "noisy_mask_val", "y_test" } do
     peek(d[name])
   end
@@ -126,6 +143,45 @@ assert(open.num_classes:value():item() == 3)
 assert(#tab(open.labels) == 150 and open.noisy_mask:value():sum() == 60)
 for _, v in ipairs(tab(open.labels)) do assert(v >= 0 and v < 3) end
 assert(#tab(open.y_test) == 30)
+-- cc with the clusters given: 25 of each class of 50 to its partner, nothing else
+local cy = tab(ccg.labels)
+local cflip = { 0, 0, 0, 0 }
+for i = 1, 200 do
+  local clean = (i - 1) % 4
+  if cy[i] ~= clean then
+    assert(cy[i] == clean ~ 1, ("cc row %d: %d -> %d"):format(i, clean, cy[i]))
+    cflip[clean + 1] = cflip[clean + 1] + 1
+  end
+end
+assert(cflip[1] == 25 and cflip[2] == 25 and cflip[3] == 25 and cflip[4] == 25, "cc counts")
+local gc = tab(ccg.class_clusters)
+assert(#gc == 4 and gc[1] == 0 and gc[2] == 0 and gc[3] == 1 and gc[4] == 1, "cc clusters out")
+check_mask(ccg, "")
+-- cc with the clusters computed from the inputs: {0, 1} and {2, 3} as built; every
+-- noisy label (training and validation rows) inside its class's cluster, ⌊0.6·50⌋ = 30
+-- per class of a cluster of ≥ 2 classes
+local xc = tab(ccx.class_clusters)
+assert(table.concat(xc, ",") == "0,0,1,1", "cc clusters computed: " .. table.concat(xc, ","))
+local size = {}
+for _, k in ipairs(xc) do size[k] = (size[k] or 0) + 1 end
+local per = { 0, 0, 0, 0 }
+for _, s in ipairs { "", "_val" } do
+  local y, c = tab(ccx["labels" .. s]), tab(ccx["clean_labels" .. s])
+  for i = 1, #y do
+    if y[i] ~= c[i] then
+      assert(xc[y[i] + 1] == xc[c[i] + 1], ("cc%s row %d leaves the cluster"):format(s, i))
+      per[c[i] + 1] = per[c[i] + 1] + 1
+    end
+  end
+  check_mask(ccx, s)
+end
+for k = 1, 4 do
+  assert(per[k] == (size[xc[k]] >= 2 and 30 or 0), ("cc class %d: %d flips"):format(k - 1, per[k]))
+end
+-- any other model reports every class alone
+local sc = tab(sym.class_clusters)
+for k = 1, 4 do assert(sc[k] == k - 1, "clusters without cc") end
+
 -- stratified subsets: 25 of each class, 5 of each in the test split; no split,
 -- no normalisation (raw feature values)
 local counts = { 0, 0, 0, 0 }
@@ -153,4 +209,5 @@ ok, err = pcall(g2.node, g2, "loss_ranking", { name = "cheat", loss = { 1, 2 }, 
 assert(not ok and tostring(err):find("is ground truth"), tostring(err))
 os.remove(train)
 os.remove(test)
+os.remove(cctrain)
 print("data_loader ok")

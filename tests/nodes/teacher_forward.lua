@@ -87,6 +87,38 @@ near(assert(acc, "metric tf.accuracy not found"), 2 / 5, 1e-12, "accuracy")
 -- frozen checkpoint, unchanged inputs: one run in two ticks
 assert(tf:stats().calls == 1, "the frozen teacher ran " .. tf:stats().calls .. " times in 2 ticks")
 
+-- param arch: an untrained network drawn from the node's seed, a fixed random feature
+-- map. The tap has the hidden width; it is a ReLU output (≥ 0, some zeros); the same
+-- graph seed and node name give the same map in another graph, another seed another
+-- map; the `model` output runs the same network; frozen, it runs once in two ticks.
+local xr = {}
+for i = 1, 40 do xr[i] = { math.sin(i), math.cos(3 * i) } end
+local function random_map(seed)
+  local gr = kdf.graph { name = "tf-random", seed = seed }
+  local r = gr:node("teacher_forward", { name = "rand", arch = "mlp:2-16-3", x = kdf.tensor(xr) })
+  local again = gr:node("teacher_forward", { name = "again", model = r.model, x = kdf.tensor(xr) })
+  gr:run { ticks = 2 }
+  assert(r:stats().calls == 1, "the random map ran " .. r:stats().calls .. " times in 2 ticks")
+  return r.features:value():totable(), r.logits:value():totable(), again.logits:value():totable()
+end
+local f1, z1, z1b = random_map(3)
+local f2 = random_map(3)
+local f3 = random_map(4)
+assert(#f1 == 40 and #f1[1] == 16, "tap width 16")
+local zeros, pos, same, other = 0, 0, true, false
+for i = 1, 40 do
+  for k = 1, 16 do
+    assert(f1[i][k] >= 0, "a ReLU tap")
+    if f1[i][k] == 0 then zeros = zeros + 1 else pos = pos + 1 end
+    same = same and f1[i][k] == f2[i][k]
+    other = other or f1[i][k] ~= f3[i][k]
+  end
+  for c = 1, 3 do near(z1b[i][c], z1[i][c], 0, "the model output, logits " .. i) end
+end
+assert(zeros > 40 and pos > 40, ("a ReLU map of random weights: %d zeros, %d positive"):format(zeros, pos))
+assert(same, "the same seed draws the same map")
+assert(other, "another seed draws another map")
+
 -- bad inputs: exit status 2 and the node's message
 local function fails(what, params, want)
   local gb = kdf.graph { name = "tf-bad-" .. what }
@@ -103,9 +135,12 @@ local function fails(what, params, want)
   assert(tostring(err):find(want, 1, true), what .. ": message: " .. tostring(err))
   assert(type(err) ~= "string" and err.status == 2, what .. ": not a run error of status 2: " .. tostring(err))
 end
-fails("no model", {}, "no model: connect the 'model' input or set param 'checkpoint'")
+fails("no model", {}, "no model: connect the 'model' input or set param 'checkpoint' or 'arch'")
 fails("both", { checkpoint = name, model = true },
-      "give either the 'model' input or param 'checkpoint', not both")
+      "give one of the 'model' input, param 'checkpoint' and param 'arch', not two")
+fails("arch and checkpoint", { checkpoint = name, arch = "mlp:2-4-3" }, "not two")
+fails("bad arch", { arch = "mlp:2" }, "param 'arch': architecture 'mlp:2'")
+fails("arch width", { arch = "mlp:3-4-3" }, "3")
 fails("label rows", { checkpoint = name, labels = kdf.tensor({ 0, 1, 2 }, "i32") },
       "input 'labels' has 3 rows, 'x' has 5")
 fails("label range", { checkpoint = name, labels = kdf.tensor({ 0, 1, 3, 0, 1 }, "i32") },

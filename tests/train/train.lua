@@ -176,6 +176,24 @@ if dir then
     assert(math.abs(lrs[t + 1] - want) < 1e-9, ("lr at tick %d: %s, expected %g"):format(t, lrs[t + 1], want))
   end
 end
+-- kdf.exponential (sd_pll.lua's lr × 0.98 per epoch): 0.05·0.5^t each tick, also when
+-- the graph runs one tick at a time (the tick counter carries over between runs)
+local g7 = mlp_graph(7, { lr = kdf.exponential(0.05, 0.5) }, D)
+for _ = 1, 4 do g7:run { ticks = 1 } end
+if dir then
+  local lrs = {}
+  for line in io.lines(dir .. "/metrics.jsonl") do
+    if line:find('"graph":"train-7"', 1, true) then
+      lrs[#lrs + 1] = tonumber(line:match('"student_update%.lr":([-%d.eE+]+)'))
+    end
+  end
+  assert(#lrs == 4, "lr lines of train-7: " .. #lrs)
+  for t = 0, 3 do
+    local want = 0.05 * 0.5 ^ t
+    assert(math.abs(lrs[t + 1] - want) < 1e-12, ("exponential lr at tick %d: %s, expected %g"):format(t, lrs[t + 1], want))
+  end
+end
+assert(not pcall(kdf.exponential, 0.1, 0), "gamma 0 is refused")
 
 -- 6. an architecture from a Lua table: the METHODS teacher CNN (scaled down) learns —
 -- test accuracy far above chance after two epochs and the training loss falling

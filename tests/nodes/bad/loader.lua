@@ -2,7 +2,7 @@
 local kdf = require "kdflow"
 local p = { name = "data", val_fraction = kdf.arg("val_fraction", 0.0) }
 for _, k in ipairs { "dataset", "path", "test_path", "label_column", "noise", "noise2", "class_map",
-                     "heldout", "labels_file", "transition_file" } do
+                     "heldout", "labels_file", "transition_file", "clusters" } do
   local v = kdf.arg(k, "")
   if v ~= "" then p[k] = v end
 end
