@@ -384,7 +384,9 @@ typedef struct {
  * AML-KD uses it, with its defects fixed):
  *  1. (normalize) x_i ← x_i/‖x_i‖ (a zero row stays zero); exact k-NN by inner
  *     product, self excluded (kdf_knn_inner_product);
- *  2. Wn as kdf_lp_graph;
+ *  2. Wn as kdf_lp_graph, the similarities of the chosen neighbours computed again in
+ *     double from the features (the f32 GEMM picks the neighbours; the weights do
+ *     not carry its rounding);
  *  3. Y_i = w_i·onehot(seed_i) (or w_i·seed_probs_i) for the rows of seed_mask, 0
  *     elsewhere; each column divided by its sum; a column without mass stays zero;
  *  4. (I − αWn) Z = Y per class (kdf_lp_solve);
