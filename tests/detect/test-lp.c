@@ -595,7 +595,15 @@ test_two_moons (void)
   opt.knn.tile = 300; /* tiles that do not divide N */
   KdfLpInput in = { .x = f, .n = n, .d = d, .c = 2, .seeds = seeds };
   KdfLpResult res;
-  run_lp (lab, NULL, NULL, &in, &opt, &res);
+  float *soft = g_new (float, n * 2);
+  run_lp (lab, soft, NULL, &in, &opt, &res);
+  /* every soft label a distribution */
+  for (int64_t i = 0; i < n; i++) {
+    g_assert_cmpfloat (soft[2 * i], >=, 0.0f);
+    g_assert_cmpfloat (soft[2 * i + 1], >=, 0.0f);
+    g_assert_cmpfloat_with_epsilon (soft[2 * i] + soft[2 * i + 1], 1.0, 1e-6);
+  }
+  g_free (soft);
   int64_t right = 0, seeds_right = 0;
   for (int64_t i = 0; i < n; i++) {
     right += lab[i] == truth[i];
