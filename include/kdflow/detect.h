@@ -14,6 +14,7 @@
  */
 #pragma once
 
+#include <gio/gio.h>
 #include <kdflow/tensor.h>
 
 G_BEGIN_DECLS
@@ -334,6 +335,146 @@ KDF_API gboolean kdf_uncertainty_split (int32_t *group, float *posterior, float 
                                         const float *loss, int64_t n,
                                         const KdfUncertaintyOptions *opt,
                                         KdfUncertaintyResult *result, GError **error);
+/* ==== label_propagation (AML-KD, Jiang et al., TNNLS 2023; METHODS §1) ======= */
+
+/* Exact k nearest neighbours by inner product, self excluded explicitly (a duplicate
+ * of row i under another index is a neighbour like any other). The N×N similarity is
+ * never formed: tiles of T×T are computed by BLIS GEMM (only the tiles on and above
+ * the diagonal — S is symmetric, each off-diagonal tile feeds the lists of both its
+ * row block and its column block) and scanned into a per-row top-k heap. Memory:
+ * N·k·8 bytes for the lists, T²·4 for the tile, N·4 for the heap thresholds.
+ * Order: similarity descending, then index ascending — a total order, so the lists
+ * are the same for every tile size and thread count. */
+typedef struct {
+  int tile;                  /* T: rows and columns per GEMM tile, ≥ 1 (0 = 1024) */
+  int threads;               /* BLIS threads and heap-scan workers, ≥ 1 (1) */
+  GCancellable *cancellable; /* checked between tiles; nullable */
+  /* called between tiles with the fraction done (nullable) */
+  void (*progress) (double fraction, gpointer data);
+  gpointer progress_data;
+  gpointer reserved[4];
+} KdfKnnOptions;
+
+KDF_API void kdf_knn_options_init (KdfKnnOptions *opt);
+
+/* INDEX (i32 N×k) and SIM (f32 N×k, nullable) receive, for each row of X (N×D, row
+ * stride LDX ≥ D), its k most similar other rows by ⟨x_i, x_j⟩, best first. Needs
+ * 1 ≤ k ≤ N−1. PEAK_BYTES (nullable) receives the most working memory held at once
+ * besides INDEX and SIM. Fails on non-finite features or similarities, and with
+ * KDF_ERROR_CANCELLED when OPT's cancellable fires. */
+KDF_API gboolean kdf_knn_inner_product (int32_t *index, float *sim, const float *x, int64_t n,
+                                        int64_t d, int64_t ldx, int k, const KdfKnnOptions *opt,
+                                        gsize *peak_bytes, GError **error);
+
+/* A sparse N×N matrix in compressed rows: row i holds columns col[row_ptr[i] ..
+ * row_ptr[i+1]) in ascending order with their values. */
+typedef struct {
+  int64_t n;
+  int64_t nnz;
+  int64_t *row_ptr; /* N+1 */
+  int32_t *col;     /* nnz */
+  double *val;      /* nnz */
+  gpointer reserved[2];
+} KdfCsr;
+
+/* Frees the arrays of M and zeroes it (safe on a zeroed or cleared matrix). */
+KDF_API void kdf_csr_clear (KdfCsr *m);
+
+/* The normalised graph of METHODS §1 label_propagation step 2 from k-NN lists
+ * (INDEX i32 N×k, SIM f64 N×k): A_ij = max(s_ij, 0)^γ for j in i's list; W = A + Aᵀ;
+ * diag(W) = 0; d_i = Σ_j W_ij (0 → 1); WN = D^{−1/2} W D^{−1/2}. Zero entries are not
+ * stored. DEGREE (N, nullable) receives d. WN must be zeroed or cleared. */
+KDF_API gboolean kdf_lp_graph (KdfCsr *wn, double *degree, const int32_t *index,
+                               const double *sim, int64_t n, int k, double gamma,
+                               GError **error);
+
+typedef enum {
+  KDF_LP_SOLVER_CG = 0,      /* conjugate gradient on (I − αWn) z = y, x0 = 0 */
+  KDF_LP_SOLVER_ITERATE = 1, /* Zhou et al.'s iteration z ← αWn z + y from z = 0 */
+} KdfLpSolver;
+
+typedef struct {
+  int iterations;   /* the most iterations any class took */
+  double residual;  /* the largest ‖y − (I − αWn) z‖ / ‖y‖ over the classes with a seed */
+  gpointer reserved[2];
+} KdfLpSolveStats;
+
+/* Solves (I − α WN) Z = Y for every class (Y and Z N×C row-major, f64), each class
+ * a separate solve, spread over THREADS workers (the result does not depend on
+ * them). CG stops at ‖r‖ ≤ TOL·‖y‖ or after ITERS iterations; ITERATE runs ITERS
+ * steps. A zero column gives a zero column. Needs 0 ≤ α < 1. */
+KDF_API gboolean kdf_lp_solve (double *z, const KdfCsr *wn, const double *y, int c, double alpha,
+                               KdfLpSolver solver, int iters, double tol, int threads,
+                               KdfLpSolveStats *stats, GError **error);
+
+typedef struct {
+  int k;              /* neighbours (20) */
+  double gamma;       /* A_ij = max(s_ij, 0)^γ (3) */
+  double alpha;       /* in [0, 1) (0.99) */
+  gboolean normalize; /* L2-normalise the features first (TRUE) */
+  KdfLpSolver solver; /* (CG) */
+  int iters;          /* (20) */
+  double tol;         /* CG: relative residual (1e-6) */
+  double percentile;  /* p in [0, 100]: rows with confidence below the p-th percentile
+                         keep their seed (0) */
+  KdfKnnOptions knn;  /* tile, threads, cancellation, progress (threads also solve) */
+  gpointer reserved[4];
+} KdfLpOptions;
+
+KDF_API void kdf_lp_options_init (KdfLpOptions *opt);
+
+/* What label propagation works on: N rows of D features and the seeds. */
+typedef struct {
+  const float *x;            /* N×D row-major features */
+  int64_t n, d;
+  int c;                     /* classes, ≥ 1 */
+  const int32_t *seeds;      /* N labels in [0, C): each row's seed (required) */
+  const float *seed_probs;   /* N×C ≥ 0, nullable: Y_i = w_i·seed_probs_i instead of
+                                w_i·onehot(seed_i) */
+  const float *weights;      /* N ≥ 0, nullable (all 1): w_i, e.g. from AWE */
+  const uint8_t *seed_mask;  /* N, nullable (all): rows that contribute to Y */
+  const uint8_t *keep_mask;  /* N, nullable (none): rows that keep their seed */
+  gpointer reserved[4];
+} KdfLpInput;
+
+typedef struct {
+  int64_t nnz;             /* stored entries of Wn */
+  KdfLpSolveStats solve;
+  double conf_threshold;   /* the p-th percentile of the confidences (linear, as numpy) */
+  int64_t n_kept;          /* rows that kept their seed (percentile, keep_mask, or a
+                              row of Z all zero) */
+  int64_t n_changed;       /* rows whose label differs from their seed */
+  int empty_classes;       /* classes with no seed mass (a zero column of Y) */
+  gsize peak_bytes;        /* most working memory held at once, outputs excluded */
+  double seconds_knn, seconds_graph, seconds_solve;
+  gpointer reserved[4];
+} KdfLpResult;
+
+/* Label propagation (METHODS §1 label_propagation; Iscen et al., CVPR 2019, as
+ * AML-KD uses it, with its defects fixed):
+ *  1. (normalize) x_i ← x_i/‖x_i‖ (a zero row stays zero); exact k-NN by inner
+ *     product, self excluded (kdf_knn_inner_product);
+ *  2. Wn as kdf_lp_graph, the similarities of the chosen neighbours computed again in
+ *     double from the features (the f32 GEMM picks the neighbours; the weights do
+ *     not carry its rounding);
+ *  3. Y_i = w_i·onehot(seed_i) (or w_i·seed_probs_i) for the rows of seed_mask, 0
+ *     elsewhere; each column divided by its sum; a column without mass stays zero;
+ *  4. (I − αWn) Z = Y per class (kdf_lp_solve);
+ *  5. Z ← max(Z, 0); SOFT_i = Z_i/Σ_c Z_ic (uniform 1/C for a zero row);
+ *     CONFIDENCE_i = max_c softmax(Z_i); a row keeps its seed if its confidence is
+ *     below the p-th percentile, if it is in keep_mask, or if Z_i is all zero;
+ *     the others take argmax_c Z_ic (first maximum).
+ * LABELS (i32 N) required; SOFT (f32 N×C), CONFIDENCE (f32 N), NEIGHBORS (i32 N×k)
+ * nullable. RESULT nullable. */
+KDF_API gboolean kdf_label_propagation (int32_t *labels, float *soft, float *confidence,
+                                        int32_t *neighbors, const KdfLpInput *in,
+                                        const KdfLpOptions *opt, KdfLpResult *result,
+                                        GError **error);
+
+/* The working memory kdf_label_propagation holds at most for these sizes (what
+ * KdfLpResult.peak_bytes reports can only be lower): a bound computed from the
+ * same allocations, so that the memory at a size too large to test can be checked. */
+KDF_API gsize kdf_lp_workspace_bytes (int64_t n, int64_t d, int c, const KdfLpOptions *opt);
 
 /* ==== human-confirmed label errors (label-errors mturk files) ============== */
 
