@@ -636,4 +636,50 @@ KDF_API KdfLoss *kdf_loss_robust_ce_new (KdfTensor *labels, KdfTensor *groups, K
  * mixes the two rows' normalised weights. */
 KDF_API KdfLoss *kdf_loss_gce_new (KdfTensor *candidates, double q, double weight, GError **error);
 
+/* ---- AWE: ambiguity-aware weights (AML-KD, Jiang et al., TNNLS 2023; METHODS §1 awe) ---
+ * engine/nn/awe.c. Everything is per dataset row: weights come out in the order of the
+ * features and labels that went in, and the term reads labels at the batch's dataset
+ * rows, so a weight can never land on another sample (the released code scales each
+ * LP seed by another sample's weight). */
+
+typedef enum {
+  KDF_AWE_NET = 0,    /* g([cos(φ_i, μ_c)]_c ⊕ onehot(ỹ_i)), g: Linear(2C,C) ReLU Linear(C,1) sigmoid */
+  KDF_AWE_COSINE = 1, /* sigmoid(cos(φ_i, μ_{ỹ_i})) (AML-KD stage 2) */
+  KDF_AWE_MARGIN = 2, /* (cos(φ_i, μ_{ỹ_i}) − max_{c≠ỹ_i} cos(φ_i, μ_c) + 2) / 4 (ours) */
+} KdfAweMode;
+
+/* CENTERS (C×F) = the mean of the features (N×F) of each label; COUNTS (C, nullable)
+ * the samples per class. A class without samples gets a zero centre (its cosines are
+ * 0). KDF_ERROR_VALUE on a label outside [0, C). */
+KDF_API gboolean kdf_class_centers (float *centers, int64_t *counts, const float *features,
+                                    const int32_t *labels, int64_t n, int64_t f, int64_t c,
+                                    GError **error);
+/* COS (N×C) = cos(φ_i, μ_c), in double inside; 0 where φ_i or μ_c is zero. */
+KDF_API void kdf_awe_cosines (float *cos, const float *features, const float *centers, int64_t n,
+                              int64_t f, int64_t c);
+/* W (N) from the cosines (N×C) and labels for KDF_AWE_COSINE or KDF_AWE_MARGIN (C ≥ 2
+ * for margin). KDF_ERROR_VALUE on a bad label, KDF_ERROR_PARAM on another mode. */
+KDF_API gboolean kdf_awe_weights (float *w, const float *cos, const int32_t *labels, int64_t n,
+                                  int64_t c, KdfAweMode mode, GError **error);
+/* The weight network's input (N×2C): the cosines, then onehot(label). Labels must be
+ * in [0, C) (checked by the callers). */
+KDF_API void kdf_awe_net_input (float *in, const float *cos, const int32_t *labels, int64_t n,
+                                int64_t c);
+/* A new weight network for C classes: mlp:2C-C-1 (transfer full). */
+KDF_API KdfModel *kdf_awe_net_new (int64_t c, guint64 seed, GError **error);
+/* W (N) = sigmoid(g(input)) with the network in eval mode. */
+KDF_API gboolean kdf_awe_net_weights (float *w, KdfModel *net, const float *cos,
+                                      const int32_t *labels, int64_t n, int64_t c, int threads,
+                                      GError **error);
+/* The term that trains the weight network NET with the student (it owns NET: see
+ * KdfLoss.model). Per batch: φ_i = net 0's features of the batch row (the student
+ * gets no gradient from it), the input cos(φ_i, CENTERS) ⊕ onehot(LABELS[rows[i]])
+ * (mixed with the batch's λ under mixup), s_i = sigmoid(g(input)), and
+ *   value = mean_i BCE(s_i, t_i),  t_i = batch->selected[i]
+ * — the weight network learns to predict which samples the in-batch small-loss
+ * selection keeps, so a selecting term must come before it (KDF_LOSS_NEEDS_SELECTION).
+ * LABELS: N i32; CENTERS: C×F f32 (F = the student's feature width, checked per batch). */
+KDF_API KdfLoss *kdf_loss_awe_new (KdfModel *net, KdfTensor *labels, KdfTensor *centers,
+                                   double weight, GError **error);
+
 G_END_DECLS
