@@ -256,6 +256,23 @@ ce_add_target (double *u, const CeData *d, int32_t r, double s, int64_t c, const
   return TRUE;
 }
 
+/* u (C) = the unweighted target of batch row I: its row's, mixed with its mixup
+ * partner's under mixup. */
+static gboolean
+ce_unweighted_target (double *u, const CeData *d, const KdfLossBatch *b, int64_t i, int64_t c,
+                      const char *name, GError **error)
+{
+  const int32_t ra = b->rows[i];
+  const int32_t rb = b->mix ? b->rows[b->mix[i]] : -1;
+  const double la = b->mix ? b->lambda : 1.0;
+  memset (u, 0, (size_t) c * sizeof (double));
+  if (!ce_add_target (u, d, ra, la, c, name, error))
+    return FALSE;
+  if (rb >= 0 && !ce_add_target (u, d, rb, 1.0 - la, c, name, error))
+    return FALSE;
+  return TRUE;
+}
+
 /* Per sample i with target t (mixed: λ·t_a + (1−λ)·t_b) and weight w:
  *   ℓ_i = −Σ_c w·t_c log p_c,  ∂ℓ_i/∂z_c = (Σ_c w·t_c)·p_c − w·t_c,
  * value = (1/n) Σ_i ℓ_i. Because the loss is linear in the target, the per-sample
@@ -280,13 +297,7 @@ ce_compute (KdfLoss *l, const KdfLossBatch *b, double *value, GError **error)
     if (d->select != KDF_SELECT_ALL) {
       g_autofree double *ce = g_new (double, n);
       for (int64_t i = 0; i < n; i++) {
-        const int32_t ra = b->rows[i];
-        const int32_t rb = b->mix ? b->rows[b->mix[i]] : -1;
-        const double la = b->mix ? b->lambda : 1.0;
-        memset (u1, 0, (size_t) c * sizeof (double));
-        if (!ce_add_target (u1, d, ra, la, c, l->name, error))
-          return FALSE;
-        if (rb >= 0 && !ce_add_target (u1, d, rb, 1.0 - la, c, l->name, error))
+        if (!ce_unweighted_target (u1, d, b, i, c, l->name, error))
           return FALSE;
         row_log_softmax (logp, v->logits + i * c, c, 1.0);
         double li1 = 0.0;
@@ -311,11 +322,8 @@ ce_compute (KdfLoss *l, const KdfLossBatch *b, double *value, GError **error)
       const int32_t rb = b->mix ? b->rows[b->mix[i]] : -1;
       const double la = b->mix ? b->lambda : 1.0;
       memset (u, 0, (size_t) c * sizeof (double));
-      memset (u1, 0, (size_t) c * sizeof (double));
       /* u1: the unweighted target (per-sample loss), u: the weighted one */
-      if (!ce_add_target (u1, d, ra, la, c, l->name, error))
-        return FALSE;
-      if (rb >= 0 && !ce_add_target (u1, d, rb, 1.0 - la, c, l->name, error))
+      if (!ce_unweighted_target (u1, d, b, i, c, l->name, error))
         return FALSE;
       if (w) {
         ce_add_target (u, d, ra, la * w[ra], c, l->name, NULL);
