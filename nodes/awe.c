@@ -5,7 +5,7 @@
  * Centres μ_c are the mean features of each label (or the `centers` input). Modes:
  *   cosine  w_i = sigmoid(cos(φ_i, μ_{ỹ_i}))                          (AML-KD stage 2)
  *   margin  w_i = (cos(φ_i, μ_{ỹ_i}) − max_{c≠ỹ_i} cos(φ_i, μ_c) + 2)/4  (ours)
- *   net     w_i = sigmoid(g([cos(φ_i, μ_c)]_c ⊕ onehot(ỹ_i))), g = Linear(2C,C) ReLU
+ *   net     w_i = sigmoid(g([cos(φ_i, μ_c)]_c ⊕ onehot(ỹ_i))), g = Linear(2C,C) PReLU
  *           Linear(C,1)                                              (AML-KD stage 1)
  * In net mode the node keeps g and publishes `loss`, a term for student_update that
  * trains g with the student (same optimizer, gradients zeroed every step) to predict

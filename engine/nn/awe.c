@@ -131,8 +131,8 @@ kdf_awe_net_new (int64_t c, guint64 seed, GError **error)
                  "awe: the weight network needs 1 to 2^20 classes, got %" G_GINT64_FORMAT, (gint64) c);
     return NULL;
   }
-  g_autofree char *arch = g_strdup_printf ("mlp:%" G_GINT64_FORMAT "-%" G_GINT64_FORMAT "-1",
-                                           (gint64) (2 * c), (gint64) c);
+  g_autofree char *arch = g_strdup_printf ("seq:%" G_GINT64_FORMAT "-linear%" G_GINT64_FORMAT
+                                           "-prelu-linear1", (gint64) (2 * c), (gint64) c);
   return kdf_model_new_from_arch (arch, seed, error);
 }
 

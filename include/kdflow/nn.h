@@ -107,6 +107,7 @@ typedef enum {
   KDF_LAYER_FLATTEN,
   KDF_LAYER_DROPOUT,
   KDF_LAYER_L2NORM,
+  KDF_LAYER_PRELU, /* max(x,0) + a·min(x,0), one learnt slope a (init 0.25), nn.PReLU() */
 } KdfLayerKind;
 
 /* One layer of a sequential model (the C form of a Lua layer table). Unused fields
@@ -184,7 +185,7 @@ struct _KdfModel {
  *     = Conv(1,32,3,p1) ReLU MaxPool(2) Conv(32,64,3,p1) ReLU MaxPool(2) Flatten
  *       Linear(3136,256) ReLU Linear(256,10), tap 256.
  *   seq:SHAPE-L-L-...      the general form (what kdf_model_new writes): SHAPE is D or
- *                          CxHxW; each L is linearO, convOkKsSpP, relu, maxKsS,
+ *                          CxHxW; each L is linearO, convOkKsSpP, relu, prelu, maxKsS,
  *                          flatten, dropP, l2norm, or tap (marks the previous layer's
  *                          output); an "nb" suffix on linear/conv drops the bias. */
 KDF_API KdfModel *kdf_model_new_from_arch (const char *arch, guint64 seed, GError **error);
@@ -643,7 +644,7 @@ KDF_API KdfLoss *kdf_loss_gce_new (KdfTensor *candidates, double q, double weigh
  * LP seed by another sample's weight). */
 
 typedef enum {
-  KDF_AWE_NET = 0,    /* g([cos(φ_i, μ_c)]_c ⊕ onehot(ỹ_i)), g: Linear(2C,C) ReLU Linear(C,1) sigmoid */
+  KDF_AWE_NET = 0,    /* g([cos(φ_i, μ_c)]_c ⊕ onehot(ỹ_i)), g: Linear(2C,C) PReLU Linear(C,1) sigmoid */
   KDF_AWE_COSINE = 1, /* sigmoid(cos(φ_i, μ_{ỹ_i})) (AML-KD stage 2) */
   KDF_AWE_MARGIN = 2, /* (cos(φ_i, μ_{ỹ_i}) − max_{c≠ỹ_i} cos(φ_i, μ_c) + 2) / 4 (ours) */
 } KdfAweMode;
@@ -665,7 +666,7 @@ KDF_API gboolean kdf_awe_weights (float *w, const float *cos, const int32_t *lab
  * in [0, C) (checked by the callers). */
 KDF_API void kdf_awe_net_input (float *in, const float *cos, const int32_t *labels, int64_t n,
                                 int64_t c);
-/* A new weight network for C classes: mlp:2C-C-1 (transfer full). */
+/* A new weight network for C classes: seq:2C-linearC-prelu-linear1 (transfer full). */
 KDF_API KdfModel *kdf_awe_net_new (int64_t c, guint64 seed, GError **error);
 /* W (N) = sigmoid(g(input)) with the network in eval mode. */
 KDF_API gboolean kdf_awe_net_weights (float *w, KdfModel *net, const float *cos,
