@@ -36,7 +36,7 @@ static const KdfPortSpec inputs[] = {
 };
 
 static const KdfPortSpec outputs[] = {
-  KDF_PORT ("weights", "f32[N]", 0, "per-sample weights in (0,1), dataset order"),
+  KDF_PORT ("weights", "f32[N]", 0, "per-sample weights in [0,1], dataset order"),
   KDF_PORT ("centers", "f32[C,F]", 0, "the class centres used"),
   KDF_PORT ("loss", "loss", 0, "net mode: the term that trains the weight network "
                                "(for student_update, after a selecting ce_loss)"),

@@ -144,6 +144,29 @@ check_step(p_sel, xs, gz_sel, 2e-6, "selected weighted CE step")
 print(("ce: sample_loss %.6f %.6f %.6f %.6f; weighted mean %.6f (mean(w)·mean(CE) would be %.6f)")
       :format(ce[1], ce[2], ce[3], ce[4], mean_wce, mean_w * mean_ce))
 
+-- r from Otsu on the previous tick's losses: loss_ranking (otsu) on student_update's
+-- sample_loss, its kept fraction into keep_fraction through a delay edge; each tick
+-- the one batch of 8 keeps ⌊kept_fraction·8⌋ rows of the tick before
+local g2 = kdf.graph { name = "ce-otsu-prev", seed = 2 }
+local x8 = kdf.tensor({ { 3, 0, 0 }, { 0, 3, 0 }, { 0, 0, 3 }, { 2, 1, 0 }, { 0, 2, 1 }, { 1, 0, 2 },
+                        { 1, 1, 1 }, { 3, 0, 0 } })
+local y8 = kdf.tensor({ 0, 1, 2, 0, 1, 2, 0, 2 }, "i32") -- the last row's label is wrong
+local ce8 = g2:node("ce_loss", { name = "ce8", targets = y8 })
+local st8 = g2:node("student_update", { name = "st8", arch = "mlp:3-4-3", x = x8, losses = { ce8.loss },
+                                        batch = 8, lr = 0.01 })
+local rk = g2:node("loss_ranking", { name = "rk", loss = st8.sample_loss, otsu = true })
+g2:connect(rk.kept_fraction, ce8.keep_fraction, { delay = 1, initial = kdf.tensor(1, "f32") })
+g2:run { ticks = 1 }
+assert(st8.selected:value():sum() == 8, "tick 0: keep_fraction starts at 1")
+for _ = 1, 3 do
+  local kf = rk.kept_fraction:value():item()
+  g2:run { ticks = 1 }
+  local want = math.floor(kf * 8 + 1e-9)
+  assert(st8.selected:value():sum() == want,
+         ("selected %d, expected ⌊%.3f·8⌋ = %d"):format(st8.selected:value():sum(), kf, want))
+  assert(want < 8, "Otsu on the losses keeps fewer than all")
+end
+
 -- bad inputs: the node's own checks, exit status 2
 local function fails(name, params, want)
   local gb = kdf.graph { name = "ce-bad-" .. name }
