@@ -53,6 +53,9 @@ static const KdfPortSpec outputs[] = {
   KDF_PORT ("logits2", "f32[N,C]", 0, "the partner's logits of the training pass"),
   KDF_PORT ("sample_loss", "f32[N]", 0, "each sample's loss in the training pass: Σ term weight × the term's unweighted per-sample loss"),
   KDF_PORT ("features", "f32[N,F]", 0, "the student's feature tap in the training pass"),
+  KDF_PORT ("selected", "u8[N]", 0,
+            "1 where the sample counted in its mini-batch in the last epoch (a term's "
+            "in-batch small-loss selection, e.g. ce_loss keep < 1; all 1 without one)"),
   { 0 },
 };
 
@@ -182,12 +185,14 @@ run (KdfNodeCtx *ctx, gpointer state, GError **error)
   g_autoptr (KdfTensor) logits2 =
       s->n_nets == 2 ? kdf_tensor_new_2d (KDF_DTYPE_F32, n, s->net[1]->n_classes) : NULL;
   g_autoptr (KdfTensor) features = kdf_tensor_new_2d (KDF_DTYPE_F32, n, s->net[0]->n_features);
+  g_autoptr (KdfTensor) selected = kdf_tensor_new_1d (KDF_DTYPE_U8, n);
   Progress pr = { ctx, 0, p->epochs };
   KdfEpochResult res = {
     .sample_loss = kdf_tensor_f32 (sample_loss),
     .logits = kdf_tensor_f32 (logits),
     .logits2 = logits2 ? kdf_tensor_f32 (logits2) : NULL,
     .features = kdf_tensor_f32 (features),
+    .selected = kdf_tensor_u8 (selected),
     .progress = progress,
     .progress_data = &pr,
   };
@@ -204,6 +209,10 @@ run (KdfNodeCtx *ctx, gpointer state, GError **error)
   }
   kdf_ctx_metric (ctx, "loss", res.loss);
   kdf_ctx_metric (ctx, "lr", p->lr);
+  int64_t kept = 0;
+  for (int64_t i = 0; i < n; i++)
+    kept += kdf_tensor_u8 (selected)[i] != 0;
+  kdf_ctx_metric (ctx, "selected", n ? (double) kept / (double) n : 1.0);
   /* snapshots: what is published is never written again */
   kdf_ctx_set_output_model (ctx, "model", kdf_model_copy (s->net[0]));
   kdf_ctx_set_output_tensor (ctx, "logits", g_steal_pointer (&logits));
@@ -213,6 +222,7 @@ run (KdfNodeCtx *ctx, gpointer state, GError **error)
   }
   kdf_ctx_set_output_tensor (ctx, "sample_loss", g_steal_pointer (&sample_loss));
   kdf_ctx_set_output_tensor (ctx, "features", g_steal_pointer (&features));
+  kdf_ctx_set_output_tensor (ctx, "selected", g_steal_pointer (&selected));
   return TRUE;
 }
 

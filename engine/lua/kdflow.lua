@@ -82,7 +82,7 @@ function kdf.arch(t)
     elseif kind == 'max' then local k = type(l) == 'table' and l[2] or 2
       s = 'max' .. k .. 's' .. (type(l) == 'table' and l.s or k)
     elseif kind == 'dropout' then s = 'drop' .. assert(tonumber(l[2]), 'dropout needs p')
-    elseif kind == 'relu' or kind == 'flatten' or kind == 'l2norm' or kind == 'tap' then s = kind
+    elseif kind == 'relu' or kind == 'prelu' or kind == 'flatten' or kind == 'l2norm' or kind == 'tap' then s = kind
     else error(('kdf.arch: layer %d: unknown kind %s'):format(i, tostring(kind)), 2) end
     parts[#parts + 1] = s
   end

@@ -221,6 +221,8 @@ parse_seq (const char *arch, const char *body, KdfArchParse *ap, GError **error)
     int v;
     if (strcmp (t, "relu") == 0)
       push (ap, (KdfLayerSpec){ .kind = KDF_LAYER_RELU });
+    else if (strcmp (t, "prelu") == 0)
+      push (ap, (KdfLayerSpec){ .kind = KDF_LAYER_PRELU });
     else if (strcmp (t, "flatten") == 0)
       push (ap, (KdfLayerSpec){ .kind = KDF_LAYER_FLATTEN });
     else if (strcmp (t, "l2norm") == 0)
@@ -264,7 +266,7 @@ parse_seq (const char *arch, const char *body, KdfArchParse *ap, GError **error)
         return arch_error (error, arch, t, "expected dropP with 0 <= P < 1");
       push (ap, (KdfLayerSpec){ .kind = KDF_LAYER_DROPOUT, .p = p });
     } else
-      return arch_error (error, arch, t, "unknown layer (known: linearN, convNkKsSpP, relu, maxK, flatten, dropP, l2norm, tap)");
+      return arch_error (error, arch, t, "unknown layer (known: linearN, convNkKsSpP, relu, prelu, maxK, flatten, dropP, l2norm, tap)");
   }
   return TRUE;
 }
@@ -320,6 +322,9 @@ kdf_arch_seq_string (int in_rank, const int64_t *in_shape, const KdfLayerSpec *s
       break;
     case KDF_LAYER_L2NORM:
       g_string_append (s, "-l2norm");
+      break;
+    case KDF_LAYER_PRELU:
+      g_string_append (s, "-prelu");
       break;
     }
     if (sp->tap)

@@ -7,6 +7,7 @@
 
 #include "nn-private.h"
 
+#include <kdflow/detect.h>
 #include <math.h>
 #include <string.h>
 
@@ -16,6 +17,8 @@ loss_free (KdfObject *obj)
   KdfLoss *l = (KdfLoss *) obj;
   if (l->data_free && l->data)
     l->data_free (l->data);
+  if (l->model)
+    kdf_model_unref (l->model);
   g_free (l->name);
   g_free (l);
 }
@@ -52,6 +55,75 @@ kdf_loss_set_nets (KdfLoss *l, guint nets)
 {
   g_return_if_fail (l != NULL && (nets & KDF_LOSS_BOTH) != 0);
   l->nets = nets & KDF_LOSS_BOTH;
+}
+
+void
+kdf_loss_set_model (KdfLoss *l, KdfModel *m)
+{
+  g_return_if_fail (l != NULL);
+  if (m)
+    kdf_model_ref (m);
+  if (l->model)
+    kdf_model_unref (l->model);
+  l->model = m;
+}
+
+/* ---- in-batch selection ------------------------------------------------------------ */
+
+int64_t
+kdf_batch_select (uint8_t *kept, const double *loss, int64_t n, KdfSelectKind kind, double keep,
+                  int bins, GError **error)
+{
+  g_return_val_if_fail (n >= 0 && (n == 0 || (kept && loss)), -1);
+  for (int64_t i = 0; i < n; i++)
+    if (isnan (loss[i])) {
+      g_set_error (error, KDF_ERROR, KDF_ERROR_VALUE,
+                   "selection: the loss of batch row %" G_GINT64_FORMAT " is NaN", (gint64) i);
+      return -1;
+    }
+  if (kind == KDF_SELECT_ALL || n == 0) {
+    memset (kept, 1, (size_t) n);
+    return n;
+  }
+  g_autofree float *lf = g_new (float, n);
+  for (int64_t i = 0; i < n; i++)
+    lf[i] = (float) loss[i];
+  int64_t n_kept = 0;
+  KdfRankOptions opt;
+  kdf_rank_options_init (&opt);
+  if (kind == KDF_SELECT_SMALL_LOSS) {
+    if (!(keep >= 0.0 && keep <= 1.0)) {
+      g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM,
+                   "selection: keep must lie in [0,1], found %g", keep);
+      return -1;
+    }
+    /* the ⌊keep·n⌋ smallest (ties to the earlier row): loss_ranking's kernel, global
+     * scope over this batch */
+    opt.keep = keep;
+    if (!kdf_loss_rank (lf, n, &opt, kept, NULL, &n_kept, error))
+      return -1;
+    return n_kept;
+  }
+  if (kind != KDF_SELECT_OTSU) {
+    g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM, "selection: unknown kind %d", (int) kind);
+    return -1;
+  }
+  float lo = lf[0], hi = lf[0];
+  for (int64_t i = 1; i < n; i++) {
+    lo = MIN (lo, lf[i]);
+    hi = MAX (hi, lf[i]);
+  }
+  if (!(hi > lo)) { /* one value: nothing to split */
+    memset (kept, 1, (size_t) n);
+    return n;
+  }
+  KdfOtsuOptions o;
+  kdf_otsu_options_init (&o);
+  o.normalize = TRUE;
+  o.bins = bins > 0 ? bins : 1000;
+  if (!kdf_loss_rank_otsu (lf, n, &o, &opt, kept, NULL, &n_kept, NULL, error))
+    return -1;
+  return n_kept;
 }
 
 /* Checks what every term relies on: rows inside the bound data, class counts that
@@ -119,6 +191,9 @@ row_log_softmax (double *logp, const float *z, int64_t c, double t)
 typedef struct {
   KdfTensor *targets; /* N i32 or N×C f32, contiguous */
   KdfTensor *weights; /* N f32 contiguous, or NULL */
+  KdfSelectKind select;
+  double keep;
+  int bins;
 } CeData;
 
 static void
@@ -181,6 +256,23 @@ ce_add_target (double *u, const CeData *d, int32_t r, double s, int64_t c, const
   return TRUE;
 }
 
+/* u (C) = the unweighted target of batch row I: its row's, mixed with its mixup
+ * partner's under mixup. */
+static gboolean
+ce_unweighted_target (double *u, const CeData *d, const KdfLossBatch *b, int64_t i, int64_t c,
+                      const char *name, GError **error)
+{
+  const int32_t ra = b->rows[i];
+  const int32_t rb = b->mix ? b->rows[b->mix[i]] : -1;
+  const double la = b->mix ? b->lambda : 1.0;
+  memset (u, 0, (size_t) c * sizeof (double));
+  if (!ce_add_target (u, d, ra, la, c, name, error))
+    return FALSE;
+  if (rb >= 0 && !ce_add_target (u, d, rb, 1.0 - la, c, name, error))
+    return FALSE;
+  return TRUE;
+}
+
 /* Per sample i with target t (mixed: λ·t_a + (1−λ)·t_b) and weight w:
  *   ℓ_i = −Σ_c w·t_c log p_c,  ∂ℓ_i/∂z_c = (Σ_c w·t_c)·p_c − w·t_c,
  * value = (1/n) Σ_i ℓ_i. Because the loss is linear in the target, the per-sample
@@ -198,18 +290,40 @@ ce_compute (KdfLoss *l, const KdfLossBatch *b, double *value, GError **error)
     const KdfLossView *v = &b->out[k][0];
     const int64_t c = v->n_classes;
     g_autofree double *u = g_new (double, c), *logp = g_new (double, c), *u1 = g_new (double, c);
-    const double gscale = l->weight / (double) n;
+    /* In-batch selection: rank this batch's unweighted CEs first, then count the kept
+     * rows only (the mean over K). Without selection K is the whole batch. */
+    g_autofree uint8_t *kept = NULL;
+    int64_t n_kept = n;
+    if (d->select != KDF_SELECT_ALL) {
+      g_autofree double *ce = g_new (double, n);
+      for (int64_t i = 0; i < n; i++) {
+        if (!ce_unweighted_target (u1, d, b, i, c, l->name, error))
+          return FALSE;
+        row_log_softmax (logp, v->logits + i * c, c, 1.0);
+        double li1 = 0.0;
+        for (int64_t j = 0; j < c; j++)
+          li1 -= u1[j] * logp[j];
+        ce[i] = li1;
+      }
+      kept = g_new (uint8_t, n);
+      n_kept = kdf_batch_select (kept, ce, n, d->select, d->keep, d->bins, error);
+      if (n_kept < 0) {
+        g_prefix_error (error, "loss '%s': ", l->name);
+        return FALSE;
+      }
+      if (k == 0 && b->selected)
+        for (int64_t i = 0; i < n; i++)
+          b->selected[i] &= kept[i];
+    }
+    const double gscale = n_kept > 0 ? l->weight / (double) n_kept : 0.0;
     double sum = 0.0;
     for (int64_t i = 0; i < n; i++) {
       const int32_t ra = b->rows[i];
       const int32_t rb = b->mix ? b->rows[b->mix[i]] : -1;
       const double la = b->mix ? b->lambda : 1.0;
       memset (u, 0, (size_t) c * sizeof (double));
-      memset (u1, 0, (size_t) c * sizeof (double));
       /* u1: the unweighted target (per-sample loss), u: the weighted one */
-      if (!ce_add_target (u1, d, ra, la, c, l->name, error))
-        return FALSE;
-      if (rb >= 0 && !ce_add_target (u1, d, rb, 1.0 - la, c, l->name, error))
+      if (!ce_unweighted_target (u1, d, b, i, c, l->name, error))
         return FALSE;
       if (w) {
         ce_add_target (u, d, ra, la * w[ra], c, l->name, NULL);
@@ -224,16 +338,18 @@ ce_compute (KdfLoss *l, const KdfLossBatch *b, double *value, GError **error)
         li1 -= u1[j] * logp[j];
         su += u[j];
       }
-      sum += li;
       if (b->sample_loss && k == 0)
         b->sample_loss[i] += (float) (l->weight * li1);
+      if (kept && !kept[i])
+        continue;
+      sum += li;
       if (v->grad_logits) {
         float *g = v->grad_logits + i * c;
         for (int64_t j = 0; j < c; j++)
           g[j] += (float) (gscale * (su * exp (logp[j]) - u[j]));
       }
     }
-    total += sum / (double) n;
+    total += n_kept > 0 ? sum / (double) n_kept : 0.0;
   }
   *value = total;
   return TRUE;
@@ -288,6 +404,35 @@ kdf_loss_ce_new (KdfTensor *targets, KdfTensor *weights, double weight, GError *
   l->n_samples = n;
   l->n_classes = soft ? targets->shape[1] : -1;
   return l;
+}
+
+gboolean
+kdf_loss_ce_set_selection (KdfLoss *l, KdfSelectKind kind, double keep, int bins, GError **error)
+{
+  g_return_val_if_fail (l != NULL && l->compute == ce_compute, FALSE);
+  if (kind != KDF_SELECT_ALL && kind != KDF_SELECT_SMALL_LOSS && kind != KDF_SELECT_OTSU) {
+    g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM, "ce: unknown selection %d", (int) kind);
+    return FALSE;
+  }
+  if (kind == KDF_SELECT_SMALL_LOSS && !(keep >= 0.0 && keep <= 1.0)) {
+    g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM,
+                 "ce: the kept fraction of each batch must lie in [0,1], found %g", keep);
+    return FALSE;
+  }
+  if (kind == KDF_SELECT_OTSU && bins != 0 && bins < 8) {
+    g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM, "ce: Otsu needs at least 8 bins, found %d",
+                 bins);
+    return FALSE;
+  }
+  CeData *d = l->data;
+  d->select = kind;
+  d->keep = keep;
+  d->bins = bins;
+  if (kind == KDF_SELECT_ALL)
+    l->needs &= ~(guint) KDF_LOSS_SELECTS;
+  else
+    l->needs |= KDF_LOSS_SELECTS;
+  return TRUE;
 }
 
 /* ---- knowledge distillation ------------------------------------------------------- */

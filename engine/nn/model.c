@@ -43,6 +43,9 @@ net_add_params (KdfModel *m, KdfNet *net, const char *prefix)
       if (b) {
         p->rank = 1;
         p->shape[0] = L->out_c;
+      } else if (L->kind == KDF_LAYER_PRELU) {
+        p->rank = 1;
+        p->shape[0] = 1;
       } else if (L->kind == KDF_LAYER_LINEAR) {
         p->rank = 2;
         p->shape[0] = L->out_c;

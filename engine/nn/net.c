@@ -137,6 +137,12 @@ kdf_net_build (const char *what, int in_rank, const int64_t *in_shape, const Kdf
       L->out_h = h;
       L->out_w = w;
       break;
+    case KDF_LAYER_PRELU: /* one slope shared by every unit, as nn.PReLU() */
+      L->out_c = c;
+      L->out_h = h;
+      L->out_w = w;
+      L->w_numel = 1;
+      break;
     default:
       net_error (&local, what, i, sp, "unknown layer kind");
       goto fail;
@@ -213,6 +219,10 @@ kdf_net_init_params (KdfNet *net, guint64 seed)
     KdfLayer *L = &net->layers[i];
     if (!L->w_numel)
       continue;
+    if (L->kind == KDF_LAYER_PRELU) { /* nn.PReLU's init = 0.25 */
+      net->params[L->w_off] = 0.25f;
+      continue;
+    }
     int64_t fan_in = L->w_numel / L->out_c;
     double bound = 1.0 / sqrt ((double) fan_in);
     for (int64_t j = 0; j < L->w_numel; j++)
@@ -385,6 +395,12 @@ kdf_net_forward (const KdfNet *net, KdfPass *p, const float *x, float *dx, int64
     case KDF_LAYER_L2NORM:
       kdf_l2norm_forward (out, p->norm[i], in, n, L->in_size);
       break;
+    case KDF_LAYER_PRELU: {
+      const float a = W[0];
+      for (int64_t j = 0; j < n * L->in_size; j++)
+        out[j] = in[j] > 0.0f ? in[j] : a * in[j];
+      break;
+    }
     case KDF_LAYER_FLATTEN:
       break;
     }
@@ -481,6 +497,23 @@ kdf_net_backward (KdfNet *net, KdfPass *p, const KdfBackwardHooks *hooks, int th
       if (din)
         kdf_l2norm_backward (din, dout, out, p->norm[i], n, L->in_size);
       break;
+    case KDF_LAYER_PRELU: {
+      /* y = x (x > 0), a·x (x ≤ 0): dx += dy·(x > 0 ? 1 : a), da += Σ dy·x over x ≤ 0 */
+      const float a = W[0];
+      double da = 0.0;
+      for (int64_t j = 0; j < n * L->in_size; j++) {
+        if (in[j] > 0.0f) {
+          if (din)
+            din[j] += dout[j];
+        } else {
+          if (din)
+            din[j] += a * dout[j];
+          da += (double) dout[j] * in[j];
+        }
+      }
+      dW[0] = gbeta * dW[0] + (float) da;
+      break;
+    }
     case KDF_LAYER_FLATTEN:
       break;
     }

@@ -93,6 +93,7 @@ struct _KdfTrainer {
   float *mbuf;              /* 2·cap × D mixed views */
   int32_t *mix;             /* cap */
   float *sl;                /* cap per-sample losses */
+  uint8_t *sel;             /* cap flags: the batch's selection */
   int32_t *order;           /* an epoch's row order */
   int64_t order_n;
 };
@@ -180,6 +181,7 @@ kdf_trainer_free (KdfTrainer *tr)
   kdf_nn_free (tr->mbuf);
   g_free (tr->mix);
   g_free (tr->sl);
+  g_free (tr->sel);
   g_free (tr->order);
   g_free (tr);
 }
@@ -198,6 +200,7 @@ trainer_reserve (KdfTrainer *tr, int64_t n)
   tr->mbuf = kdf_nn_alloc (2 * n * d);
   tr->mix = g_renew (int32_t, tr->mix, n);
   tr->sl = g_renew (float, tr->sl, n);
+  tr->sel = g_renew (uint8_t, tr->sel, n);
   tr->cap = n;
 }
 
@@ -212,6 +215,27 @@ check_data (KdfTrainer *tr, KdfTensor *x, GError **error)
                  (gint64) tr->net[0]->in_size, tr->net[0]->arch, d);
     return FALSE;
   }
+  return TRUE;
+}
+
+/* A term that owns a model (AWE's weight network) trains it with the networks: the
+ * optimizer takes it on first sight, so kdf_optimizer_zero_grad zeroes its gradients
+ * before every step and the step updates it. */
+static gboolean
+check_term_model (KdfTrainer *tr, guint i, KdfLoss *l, GError **error)
+{
+  if (!l->model)
+    return TRUE;
+  for (int k = 0; k < tr->n_nets; k++)
+    if (l->model == tr->net[k]) {
+      g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM,
+                   "loss term %u ('%s') owns a model that is one of the trained networks", i + 1,
+                   l->name);
+      return FALSE;
+    }
+  if (!kdf_optimizer_holds (tr->opt, l->model) &&
+      !kdf_optimizer_add_model (tr->opt, l->model, error))
+    return FALSE;
   return TRUE;
 }
 
@@ -246,6 +270,8 @@ kdf_trainer_step (KdfTrainer *tr, KdfTensor *x, const int32_t *rows, int64_t n,
                    "loss '%s' needs a pair of networks, the trainer has one", losses[i]->name);
       return FALSE;
     }
+    if (!check_term_model (tr, i, losses[i], error))
+      return FALSE;
   }
   const int n_views = (needs & KDF_LOSS_NEEDS_TWO_VIEWS) ? 2 : 1;
   const int64_t d = tr->net[0]->in_size;
@@ -315,6 +341,8 @@ kdf_trainer_step (KdfTrainer *tr, KdfTensor *x, const int32_t *rows, int64_t n,
   if (sl)
     memset (sl, 0, (size_t) n * sizeof (float));
   b.sample_loss = sl;
+  memset (tr->sel, 1, (size_t) n);
+  b.selected = tr->sel;
   double total = 0.0;
   for (guint i = 0; i < n_losses; i++) {
     double v = 0.0;
@@ -335,10 +363,20 @@ kdf_trainer_step (KdfTrainer *tr, KdfTensor *x, const int32_t *rows, int64_t n,
   kdf_optimizer_begin_step (tr->opt);
   for (int k = 0; k < tr->n_nets; k++)
     kdf_model_backward_ex (tr->net[k], &hooks, threads);
+  for (guint i = 0; i < n_losses; i++)
+    if (losses[i]->model && losses[i]->model->train_pass)
+      kdf_model_backward_ex (losses[i]->model, &hooks, threads);
   kdf_optimizer_end_step (tr->opt);
   if (loss)
     *loss = total;
   return TRUE;
+}
+
+const uint8_t *
+kdf_trainer_get_selected (KdfTrainer *tr)
+{
+  g_return_val_if_fail (tr != NULL, NULL);
+  return tr->sel;
 }
 
 gboolean
@@ -368,6 +406,20 @@ kdf_trainer_check_losses (KdfTrainer *tr, int64_t n, KdfLoss *const *losses, gui
                    i + 1, l->name);
       return FALSE;
     }
+    if ((l->needs & KDF_LOSS_NEEDS_SELECTION)) {
+      gboolean before = FALSE;
+      for (guint j = 0; j < i; j++)
+        before |= (losses[j]->needs & KDF_LOSS_SELECTS) != 0;
+      if (!before) {
+        g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM,
+                     "loss term %u ('%s') learns from the batch's selection, but no term before "
+                     "it selects (give a ce_loss with keep < 1 or otsu = true first)",
+                     i + 1, l->name);
+        return FALSE;
+      }
+    }
+    if (!check_term_model (tr, i, l, error))
+      return FALSE;
     if ((l->nets & KDF_LOSS_NET1) && tr->n_nets < 2) {
       g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM,
                    "loss term %u ('%s') is for the partner network, but there is none (set arch2)",
@@ -446,6 +498,9 @@ kdf_trainer_epoch (KdfTrainer *tr, KdfTensor *x, KdfLoss *const *losses, guint n
       if (res->sample_loss)
         for (int64_t i = 0; i < nb; i++)
           res->sample_loss[rows[i]] = tr->sl[i];
+      if (res->selected)
+        for (int64_t i = 0; i < nb; i++)
+          res->selected[rows[i]] = tr->sel[i];
       if (res->logits)
         scatter (res->logits, kdf_model_get_logits (tr->net[0]), rows, nb, tr->net[0]->n_classes);
       if (res->logits2)

@@ -107,6 +107,7 @@ typedef enum {
   KDF_LAYER_FLATTEN,
   KDF_LAYER_DROPOUT,
   KDF_LAYER_L2NORM,
+  KDF_LAYER_PRELU, /* max(x,0) + a·min(x,0), one learnt slope a (init 0.25), nn.PReLU() */
 } KdfLayerKind;
 
 /* One layer of a sequential model (the C form of a Lua layer table). Unused fields
@@ -184,7 +185,7 @@ struct _KdfModel {
  *     = Conv(1,32,3,p1) ReLU MaxPool(2) Conv(32,64,3,p1) ReLU MaxPool(2) Flatten
  *       Linear(3136,256) ReLU Linear(256,10), tap 256.
  *   seq:SHAPE-L-L-...      the general form (what kdf_model_new writes): SHAPE is D or
- *                          CxHxW; each L is linearO, convOkKsSpP, relu, maxKsS,
+ *                          CxHxW; each L is linearO, convOkKsSpP, relu, prelu, maxKsS,
  *                          flatten, dropP, l2norm, or tap (marks the previous layer's
  *                          output); an "nb" suffix on linear/conv drops the bias. */
 KDF_API KdfModel *kdf_model_new_from_arch (const char *arch, guint64 seed, GError **error);
@@ -344,6 +345,9 @@ typedef enum {
   KDF_LOSS_NEEDS_TEACHER = 1 << 2,   /* bound teacher logits */
   KDF_LOSS_NEEDS_TWO_VIEWS = 1 << 3, /* two augmented views of each sample */
   KDF_LOSS_NEEDS_PARTNER = 1 << 4,   /* both networks of a pair on the same batch */
+  KDF_LOSS_SELECTS = 1 << 5,         /* selects rows of each batch (writes batch->selected) */
+  KDF_LOSS_NEEDS_SELECTION = 1 << 6, /* reads batch->selected: a selecting term must come
+                                        before it in the list */
 } KdfLossNeeds;
 
 /* Which network(s) of a pair a term applies to. */
@@ -379,7 +383,11 @@ typedef struct {
    * (before per-sample weights, so ranking still sees excluded samples). */
   float *sample_loss;
   int threads;
-  gpointer reserved[4];
+  /* n flags, 1 on entry: a selecting term (KDF_LOSS_SELECTS) clears the rows it drops
+   * from net 0's objective (in-batch small-loss selection); a term that needs the
+   * selection reads it after. */
+  uint8_t *selected;
+  gpointer reserved[3];
 } KdfLossBatch;
 
 /* Computes the term over BATCH for the nets it applies to: sets *VALUE to the term's
@@ -402,7 +410,12 @@ struct _KdfLoss {
   KdfLossComputeFunc compute;
   gpointer data;          /* the term's own state */
   GDestroyNotify data_free;
-  gpointer reserved[4];
+  /* A model the term owns and trains (or NULL): e.g. AWE's weight network. The trainer
+   * adds it to its optimizer (so its gradients are zeroed with the networks' before
+   * every step and it is stepped with them), and after the terms ran, backpropagates
+   * what the term added to its logits gradient after a training forward on it. */
+  KdfModel *model;
+  gpointer reserved[3];
 };
 
 /* A new term (transfer full): the base for ce, kd and terms added later. */
@@ -421,6 +434,8 @@ kdf_loss_unref (KdfLoss *l)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (KdfLoss, kdf_loss_unref)
 
 KDF_API void kdf_loss_set_nets (KdfLoss *l, guint nets);
+/* Gives the term a model to own and train (takes a reference; see KdfLoss.model). */
+KDF_API void kdf_loss_set_model (KdfLoss *l, KdfModel *m);
 KDF_API gboolean kdf_loss_compute (KdfLoss *l, const KdfLossBatch *batch, double *value,
                                    GError **error);
 
@@ -430,6 +445,35 @@ KDF_API gboolean kdf_loss_compute (KdfLoss *l, const KdfLossBatch *batch, double
  * Tensors are referenced, not copied. */
 KDF_API KdfLoss *kdf_loss_ce_new (KdfTensor *targets, KdfTensor *weights, double weight,
                                   GError **error);
+/* In-batch small-loss selection for the cross-entropy term (AML-KD keeps the (1−r)·B
+ * smallest losses of each mini-batch; Co-teaching's per-batch rule):
+ *   KDF_SELECT_ALL        every row counts (the default);
+ *   KDF_SELECT_SMALL_LOSS the ⌊keep·n⌋ rows of the batch with the smallest unweighted
+ *                         CE count (ties to the earlier batch position);
+ *   KDF_SELECT_OTSU       the rows whose CE lies below the Otsu threshold of the batch's
+ *                         min-max normalised CEs (classic criterion, BINS bins): the
+ *                         noise rate need not be known. A batch whose losses are all
+ *                         equal keeps every row.
+ * The ranking is inside the trainer's actual (shuffled) mini-batch, on the losses of
+ * this forward. The term's value is then (1/|K|) Σ_{i∈K} w_i·CE_i over the kept set K
+ * (0 if K is empty), its gradient only from K; sample_loss still gets every row's
+ * loss, and batch->selected loses the dropped rows (net 0). With nets BOTH each net
+ * selects on its own losses. */
+typedef enum {
+  KDF_SELECT_ALL = 0,
+  KDF_SELECT_SMALL_LOSS = 1,
+  KDF_SELECT_OTSU = 2,
+} KdfSelectKind;
+
+KDF_API gboolean kdf_loss_ce_set_selection (KdfLoss *ce, KdfSelectKind kind, double keep, int bins,
+                                            GError **error);
+
+/* The kept rows of N per-sample losses (the kernel behind the CE term's selection):
+ * KEPT (n) gets 1 for a kept row; returns |K| or -1 with an error (NaN loss, keep
+ * outside [0,1], Otsu failure). */
+KDF_API int64_t kdf_batch_select (uint8_t *kept, const double *loss, int64_t n, KdfSelectKind kind,
+                                  double keep, int bins, GError **error);
+
 /* Hinton distillation: T² · KL(softmax_T(z_teacher) ‖ softmax_T(z_student)), mean over
  * the batch; TEACHER_LOGITS is N×C f32; T > 0 (4 by default in kd_loss). */
 KDF_API KdfLoss *kdf_loss_kd_new (KdfTensor *teacher_logits, double t, double weight, GError **error);
@@ -486,7 +530,10 @@ typedef struct {
   int epoch;           /* 0-based, for messages ("epoch 3, batch 12") */
   double loss;         /* out: mean over batches of the weighted objective */
   int64_t batches;     /* out */
-  gpointer reserved[4];
+  /* N: 1 where the sample counted in net 0's objective in its batch (the in-batch
+   * selection, see KdfSelectKind; all 1 when no term selects) */
+  uint8_t *selected;
+  gpointer reserved[3];
 } KdfEpochResult;
 
 /* The training loop's state: one or two networks, their optimizer, reusable batch
@@ -510,6 +557,8 @@ KDF_API gboolean kdf_trainer_step (KdfTrainer *tr, KdfTensor *x, const int32_t *
                                    KdfLoss *const *losses, guint n_losses, GRand *rng,
                                    int threads, double *loss, float *sample_loss,
                                    GError **error);
+/* After a step: its batch's selection (n flags, batch order; transfer none). */
+KDF_API const uint8_t *kdf_trainer_get_selected (KdfTrainer *tr);
 /* One epoch — the one epoch loop every training node runs: a fresh permutation of the
  * rows of X drawn from RNG (Fisher–Yates; in order with cfg.no_shuffle), mini-batches of
  * cfg.batch rows (the last one may be short), CANCELLABLE checked before each batch
@@ -587,5 +636,51 @@ KDF_API KdfLoss *kdf_loss_robust_ce_new (KdfTensor *labels, KdfTensor *groups, K
  * A row with no candidate (zero sum) is a KDF_ERROR_VALUE. q ∈ (0, 1] (0.7). Mixup
  * mixes the two rows' normalised weights. */
 KDF_API KdfLoss *kdf_loss_gce_new (KdfTensor *candidates, double q, double weight, GError **error);
+
+/* ---- AWE: ambiguity-aware weights (AML-KD, Jiang et al., TNNLS 2023; METHODS §1 awe) ---
+ * engine/nn/awe.c. Everything is per dataset row: weights come out in the order of the
+ * features and labels that went in, and the term reads labels at the batch's dataset
+ * rows, so a weight can never land on another sample (the released code scales each
+ * LP seed by another sample's weight). */
+
+typedef enum {
+  KDF_AWE_NET = 0,    /* g([cos(φ_i, μ_c)]_c ⊕ onehot(ỹ_i)), g: Linear(2C,C) PReLU Linear(C,1) sigmoid */
+  KDF_AWE_COSINE = 1, /* sigmoid(cos(φ_i, μ_{ỹ_i})) (AML-KD stage 2) */
+  KDF_AWE_MARGIN = 2, /* (cos(φ_i, μ_{ỹ_i}) − max_{c≠ỹ_i} cos(φ_i, μ_c) + 2) / 4 (ours) */
+} KdfAweMode;
+
+/* CENTERS (C×F) = the mean of the features (N×F) of each label; COUNTS (C, nullable)
+ * the samples per class. A class without samples gets a zero centre (its cosines are
+ * 0). KDF_ERROR_VALUE on a label outside [0, C). */
+KDF_API gboolean kdf_class_centers (float *centers, int64_t *counts, const float *features,
+                                    const int32_t *labels, int64_t n, int64_t f, int64_t c,
+                                    GError **error);
+/* COS (N×C) = cos(φ_i, μ_c), in double inside; 0 where φ_i or μ_c is zero. */
+KDF_API void kdf_awe_cosines (float *cos, const float *features, const float *centers, int64_t n,
+                              int64_t f, int64_t c);
+/* W (N) from the cosines (N×C) and labels for KDF_AWE_COSINE or KDF_AWE_MARGIN (C ≥ 2
+ * for margin). KDF_ERROR_VALUE on a bad label, KDF_ERROR_PARAM on another mode. */
+KDF_API gboolean kdf_awe_weights (float *w, const float *cos, const int32_t *labels, int64_t n,
+                                  int64_t c, KdfAweMode mode, GError **error);
+/* The weight network's input (N×2C): the cosines, then onehot(label). Labels must be
+ * in [0, C) (checked by the callers). */
+KDF_API void kdf_awe_net_input (float *in, const float *cos, const int32_t *labels, int64_t n,
+                                int64_t c);
+/* A new weight network for C classes: seq:2C-linearC-prelu-linear1 (transfer full). */
+KDF_API KdfModel *kdf_awe_net_new (int64_t c, guint64 seed, GError **error);
+/* W (N) = sigmoid(g(input)) with the network in eval mode. */
+KDF_API gboolean kdf_awe_net_weights (float *w, KdfModel *net, const float *cos,
+                                      const int32_t *labels, int64_t n, int64_t c, int threads,
+                                      GError **error);
+/* The term that trains the weight network NET with the student (it owns NET: see
+ * KdfLoss.model). Per batch: φ_i = net 0's features of the batch row (the student
+ * gets no gradient from it), the input cos(φ_i, CENTERS) ⊕ onehot(LABELS[rows[i]])
+ * (mixed with the batch's λ under mixup), s_i = sigmoid(g(input)), and
+ *   value = mean_i BCE(s_i, t_i),  t_i = batch->selected[i]
+ * — the weight network learns to predict which samples the in-batch small-loss
+ * selection keeps, so a selecting term must come before it (KDF_LOSS_NEEDS_SELECTION).
+ * LABELS: N i32; CENTERS: C×F f32 (F = the student's feature width, checked per batch). */
+KDF_API KdfLoss *kdf_loss_awe_new (KdfModel *net, KdfTensor *labels, KdfTensor *centers,
+                                   double weight, GError **error);
 
 G_END_DECLS

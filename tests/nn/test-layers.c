@@ -475,6 +475,33 @@ test_model_mlp (void)
   check_model ("mlp:6-5-3:nobias", "4-2", 3);
 }
 
+/* PReLU (nn.PReLU(): one slope a, init 0.25): y = x for x > 0, a·x otherwise, by
+ * hand through a Linear 2→2 set to the identity; then the gradients of a and of the
+ * layers around it by finite differences (the slope's gradient Σ dy·x over x ≤ 0). */
+static void
+test_prelu (void)
+{
+  g_autoptr (GError) err = NULL;
+  g_autoptr (KdfModel) m = kdf_model_new_from_arch ("seq:2-linear2-prelu-linear1", 1, &err);
+  g_assert_no_error (err);
+  const KdfParam *a = kdf_model_find_param (m, "1.weight");
+  g_assert_nonnull (a);
+  g_assert_cmpint (a->numel, ==, 1);
+  g_assert_cmpfloat (a->data[0], ==, 0.25f);
+  const float id[4] = { 1, 0, 0, 1 }, zero2[2] = { 0, 0 }, w2[2] = { 1, 10 }, b2[1] = { 0 };
+  memcpy (kdf_model_find_param (m, "0.weight")->data, id, sizeof id);
+  memcpy (kdf_model_find_param (m, "0.bias")->data, zero2, sizeof zero2);
+  memcpy (kdf_model_find_param (m, "2.weight")->data, w2, sizeof w2);
+  memcpy (kdf_model_find_param (m, "2.bias")->data, b2, sizeof b2);
+  const float x[6] = { 2, -3, -1, 4, -2, -0.5f };
+  const float *z = kdf_model_forward (m, x, 3, FALSE, NULL, 1);
+  g_assert_cmpfloat_with_epsilon (z[0], 2 + 10 * (0.25 * -3), 1e-6);  /* −5.5 */
+  g_assert_cmpfloat_with_epsilon (z[1], 0.25 * -1 + 10 * 4, 1e-6);    /* 39.75 */
+  g_assert_cmpfloat_with_epsilon (z[2], 0.25 * -2 + 10 * (0.25 * -0.5), 1e-6); /* −1.75 */
+  g_assert_cmpstr (m->arch, ==, "seq:2-linear2-prelu-linear1");
+  check_model ("seq:6-linear5-prelu-linear4-prelu-tap-linear3", NULL, 4);
+}
+
 static void
 test_model_probe (void)
 {
@@ -618,6 +645,7 @@ main (int argc, char **argv)
   g_test_add_func ("/nn/layers/l2norm", test_l2norm);
   g_test_add_func ("/nn/layers/softmax", test_softmax);
   g_test_add_func ("/nn/model/mlp", test_model_mlp);
+  g_test_add_func ("/nn/model/prelu", test_prelu);
   g_test_add_func ("/nn/model/probe", test_model_probe);
   g_test_add_func ("/nn/model/cnn", test_model_cnn);
   g_test_add_func ("/nn/model/specs", test_model_specs);

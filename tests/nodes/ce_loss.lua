@@ -81,6 +81,14 @@ local s_soft = train("s_soft", { softn.loss })
 local wtd = g:node("ce_loss", { name = "wtd", targets = y, weights = ws })
 local s_wtd = train("s_wtd", { wtd.loss })
 local p_soft, p_wtd = probe(g, s_soft.model, "p_soft"), probe(g, s_wtd.model, "p_wtd")
+-- in-batch selection: the batch is the 4 rows (in a shuffled order); keep 0.5 keeps the
+-- two smallest CEs; the same through the keep_fraction input
+local selc = g:node("ce_loss", { name = "selc", targets = y, weights = ws, keep = 0.5 })
+local s_sel = train("s_sel", { selc.loss })
+local p_sel = probe(g, s_sel.model, "p_sel")
+local selk = g:node("ce_loss", { name = "selk", targets = y, weights = ws,
+                                 keep_fraction = kdf.tensor(0.5, "f32") })
+local s_selk = train("s_selk", { selk.loss })
 g:run {}
 
 -- by hand, row 1: z = (1, 2, 3), ỹ = 2: CE = log(e¹ + e² + e³) − 3 = log(1 + e⁻¹ + e⁻²)
@@ -115,8 +123,49 @@ near(metric("ce-loss", "s_hard.loss"), mean_ce, 1e-6, "batch mean CE")
 -- the gradient: the step moves W and b by −Σ_i ∂L/∂z_i (x_i)
 check_step(p_wtd, xs, gz_wtd, 2e-6, "weighted hard CE step")
 check_step(p_soft, xs, gz_soft, 4e-6, "soft CE × 2 step")
+-- selection: rows by CE, the two smallest count, the mean over those two
+local order = { 1, 2, 3, 4 }
+table.sort(order, function(a, b) return ce[a] < ce[b] end)
+local keep = { [order[1]] = true, [order[2]] = true }
+local sel, sel_k = s_sel.selected:value():totable(), s_selk.selected:value():totable()
+local gz_sel, mean_sel = {}, 0
+for i = 1, B do
+  assert(sel[i] == (keep[i] and 1 or 0), "selected row " .. i .. ": " .. sel[i])
+  assert(sel_k[i] == sel[i], "keep_fraction input: selected row " .. i)
+  gz_sel[i] = {}
+  for c = 1, 3 do gz_sel[i][c] = keep[i] and gz_wtd[i][c] * B / 2 or 0 end
+  if keep[i] then mean_sel = mean_sel + ws[i] * ce[i] / 2 end
+  -- sample_loss still reports every row
+  near(s_sel.sample_loss:value():get(i), ce[i], 2e-6, "selecting term's sample_loss, row " .. i)
+end
+near(metric("ce-loss", "s_sel.loss"), mean_sel, 1e-6, "selected mean Σ_K w_i·CE_i / |K|")
+near(metric("ce-loss", "s_sel.selected"), 0.5, 1e-9, "selected fraction")
+check_step(p_sel, xs, gz_sel, 2e-6, "selected weighted CE step")
 print(("ce: sample_loss %.6f %.6f %.6f %.6f; weighted mean %.6f (mean(w)·mean(CE) would be %.6f)")
       :format(ce[1], ce[2], ce[3], ce[4], mean_wce, mean_w * mean_ce))
+
+-- r from Otsu on the previous tick's losses: loss_ranking (otsu) on student_update's
+-- sample_loss, its kept fraction into keep_fraction through a delay edge; each tick
+-- the one batch of 8 keeps ⌊kept_fraction·8⌋ rows of the tick before
+local g2 = kdf.graph { name = "ce-otsu-prev", seed = 2 }
+local x8 = kdf.tensor({ { 3, 0, 0 }, { 0, 3, 0 }, { 0, 0, 3 }, { 2, 1, 0 }, { 0, 2, 1 }, { 1, 0, 2 },
+                        { 1, 1, 1 }, { 3, 0, 0 } })
+local y8 = kdf.tensor({ 0, 1, 2, 0, 1, 2, 0, 2 }, "i32") -- the last row's label is wrong
+local ce8 = g2:node("ce_loss", { name = "ce8", targets = y8 })
+local st8 = g2:node("student_update", { name = "st8", arch = "mlp:3-4-3", x = x8, losses = { ce8.loss },
+                                        batch = 8, lr = 0.01 })
+local rk = g2:node("loss_ranking", { name = "rk", loss = st8.sample_loss, otsu = true })
+g2:connect(rk.kept_fraction, ce8.keep_fraction, { delay = 1, initial = kdf.tensor(1, "f32") })
+g2:run { ticks = 1 }
+assert(st8.selected:value():sum() == 8, "tick 0: keep_fraction starts at 1")
+for _ = 1, 3 do
+  local kf = rk.kept_fraction:value():item()
+  g2:run { ticks = 1 }
+  local want = math.floor(kf * 8 + 1e-9)
+  assert(st8.selected:value():sum() == want,
+         ("selected %d, expected ⌊%.3f·8⌋ = %d"):format(st8.selected:value():sum(), kf, want))
+  assert(want < 8, "Otsu on the losses keeps fewer than all")
+end
 
 -- bad inputs: the node's own checks, exit status 2
 local function fails(name, params, want)
@@ -134,6 +183,9 @@ end
 fails("targets", { targets = { 0, 1, 2, 1 } },
       "input 'targets' must be i32[N] labels or f32[N,C] soft targets, got f32[4]")
 fails("weights", { targets = y, weights = { 1, 1, 1 } }, "input 'weights' has 3 rows, 'targets' 4")
+fails("otsu and keep", { targets = y, otsu = true, keep = 0.5 }, "param 'otsu' is true and a kept fraction")
+fails("keep_fraction", { targets = y, keep_fraction = kdf.tensor(1.5, "f32") },
+      "input 'keep_fraction' is 1.5")
 
 os.remove(ident3)
 os.remove(tmp)
