@@ -183,6 +183,29 @@ kdf_memory_check_elements (guint64 count, guint64 elem_size, const char *what, G
   return kdf_memory_check (count * elem_size, what, error);
 }
 
+gsize
+kdf_json_too_deep (const char *text, gsize len, int max_depth)
+{
+  int depth = 0;
+  gboolean in_string = FALSE;
+  for (gsize i = 0; i < len; i++) {
+    char c = text[i];
+    if (in_string) {
+      if (c == '\\')
+        i++;
+      else if (c == '"')
+        in_string = FALSE;
+    } else if (c == '"')
+      in_string = TRUE;
+    else if (c == '{' || c == '[') {
+      if (++depth > max_depth)
+        return i + 1;
+    } else if (c == '}' || c == ']')
+      depth--;
+  }
+  return 0;
+}
+
 gboolean
 kdf_file_check_input (const char *path, guint64 *size, GError **error)
 {

@@ -113,6 +113,10 @@ cmd_script (gboolean dot_mode, const char *script, char **sets, int threads, con
     fprintf (stderr, "kdflow: graph file '%s' does not exist\n", script);
     return 2;
   }
+  if (!g_file_test (script, G_FILE_TEST_IS_REGULAR)) {
+    fprintf (stderr, "kdflow: graph file '%s' is not a regular file\n", script);
+    return 2;
+  }
   g_autofree char *run_dir = NULL;
   if (!dot_mode) {
     if (out)

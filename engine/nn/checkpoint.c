@@ -127,25 +127,11 @@ st_clear (StFile *f)
 static gboolean
 header_depth_ok (const char *text, gsize len, const char *path, GError **error)
 {
-  int depth = 0;
-  gboolean in_string = FALSE;
-  for (gsize i = 0; i < len; i++) {
-    char c = text[i];
-    if (in_string) {
-      if (c == '\\')
-        i++;
-      else if (c == '"')
-        in_string = FALSE;
-    } else if (c == '"')
-      in_string = TRUE;
-    else if (c == '{' || c == '[') {
-      if (++depth > MAX_HEADER_DEPTH)
-        return io_error (error, path,
-                         "bad header: JSON nested more than %d deep (at byte %" G_GSIZE_FORMAT ")",
-                         MAX_HEADER_DEPTH, 8 + i);
-    } else if (c == '}' || c == ']')
-      depth--;
-  }
+  gsize at = kdf_json_too_deep (text, len, MAX_HEADER_DEPTH);
+  if (at)
+    return io_error (error, path,
+                     "bad header: JSON nested more than %d deep (at byte %" G_GSIZE_FORMAT ")",
+                     MAX_HEADER_DEPTH, 8 + at - 1);
   return TRUE;
 }
 
