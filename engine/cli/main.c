@@ -73,6 +73,12 @@ cmd_describe (const char *kind)
   KdfRegistry *reg = registry_or_report ();
   if (!reg)
     return 2;
+  const char *skipped = kdf_registry_skipped_for (reg, kind);
+  if (skipped) {
+    fprintf (stderr, "kdflow: node kind '%s' comes from a plugin that was skipped: %s\n", kind,
+             skipped);
+    return 2;
+  }
   const KdfNodeClass *k = kdf_registry_lookup (reg, kind);
   if (!k) {
     g_autofree char *hint = kdf_registry_suggest (reg, kind);
