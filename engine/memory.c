@@ -150,10 +150,20 @@ kdf_memory_account (gint64 delta)
   __atomic_add_fetch (&live_bytes, delta, __ATOMIC_RELAXED);
 }
 
+/* "64.0 MiB" (an ASCII space: g_format_size puts a no-break space there) */
 static char *
 size_text (guint64 bytes)
 {
-  return g_format_size_full (bytes, G_FORMAT_SIZE_IEC_UNITS);
+  static const char *const units[] = { "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
+  if (bytes < 1024)
+    return g_strdup_printf ("%" G_GUINT64_FORMAT " bytes", bytes);
+  double v = (double) bytes / 1024.0;
+  guint u = 0;
+  while (v >= 1024.0 && u + 1 < G_N_ELEMENTS (units)) {
+    v /= 1024.0;
+    u++;
+  }
+  return g_strdup_printf ("%.1f %s", v, units[u]);
 }
 
 gboolean
