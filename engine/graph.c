@@ -232,6 +232,13 @@ kdf_graph_add_node (KdfGraph *g, const char *kind, const char *name, GError **er
   KdfRegistry *reg = kdf_registry_get_default (error);
   if (!reg)
     return NULL;
+  const char *skipped = kdf_registry_skipped_for (reg, kind);
+  if (skipped) {
+    g_set_error (error, KDF_ERROR, KDF_ERROR_PLUGIN,
+                 "graph '%s': node kind '%s' comes from a plugin that was skipped: %s", g->name,
+                 kind, skipped);
+    return NULL;
+  }
   const KdfNodeClass *klass = kdf_registry_lookup (reg, kind);
   if (!klass) {
     g_autofree char *hint = kdf_registry_suggest (reg, kind);

@@ -20,7 +20,28 @@ struct _KdfRegistry {
   GHashTable *files;   /* basename → path: earlier directories shadow later ones */
   GPtrArray *modules;  /* GModule*, kept open for the life of the process */
   char **search_path;
+  GPtrArray *skipped;  /* Skipped*: plugins that failed to load, reported and passed over */
+  GPtrArray *skipped_messages; /* their messages, NULL-terminated */
 };
+
+/* A plugin the scan passed over (as GStreamer blacklists a broken plugin): its error,
+ * and the kinds it would have provided — the file's plugin name, and the names its
+ * descriptor gave if it got that far. A graph asking for one of them gets the error. */
+typedef struct {
+  char *path;
+  char **kinds;
+  char *message;
+} Skipped;
+
+static void
+skipped_free (gpointer p)
+{
+  Skipped *s = p;
+  g_free (s->path);
+  g_strfreev (s->kinds);
+  g_free (s->message);
+  g_free (s);
+}
 
 static GMutex registry_lock;
 static KdfRegistry *default_registry;
@@ -34,6 +55,9 @@ registry_new (void)
   reg->origins = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
   reg->files = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   reg->modules = g_ptr_array_new ();
+  reg->skipped = g_ptr_array_new_with_free_func (skipped_free);
+  reg->skipped_messages = g_ptr_array_new ();
+  g_ptr_array_add (reg->skipped_messages, NULL);
   return reg;
 }
 
@@ -48,6 +72,8 @@ registry_free (KdfRegistry *reg)
   /* Modules stay mapped: classes may still be referenced from static data, and
    * sanitizer reports need the symbols. */
   g_ptr_array_free (reg->modules, TRUE);
+  g_ptr_array_free (reg->skipped, TRUE);
+  g_ptr_array_free (reg->skipped_messages, TRUE);
   g_strfreev (reg->search_path);
   g_free (reg);
 }
@@ -104,8 +130,18 @@ plugin_name_from_path (const char *path)
   return out;
 }
 
+static gboolean load_file (KdfRegistry *reg, const char *path, GPtrArray *kinds, GError **error);
+
 gboolean
 kdf_registry_load_file (KdfRegistry *reg, const char *path, GError **error)
+{
+  return load_file (reg, path, NULL, error);
+}
+
+/* KINDS (may be NULL) gets the kind names the plugin's descriptor gives, even when it
+ * is refused. */
+static gboolean
+load_file (KdfRegistry *reg, const char *path, GPtrArray *kinds, GError **error)
 {
   g_autoptr (GError) local = NULL;
   GModule *module = g_module_open_full (path, G_MODULE_BIND_LOCAL, &local);
@@ -132,6 +168,10 @@ kdf_registry_load_file (KdfRegistry *reg, const char *path, GError **error)
     g_module_close (module);
     return FALSE;
   }
+  /* the kinds it names (the layout is known within one major ABI) */
+  for (guint i = 0; kinds && info->abi_major == KDF_ABI_MAJOR && info->classes && info->classes[i]; i++)
+    if (info->classes[i]->name)
+      g_ptr_array_add (kinds, g_strdup (info->classes[i]->name));
   if (info->abi_major != KDF_ABI_MAJOR || info->abi_minor > KDF_ABI_MINOR) {
     g_set_error (error, KDF_ERROR, KDF_ERROR_ABI,
                  "plugin %s: built for kdflow ABI %u.%u, this engine has ABI %u.%u%s; "
@@ -181,6 +221,23 @@ compare_strings (gconstpointer a, gconstpointer b)
   return strcmp (*(const char *const *) a, *(const char *const *) b);
 }
 
+static void
+skip_plugin (KdfRegistry *reg, const char *path, GPtrArray *kinds, GError *error)
+{
+  Skipped *s = g_new0 (Skipped, 1);
+  s->path = g_strdup (path);
+  g_ptr_array_add (kinds, plugin_name_from_path (path));
+  g_ptr_array_add (kinds, NULL);
+  s->kinds = (char **) g_ptr_array_free (kinds, FALSE);
+  s->message = g_strdup (error->message);
+  g_ptr_array_add (reg->skipped, s);
+  g_ptr_array_index (reg->skipped_messages, reg->skipped_messages->len - 1) = s->message;
+  g_ptr_array_add (reg->skipped_messages, NULL);
+  /* reported once, when the registry is built; the run goes on without it */
+  if (!g_getenv ("KDFLOW_PLUGIN_QUIET"))
+    g_printerr ("kdflow: warning: skipping a plugin that failed to load: %s\n", error->message);
+}
+
 static gboolean
 scan_directory (KdfRegistry *reg, const char *dir, GError **error)
 {
@@ -200,11 +257,16 @@ scan_directory (KdfRegistry *reg, const char *dir, GError **error)
     if (g_hash_table_contains (reg->files, base))
       continue; /* shadowed by the same file name earlier on the path */
     g_autofree char *path = g_build_filename (dir, base, NULL);
-    ok = kdf_registry_load_file (reg, path, error);
-    if (ok)
+    GPtrArray *kinds = g_ptr_array_new ();
+    g_autoptr (GError) local = NULL;
+    if (load_file (reg, path, kinds, &local)) {
+      g_ptr_array_free (kinds, TRUE);
       g_hash_table_insert (reg->files, g_strdup (base), g_strdup (path));
+    } else
+      skip_plugin (reg, path, kinds, local);
   }
   g_ptr_array_free (names, TRUE);
+  (void) error;
   return ok;
 }
 
@@ -239,6 +301,23 @@ kdf_registry_shutdown (void)
   default_registry = NULL;
   g_clear_error (&default_error);
   g_mutex_unlock (&registry_lock);
+}
+
+const char *
+kdf_registry_skipped_for (KdfRegistry *reg, const char *kind)
+{
+  for (guint i = 0; i < reg->skipped->len; i++) {
+    const Skipped *s = reg->skipped->pdata[i];
+    if (g_strv_contains ((const char *const *) s->kinds, kind))
+      return s->message;
+  }
+  return NULL;
+}
+
+const char *const *
+kdf_registry_skipped (KdfRegistry *reg)
+{
+  return (const char *const *) reg->skipped_messages->pdata;
 }
 
 const KdfNodeClass *

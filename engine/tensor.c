@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "memory-private.h"
+
 struct _KdfStorage {
   gint ref_count;
   void *bytes;
@@ -35,6 +37,7 @@ storage_new (gsize size, gboolean zero, GError **error)
   s->ref_count = 1;
   s->bytes = bytes;
   s->size = size;
+  kdf_memory_account ((gint64) size);
   return s;
 }
 
@@ -42,6 +45,7 @@ static void
 storage_unref (KdfStorage *s)
 {
   if (s && g_atomic_int_dec_and_test (&s->ref_count)) {
+    kdf_memory_account (-(gint64) s->size);
     free (s->bytes);
     g_free (s);
   }
@@ -101,8 +105,8 @@ set_contiguous_strides (KdfTensor *t)
   }
 }
 
-KdfTensor *
-kdf_tensor_try_new (KdfDType dtype, int rank, const int64_t *shape, GError **error)
+static KdfTensor *
+tensor_alloc (KdfDType dtype, int rank, const int64_t *shape, gboolean budget, GError **error)
 {
   g_return_val_if_fail (rank >= 0 && rank <= KDF_MAX_RANK, NULL);
   g_return_val_if_fail (kdf_dtype_size (dtype) > 0, NULL);
@@ -118,6 +122,19 @@ kdf_tensor_try_new (KdfDType dtype, int rank, const int64_t *shape, GError **err
       return NULL;
     }
     numel *= (uint64_t) shape[d];
+  }
+  /* a size from input: within the memory budget, or an error (never an abort) */
+  g_autofree char *what = NULL;
+  if (budget && numel * kdf_dtype_size (dtype) > (1u << 20)) {
+    GString *st = g_string_new (kdf_dtype_name (dtype));
+    g_string_append_c (st, '[');
+    for (int d = 0; d < rank; d++)
+      g_string_append_printf (st, "%s%" G_GINT64_FORMAT, d ? "," : "", (gint64) shape[d]);
+    g_string_append_c (st, ']');
+    what = g_strdup_printf ("a tensor %s", st->str);
+    g_string_free (st, TRUE);
+    if (!kdf_memory_check (numel * kdf_dtype_size (dtype), what, error))
+      return NULL;
   }
   KdfStorage *s = storage_new (numel * kdf_dtype_size (dtype), TRUE, error);
   if (!s)
@@ -135,10 +152,17 @@ kdf_tensor_try_new (KdfDType dtype, int rank, const int64_t *shape, GError **err
 }
 
 KdfTensor *
+kdf_tensor_try_new (KdfDType dtype, int rank, const int64_t *shape, GError **error)
+{
+  return tensor_alloc (dtype, rank, shape, TRUE, error);
+}
+
+KdfTensor *
 kdf_tensor_new (KdfDType dtype, int rank, const int64_t *shape)
 {
   GError *error = NULL;
-  KdfTensor *t = kdf_tensor_try_new (dtype, rank, shape, &error);
+  /* sizes the program computed from tensors already in memory: not budgeted */
+  KdfTensor *t = tensor_alloc (dtype, rank, shape, FALSE, &error);
   if (!t)
     g_error ("kdf_tensor_new: %s", error->message); /* programming error or OOM */
   return t;

@@ -208,37 +208,64 @@ plugin_dir_with (const char *bad_name, const char *contents)
   return dir;
 }
 
+/* One bad plugin on the path is reported and skipped: the built-in and good kinds keep
+ * working (`run` and `nodes` succeed with a warning naming the file), and only a graph
+ * (or `describe`) asking for a kind the bad plugin would have provided fails, with its
+ * error. */
 static void
 test_bad_plugin_path (void)
 {
   struct {
-    const char *file, *contents, *needle;
+    const char *file, *contents, *kind, *needle;
   } cases[] = {
-    { "kdf-junk.so", "not a shared object\n", "kdf-junk.so: cannot load" },
-    { "kdf-nosym.so", NULL, "kdf-nosym.so: no symbol 'kdf_plugin_nosym_describe'" },
-    { "kdf-badabi.so", NULL, "built for kdflow ABI 1.0, this engine has ABI 2.0 (major differs)" },
-    { "kdf-badminor.so", NULL, "built for kdflow ABI 2.1, this engine has ABI 2.0 (minor is newer)" },
-    { "kdf-dup.so", NULL, "node kind 'test_noop' is defined twice" },
-    { "kdf-badport.so", NULL,
+    { "kdf-junk.so", "not a shared object\n", "junk", "kdf-junk.so: cannot load" },
+    { "kdf-empty.so", "", "empty", "kdf-empty.so: cannot load" },
+    { "kdf-nosym.so", NULL, "nosym", "kdf-nosym.so: no symbol 'kdf_plugin_nosym_describe'" },
+    { "kdf-badabi.so", NULL, "badabi", "built for kdflow ABI 1.0, this engine has ABI 2.0 (major differs)" },
+    { "kdf-badminor.so", NULL, "badminor_node", "built for kdflow ABI 2.1, this engine has ABI 2.0 (minor is newer)" },
+    { "kdf-dup.so", NULL, "test_noop", "node kind 'test_noop' is defined twice" },
+    { "kdf-badport.so", NULL, "badport_good",
       "kdf-badport.so: node kind 'badport_node': input port 'scores': port type \"f32[N\": '[' without ']'" },
-    { "kdf-badparam.so", NULL, "kdf-badparam.so: node kind 'badparam_node': param 'bins'" },
+    { "kdf-badparam.so", NULL, "badparam_node", "kdf-badparam.so: node kind 'badparam_node': param 'bins'" },
   };
   g_autofree char *path = script ("plain.lua");
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
     g_autofree char *dir = plugin_dir_with (cases[i].file, cases[i].contents);
     g_autofree char *env = g_strdup_printf ("KDFLOW_PLUGIN_PATH=%s:%s", g_getenv ("KDFLOW_PLUGIN_PATH"), dir);
+    /* the rest of the path still works: the good plugin's kinds run */
     Result r = run_env ((const char *[]){ env, NULL }, (const char *[]){ "run", path, "--quiet", NULL });
-    expect (&r, 2, (const char *[]){ cases[i].needle, NULL });
+    expect (&r, 0, (const char *[]){ "sum\t6.0", "warning: skipping a plugin that failed to load", cases[i].needle, NULL });
     result_clear (&r);
     r = run_env ((const char *[]){ env, NULL }, (const char *[]){ "nodes", NULL });
-    expect (&r, 2, (const char *[]){ cases[i].needle, NULL });
+    expect (&r, 0, (const char *[]){ "test_source", cases[i].needle, NULL });
     result_clear (&r);
+    /* a graph that asks for the bad plugin's kind gets its error */
+    g_autofree char *ask = g_build_filename (dir, "ask.lua", NULL);
+    g_autofree char *text = g_strdup_printf ("local kdf = require \"kdflow\"\n"
+                                             "local g = kdf.graph { name = \"ask\" }\n"
+                                             "g:node(\"%s\", {})\n", cases[i].kind);
+    g_assert_true (g_file_set_contents (ask, text, -1, NULL));
+    r = run_env ((const char *[]){ env, NULL }, (const char *[]){ "run", ask, "--quiet", NULL });
+    g_autofree char *which = g_strdup_printf ("node kind '%s' comes from a plugin that was skipped", cases[i].kind);
+    expect (&r, 2, (const char *[]){ "ask.lua:3:", which, cases[i].needle, NULL });
+    result_clear (&r);
+    r = run_env ((const char *[]){ env, NULL }, (const char *[]){ "describe", cases[i].kind, NULL });
+    expect (&r, 2, (const char *[]){ which, NULL });
+    result_clear (&r);
+    /* silenced on request */
+    r = run_env ((const char *[]){ env, "KDFLOW_PLUGIN_QUIET=1", NULL },
+                 (const char *[]){ "run", path, "--quiet", NULL });
+    expect (&r, 0, (const char *[]){ "sum\t6.0", NULL });
+    g_assert_null (strstr (r.err, "skipping"));
+    result_clear (&r);
+    remove_tree (dir);
   }
   /* the same file name later on the path is shadowed, not a duplicate */
   g_autofree char *env = g_strdup_printf ("KDFLOW_PLUGIN_PATH=%s:%s", g_getenv ("KDFLOW_PLUGIN_PATH"),
                                           g_getenv ("KDFLOW_PLUGIN_PATH"));
   Result r = run_env ((const char *[]){ env, NULL }, (const char *[]){ "run", path, "--quiet", NULL });
   expect (&r, 0, (const char *[]){ "sum\t6.0", NULL });
+  g_assert_null (strstr (r.err, "skipping"));
   result_clear (&r);
 }
 

@@ -18,6 +18,7 @@
 static const char usage_text[] =
     "usage:\n"
     "  kdflow run GRAPH.lua [--set key=value]... [--threads N] [--out DIR] [--quiet]\n"
+    "             [--memory SIZE]   (budget for sizes from input; default KDFLOW_MEMORY or 3/4 of RAM)\n"
     "  kdflow dot GRAPH.lua [--set key=value]... [-o FILE]\n"
     "  kdflow nodes\n"
     "  kdflow describe KIND\n"
@@ -72,6 +73,12 @@ cmd_describe (const char *kind)
   KdfRegistry *reg = registry_or_report ();
   if (!reg)
     return 2;
+  const char *skipped = kdf_registry_skipped_for (reg, kind);
+  if (skipped) {
+    fprintf (stderr, "kdflow: node kind '%s' comes from a plugin that was skipped: %s\n", kind,
+             skipped);
+    return 2;
+  }
   const KdfNodeClass *k = kdf_registry_lookup (reg, kind);
   if (!k) {
     g_autofree char *hint = kdf_registry_suggest (reg, kind);
@@ -112,6 +119,10 @@ cmd_script (gboolean dot_mode, const char *script, char **sets, int threads, con
     fprintf (stderr, "kdflow: graph file '%s' does not exist\n", script);
     return 2;
   }
+  if (!g_file_test (script, G_FILE_TEST_IS_REGULAR)) {
+    fprintf (stderr, "kdflow: graph file '%s' is not a regular file\n", script);
+    return 2;
+  }
   g_autofree char *run_dir = NULL;
   if (!dot_mode) {
     if (out)
@@ -134,7 +145,7 @@ cmd_script (gboolean dot_mode, const char *script, char **sets, int threads, con
       g_remove (path);
     }
   }
-  lua_State *L = luaL_newstate ();
+  lua_State *L = kdf_lua_newstate ();
   luaL_openlibs (L);
   luaL_getsubtable (L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
   lua_pushcfunction (L, luaopen_kdflow);
@@ -187,7 +198,7 @@ cmd_script (gboolean dot_mode, const char *script, char **sets, int threads, con
     for (char **k = unread; *k; k++)
       fprintf (stderr, "kdflow: warning: --set %s was never read by %s\n", *k, script);
   }
-  lua_close (L);
+  kdf_lua_closestate (L);
   if (!dot_mode && !quiet && run_dir && g_file_test (run_dir, G_FILE_TEST_IS_DIR))
     fprintf (stderr, "kdflow: run directory: %s\n", run_dir);
   return status;
@@ -244,6 +255,16 @@ main (int argc, char **argv)
           status = usage_error ("--threads needs a number from 1 to 1024, got '%s'",
                                 has_value ? argv[i + 1] : "");
         threads = (int) t;
+        i++;
+      } else if (strcmp (a, "--memory") == 0) {
+        guint64 bytes = 0;
+        g_autoptr (GError) merr = NULL;
+        if (!has_value)
+          status = usage_error ("%s", "--memory needs a size (like 512M or 4G)");
+        else if (!kdf_memory_parse_size (argv[i + 1], &bytes, &merr))
+          status = usage_error ("--memory: %s", merr->message);
+        else
+          kdf_memory_set_budget (bytes);
         i++;
       } else if (!dot_mode && strcmp (a, "--out") == 0) {
         if (!has_value)

@@ -3,6 +3,7 @@
  * The whole file is read at once and split into cells in place (quotes removed),
  * then every cell is parsed with g_ascii_strtod, which ignores the locale. */
 #include "config.h"
+#include "../memory-private.h"
 
 #include "data-private.h"
 
@@ -131,6 +132,16 @@ kdf_csv_read (const char *path, const KdfCsvOptions *opts, KdfTensor **x, KdfTen
   g_autofree char *buf = NULL;
   gsize len = 0;
   GError *local = NULL;
+  guint64 fsize = 0;
+  if (!kdf_file_check_input (path, &fsize, error))
+    return FALSE;
+  {
+    /* the text, and for each cell a pointer and a parsed value (a cell takes two bytes
+     * at least, "0,"): about five times the file */
+    g_autofree char *what = g_strdup_printf ("%s: reading the CSV file", path);
+    if (!kdf_memory_check_elements (fsize, 5, what, error))
+      return FALSE;
+  }
   if (!g_file_get_contents (path, &buf, &len, &local)) {
     if (g_error_matches (local, G_FILE_ERROR, G_FILE_ERROR_NOENT)) {
       g_set_error (error, KDF_ERROR, KDF_ERROR_IO, "%s: file not found", path);

@@ -5,6 +5,7 @@
  * g_input_stream_read_all into the tensor (60 000 × 784 bytes decompress in a
  * fraction of a second that way; per-row reads would cost several times more). */
 #include "config.h"
+#include "../memory-private.h"
 
 #include "data-private.h"
 
@@ -146,6 +147,9 @@ kdf_idx_read (const char *path, GError **error)
     }
   } else {
     /* Narrower or wider than the tensor's elements: through a buffer. */
+    g_autofree char *bwhat = g_strdup_printf ("%s: the %s", path, what);
+    if (!kdf_memory_check (nbytes, bwhat, error))
+      return NULL;
     g_autofree guint8 *buf = g_try_malloc (nbytes ? nbytes : 1);
     if (buf == NULL) {
       g_set_error (error, KDF_ERROR, KDF_ERROR_IO,

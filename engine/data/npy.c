@@ -6,6 +6,7 @@
  * then the raw elements. Reading is a bulk read into the tensor when no conversion
  * is needed, else a convert loop over 8 MiB blocks — never per-element I/O. */
 #include "config.h"
+#include "../memory-private.h"
 
 #include "data-private.h"
 
@@ -230,6 +231,8 @@ npy_open (const char *path, KdfNpyHeader *h, GError **error)
 {
   memset (h, 0, sizeof *h);
   GError *local = NULL;
+  if (!kdf_file_check_input (path, NULL, error))
+    return NULL;
   g_autoptr (GFile) file = g_file_new_for_path (path);
   g_autoptr (GFileInputStream) in = g_file_read (file, NULL, &local);
   if (in == NULL) {
@@ -295,6 +298,9 @@ npy_open (const char *path, KdfNpyHeader *h, GError **error)
                  path, hlen, file_size - pre_len);
     return NULL;
   }
+  g_autofree char *hwhat = g_strdup_printf ("%s: the .npy header", path);
+  if (!kdf_memory_check (hlen + 1, hwhat, error))
+    return NULL;
   g_autofree char *text = g_malloc (hlen + 1);
   if (!g_input_stream_read_all (G_INPUT_STREAM (in), text, hlen, &got, NULL, &local)) {
     kdf_data_propagate_io (error, local, path, "read error");

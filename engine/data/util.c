@@ -1,5 +1,6 @@
 /* engine/data: the seeded RNG and stream helpers every reader and noise model uses. */
 #include "config.h"
+#include "../memory-private.h"
 
 #include "data-private.h"
 
@@ -58,6 +59,8 @@ GInputStream *
 kdf_data_open_stream (const char *path, gboolean *is_gzip, GError **error)
 {
   GError *local = NULL;
+  if (!kdf_file_check_input (path, NULL, error))
+    return NULL;
   g_autoptr (GFile) file = g_file_new_for_path (path);
   g_autoptr (GFileInputStream) raw = g_file_read (file, NULL, &local);
   if (raw == NULL) {

@@ -5,6 +5,7 @@
  * (mturk.given < 3), which reproduces the paper's counts 15 / 54 / 82 / 725 for
  * mnist / cifar10 / 20news / imdb. */
 #include "config.h"
+#include "../memory-private.h"
 
 #include "detect-private.h"
 
@@ -71,7 +72,30 @@ kdf_label_review_load (const char *path, GError **error)
   g_return_val_if_fail (path != NULL, NULL);
   g_autoptr (JsonParser) parser = json_parser_new ();
   GError *local = NULL;
-  if (!json_parser_load_from_file (parser, path, &local)) {
+  guint64 fsize = 0;
+  if (!kdf_file_check_input (path, &fsize, error))
+    return NULL;
+  {
+    /* json-glib keeps a node per value: tens of bytes per byte of text at worst */
+    g_autofree char *what = g_strdup_printf ("%s: the review file", path);
+    if (!kdf_memory_check_elements (fsize, 32, what, error))
+      return NULL;
+  }
+  g_autofree char *text = NULL;
+  gsize text_len = 0;
+  if (!g_file_get_contents (path, &text, &text_len, &local)) {
+    g_set_error (error, KDF_ERROR, KDF_ERROR_IO, "%s: %s", path, local->message);
+    g_error_free (local);
+    return NULL;
+  }
+  /* records are two deep; json-glib recurses once per level */
+  gsize deep = kdf_json_too_deep (text, text_len, 32);
+  if (deep) {
+    g_set_error (error, KDF_ERROR, KDF_ERROR_IO,
+                 "%s: JSON nested more than 32 deep (at byte %" G_GSIZE_FORMAT ")", path, deep - 1);
+    return NULL;
+  }
+  if (!json_parser_load_from_data (parser, text, (gssize) text_len, &local)) {
     g_set_error (error, KDF_ERROR, KDF_ERROR_IO, "%s: %s", path, local->message);
     g_error_free (local);
     return NULL;

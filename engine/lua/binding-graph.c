@@ -162,9 +162,7 @@ read_port (lua_State *L, int index, PortRef *ref)
   lua_pop (L, 1);
   lua_getfield (L, index, "delay");
   if (!lua_isnil (L, -1)) {
-    lua_Integer d = luaL_checkinteger (L, -1);
-    if (d < 0)
-      luaL_error (L, "delay must be ≥ 0");
+    lua_Integer d = kdf_lua_check_count (L, -1, "delay", 0, 1000000);
     ref->opts.delay = (guint) d;
   }
   lua_getfield (L, index, "oracle");
@@ -189,9 +187,7 @@ read_edge_options (lua_State *L, int opts, PortRef *ref, KdfDType initial_dtype)
   luaL_checktype (L, opts, LUA_TTABLE);
   lua_getfield (L, opts, "delay");
   if (!lua_isnil (L, -1)) {
-    lua_Integer d = luaL_checkinteger (L, -1);
-    if (d < 0)
-      luaL_error (L, "delay must be ≥ 0");
+    lua_Integer d = kdf_lua_check_count (L, -1, "delay", 0, 1000000);
     ref->opts.delay = (guint) d;
   }
   lua_getfield (L, opts, "oracle");
@@ -654,14 +650,11 @@ graph_run (lua_State *L)
     luaL_checktype (L, 2, LUA_TTABLE);
     lua_getfield (L, 2, "ticks");
     if (!lua_isnil (L, -1)) {
-      lua_Integer t = luaL_checkinteger (L, -1);
-      if (t < 1)
-        return luaL_error (L, "g:run: ticks must be ≥ 1, got %d", (int) t);
-      opts.ticks = (guint) t;
+      opts.ticks = (guint) kdf_lua_check_count (L, -1, "g:run: ticks", 1, G_MAXINT32);
     }
     lua_getfield (L, 2, "threads");
     if (!lua_isnil (L, -1))
-      opts.threads = (int) luaL_checkinteger (L, -1);
+      opts.threads = (int) kdf_lua_check_count (L, -1, "g:run: threads", 1, 1024);
     lua_getfield (L, 2, "out");
     if (!lua_isnil (L, -1))
       out = luaL_checkstring (L, -1);

@@ -66,6 +66,10 @@ typedef struct {
 
 /* Raises an error object for ERROR (consumed), prefixed with the caller's file:line. */
 G_GNUC_INTERNAL int kdf_lua_raise_gerror (lua_State *L, GError *error);
+/* The integer at INDEX, within [MIN, MAX]; otherwise a Lua error "WHAT must be an integer
+ * from MIN to MAX, got V" (2^32 ticks, 1e99 or 1.5 are refused, not truncated). */
+G_GNUC_INTERNAL lua_Integer kdf_lua_check_count (lua_State *L, int index, const char *what, lua_Integer min,
+                                 lua_Integer max);
 /* Raises the sentinel kdf_lua_is_dot_stop recognises (`kdflow dot` after drawing). */
 G_GNUC_INTERNAL int kdf_lua_raise_dot_stop (lua_State *L);
 /* The configuration kdf_lua_configure stored, or all defaults (transfer none). */

@@ -222,8 +222,7 @@ l_zeros (lua_State *L)
   int64_t shape[KDF_MAX_RANK];
   for (lua_Integer d = 0; d < rank; d++) {
     lua_geti (L, 1, d + 1);
-    lua_Integer v = luaL_checkinteger (L, -1);
-    luaL_argcheck (L, v >= 0, 1, "dimensions must be ≥ 0");
+    lua_Integer v = kdf_lua_check_count (L, -1, "kdf.zeros: a dimension", 0, G_MAXINT32);
     shape[d] = v;
     lua_pop (L, 1);
   }

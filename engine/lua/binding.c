@@ -6,7 +6,10 @@
  * configuration the command line gives a run (kdf_lua_configure). The module's
  * functions and userdata live in the files binding-private.h lists; its Lua half is
  * kdflow.lua, compiled in as a GResource (kdflow.gresource.xml). */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "binding-private.h"
 #include "kdflow-lua-resources.h" /* generated: kdf_lua_get_resource () */
@@ -62,23 +65,127 @@ kdf_lua_is_dot_stop (lua_State *L, int index)
 int
 kdf_lua_error_status (lua_State *L, int index)
 {
+  /* Only kdflow's own error objects carry a status (1: a node failed, 2: bad graph or
+   * input, 130: interrupted); anything else a script throws, error({status = 0})
+   * included, is a script error: 2. */
   int status = 2;
-  if (lua_istable (L, index)) {
-    lua_getfield (L, index, "status");
-    if (lua_isinteger (L, -1))
-      status = (int) lua_tointeger (L, -1);
-    lua_pop (L, 1);
+  index = lua_absindex (L, index);
+  if (lua_istable (L, index) && lua_getmetatable (L, index)) {
+    luaL_getmetatable (L, ERROR_MT);
+    gboolean ours = lua_rawequal (L, -1, -2);
+    lua_pop (L, 2);
+    if (ours) {
+      lua_getfield (L, index, "status");
+      if (lua_isinteger (L, -1)) {
+        lua_Integer v = lua_tointeger (L, -1);
+        if (v == 1 || v == 2 || v == 130)
+          status = (int) v;
+      }
+      lua_pop (L, 1);
+    }
   }
   return status;
+}
+
+static int
+tostring_protected (lua_State *L)
+{
+  luaL_tolstring (L, 1, NULL);
+  return 1;
 }
 
 char *
 kdf_lua_error_message (lua_State *L, int index)
 {
-  const char *msg = luaL_tolstring (L, index, NULL);
-  char *copy = g_strdup (msg);
+  /* a thrown value's __tostring may itself fail or return a non-string: call it
+   * protected, so that a hostile error value cannot take the program down */
+  index = lua_absindex (L, index);
+  lua_pushcfunction (L, tostring_protected);
+  lua_pushvalue (L, index);
+  char *copy;
+  if (lua_pcall (L, 1, 1, 0) == LUA_OK && lua_type (L, -1) == LUA_TSTRING)
+    copy = g_strdup (lua_tostring (L, -1));
+  else
+    copy = g_strdup_printf ("a script error (a %s whose __tostring failed)",
+                            luaL_typename (L, index));
   lua_pop (L, 1);
   return copy;
+}
+
+lua_Integer
+kdf_lua_check_count (lua_State *L, int index, const char *what, lua_Integer min, lua_Integer max)
+{
+  index = lua_absindex (L, index);
+  lua_Integer v = 0;
+  int isnum = 0;
+  if (lua_type (L, index) == LUA_TNUMBER)
+    v = lua_tointegerx (L, index, &isnum);
+  if (!isnum || v < min || v > max) {
+    const char *got = lua_type (L, index) == LUA_TNUMBER || lua_type (L, index) == LUA_TSTRING
+                          ? lua_pushfstring (L, "%s", luaL_tolstring (L, index, NULL))
+                          : luaL_typename (L, index);
+    return luaL_error (L, "%s must be an integer from %I to %I, got %s", what, (lua_Integer) min,
+                       (lua_Integer) max, got);
+  }
+  return v;
+}
+
+/* ---- the Lua state ------------------------------------------------------------- */
+
+typedef struct {
+  gsize used, limit;
+} LuaBudget;
+
+static void *
+budget_alloc (void *ud, void *ptr, size_t osize, size_t nsize)
+{
+  LuaBudget *b = ud;
+  if (ptr == NULL)
+    osize = 0;
+  if (nsize == 0) {
+    free (ptr);
+    b->used -= osize;
+    return NULL;
+  }
+  if (nsize > osize && (nsize - osize > b->limit || b->used + (nsize - osize) > b->limit))
+    return NULL; /* Lua raises "not enough memory" */
+  void *p = realloc (ptr, nsize);
+  if (p)
+    b->used = b->used - osize + nsize;
+  return p;
+}
+
+static int
+lua_panic (lua_State *L)
+{
+  const char *msg = lua_type (L, -1) == LUA_TSTRING ? lua_tostring (L, -1) : "an error object";
+  fprintf (stderr, "kdflow: unprotected Lua error: %s\n", msg);
+  fflush (stderr);
+  _exit (2);
+}
+
+lua_State *
+kdf_lua_newstate (void)
+{
+  LuaBudget *b = g_new0 (LuaBudget, 1);
+  guint64 limit = kdf_memory_budget ();
+  b->limit = limit > G_MAXSIZE / 2 ? G_MAXSIZE / 2 : (gsize) limit;
+  lua_State *L = lua_newstate (budget_alloc, b);
+  if (!L) {
+    g_free (b);
+    return NULL;
+  }
+  lua_atpanic (L, lua_panic);
+  return L; /* B is freed by kdf_lua_closestate, after lua_close's last free */
+}
+
+void
+kdf_lua_closestate (lua_State *L)
+{
+  void *ud = NULL;
+  lua_getallocf (L, &ud);
+  lua_close (L);
+  g_free (ud);
 }
 
 /* ---- config ------------------------------------------------------------------- */

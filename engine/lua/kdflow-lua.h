@@ -9,6 +9,12 @@ G_BEGIN_DECLS
 
 int luaopen_kdflow (lua_State *L);
 
+/* A new Lua state whose allocations count against the memory budget (kdf_memory_budget):
+ * a script that builds a huge string or table gets Lua's "not enough memory" error
+ * instead of the allocator's abort. Close with lua_close. */
+lua_State *kdf_lua_newstate (void);
+void kdf_lua_closestate (lua_State *L);
+
 typedef struct {
   int threads;            /* 0 = all cores */
   const char *run_dir;    /* default run directory for g:run, or NULL */
@@ -26,7 +32,8 @@ char **kdf_lua_unread_args (lua_State *L);
 /* Is VALUE the sentinel `kdflow dot` raises to stop a script after its first run? */
 gboolean kdf_lua_is_dot_stop (lua_State *L, int index);
 /* The exit status an error value asks for: 1 for a node that failed while running,
- * 2 otherwise. */
+ * 130 for an interrupted run, 2 otherwise (only kdflow's own error objects choose; any
+ * other value a script throws is 2). */
 int kdf_lua_error_status (lua_State *L, int index);
 /* The message of an error value (transfer full). */
 char *kdf_lua_error_message (lua_State *L, int index);

@@ -5,23 +5,40 @@
 -- by luaopen_kdflow (engine/lua/binding.c) under the chunk name "@kdflow.lua", with
 -- the module table, its C functions already set, as `...`; it returns that table.
 local kdf = ...
-function kdf.arg(name, default)
+-- kdf.arg(name, default [, {min = a, max = b}]): the --set value NAME converted to the
+-- type of DEFAULT, or DEFAULT. Numbers must be finite and, for an integer default, whole
+-- and within [min, max] (by default a 32-bit integer); the error names the flag.
+function kdf.arg(name, default, range)
   local v = kdf.args[name]
   if v == nil then return default end
   local t = type(default)
+  local function bad(what)
+    error(('--set %s=%s: %s'):format(name, v, what), 3)
+  end
   if t == 'number' then
     local n = tonumber(v)
-    if n == nil then error(('--set %s=%s: a number is expected'):format(name, v), 2) end
+    if n == nil then bad('a number is expected') end
+    if n ~= n or n == math.huge or n == -math.huge then bad('a finite number is expected') end
+    local lo = range and range.min
+    local hi = range and range.max
     if math.type(default) == 'integer' then
-      if math.type(n) ~= 'integer' and n ~= math.floor(n) then
-        error(('--set %s=%s: an integer is expected'):format(name, v), 2) end
-      n = math.tointeger(n)
+      lo = lo or -2147483648
+      hi = hi or 2147483647
+      if math.type(n) ~= 'integer' then
+        if n ~= math.floor(n) then bad('an integer is expected') end
+        if n < lo or n > hi then
+          bad(('an integer from %d to %d is expected'):format(lo, hi)) end
+        n = math.tointeger(n)
+      end
+      if n < lo or n > hi then bad(('an integer from %d to %d is expected'):format(lo, hi)) end
+    elseif (lo and n < lo) or (hi and n > hi) then
+      bad(('a number from %s to %s is expected'):format(tostring(lo or '-inf'), tostring(hi or 'inf')))
     end
     return n
   elseif t == 'boolean' then
     if v == 'true' or v == '1' or v == 'yes' then return true end
     if v == 'false' or v == '0' or v == 'no' then return false end
-    error(('--set %s=%s: true or false is expected'):format(name, v), 2)
+    bad('true or false is expected')
   end
   return v
 end

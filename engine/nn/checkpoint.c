@@ -5,8 +5,11 @@
 #include "config.h"
 
 #include "nn-private.h"
+#include "../memory-private.h"
 
 #include <json-glib/json-glib.h>
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define MAX_HEADER (100u * 1024u * 1024u) /* as the safetensors reference reader */
@@ -116,11 +119,38 @@ st_clear (StFile *f)
   g_clear_object (&f->parser);
 }
 
+/* The deepest nesting of arrays and objects a header may have: safetensors headers are
+ * three deep; json-glib's parser recurses once per level, on whatever thread (a node's
+ * worker) loads the checkpoint. */
+#define MAX_HEADER_DEPTH 16
+
+static gboolean
+header_depth_ok (const char *text, gsize len, const char *path, GError **error)
+{
+  gsize at = kdf_json_too_deep (text, len, MAX_HEADER_DEPTH);
+  if (at)
+    return io_error (error, path,
+                     "bad header: JSON nested more than %d deep (at byte %" G_GSIZE_FORMAT ")",
+                     MAX_HEADER_DEPTH, 8 + at - 1);
+  return TRUE;
+}
+
 static gboolean
 st_open (StFile *f, const char *path, GError **error)
 {
   g_autoptr (GError) local = NULL;
   memset (f, 0, sizeof *f);
+  guint64 size = 0;
+  if (!kdf_file_check_input (path, &size, &local)) {
+    /* "PATH: file not found" -> "PATH: cannot read the checkpoint: file not found" */
+    const char *msg = local->message;
+    if (g_str_has_prefix (msg, path) && g_str_has_prefix (msg + strlen (path), ": "))
+      msg += strlen (path) + 2;
+    return io_error (error, path, "cannot read the checkpoint: %s", msg);
+  }
+  g_autofree char *what = g_strdup_printf ("%s: the checkpoint", path);
+  if (!kdf_memory_check (size, what, error))
+    return FALSE;
   if (!g_file_get_contents (path, &f->contents, &f->length, &local))
     return io_error (error, path, "cannot read the checkpoint: %s", local->message);
   if (f->length < 8)
@@ -136,6 +166,10 @@ st_open (StFile *f, const char *path, GError **error)
     return io_error (error, path,
                      "truncated: the header claims %" G_GUINT64_FORMAT " bytes, the file has %" G_GSIZE_FORMAT " after the length",
                      hlen, f->length - 8);
+  if (hlen < 2 || f->contents[8] != '{')
+    return io_error (error, path, "bad header: it must be a JSON object starting at byte 8");
+  if (!header_depth_ok (f->contents + 8, hlen, path, error))
+    return FALSE;
   f->parser = json_parser_new ();
   if (!json_parser_load_from_data (f->parser, f->contents + 8, (gssize) hlen, &local))
     return io_error (error, path, "bad header JSON: %s", local->message);
@@ -178,6 +212,122 @@ shape_str (int rank, const int64_t *shape)
     g_string_append_printf (s, "%s%" G_GINT64_FORMAT, d ? "," : "", (gint64) shape[d]);
   g_string_append_c (s, ']');
   return g_string_free (s, FALSE);
+}
+
+typedef struct {
+  const char *name;
+  gint64 begin, end;
+} Extent;
+
+static int
+extent_cmp (const void *a, const void *b)
+{
+  const Extent *x = a, *y = b;
+  return x->begin < y->begin ? -1 : x->begin > y->begin ? 1 : (x->end > y->end) - (x->end < y->end);
+}
+
+/* Checks F's header on its own, before any model is built from it: __metadata__ holds
+ * strings; every tensor has dtype F32, a shape of rank ≤ 4 whose size matches its
+ * data_offsets; the offsets lie in the data section, in order, without overlaps or
+ * gaps, and cover it; every value is finite. */
+static gboolean
+st_validate (StFile *f, const char *path, GError **error)
+{
+  JsonNode *md = json_object_get_member (f->root, "__metadata__");
+  if (md) {
+    if (!JSON_NODE_HOLDS_OBJECT (md))
+      return io_error (error, path, "bad header: __metadata__ is not an object");
+    g_autoptr (GList) keys = json_object_get_members (json_node_get_object (md));
+    for (GList *l = keys; l; l = l->next) {
+      JsonNode *v = json_object_get_member (json_node_get_object (md), l->data);
+      if (!JSON_NODE_HOLDS_VALUE (v) || json_node_get_value_type (v) != G_TYPE_STRING)
+        return io_error (error, path, "bad header: __metadata__ entry '%s' is not a string",
+                         (const char *) l->data);
+    }
+  }
+  g_autoptr (GList) members = json_object_get_members (f->root);
+  g_autoptr (GArray) ext = g_array_new (FALSE, FALSE, sizeof (Extent));
+  for (GList *l = members; l; l = l->next) {
+    const char *name = l->data;
+    if (strcmp (name, "__metadata__") == 0)
+      continue;
+    JsonNode *node = json_object_get_member (f->root, name);
+    if (!JSON_NODE_HOLDS_OBJECT (node))
+      return io_error (error, path, "tensor '%s': bad header entry (not an object)", name);
+    JsonObject *o = json_node_get_object (node);
+    JsonNode *dt = json_object_get_member (o, "dtype");
+    if (!dt || !JSON_NODE_HOLDS_VALUE (dt) || json_node_get_value_type (dt) != G_TYPE_STRING)
+      return io_error (error, path, "tensor '%s': bad header entry (no dtype)", name);
+    if (strcmp (json_node_get_string (dt), "F32") != 0)
+      return io_error (error, path, "tensor '%s': dtype %s, expected F32", name,
+                       json_node_get_string (dt));
+    JsonNode *sh = json_object_get_member (o, "shape");
+    if (!sh || !JSON_NODE_HOLDS_ARRAY (sh))
+      return io_error (error, path, "tensor '%s': bad header entry (no shape)", name);
+    JsonArray *sa = json_node_get_array (sh);
+    guint rank = json_array_get_length (sa);
+    if (rank > KDF_MAX_RANK)
+      return io_error (error, path, "tensor '%s': rank %u, at most %d", name, rank, KDF_MAX_RANK);
+    guint64 numel = 1;
+    gboolean overflow = FALSE;
+    for (guint d = 0; d < rank; d++) {
+      gint64 v;
+      if (!get_int (sa, d, &v) || v < 0)
+        return io_error (error, path, "tensor '%s': bad shape entry %u", name, d);
+      if (v && numel > G_MAXINT64 / 4 / (guint64) v)
+        overflow = TRUE;
+      else
+        numel *= (guint64) v;
+    }
+    JsonNode *of = json_object_get_member (o, "data_offsets");
+    gint64 b, e;
+    if (!of || !JSON_NODE_HOLDS_ARRAY (of) || json_array_get_length (json_node_get_array (of)) != 2 ||
+        !get_int (json_node_get_array (of), 0, &b) || !get_int (json_node_get_array (of), 1, &e))
+      return io_error (error, path, "tensor '%s': bad data_offsets (want [begin, end])", name);
+    if (b < 0 || e < b || (guint64) e > f->data_len)
+      return io_error (error, path,
+                       "tensor '%s': data_offsets [%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT "] out of range (the data section has %" G_GUINT64_FORMAT " bytes)",
+                       name, b, e, f->data_len);
+    if (overflow || (guint64) (e - b) != numel * sizeof (float))
+      return io_error (error, path,
+                       "tensor '%s': %" G_GINT64_FORMAT " bytes of data for its shape (want %s)",
+                       name, e - b, overflow ? "more than the file can hold" : "4 per element");
+    g_array_append_val (ext, ((Extent){ name, b, e }));
+  }
+  g_array_sort (ext, extent_cmp);
+  gint64 at = 0;
+  for (guint i = 0; i < ext->len; i++) {
+    const Extent *x = &g_array_index (ext, Extent, i);
+    if (x->begin < at) {
+      const Extent *prev = &g_array_index (ext, Extent, i - 1);
+      return io_error (error, path,
+                       "tensor '%s': data_offsets [%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT "] overlap tensor '%s' [%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT "]",
+                       x->name, x->begin, x->end, prev->name, prev->begin, prev->end);
+    }
+    if (x->begin > at)
+      return io_error (error, path,
+                       "tensor '%s': data_offsets [%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT "] leave bytes %" G_GINT64_FORMAT " to %" G_GINT64_FORMAT " of the data section unused",
+                       x->name, x->begin, x->end, at, x->begin);
+    at = x->end;
+  }
+  if ((guint64) at != f->data_len)
+    return io_error (error, path,
+                     "the data section has %" G_GUINT64_FORMAT " bytes, the tensors use %" G_GINT64_FORMAT " (trailing bytes)",
+                     f->data_len, at);
+  for (guint i = 0; i < ext->len; i++) {
+    const Extent *x = &g_array_index (ext, Extent, i);
+    for (gint64 j = 0; j < (x->end - x->begin) / 4; j++) {
+      guint32 w;
+      memcpy (&w, f->data + x->begin + 4 * j, 4);
+      w = GUINT32_FROM_LE (w);
+      float v;
+      memcpy (&v, &w, 4);
+      if (!isfinite (v))
+        return io_error (error, path, "tensor '%s': element %" G_GINT64_FORMAT " is %s", x->name,
+                         j, isnan (v) ? "NaN" : "infinite");
+    }
+  }
+  return TRUE;
 }
 
 /* Checks every tensor of F against M's parameters and, only if all agree, copies the
@@ -275,7 +425,7 @@ kdf_model_load (const char *path, GError **error)
   StFile f;
   KdfModel *m = NULL;
   g_autoptr (GError) local = NULL;
-  if (!st_open (&f, path, error))
+  if (!st_open (&f, path, error) || !st_validate (&f, path, error))
     goto out;
   const char *arch = st_metadata (&f, "arch");
   if (!arch) {
@@ -317,7 +467,8 @@ kdf_model_load_into (KdfModel *m, const char *path, GError **error)
 {
   g_return_val_if_fail (m != NULL && path != NULL, FALSE);
   StFile f;
-  gboolean ok = st_open (&f, path, error) && st_fill (&f, m, path, error);
+  gboolean ok = st_open (&f, path, error) && st_validate (&f, path, error) &&
+                st_fill (&f, m, path, error);
   st_clear (&f);
   return ok;
 }

@@ -416,6 +416,17 @@ kdf_model_predict (KdfModel *m, KdfTensor *x, int64_t batch, int threads, KdfTen
   const int64_t n = x->shape[0];
   if (batch <= 0)
     batch = 256;
+  {
+    /* the outputs and one batch of activations, within the memory budget */
+    const KdfNet *tn = m->trunk;
+    guint64 floats = (guint64) n * (guint64) ((logits ? m->n_classes : 0) + (features ? m->n_features : 0)) +
+                     (guint64) MIN (batch, n) * (guint64) (tn->row_floats + tn->in_size) +
+                     (guint64) tn->col_size;
+    g_autofree char *what = g_strdup_printf ("model '%s': predicting %" G_GINT64_FORMAT " rows",
+                                             m->arch, (gint64) n);
+    if (!kdf_memory_check_elements (floats, sizeof (float), what, error))
+      return FALSE;
+  }
   g_autoptr (KdfTensor) lo = logits ? kdf_tensor_new_2d (KDF_DTYPE_F32, n, m->n_classes) : NULL;
   g_autoptr (KdfTensor) fe = features ? kdf_tensor_new_2d (KDF_DTYPE_F32, n, m->n_features) : NULL;
   /* a pass of its own over M's parameters (read only): two nodes may run predict on

@@ -120,6 +120,13 @@ kdf_net_build (const char *what, int in_rank, const int64_t *in_shape, const Kdf
       break;
     }
     case KDF_LAYER_FLATTEN:
+      if ((int64_t) c * h * w > G_MAXINT32) {
+        g_set_error (&local, KDF_ERROR, KDF_ERROR_PARAM,
+                     "%s: layer %u (flatten): %d×%d×%d = %" G_GINT64_FORMAT
+                     " values per row, more than %d", what, i, c, h, w, (gint64) c * h * w,
+                     G_MAXINT32);
+        goto fail;
+      }
       L->out_c = c * h * w;
       L->out_h = L->out_w = 1;
       L->alias = TRUE;
@@ -185,6 +192,25 @@ kdf_net_build (const char *what, int in_rank, const int64_t *in_shape, const Kdf
       net->layers[i + 1].alias = TRUE;
     }
   }
+  for (guint i = 0; i < n; i++) {
+    const KdfLayer *L = &net->layers[i];
+    if (!L->alias)
+      net->row_floats += 2 * L->out_size; /* act and dact */
+    if (L->kind == KDF_LAYER_MAXPOOL2D || L->kind == KDF_LAYER_DROPOUT)
+      net->row_floats += L->out_size;
+  }
+  for (guint i = 0; i < n; i++) {
+    const KdfLayer *L = &net->layers[i];
+    if (L->kind == KDF_LAYER_CONV2D) {
+      int64_t sz = 2 * (int64_t) L->in_c * L->kernel * L->kernel * L->out_h * L->out_w;
+      net->col_size = MAX (net->col_size, sz);
+    }
+  }
+  /* sizes from an architecture string (a param, a checkpoint's metadata): parameters,
+   * gradients, the im2col scratch and one row of activations within the budget */
+  if (!kdf_memory_check_elements ((guint64) (2 * off + net->col_size + net->row_floats),
+                                  sizeof (float), what, &local))
+    goto fail;
   net->n_params = off;
   net->params = kdf_nn_alloc (off);
   net->grads = kdf_nn_alloc (off);
@@ -193,13 +219,6 @@ kdf_net_build (const char *what, int in_rank, const int64_t *in_shape, const Kdf
   net->buf = g_new0 (int, n + 1);
   for (guint j = 1; j <= n; j++)
     net->buf[j] = net->layers[j - 1].alias ? net->buf[j - 1] : (int) j;
-  for (guint i = 0; i < n; i++) {
-    const KdfLayer *L = &net->layers[i];
-    if (L->kind == KDF_LAYER_CONV2D) {
-      int64_t sz = 2 * (int64_t) L->in_c * L->kernel * L->kernel * L->out_h * L->out_w;
-      net->col_size = MAX (net->col_size, sz);
-    }
-  }
   return net;
 fail:
   g_propagate_error (error, g_steal_pointer (&local));

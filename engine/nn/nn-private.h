@@ -36,6 +36,7 @@ struct _KdfNet {
   gboolean input_grad;   /* backward writes dact[0] (heads: into the trunk's tap) */
   int *buf;       /* buf[j]: the activation that owns act[j]'s memory (aliasing) */
   int64_t col_size; /* floats of im2col scratch a pass needs */
+  int64_t row_floats; /* floats of activations, their gradients and masks a pass needs per row */
 };
 
 /* A pass's workspace through one net: activations and their gradients for CAP rows.

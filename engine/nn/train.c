@@ -149,6 +149,19 @@ kdf_trainer_new (KdfModel *net0, KdfModel *net1, KdfOptimizer *opt, const KdfTra
     return NULL;
   }
   KdfModel *nets[2] = { net0, net1 };
+  {
+    /* a batch of activations through every net, the optimizer's state (two moments at
+     * most) and the trainer's own buffers, within the memory budget */
+    guint64 floats = 5 * (guint64) c.batch * (guint64) net0->in_size;
+    for (int k = 0; k < (net1 ? 2 : 1); k++)
+      for (guint j = 0; j < kdf_model_n_nets (nets[k]); j++) {
+        const KdfNet *nt = kdf_model_nth_net (nets[k], j);
+        floats += 2 * (guint64) nt->n_params + (guint64) c.batch * (guint64) nt->row_floats;
+      }
+    g_autofree char *what = g_strdup_printf ("training '%s' in batches of %" G_GINT64_FORMAT, net0->arch, (gint64) c.batch);
+    if (!kdf_memory_check_elements (floats, sizeof (float), what, error))
+      return NULL;
+  }
   for (int k = 0; k < (net1 ? 2 : 1); k++)
     if (!kdf_optimizer_holds (opt, nets[k])) {
       g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM,

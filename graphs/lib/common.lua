@@ -18,9 +18,9 @@ local M = {}
 --   lr, batch, val       learning rate, mini-batch, noisy-validation fraction
 function M.options(defaults)
   defaults = defaults or {}
-  local function arg(name, value)
+  local function arg(name, value, range)
     if defaults[name] ~= nil then value = defaults[name] end
-    return kdf.arg(name, value)
+    return kdf.arg(name, value, range)
   end
   return {
     dataset = arg("dataset", "fashion-mnist"),
@@ -33,12 +33,12 @@ function M.options(defaults)
     heldout = arg("heldout", ""),
     noise_seed = arg("noise_seed", -1),
     seed = arg("seed", 1),
-    epochs = arg("epochs", 20),
-    subset = arg("subset", 0),
-    test_subset = arg("test_subset", 0),
+    epochs = arg("epochs", 20, { min = 1, max = 1000000 }),
+    subset = arg("subset", 0, { min = 0 }),
+    test_subset = arg("test_subset", 0, { min = 0 }),
     student = arg("student", "mlp:784-256-10"),
     lr = arg("lr", 0.05),
-    batch = arg("batch", 128),
+    batch = arg("batch", 128, { min = 1, max = 1048576 }),
     val = arg("val", 0.1),
     results = arg("results", ""),
   }

@@ -51,12 +51,20 @@ typedef struct _KdfNodeClass KdfNodeClass;
 
 /* The process-wide registry, loading every plugin on the search path on first use:
  * KDFLOW_PLUGIN_PATH (colon-separated), then the build tree's nodes/ when this
- * library runs uninstalled, else the installed plugin directory. A plugin that cannot
- * be loaded is an error (transfer none; NULL with ERROR). */
+ * library runs uninstalled, else the installed plugin directory (transfer none). A
+ * plugin file that cannot be loaded (not a shared object, a missing symbol, another
+ * ABI, a malformed class, a kind defined twice) is reported on stderr once and skipped
+ * — set KDFLOW_PLUGIN_QUIET to silence the report; the kinds it would have provided
+ * are refused with its error (kdf_registry_skipped_for). */
 KDF_API KdfRegistry *kdf_registry_get_default (GError **error);
 /* Loads one plugin file (any name ending in .so) into REG. */
 KDF_API gboolean kdf_registry_load_file (KdfRegistry *reg, const char *path, GError **error);
 KDF_API const KdfNodeClass *kdf_registry_lookup (KdfRegistry *reg, const char *kind);
+/* If a skipped plugin would have provided KIND (its descriptor names it, or its file
+ * is kdf-KIND.so), that plugin's error message; else NULL (transfer none). */
+KDF_API const char *kdf_registry_skipped_for (KdfRegistry *reg, const char *kind);
+/* The messages of every skipped plugin, NULL-terminated (transfer none). */
+KDF_API const char *const *kdf_registry_skipped (KdfRegistry *reg);
 /* The file a kind came from (transfer none), or NULL. */
 KDF_API const char *kdf_registry_origin (KdfRegistry *reg, const char *kind);
 /* Sorted kind names (transfer container). */

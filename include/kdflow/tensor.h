@@ -54,6 +54,26 @@ KDF_API KdfTensor *kdf_tensor_new_from_data (KdfDType dtype, int rank, const int
 KDF_API KdfTensor *kdf_tensor_try_new (KdfDType dtype, int rank, const int64_t *shape,
                                        GError **error);
 
+/* ---- the memory budget ------------------------------------------------------
+ *
+ * Sizes that come from input (files, architectures, params, checkpoints) are checked
+ * against a budget before allocation, so bad input is an error naming its source
+ * rather than an abort. The budget is set by `kdflow run --memory SIZE`, else the
+ * environment variable KDFLOW_MEMORY, else 3/4 of the machine's RAM (or cgroup limit).
+ * Tensor storage alive counts against it. */
+KDF_API guint64 kdf_memory_budget (void);
+KDF_API void kdf_memory_set_budget (guint64 bytes);
+KDF_API guint64 kdf_memory_default_budget (void);
+KDF_API guint64 kdf_memory_in_use (void); /* bytes of tensor storage alive */
+/* Parses "512M", "4G", "1.5GiB", "1048576" (K, M, G, T are powers of 1024; 1M to 1P). */
+KDF_API gboolean kdf_memory_parse_size (const char *text, guint64 *out, GError **error);
+/* TRUE if BYTES more fit in the budget; otherwise FALSE with a KDF_ERROR_VALUE error
+ * "WHAT: needs …, over the memory budget of …". */
+KDF_API gboolean kdf_memory_check (guint64 bytes, const char *what, GError **error);
+/* The same for COUNT elements of ELEM_SIZE bytes, refusing an overflowing product. */
+KDF_API gboolean kdf_memory_check_elements (guint64 count, guint64 elem_size, const char *what,
+                                            GError **error);
+
 KDF_API KdfTensor *kdf_tensor_ref (KdfTensor *t);   /* transfer full */
 KDF_API void kdf_tensor_unref (KdfTensor *t);       /* NULL-safe */
 
