@@ -16,6 +16,8 @@
 #include <kdflow/kdflow.h>
 #include <json-glib/json-glib.h>
 
+#include "cancel.h"
+
 G_BEGIN_DECLS
 
 /* A value on an edge: a tensor or a KdfObject (model, loss), with the version stamp
@@ -158,6 +160,7 @@ struct _KdfGraph {
   GPtrArray *warnings;  /* char*: every warning of this graph's runs, for summary.json */
   gboolean has_run;
   guint64 next_version;
+  gint running; /* atomic: inside kdf_graph_run */
 };
 
 static inline guint64
@@ -186,6 +189,19 @@ kdf_node_learns (KdfNode *n)
       return TRUE;
   return FALSE;
 }
+
+/* cancel.c (see also cancel.h): the node running on this thread (inside its init or
+ * run), or NULL */
+KdfNode *kdf_sched_current_node (void);
+/* Sets the node running on this thread; returns the previous one (nested runs). */
+KdfNode *kdf_cancel_set_current_node (KdfNode *n);
+/* FALSE with an error naming the calling node if G is running (its structure is the
+ * scheduler's until the run ends); WHAT says what was attempted ("add a node to"). */
+gboolean kdf_graph_check_idle (KdfGraph *g, const char *what, GError **error);
+/* A run of G begins (FALSE: G runs already) and ends; an interrupt cancels every graph
+ * between the two. */
+gboolean kdf_cancel_enter (KdfGraph *g);
+void kdf_cancel_leave (KdfGraph *g);
 
 /* params.c */
 void kdf_param_slot_init (KdfParamSlot *p, const KdfParamSpec *spec);

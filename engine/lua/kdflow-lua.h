@@ -17,6 +17,10 @@ typedef struct {
   const char *dot_path;   /* where (NULL = stdout) */
 } KdfLuaConfig;
 
+/* A debug hook that raises "interrupted" (exit status 1) in any Lua loop of L, or of a
+ * coroutine made from it, once kdf_interrupt has been called; for programs whose
+ * SIGINT handler calls kdf_interrupt. */
+void kdf_lua_install_interrupt_hook (lua_State *L);
 /* Copies CONFIG into L's registry; call before running a script. */
 void kdf_lua_configure (lua_State *L, const KdfLuaConfig *config);
 /* Sets the global `args` (and kdflow.args) from KEY=VALUE pairs. */

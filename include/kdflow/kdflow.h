@@ -194,6 +194,8 @@ KDF_API void kdf_graph_cancel (KdfGraph *g);
  * its next node boundary (within 0.2 s) with KDF_ERROR_CANCELLED; what earlier ticks
  * wrote stays. */
 KDF_API void kdf_interrupt (void);
+/* Has kdf_interrupt been called? (Lua's debug hook polls it to stop Lua loops.) */
+KDF_API gboolean kdf_interrupted (void);
 KDF_API guint kdf_graph_get_tick (KdfGraph *g); /* ticks completed so far */
 
 /* The last value of an output (transfer none), or NULL. KIND may be NULL. */
