@@ -233,13 +233,17 @@ gboolean kdf_node_bind_inputs (KdfNode *n, GError **error);
 gboolean kdf_node_check_outputs (KdfNode *n, GError **error);
 void kdf_node_release_inputs (KdfNode *n);
 
-/* rundir.c: what a run leaves in its directory. */
+/* rundir.c: what a run leaves in its directory; each FALSE with an error naming the
+ * file. */
+/* summary.json gets this graph's entry, status "running" (at the start of a run). */
+gboolean kdf_rundir_begin (KdfGraph *g, GError **error);
 /* Appends this tick's metrics line (and moves the values into LAST, for the summary). */
-void kdf_rundir_append_metrics (KdfGraph *g, guint tick, double seconds, JsonObject *last);
+gboolean kdf_rundir_append_metrics (KdfGraph *g, guint tick, double seconds, JsonObject *last,
+                                    GError **error);
 /* graph.dot, <graph>.dot and summary.json (one entry per graph run into the
- * directory); KDFLOW_DOT_DIR. */
-void kdf_rundir_write (KdfGraph *g, const GError *error, guint failed_tick, double seconds,
-                       JsonObject *last_metrics);
+ * directory); KDFLOW_DOT_DIR. RUN_ERROR is the run's outcome, ERROR a write's. */
+gboolean kdf_rundir_write (KdfGraph *g, const GError *run_error, guint failed_tick, double seconds,
+                           JsonObject *last_metrics, GError **error);
 
 /* suggest.c */
 int kdf_edit_distance (const char *a, const char *b);

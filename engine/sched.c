@@ -361,6 +361,9 @@ kdf_graph_run (KdfGraph *g, const KdfRunOptions *opts, GError **error)
   }
   g->run_dir = opts->run_dir;
   g->has_run = TRUE;
+  /* summary.json says "running" before anything else happens */
+  if (!kdf_rundir_begin (g, &r.error))
+    g_prefix_error (&r.error, "graph '%s': ", g->name);
   guint ticks = opts->ticks ? opts->ticks : 1;
   r.end_tick = g->tick + ticks;
 
@@ -405,8 +408,12 @@ kdf_graph_run (KdfGraph *g, const KdfRunOptions *opts, GError **error)
       break;
     record_delayed (g);
     g->tick = r.tick + 1;
-    kdf_rundir_append_metrics (g, r.tick, (double) (g_get_monotonic_time () - t_tick) * 1e-6,
-                               r.last_metrics);
+    if (!kdf_rundir_append_metrics (g, r.tick,
+                                    (double) (g_get_monotonic_time () - t_tick) * 1e-6,
+                                    r.last_metrics, &r.error)) {
+      g_prefix_error (&r.error, "graph '%s', tick %u: ", g->name, r.tick);
+      break;
+    }
     report_progress (&r, NULL, TRUE);
   }
   g_thread_pool_free (r.pool, FALSE, TRUE);
@@ -421,8 +428,20 @@ kdf_graph_run (KdfGraph *g, const KdfRunOptions *opts, GError **error)
       g_array_set_size (n->metrics, 0);
     }
   }
-  kdf_rundir_write (g, r.error, r.tick, (double) (g_get_monotonic_time () - r.t_start) * 1e-6,
-                    r.last_metrics);
+  GError *write_error = NULL;
+  if (!kdf_rundir_write (g, r.error, r.tick, (double) (g_get_monotonic_time () - r.t_start) * 1e-6,
+                         r.last_metrics, &write_error)) {
+    if (!r.error) {
+      r.error = write_error;
+      if (!g_str_has_prefix (r.error->message, "graph '"))
+        g_prefix_error (&r.error, "graph '%s': ", g->name);
+    } else {
+      char *msg = g_strdup_printf ("%s (and: %s)", r.error->message, write_error->message);
+      g_free (r.error->message);
+      r.error->message = msg;
+      g_error_free (write_error);
+    }
+  }
   g->run_dir = NULL;
   json_object_unref (r.last_metrics);
   if (r.error) {

@@ -2,7 +2,7 @@
 # Ctrl-C, sent by this harness as SIGINT, stops a run promptly in every thread mode:
 # long kernels check between mini-batches, a Lua debug hook stops Lua loops, and a
 # second Ctrl-C exits at once with status 130.
-# Usage: cancel.sh KDFLOW SCRIPT CASE
+# Usage: cancel.sh KDFLOW SCRIPT CASE [ARG...]   (ARGs go to `kdflow run`)
 #   CASE  once-T     one SIGINT to SCRIPT run with --threads T: exit status 1,
 #                    "interrupted" on stderr, within BOUND seconds
 #         twice      a first SIGINT that the script swallows, then a second: status 130
@@ -11,13 +11,14 @@
 # the checks these scripts run for minutes or forever (the meson timeout fails them).
 set -u
 kdflow=$1 script=$2 case=$3
+shift 3
 bound=${KDF_CANCEL_BOUND:-5}
 tmp=$(mktemp -d)
 pid=
 trap '[ -n "$pid" ] && kill -KILL $pid 2>/dev/null; rm -rf "$tmp"' EXIT
 threads=1
 case $case in once-*) threads=${case#once-} ;; esac
-"$kdflow" run "$script" --quiet --threads "$threads" --out "$tmp/run" 2>"$tmp/err" &
+"$kdflow" run "$script" --quiet --threads "$threads" --out "$tmp/run" "$@" 2>"$tmp/err" &
 pid=$!
 # wait for the script to reach its long part (up to 60 s: sanitized builds start slowly)
 i=0
