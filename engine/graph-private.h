@@ -16,6 +16,8 @@
 #include <kdflow/kdflow.h>
 #include <json-glib/json-glib.h>
 
+#include "cancel.h"
+
 G_BEGIN_DECLS
 
 /* A value on an edge: a tensor or a KdfObject (model, loss), with the version stamp
@@ -158,6 +160,7 @@ struct _KdfGraph {
   GPtrArray *warnings;  /* char*: every warning of this graph's runs, for summary.json */
   gboolean has_run;
   guint64 next_version;
+  gint running; /* atomic: inside kdf_graph_run */
 };
 
 static inline guint64
@@ -186,6 +189,19 @@ kdf_node_learns (KdfNode *n)
       return TRUE;
   return FALSE;
 }
+
+/* cancel.c (see also cancel.h): the node running on this thread (inside its init or
+ * run), or NULL */
+KdfNode *kdf_sched_current_node (void);
+/* Sets the node running on this thread; returns the previous one (nested runs). */
+KdfNode *kdf_cancel_set_current_node (KdfNode *n);
+/* FALSE with an error naming the calling node if G is running (its structure is the
+ * scheduler's until the run ends); WHAT says what was attempted ("add a node to"). */
+gboolean kdf_graph_check_idle (KdfGraph *g, const char *what, GError **error);
+/* A run of G begins (FALSE: G runs already) and ends; an interrupt cancels every graph
+ * between the two. */
+gboolean kdf_cancel_enter (KdfGraph *g);
+void kdf_cancel_leave (KdfGraph *g);
 
 /* params.c */
 void kdf_param_slot_init (KdfParamSlot *p, const KdfParamSpec *spec);
@@ -217,13 +233,17 @@ gboolean kdf_node_bind_inputs (KdfNode *n, GError **error);
 gboolean kdf_node_check_outputs (KdfNode *n, GError **error);
 void kdf_node_release_inputs (KdfNode *n);
 
-/* rundir.c: what a run leaves in its directory. */
+/* rundir.c: what a run leaves in its directory; each FALSE with an error naming the
+ * file. */
+/* summary.json gets this graph's entry, status "running" (at the start of a run). */
+gboolean kdf_rundir_begin (KdfGraph *g, GError **error);
 /* Appends this tick's metrics line (and moves the values into LAST, for the summary). */
-void kdf_rundir_append_metrics (KdfGraph *g, guint tick, double seconds, JsonObject *last);
+gboolean kdf_rundir_append_metrics (KdfGraph *g, guint tick, double seconds, JsonObject *last,
+                                    GError **error);
 /* graph.dot, <graph>.dot and summary.json (one entry per graph run into the
- * directory); KDFLOW_DOT_DIR. */
-void kdf_rundir_write (KdfGraph *g, const GError *error, guint failed_tick, double seconds,
-                       JsonObject *last_metrics);
+ * directory); KDFLOW_DOT_DIR. RUN_ERROR is the run's outcome, ERROR a write's. */
+gboolean kdf_rundir_write (KdfGraph *g, const GError *run_error, guint failed_tick, double seconds,
+                           JsonObject *last_metrics, GError **error);
 
 /* suggest.c */
 int kdf_edit_distance (const char *a, const char *b);

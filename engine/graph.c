@@ -163,6 +163,11 @@ KdfNode *
 kdf_graph_add_node_with_class (KdfGraph *g, const KdfNodeClass *klass, const char *name,
                                gpointer class_data, GDestroyNotify class_free, GError **error)
 {
+  if (!kdf_graph_check_idle (g, "add a node to", error)) {
+    if (class_free)
+      class_free (class_data);
+    return NULL;
+  }
   g_autofree char *auto_name = NULL;
   if (!name) {
     auto_name = g_strdup (klass->name);
@@ -254,6 +259,7 @@ void
 kdf_graph_remove_node (KdfGraph *g, KdfNode *n)
 {
   g_return_if_fail (n->graph == g);
+  g_return_if_fail (!g_atomic_int_get (&g->running));
   for (guint i = 0; i < g->edges->len;) {
     KdfEdge *e = g->edges->pdata[i];
     if (e->src == n || e->dst == n) {
@@ -373,6 +379,8 @@ kdf_graph_connect (KdfGraph *g, KdfNode *src, const char *out_port, KdfNode *dst
                    const char *in_port, const KdfEdgeOptions *opts, GError **error)
 {
   g_return_val_if_fail (src->graph == g && dst->graph == g, FALSE);
+  if (!kdf_graph_check_idle (g, "connect ports in", error))
+    return FALSE;
   int oi = find_port (src->klass->outputs, src->n_outputs, out_port);
   if (oi < 0)
     return unknown_port (src, "output", src->klass->outputs, src->n_outputs, out_port, error);
@@ -463,6 +471,8 @@ kdf_graph_connect (KdfGraph *g, KdfNode *src, const char *out_port, KdfNode *dst
 guint
 kdf_graph_disconnect (KdfGraph *g, KdfNode *dst, const char *in_port, GError **error)
 {
+  if (!kdf_graph_check_idle (g, "disconnect ports in", error))
+    return 0;
   int ii = find_port (dst->klass->inputs, dst->n_inputs, in_port);
   if (ii < 0) {
     unknown_port (dst, "input", dst->klass->inputs, dst->n_inputs, in_port, error);

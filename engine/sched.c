@@ -33,16 +33,6 @@ typedef struct {
  * to a worker and back costs a few microseconds, more than running them. */
 #define INLINE_BELOW_SECONDS 5e-5
 
-/* Set by kdf_interrupt (a signal handler): every run cancels at the next node boundary. */
-static volatile gint interrupted;
-
-void
-kdf_interrupt (void)
-{
-  /* async-signal-safe: one atomic store */
-  g_atomic_int_set (&interrupted, 1);
-}
-
 static const KdfValue *
 edge_value (KdfEdge *e)
 {
@@ -92,6 +82,7 @@ run_node (Run *r, KdfNode *n)
   for (guint k = 0; k < n->n_outputs; k++)
     n->outputs[k].set_this_run = FALSE;
   g_atomic_int_set (&n->progress_permille, -1);
+  KdfNode *outer = kdf_cancel_set_current_node (n);
 
   gboolean ok = TRUE;
   if (g_cancellable_is_cancelled (g->cancellable)) {
@@ -135,6 +126,7 @@ run_node (Run *r, KdfNode *n)
     prefix_error (error, n, r->tick);
     n->error = error;
   }
+  kdf_cancel_set_current_node (outer);
   kdf_node_release_inputs (n);
   double dt = (double) (g_get_monotonic_time () - t0) * 1e-6;
   n->stats.calls++;
@@ -330,6 +322,9 @@ kdf_graph_run (KdfGraph *g, const KdfRunOptions *opts, GError **error)
   KdfRunOptions defaults = { 0 };
   if (!opts)
     opts = &defaults;
+  /* a node that runs its own graph would recurse until the stack overflows */
+  if (!kdf_graph_check_idle (g, "run", error))
+    return FALSE;
   if (!kdf_graph_prepare (g, error))
     return FALSE;
   if (opts->run_dir) {
@@ -356,14 +351,25 @@ kdf_graph_run (KdfGraph *g, const KdfRunOptions *opts, GError **error)
     return FALSE;
   }
   g_cancellable_reset (g->cancellable);
+  if (!kdf_cancel_enter (g)) { /* another thread started a run of G meanwhile */
+    g_set_error (error, KDF_ERROR, KDF_ERROR_USAGE, "graph '%s': cannot run graph '%s' while it runs",
+                 g->name, g->name);
+    g_thread_pool_free (r.pool, FALSE, TRUE);
+    g_async_queue_unref (r.done);
+    json_object_unref (r.last_metrics);
+    return FALSE;
+  }
   g->run_dir = opts->run_dir;
   g->has_run = TRUE;
+  /* summary.json says "running" before anything else happens */
+  if (!kdf_rundir_begin (g, &r.error))
+    g_prefix_error (&r.error, "graph '%s': ", g->name);
   guint ticks = opts->ticks ? opts->ticks : 1;
   r.end_tick = g->tick + ticks;
 
   for (r.tick = g->tick; r.tick < r.end_tick && !r.error; r.tick++) {
     gint64 t_tick = g_get_monotonic_time ();
-    if (g_atomic_int_get (&interrupted)) {
+    if (kdf_interrupted ()) {
       g_set_error (&r.error, KDF_ERROR, KDF_ERROR_CANCELLED,
                    "graph '%s', tick %u: interrupted", g->name, r.tick);
       break;
@@ -386,7 +392,7 @@ kdf_graph_run (KdfGraph *g, const KdfRunOptions *opts, GError **error)
         break;
       /* wake up now and then: progress, and an interrupt from a signal handler */
       KdfNode *n = g_async_queue_timeout_pop (r.done, 200000);
-      if (g_atomic_int_get (&interrupted))
+      if (kdf_interrupted ())
         g_cancellable_cancel (g->cancellable);
       if (n)
         complete (&r, n, TRUE);
@@ -402,12 +408,17 @@ kdf_graph_run (KdfGraph *g, const KdfRunOptions *opts, GError **error)
       break;
     record_delayed (g);
     g->tick = r.tick + 1;
-    kdf_rundir_append_metrics (g, r.tick, (double) (g_get_monotonic_time () - t_tick) * 1e-6,
-                               r.last_metrics);
+    if (!kdf_rundir_append_metrics (g, r.tick,
+                                    (double) (g_get_monotonic_time () - t_tick) * 1e-6,
+                                    r.last_metrics, &r.error)) {
+      g_prefix_error (&r.error, "graph '%s', tick %u: ", g->name, r.tick);
+      break;
+    }
     report_progress (&r, NULL, TRUE);
   }
   g_thread_pool_free (r.pool, FALSE, TRUE);
   g_async_queue_unref (r.done);
+  kdf_cancel_leave (g);
   if (r.error) {
     /* metrics the failing tick recorded are dropped: a tick is all or nothing */
     for (guint i = 0; i < g->nodes->len; i++) {
@@ -417,8 +428,20 @@ kdf_graph_run (KdfGraph *g, const KdfRunOptions *opts, GError **error)
       g_array_set_size (n->metrics, 0);
     }
   }
-  kdf_rundir_write (g, r.error, r.tick, (double) (g_get_monotonic_time () - r.t_start) * 1e-6,
-                    r.last_metrics);
+  GError *write_error = NULL;
+  if (!kdf_rundir_write (g, r.error, r.tick, (double) (g_get_monotonic_time () - r.t_start) * 1e-6,
+                         r.last_metrics, &write_error)) {
+    if (!r.error) {
+      r.error = write_error;
+      if (!g_str_has_prefix (r.error->message, "graph '"))
+        g_prefix_error (&r.error, "graph '%s': ", g->name);
+    } else {
+      char *msg = g_strdup_printf ("%s (and: %s)", r.error->message, write_error->message);
+      g_free (r.error->message);
+      r.error->message = msg;
+      g_error_free (write_error);
+    }
+  }
   g->run_dir = NULL;
   json_object_unref (r.last_metrics);
   if (r.error) {

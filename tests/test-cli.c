@@ -311,13 +311,38 @@ test_run_directory (void)
   g_assert_nonnull (dot);
   g_assert_nonnull (strstr (dot, "f32[3]") == NULL ? "no edges here" : dot);
   g_assert_nonnull (dot2);
-  /* running again into the same directory starts its metrics afresh */
+  g_assert_nonnull (strstr (summary, "\"exit_status\" : 0"));
+  /* running again into the same directory is refused: the earlier run's files would
+   * mix with the new run's */
+  g_autofree char *stale = g_build_filename (out, "stale.npy", NULL);
+  g_assert_true (g_file_set_contents (stale, "old", -1, NULL));
   r = run ((const char *[]){ "run", path, "--out", out, "--quiet", NULL });
+  expect (&r, 2, (const char *[]){ "exists and is not empty", "--replace", NULL });
+  result_clear (&r);
+  g_assert_true (g_file_test (stale, G_FILE_TEST_EXISTS));
+  /* --replace: nothing of the earlier run survives, metrics start afresh */
+  r = run ((const char *[]){ "run", path, "--out", out, "--quiet", "--replace", NULL });
   expect (&r, 0, NULL);
   result_clear (&r);
+  g_assert_false (g_file_test (stale, G_FILE_TEST_EXISTS));
   g_autofree char *again = slurp (out, "metrics.jsonl");
   g_auto (GStrv) again_lines = g_strsplit (g_strchomp (again), "\n", -1);
   g_assert_cmpuint (g_strv_length (again_lines), ==, 2);
+  /* --replace deletes only a run directory's contents (one with summary.json) */
+  g_autofree char *mine = g_build_filename (dir, "mine", NULL);
+  g_autofree char *precious = g_build_filename (mine, "thesis.tex", NULL);
+  g_assert_cmpint (g_mkdir (mine, 0755), ==, 0);
+  g_assert_true (g_file_set_contents (precious, "x", -1, NULL));
+  r = run ((const char *[]){ "run", path, "--out", mine, "--quiet", "--replace", NULL });
+  expect (&r, 2, (const char *[]){ "no kdflow run directory", NULL });
+  result_clear (&r);
+  g_assert_true (g_file_test (precious, G_FILE_TEST_EXISTS));
+  /* an empty directory is fine without --replace */
+  g_autofree char *empty = g_build_filename (dir, "empty", NULL);
+  g_assert_cmpint (g_mkdir (empty, 0755), ==, 0);
+  r = run ((const char *[]){ "run", path, "--out", empty, "--quiet", NULL });
+  expect (&r, 0, NULL);
+  result_clear (&r);
 
   /* a failing run keeps the ticks before the failure */
   g_autofree char *out2 = g_build_filename (dir, "run2", NULL);
@@ -331,6 +356,8 @@ test_run_directory (void)
   g_assert_cmpuint (g_strv_length (lines), ==, 3); /* ticks 0, 1, 2 */
   g_autofree char *s2 = slurp (out2, "summary.json");
   g_assert_nonnull (strstr (s2, "\"failed_tick\" : 3"));
+  g_assert_nonnull (strstr (s2, "\"exit_status\" : 1"));
+  g_assert_nonnull (strstr (s2, "\"status\" : \"failed\""));
 }
 
 static void

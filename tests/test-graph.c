@@ -2,7 +2,9 @@
  * Node kinds come from the test plugin (tests/plugins/good/testnodes.c); classes that
  * must be refused are made here. */
 #include <glib/gstdio.h>
+#include <kdflow/detect.h>
 #include <kdflow/kdflow-plugin.h>
+#include <kdflow/nn.h>
 #include <kdflow/kdflow.h>
 #include <string.h>
 
@@ -514,6 +516,68 @@ test_cancel (void)
   /* the graph can run again afterwards */
   g_assert_true (kdf_node_set_param_int (x, "sleep_ms", 0, &error));
   g_assert_true (kdf_graph_run (g, &o, &error));
+}
+
+/* Long kernels called from a node stop when the node's run is cancelled (Ctrl-C
+ * cancels every running graph): model prediction between batches, confident learning
+ * between passes. The node cancels its own graph, then calls each kernel. */
+static GError *kernel_errors[2];
+
+static gboolean
+kernels_run (KdfNodeCtx *ctx, gpointer state, GError **error)
+{
+  enum { N = 64, C = 3 };
+  float probs[N * C];
+  int32_t labels[N];
+  uint8_t issues[N];
+  for (int i = 0; i < N; i++) {
+    labels[i] = i % C;
+    for (int j = 0; j < C; j++)
+      probs[i * C + j] = j == (i * 7) % C ? 0.8f : 0.1f;
+  }
+  g_autoptr (KdfModel) m = kdf_model_new_from_arch ("mlp:4-8-3", 1, error);
+  g_autoptr (KdfTensor) x = kdf_tensor_new_2d (KDF_DTYPE_F32, N, 4);
+  memset (kdf_tensor_f32 (x), 0, N * 4 * sizeof (float));
+  g_cancellable_cancel (kdf_ctx_cancellable (ctx));
+  KdfTensor *logits = NULL;
+  if (kdf_model_predict (m, x, 16, 1, &logits, NULL, &kernel_errors[0]))
+    kdf_tensor_unref (logits);
+  kdf_confident_learning_f32 (issues, probs, labels, N, C, NULL, NULL, &kernel_errors[1]);
+  if (kernel_errors[0]) {
+    g_propagate_error (error, g_error_copy (kernel_errors[0]));
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static const KdfPortSpec kernels_out[] = { KDF_PORT ("r", "f32[*]", 0, NULL), { 0 } };
+static const KdfNodeClass kernels_class = {
+  .struct_size = sizeof (KdfNodeClass), .name = "kernels", .outputs = kernels_out,
+  .run = kernels_run,
+};
+
+static void
+test_cancel_kernels (void)
+{
+  g_autoptr (KdfGraph) g = kdf_graph_new ("kernels", 1);
+  GError *error = NULL;
+  kdf_graph_add_node_with_class (g, &kernels_class, "k", NULL, NULL, &error);
+  g_assert_no_error (error);
+  KdfRunOptions o = opts_ticks (1, 1);
+  g_assert_false (kdf_graph_run (g, &o, &error));
+  g_assert_error (error, KDF_ERROR, KDF_ERROR_CANCELLED);
+  g_clear_error (&error);
+  g_assert_error (kernel_errors[0], KDF_ERROR, KDF_ERROR_CANCELLED);
+  g_assert_error (kernel_errors[1], KDF_ERROR, KDF_ERROR_CANCELLED);
+  g_clear_error (&kernel_errors[0]);
+  g_clear_error (&kernel_errors[1]);
+  /* outside a node nothing is cancelled */
+  g_autoptr (KdfModel) m = kdf_model_new_from_arch ("mlp:4-8-3", 1, &error);
+  g_autoptr (KdfTensor) x = kdf_tensor_new_2d (KDF_DTYPE_F32, 8, 4);
+  memset (kdf_tensor_f32 (x), 0, 8 * 4 * sizeof (float));
+  g_autoptr (KdfTensor) logits = NULL;
+  g_assert_true (kdf_model_predict (m, x, 4, 1, &logits, NULL, &error));
+  g_assert_no_error (error);
 }
 
 /* A node class defined in the test: draws numbers from the node's RNG. */
@@ -1332,6 +1396,7 @@ main (int argc, char **argv)
   g_test_add_func ("/graph/foreign", test_foreign);
   g_test_add_func ("/graph/bad-classes", test_bad_classes);
   g_test_add_func ("/graph/port-types", test_port_types);
+  g_test_add_func ("/graph/cancel-kernels", test_cancel_kernels);
   g_test_add_func ("/graph/label-bounds", test_label_bounds);
   g_test_add_func ("/graph/warnings", test_warnings);
   g_test_add_func ("/graph/warnings/subprocess/loud", test_warnings_loud);

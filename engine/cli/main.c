@@ -17,7 +17,7 @@
 
 static const char usage_text[] =
     "usage:\n"
-    "  kdflow run GRAPH.lua [--set key=value]... [--threads N] [--out DIR] [--quiet]\n"
+    "  kdflow run GRAPH.lua [--set key=value]... [--threads N] [--out DIR [--replace]] [--quiet]\n"
     "             [--memory SIZE]   (budget for sizes from input; default KDFLOW_MEMORY or 3/4 of RAM)\n"
     "  kdflow dot GRAPH.lua [--set key=value]... [-o FILE]\n"
     "  kdflow nodes\n"
@@ -91,13 +91,26 @@ cmd_describe (const char *kind)
   return 0;
 }
 
-/* The first Ctrl-C stops the run cleanly at the next node boundary (the run directory
- * keeps every finished tick and says what happened); a second one kills. */
+/* The first Ctrl-C stops the run cleanly within 0.2 s: long kernels check between
+ * mini-batches or tiles, Lua loops through a debug hook (the run directory keeps every
+ * finished tick and says what happened; exit status 1). A second one exits at once
+ * with status 130. */
+static volatile sig_atomic_t interrupts;
+
 static void
 on_interrupt (int sig)
 {
+  (void) sig;
+  if (interrupts++) {
+    static const char msg[] = "\nkdflow: interrupted again, exiting\n";
+    ssize_t w = write (2, msg, sizeof msg - 1);
+    (void) w;
+    _exit (130);
+  }
+  static const char msg[] = "\nkdflow: interrupted, stopping (Ctrl-C again to exit at once)\n";
+  ssize_t w = write (2, msg, sizeof msg - 1);
+  (void) w;
   kdf_interrupt ();
-  signal (sig, SIG_DFL);
 }
 
 static int
@@ -113,7 +126,7 @@ message_handler (lua_State *L)
 
 static int
 cmd_script (gboolean dot_mode, const char *script, char **sets, int threads, const char *out,
-            gboolean quiet, const char *dot_path)
+            gboolean replace, gboolean quiet, const char *dot_path, const char *command)
 {
   if (!g_file_test (script, G_FILE_TEST_EXISTS)) {
     fprintf (stderr, "kdflow: graph file '%s' does not exist\n", script);
@@ -134,15 +147,11 @@ cmd_script (gboolean dot_mode, const char *script, char **sets, int threads, con
       g_autoptr (GDateTime) now = g_date_time_new_now_local ();
       g_autofree char *stamp = g_date_time_format (now, "%Y%m%d-%H%M%S");
       run_dir = g_strdup_printf ("runs/%s-%s", base, stamp);
-    }
-  }
-  if (run_dir) {
-    /* a run starts its directory's engine files afresh (nodes' own files are
-     * overwritten by the nodes) */
-    static const char *const engine_files[] = { "metrics.jsonl", "summary.json", "graph.dot", NULL };
-    for (const char *const *f = engine_files; *f; f++) {
-      g_autofree char *path = g_build_filename (run_dir, *f, NULL);
-      g_remove (path);
+      /* two runs in one second: a fresh directory each */
+      for (int k = 2; g_file_test (run_dir, G_FILE_TEST_EXISTS); k++) {
+        g_free (run_dir);
+        run_dir = g_strdup_printf ("runs/%s-%s-%d", base, stamp, k);
+      }
     }
   }
   lua_State *L = kdf_lua_newstate ();
@@ -151,13 +160,28 @@ cmd_script (gboolean dot_mode, const char *script, char **sets, int threads, con
   lua_pushcfunction (L, luaopen_kdflow);
   lua_setfield (L, -2, "kdflow");
   lua_pop (L, 1);
-  KdfLuaConfig config = { threads, run_dir, quiet, dot_mode, dot_path };
+  KdfLuaConfig config = { threads, run_dir, quiet, dot_mode, dot_path, command, replace };
   kdf_lua_configure (L, &config);
   kdf_lua_set_args (L, sets);
 
   int status = 0;
-  if (!dot_mode)
-    signal (SIGINT, on_interrupt);
+  g_autofree char *failure = NULL;
+  /* the run directory is fresh (or --replace emptied an earlier run's) and its
+   * summary.json says "running" before the script starts */
+  g_autoptr (GError) dir_error = NULL;
+  if (run_dir && !kdf_lua_claim_run_dir (L, run_dir, &dir_error)) {
+    fprintf (stderr, "kdflow: %s\n", dir_error->message);
+    kdf_lua_closestate (L);
+    return 2;
+  }
+  if (!dot_mode) {
+    struct sigaction sa = { 0 };
+    sa.sa_handler = on_interrupt;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset (&sa.sa_mask);
+    sigaction (SIGINT, &sa, NULL);
+    kdf_lua_install_interrupt_hook (L);
+  }
   lua_pushcfunction (L, message_handler);
   int rc = luaL_loadfile (L, script);
   if (rc != LUA_OK) {
@@ -167,9 +191,9 @@ cmd_script (gboolean dot_mode, const char *script, char **sets, int threads, con
     if (kdf_lua_is_dot_stop (L, -1)) {
       status = 0;
     } else {
-      g_autofree char *msg = kdf_lua_error_message (L, -1);
+      failure = kdf_lua_error_message (L, -1);
       status = kdf_lua_error_status (L, -1);
-      fprintf (stderr, "kdflow: %s\n", msg);
+      fprintf (stderr, "kdflow: %s\n", failure);
     }
   } else if (dot_mode) {
     /* the script never ran a graph: draw the last one it built */
@@ -197,6 +221,12 @@ cmd_script (gboolean dot_mode, const char *script, char **sets, int threads, con
     g_auto (GStrv) unread = kdf_lua_unread_args (L);
     for (char **k = unread; *k; k++)
       fprintf (stderr, "kdflow: warning: --set %s was never read by %s\n", *k, script);
+  }
+  /* summary.json: the script's outcome, whole; a write that fails fails the run */
+  if (!dot_mode && !kdf_lua_end_run_dirs (L, status, failure, &dir_error)) {
+    fprintf (stderr, "kdflow: %s\n", dir_error->message);
+    if (status == 0)
+      status = 1;
   }
   kdf_lua_closestate (L);
   if (!dot_mode && !quiet && run_dir && g_file_test (run_dir, G_FILE_TEST_IS_DIR))
@@ -231,7 +261,7 @@ main (int argc, char **argv)
   } else if (strcmp (cmd, "run") == 0 || strcmp (cmd, "dot") == 0) {
     gboolean dot_mode = cmd[0] == 'd';
     const char *script = NULL, *out = NULL, *dot_path = NULL;
-    gboolean quiet = FALSE;
+    gboolean quiet = FALSE, replace = FALSE;
     int threads = 0;
     GPtrArray *sets = g_ptr_array_new ();
     status = -1;
@@ -272,6 +302,8 @@ main (int argc, char **argv)
         out = has_value ? argv[++i] : NULL;
       } else if (!dot_mode && strcmp (a, "--quiet") == 0) {
         quiet = TRUE;
+      } else if (!dot_mode && strcmp (a, "--replace") == 0) {
+        replace = TRUE;
       } else if (dot_mode && strcmp (a, "-o") == 0) {
         if (!has_value)
           status = usage_error ("%s", "-o needs a file");
@@ -288,9 +320,11 @@ main (int argc, char **argv)
     if (status < 0) {
       if (!script)
         status = usage_error ("'%s' needs a graph script (GRAPH.lua)", cmd);
-      else
-        status = cmd_script (dot_mode, script, (char **) sets->pdata, threads, out, quiet,
-                             dot_path);
+      else {
+        g_autofree char *command = g_strjoinv (" ", argv);
+        status = cmd_script (dot_mode, script, (char **) sets->pdata, threads, out, replace, quiet,
+                             dot_path, command);
+      }
     }
     g_ptr_array_free (sets, TRUE);
   } else {

@@ -9,6 +9,7 @@
 #include "../memory-private.h"
 
 #include "data-private.h"
+#include "../fileio.h"
 
 #include <float.h>
 #include <math.h>
@@ -669,39 +670,33 @@ write_npy (const char *path, const char *descr, int rank, const int64_t *shape,
   pre[10] = (hl >> 16) & 0xff;
   pre[11] = (hl >> 24) & 0xff;
 
-  GError *local = NULL;
-  g_autoptr (GFile) file = g_file_new_for_path (path);
-  /* g_file_replace writes a temporary file and renames it over PATH on close. */
-  g_autoptr (GFileOutputStream) out =
-      g_file_replace (file, NULL, FALSE, G_FILE_CREATE_NONE, NULL, &local);
+  /* a temporary file renamed over PATH when whole: a reader (or a run killed half-way)
+   * never sees a torn .npy, the first write of a file included */
+  KdfAtomicFile *out = kdf_atomic_open (path, error);
   gboolean ok = out != NULL;
   if (ok)
-    ok = g_output_stream_write_all (G_OUTPUT_STREAM (out), pre, pre_len, NULL, NULL, &local) &&
-         g_output_stream_write_all (G_OUTPUT_STREAM (out), dict->str, dict->len, NULL, NULL,
-                                    &local);
+    ok = kdf_atomic_write (out, pre, pre_len, error) &&
+         kdf_atomic_write (out, dict->str, dict->len, error);
   g_string_free (dict, TRUE);
 
   gboolean swap = h.big_endian != (G_BYTE_ORDER == G_BIG_ENDIAN) && h.itemsize > 1;
   guint64 nbytes = numel * (guint64) h.itemsize;
   if (ok && !swap) {
-    ok = g_output_stream_write_all (G_OUTPUT_STREAM (out), data, nbytes, NULL, NULL, &local);
+    ok = kdf_atomic_write (out, data, nbytes, error);
   } else if (ok) {
     g_autofree guint8 *buf = g_malloc (MIN (nbytes, NPY_BLOCK_BYTES) + 1);
     for (guint64 off = 0; ok && off < nbytes; off += NPY_BLOCK_BYTES) {
       gsize len = MIN (nbytes - off, NPY_BLOCK_BYTES);
       memcpy (buf, (const guint8 *) data + off, len);
       swap_bytes (buf, len / h.itemsize, h.itemsize);
-      ok = g_output_stream_write_all (G_OUTPUT_STREAM (out), buf, len, NULL, NULL, &local);
+      ok = kdf_atomic_write (out, buf, len, error);
     }
   }
-  if (ok)
-    ok = g_output_stream_close (G_OUTPUT_STREAM (out), NULL, &local);
   if (!ok) {
-    g_set_error (error, KDF_ERROR, KDF_ERROR_IO, "%s: cannot write: %s", path, local->message);
-    g_error_free (local);
+    kdf_atomic_abort (out);
     return FALSE;
   }
-  return TRUE;
+  return kdf_atomic_commit (out, error);
 }
 
 gboolean

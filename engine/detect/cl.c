@@ -36,6 +36,7 @@
 #include "config.h"
 
 #include "detect-private.h"
+#include "../cancel.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -387,6 +388,7 @@ typedef struct {
   int c;
   int64_t min_examples;
   int stride;
+  GCancellable *cancellable; /* the calling node's: checked between classes */
 } PruneJob;
 
 typedef struct {
@@ -406,9 +408,12 @@ prune_worker (gpointer data)
     largest = MAX (largest, j->count[k]);
   double *cols = g_new (double, largest * j->c), *key = g_new (double, largest);
   KdfKeyIndex *buf = g_new (KdfKeyIndex, 2 * largest + 64);
-  for (int k = task->first; k < j->c; k += j->stride)
+  for (int k = task->first; k < j->c; k += j->stride) {
+    if (j->cancellable && g_cancellable_is_cancelled (j->cancellable))
+      break;
     prune_class (j->by_rate, j->by_class, j->p, j->rows + j->start[k], j->count[k], k, j->c,
                  j->pcm, j->min_examples, cols, key, buf);
+  }
   g_free (cols);
   g_free (key);
   g_free (buf);
@@ -470,8 +475,12 @@ confident_learning (uint8_t *issues, const Probs *p, const int32_t *labels, int6
                    opt->argmax_above_threshold);
   calibrate (res.calibrated_joint, res.confident_joint, given_count, c);
   prune_counts (res.prune_counts, res.calibrated_joint, given_count, c, opt);
+  /* a node's cancellation (Ctrl-C) stops a long call between its passes over the rows
+   * and between classes */
+  gboolean ok = kdf_cancel_check ("confident_learning", error);
 
   memset (issues, 0, (size_t) n);
+  if (ok)
   switch (opt->filter) {
   case KDF_CL_PRUNE_BY_NOISE_RATE:
   case KDF_CL_PRUNE_BY_CLASS:
@@ -488,7 +497,8 @@ confident_learning (uint8_t *issues, const Probs *p, const int32_t *labels, int6
     PruneJob job = { .by_rate = rate ? issues : NULL, .by_class = by_class, .p = p,
                      .rows = rows, .start = start, .count = given_count, .c = c,
                      .pcm = res.prune_counts, .min_examples = opt->min_examples_per_class,
-                     .stride = MAX (opt->threads, 1) };
+                     .stride = MAX (opt->threads, 1),
+                     .cancellable = kdf_sched_current_cancellable () };
     int workers = (int) MIN ((int64_t) MIN (job.stride, 64), (int64_t) c);
     job.stride = workers;
     GThread *threads[64];
@@ -502,6 +512,7 @@ confident_learning (uint8_t *issues, const Probs *p, const int32_t *labels, int6
     prune_worker (&tasks[0]);
     for (int w = 1; w < workers; w++)
       g_thread_join (threads[w]);
+    ok = kdf_cancel_check ("confident_learning", error);
     if (opt->filter == KDF_CL_PRUNE_BY_CLASS)
       memcpy (issues, by_class, (size_t) n);
     else if (opt->filter == KDF_CL_BOTH)
@@ -527,6 +538,11 @@ confident_learning (uint8_t *issues, const Probs *p, const int32_t *labels, int6
     break;
   }
   g_free (off_diagonal);
+  if (!ok) {
+    g_free (given_count);
+    kdf_cl_result_clear (&res);
+    return FALSE;
+  }
 
   /* Step 6: no issue where the given label is, within 1e-6, the prediction. */
   res.n_flagged = 0;

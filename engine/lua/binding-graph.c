@@ -675,6 +675,9 @@ graph_run (lua_State *L)
     }
     return kdf_lua_raise_dot_stop (L);
   }
+  /* a directory this script has not used yet must be fresh (or --replace) */
+  if (out && !kdf_lua_claim_run_dir (L, out, &error))
+    return kdf_lua_raise_gerror (L, error);
   Progress pr = { isatty (2), config->quiet, 0 };
   opts.run_dir = out;
   opts.progress = print_progress;

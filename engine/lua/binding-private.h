@@ -9,7 +9,8 @@
  *                       inputs tables, schedules, constants, g:run
  *   binding-luanode.c   g:lua (node classes made at run time from Lua functions)
  *   binding-foreign.c   g:foreign (C functions through libffi)
- *   binding-registry.c  kdf.nodes, kdf.describe, kdf.load_plugin, kdf.run_dir, kdf.clock
+ *   binding-registry.c  kdf.nodes, kdf.describe, kdf.load_plugin, kdf.run_dir, kdf.clock,
+ *                       kdf.write_file
  *   binding-args.c      `args`, kdf_lua_set_args, kdf_lua_unread_args
  *   kdflow.lua          kdf.arg, schedules, kdf.arch, kdf.delay, kdf.oracle
  *
@@ -133,7 +134,7 @@ G_GNUC_INTERNAL int kdf_lua_graph_foreign (lua_State *L);
 
 /* ---- registry (binding-registry.c) ---------------------------------------------- */
 
-/* Sets kdf.nodes, kdf.describe, kdf.load_plugin, kdf.run_dir and kdf.clock in the
+/* Sets kdf.nodes, kdf.describe, kdf.load_plugin, kdf.run_dir, kdf.clock and kdf.write_file in the
  * table on top. */
 G_GNUC_INTERNAL void kdf_lua_open_registry (lua_State *L);
 

@@ -1,6 +1,6 @@
 /* The `kdflow` Lua module: the registry of node kinds (kdf.nodes, kdf.describe,
  * kdf.load_plugin; kdf.describe reads the class declarations, hence kdflow-plugin.h)
- * and two helpers for scripts: kdf.run_dir and kdf.clock. */
+ * and helpers for scripts: kdf.run_dir, kdf.clock and kdf.write_file. */
 #include <glib/gstdio.h>
 
 #include <kdflow/kdflow-plugin.h>
@@ -168,6 +168,20 @@ l_run_dir (lua_State *L)
   return 1;
 }
 
+/* kdf.write_file(path, text): the file whole or not at all (a temporary file renamed
+ * over PATH); raises an error naming PATH on failure (full disk, permissions) */
+static int
+l_write_file (lua_State *L)
+{
+  const char *path = luaL_checkstring (L, 1);
+  size_t len = 0;
+  const char *text = luaL_checklstring (L, 2, &len);
+  GError *error = NULL;
+  if (!kdf_file_write_atomic (path, text, len, &error))
+    return kdf_lua_raise_gerror (L, error);
+  return 0;
+}
+
 /* kdf.clock() → seconds on a monotonic wall clock (for timing stages) */
 static int
 l_clock (lua_State *L)
@@ -181,6 +195,7 @@ kdf_lua_open_registry (lua_State *L)
 {
   static const luaL_Reg funcs[] = { { "nodes", l_nodes },         { "describe", l_describe },
                                     { "load_plugin", l_load_plugin }, { "run_dir", l_run_dir },
-                                    { "clock", l_clock },         { NULL, NULL } };
+                                    { "clock", l_clock },         { "write_file", l_write_file },
+                                    { NULL, NULL } };
   luaL_setfuncs (L, funcs, 0);
 }

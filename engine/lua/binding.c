@@ -188,12 +188,50 @@ kdf_lua_closestate (lua_State *L)
   g_free (ud);
 }
 
+/* ---- interrupts ----------------------------------------------------------------- */
+
+/* Every INTERRUPT_HOOK_COUNT Lua instructions: stop if kdf_interrupt was called. The
+ * count keeps the cost under 1 % while a loop notices within microseconds. */
+#define INTERRUPT_HOOK_COUNT 10000
+
+static void
+interrupt_hook (lua_State *L, lua_Debug *ar)
+{
+  (void) ar;
+  if (!kdf_interrupted ())
+    return;
+  /* the same error object a cancelled g:run raises: exit status 1, "interrupted" */
+  lua_createtable (L, 0, 3);
+  luaL_where (L, 1);
+  lua_pushstring (L, "interrupted");
+  lua_concat (L, 2);
+  lua_setfield (L, -2, "message");
+  lua_pushinteger (L, 1);
+  lua_setfield (L, -2, "status");
+  lua_pushinteger (L, KDF_ERROR_CANCELLED);
+  lua_setfield (L, -2, "code");
+  luaL_setmetatable (L, ERROR_MT);
+  lua_error (L);
+}
+
+void
+kdf_lua_install_interrupt_hook (lua_State *L)
+{
+  /* the error metatable, in case the script never loads the module */
+  static const luaL_Reg error_meta[] = { { "__tostring", error_tostring }, { NULL, NULL } };
+  kdf_lua_new_metatable (L, ERROR_MT, error_meta, NULL);
+  /* coroutines made later inherit the hook */
+  lua_sethook (L, interrupt_hook, LUA_MASKCOUNT, INTERRUPT_HOOK_COUNT);
+}
+
 /* ---- config ------------------------------------------------------------------- */
 
 typedef struct {
   KdfLuaConfig c;
   char *run_dir;
   char *dot_path;
+  char *command;
+  GPtrArray *claimed; /* char*: run directories taken (kdf_lua_claim_run_dir) */
 } ConfigUD;
 
 static int
@@ -202,6 +240,8 @@ config_gc (lua_State *L)
   ConfigUD *c = lua_touserdata (L, 1);
   g_clear_pointer (&c->run_dir, g_free);
   g_clear_pointer (&c->dot_path, g_free);
+  g_clear_pointer (&c->command, g_free);
+  g_clear_pointer (&c->claimed, g_ptr_array_unref);
   return 0;
 }
 
@@ -217,8 +257,11 @@ kdf_lua_configure (lua_State *L, const KdfLuaConfig *config)
   c->c = *config;
   c->run_dir = g_strdup (config->run_dir);
   c->dot_path = g_strdup (config->dot_path);
+  c->command = g_strdup (config->command);
+  c->claimed = g_ptr_array_new_with_free_func (g_free);
   c->c.run_dir = c->run_dir;
   c->c.dot_path = c->dot_path;
+  c->c.command = c->command;
   lua_setfield (L, LUA_REGISTRYINDEX, CONFIG_KEY);
 }
 
@@ -230,6 +273,49 @@ kdf_lua_get_config (lua_State *L)
   ConfigUD *c = lua_touserdata (L, -1);
   lua_pop (L, 1);
   return c ? &c->c : &defaults;
+}
+
+static ConfigUD *
+config_ud (lua_State *L)
+{
+  lua_getfield (L, LUA_REGISTRYINDEX, CONFIG_KEY);
+  ConfigUD *c = lua_touserdata (L, -1);
+  lua_pop (L, 1);
+  return c;
+}
+
+gboolean
+kdf_lua_claim_run_dir (lua_State *L, const char *dir, GError **error)
+{
+  ConfigUD *c = config_ud (L);
+  if (!c || !c->c.command)
+    return TRUE;
+  g_autofree char *canon = g_canonicalize_filename (dir, NULL);
+  for (guint i = 0; i < c->claimed->len; i++)
+    if (strcmp (c->claimed->pdata[i], canon) == 0)
+      return TRUE;
+  if (!kdf_run_dir_begin (dir, c->c.command, c->c.replace, error))
+    return FALSE;
+  g_ptr_array_add (c->claimed, g_steal_pointer (&canon));
+  return TRUE;
+}
+
+gboolean
+kdf_lua_end_run_dirs (lua_State *L, int exit_status, const char *message, GError **error)
+{
+  ConfigUD *c = config_ud (L);
+  gboolean ok = TRUE;
+  for (guint i = 0; c && i < c->claimed->len; i++) {
+    GError *local = NULL;
+    if (!kdf_run_dir_end (c->claimed->pdata[i], exit_status, message, &local)) {
+      if (ok)
+        g_propagate_error (error, local);
+      else
+        g_clear_error (&local);
+      ok = FALSE;
+    }
+  }
+  return ok;
 }
 
 /* ---- the module --------------------------------------------------------------- */

@@ -21,10 +21,25 @@ typedef struct {
   gboolean quiet;         /* no progress on stderr */
   gboolean dot_only;      /* `kdflow dot`: the first g:run writes the dot and stops */
   const char *dot_path;   /* where (NULL = stdout) */
+  /* the program owning the run directories (`kdflow run ...`), or NULL: then g:run
+   * { out = } directories are neither checked nor marked (plain lua5.4) */
+  const char *command;
+  gboolean replace;       /* --replace: an earlier run's directory may be emptied */
 } KdfLuaConfig;
 
+/* A debug hook that raises "interrupted" (exit status 1) in any Lua loop of L, or of a
+ * coroutine made from it, once kdf_interrupt has been called; for programs whose
+ * SIGINT handler calls kdf_interrupt. */
+void kdf_lua_install_interrupt_hook (lua_State *L);
 /* Copies CONFIG into L's registry; call before running a script. */
 void kdf_lua_configure (lua_State *L, const KdfLuaConfig *config);
+/* Takes DIR for this script's runs (once per directory): kdf_run_dir_begin with the
+ * configured command and replace flag. */
+gboolean kdf_lua_claim_run_dir (lua_State *L, const char *dir, GError **error);
+/* kdf_run_dir_end on every directory claimed; FALSE (with the first error) if one
+ * could not be written. */
+gboolean kdf_lua_end_run_dirs (lua_State *L, int exit_status, const char *message,
+                               GError **error);
 /* Sets the global `args` (and kdflow.args) from KEY=VALUE pairs. */
 void kdf_lua_set_args (lua_State *L, char **pairs);
 /* Keys of `args` the script never read (transfer full, NULL-terminated). */

@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include "nn-private.h"
+#include "../cancel.h"
 
 #include <math.h>
 #include <string.h>
@@ -437,7 +438,11 @@ kdf_model_predict (KdfModel *m, KdfTensor *x, int64_t batch, int threads, KdfTen
   const gboolean contiguous = kdf_tensor_is_contiguous (x);
   float *buf = contiguous ? NULL : kdf_nn_alloc (MIN (batch, n) * m->in_size);
   int32_t *rows = contiguous ? NULL : g_new (int32_t, MIN (batch, n));
-  for (int64_t b = 0; b < n; b += batch) {
+  gboolean ok = TRUE;
+  for (int64_t b = 0; b < n && ok; b += batch) {
+    /* a node's cancellation (Ctrl-C) stops a long pass between batches */
+    if (!(ok = kdf_cancel_check ("prediction", error)))
+      break;
     int64_t nb = MIN (batch, n - b);
     const float *xb;
     if (contiguous)
@@ -459,6 +464,8 @@ kdf_model_predict (KdfModel *m, KdfTensor *x, int64_t batch, int threads, KdfTen
   kdf_pass_free (pass);
   kdf_nn_free (buf);
   g_free (rows);
+  if (!ok)
+    return FALSE;
   if (logits)
     *logits = g_steal_pointer (&lo);
   if (features)

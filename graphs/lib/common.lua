@@ -143,6 +143,7 @@ function M.report(name, o, r)
   for _, l in ipairs(lines) do print(l) end
   if o.results ~= "" then
     -- one tab-separated line per run, for bench/pipelines
+    -- an append that fails (full disk, permissions) fails the script, naming the file
     local f = assert(io.open(o.results, "a"))
     local d = r.detection or {}
     local function num(v) return v and string.format("%.4f", v) or "" end
@@ -156,16 +157,16 @@ function M.report(name, o, r)
       tostring(o.epochs), tostring(o.subset), num(r.last), num(r.best.test), tostring(r.best.tick),
       num(d.precision), num(d.recall), num(d.f1), num(r.refined),
       string.format("%.1f", r.seconds or 0), variant }, "\t"), "\n")
-    f:close()
+    local ok, err = f:close()
+    if not ok then error(("cannot append to %s: %s"):format(o.results, err), 0) end
   end
   local dir = kdf.run_dir()
   if dir then
     local out = { pipeline = name, options = o }
     for k, v in pairs(r) do out[k] = v end
     local file = name .. (r.variant and ("-" .. r.variant:gsub("[^%w]+", "_")) or "")
-    local f = assert(io.open(dir .. "/result-" .. file .. ".json", "w"))
-    f:write(json(out), "\n")
-    f:close()
+    -- whole or not at all (a temporary file renamed), an error naming the file on failure
+    kdf.write_file(dir .. "/result-" .. file .. ".json", json(out) .. "\n")
   end
 end
 

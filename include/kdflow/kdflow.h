@@ -202,6 +202,25 @@ KDF_API void kdf_graph_cancel (KdfGraph *g);
  * its next node boundary (within 0.2 s) with KDF_ERROR_CANCELLED; what earlier ticks
  * wrote stays. */
 KDF_API void kdf_interrupt (void);
+/* Writes LEN bytes of DATA to PATH whole or not at all: into a temporary file next to
+ * it, renamed over PATH when complete. A failure (full disk, permissions, read-only
+ * file system) is KDF_ERROR_IO with PATH in the message, and leaves PATH as it was. */
+KDF_API gboolean kdf_file_write_atomic (const char *path, const void *data, gsize len,
+                                        GError **error);
+/* A run directory for a program that runs graphs into it (`kdflow run --out DIR`):
+ * created if needed; an existing DIR must be empty, or REPLACE set and DIR a run
+ * directory (it has summary.json), whose contents are then deleted so that nothing
+ * stale survives. summary.json then says "running" (with COMMAND) until
+ * kdf_run_dir_end, however many graphs run into DIR meanwhile: a run killed half-way
+ * is recognisable. Errors name DIR (KDF_ERROR_USAGE for a refused DIR, _IO else). */
+KDF_API gboolean kdf_run_dir_begin (const char *dir, const char *command, gboolean replace,
+                                    GError **error);
+/* Records the program's outcome in DIR/summary.json: "ok" for EXIT_STATUS 0, else
+ * "failed", the exit status and MESSAGE (may be NULL); replaced whole. */
+KDF_API gboolean kdf_run_dir_end (const char *dir, int exit_status, const char *message,
+                                  GError **error);
+/* Has kdf_interrupt been called? (Lua's debug hook polls it to stop Lua loops.) */
+KDF_API gboolean kdf_interrupted (void);
 KDF_API guint kdf_graph_get_tick (KdfGraph *g); /* ticks completed so far */
 
 /* The last value of an output (transfer none), or NULL. KIND may be NULL. */
