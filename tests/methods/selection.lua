@@ -11,7 +11,7 @@ if not io.open("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz") t
   print("skip: Debian's dataset-fashion-mnist is not installed")
   os.exit(77)
 end
-local ticks = kdf.arg("ticks", 20)
+local ticks = kdf.arg("ticks", 30)
 local shift = kdf.arg("seed", 0)
 
 local function run(seed, sel)
@@ -22,7 +22,7 @@ local function run(seed, sel)
   if sel == "keep" then params.keep = 0.6 elseif sel == "otsu" then params.otsu = true end
   local ce = g:node("ce_loss", params)
   local st = g:node("student_update", { name = "st", arch = "mlp:784-128-10", x = data.x,
-                                        losses = { ce.loss }, lr = 0.05, batch = 64 })
+                                        losses = { ce.loss }, lr = kdf.cosine(0.05, 0, ticks), batch = 64 })
   local ts = g:node("teacher_forward", { name = "test", model = st.model, x = data.x_test })
   local ev = g:node("evaluate", { name = "eval", logits = ts.logits, labels = data.y_test })
   local dropped = g:lua { name = "dropped", inputs = { "sel:u8[N]" }, outputs = { "mask:u8[N]" },
