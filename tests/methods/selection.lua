@@ -1,17 +1,19 @@
 -- In-batch small-loss selection (AML-KD's stage-1 rule, METHODS §1 loss_ranking) on a
--- small Fashion-MNIST sample with 40 % symmetric noise, three seeds (1-3, not chosen):
--- a student trained with ce_loss keep = 0.6 (r = 0.4 given) or otsu = true (r from each
--- batch's losses) against the same student on every sample. The effect asserted: the
--- selecting students end above the unselected one on the clean test labels, every seed
--- for keep = 0.6 and on average for Otsu; and the rows the batches dropped are mostly
--- the wrong labels (precision of the dropped set against the noise mask, through
--- evaluate).
+-- small Fashion-MNIST sample with 40 % symmetric noise, three seeds (1-3, not chosen;
+-- --set seed=K shifts them): a student trained with ce_loss keep = 0.6 (r = 0.4 given)
+-- or otsu = true (r from each batch's losses) against the same student on every
+-- sample, 30 epochs with a cosine learning rate. The effects asserted: keep = 0.6 ends
+-- above the unselected student on the clean test labels, every seed (seeds 1-9 gained
+-- +0.017 to +0.063, docs/results.md); the rows the batches dropped are mostly the wrong
+-- labels (precision of the dropped set against the noise mask, through evaluate) — for
+-- Otsu above 0.9, with r underestimated (it keeps 78-87 %), so its accuracy gain is
+-- small and not asserted.
 local kdf = require "kdflow"
 if not io.open("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz") then
   print("skip: Debian's dataset-fashion-mnist is not installed")
   os.exit(77)
 end
-local ticks = kdf.arg("ticks", 20)
+local ticks = kdf.arg("ticks", 30)
 local shift = kdf.arg("seed", 0)
 
 local function run(seed, sel)
@@ -22,7 +24,7 @@ local function run(seed, sel)
   if sel == "keep" then params.keep = 0.6 elseif sel == "otsu" then params.otsu = true end
   local ce = g:node("ce_loss", params)
   local st = g:node("student_update", { name = "st", arch = "mlp:784-128-10", x = data.x,
-                                        losses = { ce.loss }, lr = 0.05, batch = 64 })
+                                        losses = { ce.loss }, lr = kdf.cosine(0.05, 0, ticks), batch = 64 })
   local ts = g:node("teacher_forward", { name = "test", model = st.model, x = data.x_test })
   local ev = g:node("evaluate", { name = "eval", logits = ts.logits, labels = data.y_test })
   local dropped = g:lua { name = "dropped", inputs = { "sel:u8[N]" }, outputs = { "mask:u8[N]" },
@@ -44,12 +46,15 @@ for _, s in ipairs { 1, 2, 3 } do
   print(("seed %d: test accuracy, every sample %.3f; keep 0.6 %.3f (dropped rows: precision %.3f, recall %.3f); "
          .. "batch Otsu %.3f (kept %.3f; precision %.3f, recall %.3f)"):format(
     seed, none.acc, keep.acc, keep.precision, keep.recall, otsu.acc, otsu.kept, otsu.precision, otsu.recall))
-  assert(keep.acc > none.acc + 0.02, ("seed %d: selection did not help: %.3f vs %.3f"):format(seed, keep.acc, none.acc))
-  assert(keep.precision > 0.7, ("seed %d: the dropped rows are not mostly wrong labels (%.3f)"):format(seed, keep.precision))
+  assert(keep.acc > none.acc, ("seed %d: selection did not help: %.3f vs %.3f"):format(seed, keep.acc, none.acc))
+  assert(keep.precision > 0.75, ("seed %d: the dropped rows are not mostly wrong labels (%.3f)"):format(seed, keep.precision))
   assert(math.abs(keep.kept - 0.6) < 0.01, "keep 0.6 keeps 60 % of each batch")
+  assert(otsu.precision > 0.9 and otsu.recall > 0.2,
+         ("seed %d: batch Otsu's dropped rows: precision %.3f, recall %.3f"):format(seed, otsu.precision, otsu.recall))
+  assert(otsu.kept > 0.6 and otsu.kept < 0.95, ("seed %d: batch Otsu kept %.3f"):format(seed, otsu.kept))
   gain_keep = gain_keep + (keep.acc - none.acc) / 3
   gain_otsu = gain_otsu + (otsu.acc - none.acc) / 3
 end
 print(("mean gain: keep 0.6 %+.3f, batch Otsu %+.3f"):format(gain_keep, gain_otsu))
-assert(gain_otsu > 0.01, ("batch Otsu did not help on average: %+.3f"):format(gain_otsu))
+assert(gain_keep > 0.015, ("keep 0.6 gained %+.3f on average"):format(gain_keep))
 print("selection ok")
