@@ -137,7 +137,7 @@ kdf_cancel_check (const char *what, GError **error)
 {
   GCancellable *c = kdf_sched_current_cancellable ();
   if (c && g_cancellable_is_cancelled (c)) {
-    g_set_error (error, KDF_ERROR, KDF_ERROR_CANCELLED, "%s cancelled", what);
+    g_set_error (error, KDF_ERROR, KDF_ERROR_CANCELLED, "%s: cancelled", what);
     return FALSE;
   }
   return TRUE;
