@@ -89,6 +89,7 @@ kdf_cancel_enter (KdfGraph *g)
 {
   if (!g_atomic_int_compare_and_exchange (&g->running, 0, 1))
     return FALSE;
+  g_cancellable_reset (g->cancellable); /* only the run that owns G resets it */
   start_watcher ();
   g_mutex_lock (&running_lock);
   if (!running_graphs)
