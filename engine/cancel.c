@@ -89,6 +89,7 @@ kdf_cancel_enter (KdfGraph *g)
 {
   if (!g_atomic_int_compare_and_exchange (&g->running, 0, 1))
     return FALSE;
+  g_cancellable_reset (g->cancellable); /* only the run that owns G resets it */
   start_watcher ();
   g_mutex_lock (&running_lock);
   if (!running_graphs)
@@ -137,7 +138,7 @@ kdf_cancel_check (const char *what, GError **error)
 {
   GCancellable *c = kdf_sched_current_cancellable ();
   if (c && g_cancellable_is_cancelled (c)) {
-    g_set_error (error, KDF_ERROR, KDF_ERROR_CANCELLED, "%s cancelled", what);
+    g_set_error (error, KDF_ERROR, KDF_ERROR_CANCELLED, "%s: cancelled", what);
     return FALSE;
   }
   return TRUE;

@@ -198,7 +198,8 @@ KdfNode *kdf_cancel_set_current_node (KdfNode *n);
 /* FALSE with an error naming the calling node if G is running (its structure is the
  * scheduler's until the run ends); WHAT says what was attempted ("add a node to"). */
 gboolean kdf_graph_check_idle (KdfGraph *g, const char *what, GError **error);
-/* A run of G begins (FALSE: G runs already) and ends; an interrupt cancels every graph
+/* A run of G begins (FALSE: G runs already; else G's cancellable is reset, or
+ * cancelled at once after an interrupt) and ends; an interrupt cancels every graph
  * between the two. */
 gboolean kdf_cancel_enter (KdfGraph *g);
 void kdf_cancel_leave (KdfGraph *g);

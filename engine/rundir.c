@@ -15,6 +15,7 @@
 #include <ftw.h>
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "fileio.h"
@@ -251,7 +252,11 @@ kdf_run_dir_begin (const char *dir, const char *command, gboolean replace, GErro
                    dir);
       return FALSE;
     }
-    int err = nftw (dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    /* the directory itself may be a symbolic link: walk what it points to (FTW_PHYS
+     * would stop at the link), without following links inside */
+    char *real = realpath (dir, NULL);
+    int err = real ? nftw (real, remove_entry, 16, FTW_DEPTH | FTW_PHYS) : errno;
+    free (real);
     if (err != 0) {
       g_set_error (error, KDF_ERROR, KDF_ERROR_IO,
                    "run directory %s: cannot delete the earlier run's files (--replace): %s", dir,

@@ -350,7 +350,6 @@ kdf_graph_run (KdfGraph *g, const KdfRunOptions *opts, GError **error)
     json_object_unref (r.last_metrics);
     return FALSE;
   }
-  g_cancellable_reset (g->cancellable);
   if (!kdf_cancel_enter (g)) { /* another thread started a run of G meanwhile */
     g_set_error (error, KDF_ERROR, KDF_ERROR_USAGE, "graph '%s': cannot run graph '%s' while it runs",
                  g->name, g->name);

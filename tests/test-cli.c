@@ -328,6 +328,15 @@ test_run_directory (void)
   g_autofree char *again = slurp (out, "metrics.jsonl");
   g_auto (GStrv) again_lines = g_strsplit (g_strchomp (again), "\n", -1);
   g_assert_cmpuint (g_strv_length (again_lines), ==, 2);
+  /* through a symbolic link to the run directory too */
+  g_autofree char *link = g_build_filename (dir, "link", NULL);
+  g_assert_cmpint (symlink (out, link), ==, 0);
+  g_assert_true (g_file_set_contents (stale, "old", -1, NULL));
+  r = run ((const char *[]){ "run", path, "--out", link, "--quiet", "--replace", NULL });
+  expect (&r, 0, NULL);
+  result_clear (&r);
+  g_assert_false (g_file_test (stale, G_FILE_TEST_EXISTS));
+  g_assert_true (g_file_test (link, G_FILE_TEST_IS_SYMLINK));
   /* --replace deletes only a run directory's contents (one with summary.json) */
   g_autofree char *mine = g_build_filename (dir, "mine", NULL);
   g_autofree char *precious = g_build_filename (mine, "thesis.tex", NULL);

@@ -2,6 +2,7 @@
  * Node kinds come from the test plugin (tests/plugins/good/testnodes.c); classes that
  * must be refused are made here. */
 #include <glib/gstdio.h>
+#include <kdflow/data.h>
 #include <kdflow/detect.h>
 #include <kdflow/kdflow-plugin.h>
 #include <kdflow/nn.h>
@@ -515,13 +516,15 @@ test_cancel (void)
   g_thread_join (t);
   /* the graph can run again afterwards */
   g_assert_true (kdf_node_set_param_int (x, "sleep_ms", 0, &error));
-  g_assert_true (kdf_graph_run (g, &o, &error));
+  kdf_graph_run (g, &o, &error);
+  g_assert_no_error (error);
 }
 
 /* Long kernels called from a node stop when the node's run is cancelled (Ctrl-C
  * cancels every running graph): model prediction between batches, confident learning
  * between passes. The node cancels its own graph, then calls each kernel. */
-static GError *kernel_errors[2];
+static GError *kernel_errors[3];
+static char *kernel_idx_path;
 
 static gboolean
 kernels_run (KdfNodeCtx *ctx, gpointer state, GError **error)
@@ -543,6 +546,9 @@ kernels_run (KdfNodeCtx *ctx, gpointer state, GError **error)
   if (kdf_model_predict (m, x, 16, 1, &logits, NULL, &kernel_errors[0]))
     kdf_tensor_unref (logits);
   kdf_confident_learning_f32 (issues, probs, labels, N, C, NULL, NULL, &kernel_errors[1]);
+  KdfTensor *idx = kdf_idx_read (kernel_idx_path, &kernel_errors[2]);
+  if (idx)
+    kdf_tensor_unref (idx);
   if (kernel_errors[0]) {
     g_propagate_error (error, g_error_copy (kernel_errors[0]));
     return FALSE;
@@ -561,6 +567,13 @@ test_cancel_kernels (void)
 {
   g_autoptr (KdfGraph) g = kdf_graph_new ("kernels", 1);
   GError *error = NULL;
+  /* an IDX file of 16 bytes (u8, one dimension) */
+  g_autofree char *dir = g_dir_make_tmp ("kdf-kernels-XXXXXX", NULL);
+  kernel_idx_path = g_build_filename (dir, "x.idx", NULL);
+  static const guint8 idx_bytes[] = { 0, 0, 8, 1, 0, 0, 0, 16, 1, 2, 3, 4, 5, 6, 7, 8,
+                                      9, 10, 11, 12, 13, 14, 15, 16 };
+  g_assert_true (g_file_set_contents (kernel_idx_path, (const char *) idx_bytes,
+                                      sizeof idx_bytes, NULL));
   kdf_graph_add_node_with_class (g, &kernels_class, "k", NULL, NULL, &error);
   g_assert_no_error (error);
   KdfRunOptions o = opts_ticks (1, 1);
@@ -569,8 +582,10 @@ test_cancel_kernels (void)
   g_clear_error (&error);
   g_assert_error (kernel_errors[0], KDF_ERROR, KDF_ERROR_CANCELLED);
   g_assert_error (kernel_errors[1], KDF_ERROR, KDF_ERROR_CANCELLED);
+  g_assert_error (kernel_errors[2], KDF_ERROR, KDF_ERROR_CANCELLED);
   g_clear_error (&kernel_errors[0]);
   g_clear_error (&kernel_errors[1]);
+  g_clear_error (&kernel_errors[2]);
   /* outside a node nothing is cancelled */
   g_autoptr (KdfModel) m = kdf_model_new_from_arch ("mlp:4-8-3", 1, &error);
   g_autoptr (KdfTensor) x = kdf_tensor_new_2d (KDF_DTYPE_F32, 8, 4);
@@ -578,6 +593,12 @@ test_cancel_kernels (void)
   g_autoptr (KdfTensor) logits = NULL;
   g_assert_true (kdf_model_predict (m, x, 4, 1, &logits, NULL, &error));
   g_assert_no_error (error);
+  g_autoptr (KdfTensor) idx = kdf_idx_read (kernel_idx_path, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (idx->shape[0], ==, 16);
+  g_unlink (kernel_idx_path);
+  g_rmdir (dir);
+  g_clear_pointer (&kernel_idx_path, g_free);
 }
 
 /* A node class defined in the test: draws numbers from the node's RNG. */

@@ -8,6 +8,7 @@
 #include "../memory-private.h"
 
 #include "data-private.h"
+#include "../cancel.h"
 
 #include <string.h>
 
@@ -45,10 +46,19 @@ read_exact (GInputStream *in, void *buf, gsize len, gboolean gz, const char *pat
 {
   gsize got = 0;
   GError *local = NULL;
-  if (!g_input_stream_read_all (in, buf, len, &got, NULL, &local)) {
-    kdf_data_propagate_io (error, local, path,
-                           gz ? "corrupt or truncated gzip data" : "read error");
-    return FALSE;
+  /* in 1 MB steps: a node's cancellation (Ctrl-C) stops a long decompression */
+  while (got < len) {
+    gsize step = MIN (len - got, (gsize) 1 << 20), n = 0;
+    if (!kdf_cancel_check (path, error))
+      return FALSE;
+    if (!g_input_stream_read_all (in, (guint8 *) buf + got, step, &n, NULL, &local)) {
+      kdf_data_propagate_io (error, local, path,
+                             gz ? "corrupt or truncated gzip data" : "read error");
+      return FALSE;
+    }
+    got += n;
+    if (n < step)
+      break;
   }
   if (got < len) {
     g_set_error (error, KDF_ERROR, KDF_ERROR_IO,
