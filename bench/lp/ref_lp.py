@@ -71,6 +71,7 @@ def main():
         knn = drop_self(idx, k)
         res["seconds"] = time.perf_counter() - t0
         res["faiss_threads"] = faiss.omp_get_max_threads()
+        res["faiss"] = faiss.__version__
         np.save(os.path.join(d, "knn_faiss.npy"), knn)
     elif mode == "sklearn_knn":
         from sklearn.neighbors import NearestNeighbors
