@@ -161,7 +161,11 @@ make_fixtures (void)
   put_ck ("ck/inf.st", "mlp:4-3", "[3,4]", "[0,48]", "[3]", "[48,60]", inf_w, 15);
   /* the bias reads the weight's last 12 bytes: right sizes, overlapping */
   put_ck ("ck/overlap.st", "mlp:4-3", "[3,4]", "[0,48]", "[3]", "[36,48]", w, 12);
-  put_ck ("ck/gap.st", "mlp:4-3", "[3,4]", "[0,48]", "[3]", "[52,64]", w, 16 /* 4 unused bytes */);
+  {
+    float w16[16] = { 0 }; /* 4 unused bytes between the tensors */
+    memcpy (w16, w, sizeof w);
+    put_ck ("ck/gap.st", "mlp:4-3", "[3,4]", "[0,48]", "[3]", "[52,64]", w16, 16);
+  }
   put_ck ("ck/trailing.st", "mlp:4-3", "[3,4]", "[0,48]", "[3]", "[48,60]", w, 15);
   {
     g_autofree char *h = st_header ("mlp:4-3", "[3,4]", "[0,48]", "[3]", "[48,60]");
