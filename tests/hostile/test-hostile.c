@@ -327,6 +327,16 @@ make_fixtures (void)
     g_string_free (s, TRUE);
   }
 
+  /* an npy dataset whose labels claim class 2^31 - 1 */
+  {
+    const float x4[4] = { 0 };
+    const gint32 y2[2] = { 0, G_MAXINT32 };
+    put_npy ("npyset-biglabel/x.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), }", x4,
+             sizeof x4);
+    put_npy ("npyset-biglabel/labels.npy", "{'descr': '<i4', 'fortran_order': False, 'shape': (2,), }",
+             y2, sizeof y2);
+  }
+
   /* review files for evaluate */
   put_text ("review/good.json", "[{\"id\": 0, \"mturk\": {\"given\": 1, \"guessed\": 4}}]");
   {
@@ -611,6 +621,25 @@ static const Case cases[] = {
   { "review-votes", EVAL_SCRIPT, { "--set", "review=@/review/votes.json" }, { NULL }, 2,
     { "@/review/votes.json", "\"mturk.given\" out of range" } },
   { "review-good", EVAL_SCRIPT, { "--set", "review=@/review/good.json" }, { NULL }, 0, { "evaluated" } },
+
+  /* ---- sizes derived from label values ---- */
+  { "eval-label-2^31", PRE "local g = kdf.graph { name = 'ev' }\n"
+      "g:node('evaluate', { name = 'ev', predictions = kdf.tensor({ 0, 1 }, 'i32'),\n"
+      "  labels = kdf.tensor({ 0, 2147483647 }, 'i32'), save = false })\ng:run {}\n",
+    { NULL }, { NULL }, 2,
+    { "node 'ev' (evaluate)", "a label or prediction is 2147483647: C = 1 + the largest would exceed 65536" } },
+  { "eval-classes-budget", PRE "local g = kdf.graph { name = 'ev' }\n"
+      "g:node('evaluate', { name = 'ev', predictions = kdf.tensor({ 0, 1 }, 'i32'),\n"
+      "  labels = kdf.tensor({ 0, 1 }, 'i32'), save = false, n_classes = 65536 })\ng:run {}\n",
+    { "--memory", "4G" }, { NULL }, 2,
+    { "node 'ev' (evaluate)", "the confusion matrix: needs 96.0 GiB, over the memory budget of 4.0 GiB" } },
+  { "loader-label-2^31", LOADER_SCRIPT, { "--set", "dataset=npy", "--set", "path=@/npyset-biglabel" }, { NULL }, 2,
+    { "@/npyset-biglabel/labels.npy", "the largest label is 2147483647: more than 65536 classes" } },
+  { "ranking-label-2^31", PRE "local g = kdf.graph { name = 'rk' }\n"
+      "g:node('loss_ranking', { name = 'rk', loss = kdf.tensor({ 0.1, 0.2 }),\n"
+      "  labels = kdf.tensor({ 0, 2147483647 }, 'i32'), scope = 'per_class' })\ng:run {}\n",
+    { NULL }, { NULL }, 2,
+    { "node 'rk' (loss_ranking)", "input 'labels': the largest label is 2147483647" } },
 
   /* ---- checkpoints: validated before a model is built ---- */
   { "ck-good", CK_SCRIPT, { "--set", "ck=@/ck/good.st" }, { NULL }, 0, { "logits\t" } },
