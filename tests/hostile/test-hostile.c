@@ -302,6 +302,10 @@ make_fixtures (void)
   put_idx ("idx/rank0.idx", 0x08, 0, r0, four, 4);
   guint32 r5[5] = { 1, 1, 1, 1, 4 };
   put_idx ("idx/rank5.idx", 0x08, 5, r5, four, 4);
+  /* no elements, yet 2^29 × 234 × 2^32 overflowed the strides (found by fuzz-idx) */
+  guint32 zero_dim[4] = { 0, 0x2000000au, 0xeau, 0xff000002u };
+  put_idx ("idx/zero-dim.idx", 0x0C, 4, zero_dim, NULL, 0);
+  idx_set ("idx-zero-dim", "idx/zero-dim.idx");
   idx_set ("idx-huge", "idx/huge.idx");
   idx_set ("idx-budget", "idx/budget.idx");
   idx_set ("idx-rank0", "idx/rank0.idx");
@@ -592,6 +596,8 @@ static const Case cases[] = {
     { "@/idx-huge/train-images-idx3-ubyte: IDX dimensions overflow" } },
   { "idx-dims-budget", LOADER_SCRIPT, { "--set", "dataset=idx", "--set", "path=@/idx-budget" }, { NULL }, 2,
     { "@/idx-budget/train-images-idx3-ubyte: dimensions disagree with the file size" } },
+  { "idx-zero-dim-strides", LOADER_SCRIPT, { "--set", "dataset=idx", "--set", "path=@/idx-zero-dim" }, { NULL }, 2,
+    { "@/idx-zero-dim/train-images-idx3-ubyte: tensor shape overflows" } },
   { "idx-rank0", LOADER_SCRIPT, { "--set", "dataset=idx", "--set", "path=@/idx-rank0" }, { NULL }, 2,
     { "@/idx-rank0/train-images-idx3-ubyte: IDX rank 0 is not supported (1 to 4)" } },
   { "idx-rank5", LOADER_SCRIPT, { "--set", "dataset=idx", "--set", "path=@/idx-rank5" }, { NULL }, 2,
