@@ -257,7 +257,7 @@ scan_directory (KdfRegistry *reg, const char *dir, GError **error)
     if (g_hash_table_contains (reg->files, base))
       continue; /* shadowed by the same file name earlier on the path */
     g_autofree char *path = g_build_filename (dir, base, NULL);
-    GPtrArray *kinds = g_ptr_array_new ();
+    GPtrArray *kinds = g_ptr_array_new_with_free_func (g_free);
     g_autoptr (GError) local = NULL;
     if (load_file (reg, path, kinds, &local)) {
       g_ptr_array_free (kinds, TRUE);

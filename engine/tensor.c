@@ -117,12 +117,22 @@ tensor_alloc (KdfDType dtype, int rank, const int64_t *shape, gboolean budget, G
                    (gint64) shape[d]);
       return NULL;
     }
-    if (shape[d] != 0 && numel > (G_MAXINT64 / 8) / (uint64_t) shape[d]) {
+  }
+  /* the strides multiply every dimension but the first, zero or not: the product of
+   * the non-zero ones must fit (a 0×2^29×2^30 shape has no elements and still
+   * overflowed the strides) */
+  uint64_t span = 1;
+  for (int d = 0; d < rank; d++) {
+    if (shape[d] == 0)
+      continue;
+    if (span > (G_MAXINT64 / 8) / (uint64_t) shape[d]) {
       g_set_error (error, KDF_ERROR, KDF_ERROR_SHAPE, "tensor shape overflows");
       return NULL;
     }
-    numel *= (uint64_t) shape[d];
+    span *= (uint64_t) shape[d];
   }
+  for (int d = 0; d < rank; d++)
+    numel *= (uint64_t) shape[d];
   /* a size from input: within the memory budget, or an error (never an abort) */
   g_autofree char *what = NULL;
   if (budget && numel * kdf_dtype_size (dtype) > (1u << 20)) {

@@ -116,8 +116,12 @@ save (KdfNodeCtx *ctx, const char *what, const KdfTensor *t, GError **error)
   return path == NULL || kdf_npy_write (path, t, error);
 }
 
+/* C: the param, the logits' columns, or 1 + the largest label or prediction — at most
+ * 65536 (the param's range) so that the C×C confusion stays within reach; 0 with
+ * ERROR otherwise. */
 static int
-infer_classes (KdfNodeCtx *ctx, const int32_t *a, const int32_t *b, int64_t n, KdfTensor *logits)
+infer_classes (KdfNodeCtx *ctx, const int32_t *a, const int32_t *b, int64_t n, KdfTensor *logits,
+               GError **error)
 {
   const Params *p = kdf_ctx_params (ctx);
   if (p->n_classes > 0)
@@ -127,6 +131,13 @@ infer_classes (KdfNodeCtx *ctx, const int32_t *a, const int32_t *b, int64_t n, K
   int32_t mx = 0;
   for (int64_t i = 0; i < n; i++)
     mx = MAX (mx, MAX (a[i], b[i]));
+  if (mx >= 65536) {
+    g_set_error (error, KDF_ERROR, KDF_ERROR_VALUE,
+                 "a label or prediction is %d: C = 1 + the largest would exceed 65536; set param "
+                 "'n_classes' if the labels are right",
+                 mx);
+    return 0;
+  }
   return mx + 1;
 }
 
@@ -161,7 +172,12 @@ classification (KdfNodeCtx *ctx, gboolean write, GError **error)
   }
   if (m == 0)
     return TRUE; /* nothing to judge (a dataset without a test split) */
-  int c = infer_classes (ctx, kdf_tensor_i32 (pred), kdf_tensor_i32 (labels), m, logits);
+  int c = infer_classes (ctx, kdf_tensor_i32 (pred), kdf_tensor_i32 (labels), m, logits, error);
+  if (c <= 0)
+    return FALSE;
+  if (!kdf_memory_check_elements ((guint64) c * (guint64) c, 3 * sizeof (int64_t),
+                                  "the confusion matrix", error))
+    return FALSE;
   g_autofree int64_t *conf = g_new0 (int64_t, (gsize) c * c);
   g_autofree double *per = g_new0 (double, c);
   double acc = 0;

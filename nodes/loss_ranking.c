@@ -131,8 +131,16 @@ run (KdfNodeCtx *ctx, gpointer state, GError **error)
       const int32_t *y = kdf_tensor_i32 (labels);
       for (int64_t i = 0; i < n; i++)
         mx = MAX (mx, y[i]);
+      if (mx >= 1 << 30) {
+        g_set_error (error, KDF_ERROR, KDF_ERROR_VALUE,
+                     "input 'labels': the largest label is %d, more than param 'n_classes' may be "
+                     "(2^30)", mx);
+        return FALSE;
+      }
       c = mx + 1;
     }
+    if (!kdf_memory_check_elements ((guint64) c, 4 * sizeof (int64_t), "per-class groups", error))
+      return FALSE;
     opt.labels = kdf_tensor_i32 (labels);
     opt.n_classes = MAX (c, 1);
   }

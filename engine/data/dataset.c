@@ -189,8 +189,19 @@ dataset_new (const char *name, KdfTensor *x, KdfTensor *labels, KdfTensor *x_tes
     }
   }
   /* the test split may hold a class the training split lacks; C covers both */
-  if (n_classes <= 0)
-    n_classes = MAX (max_label (fy), ty ? max_label (ty) : -1) + 1;
+  if (n_classes <= 0) {
+    /* C from the data: a corrupt label (2^31 - 1) must not make C×C tables */
+    int32_t ml = max_label (fy), mt = ty ? max_label (ty) : -1;
+    if (MAX (ml, mt) >= 65536) {
+      *bad = ml >= mt ? PART_LABELS : PART_Y_TEST;
+      g_set_error (error, KDF_ERROR, KDF_ERROR_VALUE,
+                   "the largest label is %d: more than 65536 classes (set n_classes if the "
+                   "labels are right)",
+                   MAX (ml, mt));
+      return NULL;
+    }
+    n_classes = MAX (ml, mt) + 1;
+  }
   *bad = PART_LABELS;
   if (n_classes <= 0) {
     g_set_error (error, KDF_ERROR, KDF_ERROR_SHAPE, "the dataset has no labels");

@@ -161,7 +161,11 @@ make_fixtures (void)
   put_ck ("ck/inf.st", "mlp:4-3", "[3,4]", "[0,48]", "[3]", "[48,60]", inf_w, 15);
   /* the bias reads the weight's last 12 bytes: right sizes, overlapping */
   put_ck ("ck/overlap.st", "mlp:4-3", "[3,4]", "[0,48]", "[3]", "[36,48]", w, 12);
-  put_ck ("ck/gap.st", "mlp:4-3", "[3,4]", "[0,48]", "[3]", "[52,64]", w, 16 /* 4 unused bytes */);
+  {
+    float w16[16] = { 0 }; /* 4 unused bytes between the tensors */
+    memcpy (w16, w, sizeof w);
+    put_ck ("ck/gap.st", "mlp:4-3", "[3,4]", "[0,48]", "[3]", "[52,64]", w16, 16);
+  }
   put_ck ("ck/trailing.st", "mlp:4-3", "[3,4]", "[0,48]", "[3]", "[48,60]", w, 15);
   {
     g_autofree char *h = st_header ("mlp:4-3", "[3,4]", "[0,48]", "[3]", "[48,60]");
@@ -298,6 +302,10 @@ make_fixtures (void)
   put_idx ("idx/rank0.idx", 0x08, 0, r0, four, 4);
   guint32 r5[5] = { 1, 1, 1, 1, 4 };
   put_idx ("idx/rank5.idx", 0x08, 5, r5, four, 4);
+  /* no elements, yet 2^29 × 234 × 2^32 overflowed the strides (found by fuzz-idx) */
+  guint32 zero_dim[4] = { 0, 0x2000000au, 0xeau, 0xff000002u };
+  put_idx ("idx/zero-dim.idx", 0x0C, 4, zero_dim, NULL, 0);
+  idx_set ("idx-zero-dim", "idx/zero-dim.idx");
   idx_set ("idx-huge", "idx/huge.idx");
   idx_set ("idx-budget", "idx/budget.idx");
   idx_set ("idx-rank0", "idx/rank0.idx");
@@ -321,6 +329,16 @@ make_fixtures (void)
       g_string_append (s, "0.1,0.2,0\n0.3,0.4,1\n");
     put_text ("csv/2mib.csv", s->str);
     g_string_free (s, TRUE);
+  }
+
+  /* an npy dataset whose labels claim class 2^31 - 1 */
+  {
+    const float x4[4] = { 0 };
+    const gint32 y2[2] = { 0, G_MAXINT32 };
+    put_npy ("npyset-biglabel/x.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), }", x4,
+             sizeof x4);
+    put_npy ("npyset-biglabel/labels.npy", "{'descr': '<i4', 'fortran_order': False, 'shape': (2,), }",
+             y2, sizeof y2);
   }
 
   /* review files for evaluate */
@@ -578,6 +596,8 @@ static const Case cases[] = {
     { "@/idx-huge/train-images-idx3-ubyte: IDX dimensions overflow" } },
   { "idx-dims-budget", LOADER_SCRIPT, { "--set", "dataset=idx", "--set", "path=@/idx-budget" }, { NULL }, 2,
     { "@/idx-budget/train-images-idx3-ubyte: dimensions disagree with the file size" } },
+  { "idx-zero-dim-strides", LOADER_SCRIPT, { "--set", "dataset=idx", "--set", "path=@/idx-zero-dim" }, { NULL }, 2,
+    { "@/idx-zero-dim/train-images-idx3-ubyte: tensor shape overflows" } },
   { "idx-rank0", LOADER_SCRIPT, { "--set", "dataset=idx", "--set", "path=@/idx-rank0" }, { NULL }, 2,
     { "@/idx-rank0/train-images-idx3-ubyte: IDX rank 0 is not supported (1 to 4)" } },
   { "idx-rank5", LOADER_SCRIPT, { "--set", "dataset=idx", "--set", "path=@/idx-rank5" }, { NULL }, 2,
@@ -607,6 +627,25 @@ static const Case cases[] = {
   { "review-votes", EVAL_SCRIPT, { "--set", "review=@/review/votes.json" }, { NULL }, 2,
     { "@/review/votes.json", "\"mturk.given\" out of range" } },
   { "review-good", EVAL_SCRIPT, { "--set", "review=@/review/good.json" }, { NULL }, 0, { "evaluated" } },
+
+  /* ---- sizes derived from label values ---- */
+  { "eval-label-2^31", PRE "local g = kdf.graph { name = 'ev' }\n"
+      "g:node('evaluate', { name = 'ev', predictions = kdf.tensor({ 0, 1 }, 'i32'),\n"
+      "  labels = kdf.tensor({ 0, 2147483647 }, 'i32'), save = false })\ng:run {}\n",
+    { NULL }, { NULL }, 2,
+    { "node 'ev' (evaluate)", "a label or prediction is 2147483647: C = 1 + the largest would exceed 65536" } },
+  { "eval-classes-budget", PRE "local g = kdf.graph { name = 'ev' }\n"
+      "g:node('evaluate', { name = 'ev', predictions = kdf.tensor({ 0, 1 }, 'i32'),\n"
+      "  labels = kdf.tensor({ 0, 1 }, 'i32'), save = false, n_classes = 65536 })\ng:run {}\n",
+    { "--memory", "4G" }, { NULL }, 2,
+    { "node 'ev' (evaluate)", "the confusion matrix: needs 96.0 GiB, over the memory budget of 4.0 GiB" } },
+  { "loader-label-2^31", LOADER_SCRIPT, { "--set", "dataset=npy", "--set", "path=@/npyset-biglabel" }, { NULL }, 2,
+    { "@/npyset-biglabel/labels.npy", "the largest label is 2147483647: more than 65536 classes" } },
+  { "ranking-label-2^31", PRE "local g = kdf.graph { name = 'rk' }\n"
+      "g:node('loss_ranking', { name = 'rk', loss = kdf.tensor({ 0.1, 0.2 }),\n"
+      "  labels = kdf.tensor({ 0, 2147483647 }, 'i32'), scope = 'per_class' })\ng:run {}\n",
+    { NULL }, { NULL }, 2,
+    { "node 'rk' (loss_ranking)", "input 'labels': the largest label is 2147483647" } },
 
   /* ---- checkpoints: validated before a model is built ---- */
   { "ck-good", CK_SCRIPT, { "--set", "ck=@/ck/good.st" }, { NULL }, 0, { "logits\t" } },
