@@ -67,7 +67,9 @@ for _, split in ipairs({ { "train", data.x }, { "val", data.x_val }, { "test", d
   elseif f.train then
     p.model = f.train.model
   else
-    map = ("mlp:%d-%d-10"):format(data.x:value():shape()[2], o.width)
+    -- as many outputs as the data has classes (the probe's width follows them)
+    map = ("mlp:%d-%d-%d"):format(data.x:value():shape()[2], o.width,
+                                  math.floor(data.num_classes:value():item()))
     p.arch = map
   end
   f[split[1]] = g0:node("teacher_forward", p)
