@@ -217,6 +217,13 @@ cmd_script (gboolean dot_mode, const char *script, char **sets, int threads, con
       }
     }
   }
+  if (status == 0 && !dot_mode && interrupts > 0) {
+    /* Ctrl-C came after the last cancellable step: the work is done, but the user
+     * asked to stop and was told "stopping", so the run does not claim success */
+    failure = g_strdup ("interrupted (after the script's last step had finished)");
+    fprintf (stderr, "kdflow: %s\n", failure);
+    status = 1;
+  }
   if (status == 0) {
     g_auto (GStrv) unread = kdf_lua_unread_args (L);
     for (char **k = unread; *k; k++)
