@@ -177,6 +177,10 @@ kdf_otsu_threshold (const float *scores, int64_t n, const KdfOtsuOptions *opt,
   /* a_i·bins is exact in double for f32 a_i without normalisation, so ⌊bins·a⌋ is
    * the true floor (a float32 product could round up across a bin edge). */
 #define NORM(v) (opt->normalize ? ((double) (v) - lo) / range : (double) (v))
+  /* ten arrays of BINS doubles at most below (a param: up to 10^7) */
+  if (!kdf_memory_check_elements ((guint64) bins, 10 * sizeof (double), "otsu_threshold: histogram bins",
+                                  error))
+    return FALSE;
   double *h = g_new0 (double, bins);
   for (int64_t i = 0; i < n; i++) {
     double a = NORM (scores[i]);

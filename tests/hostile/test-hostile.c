@@ -647,6 +647,12 @@ static const Case cases[] = {
     { NULL }, { NULL }, 2,
     { "node 'rk' (loss_ranking)", "input 'labels': the largest label is 2147483647" } },
 
+  { "otsu-bins-budget", PRE "local g = kdf.graph { name = 'ot' }\n"
+      "g:node('otsu_threshold', { name = 'ot', scores = kdf.tensor({ 0.1, 0.9, 0.5 }), bins = 10000000 })\n"
+      "g:run {}\n",
+    { "--memory", "64M" }, { NULL }, 2,
+    { "node 'ot' (otsu_threshold)", "histogram bins: needs 762.9 MiB, over the memory budget of 64.0 MiB" } },
+
   /* ---- checkpoints: validated before a model is built ---- */
   { "ck-good", CK_SCRIPT, { "--set", "ck=@/ck/good.st" }, { NULL }, 0, { "logits\t" } },
   { "ck-quoted-brackets", CK_SCRIPT, { "--set", "ck=@/ck/quoted.st" }, { NULL }, 0, { "logits\t" } },
