@@ -248,7 +248,6 @@ gboolean kdf_rundir_write (KdfGraph *g, const GError *run_error, guint failed_ti
 
 /* suggest.c */
 int kdf_edit_distance (const char *a, const char *b);
-/* " (did you mean 'x'?)" among CANDIDATES, or "" */
-char *kdf_suggest (const char *word, const char *const *candidates, guint n);
+/* kdf_suggest is public (kdflow.h) */
 
 G_END_DECLS

@@ -246,9 +246,15 @@ scan_directory (KdfRegistry *reg, const char *dir, GError **error)
     return TRUE; /* a missing directory on the path is not an error */
   GPtrArray *names = g_ptr_array_new_with_free_func (g_free);
   const char *entry;
-  while ((entry = g_dir_read_name (d)))
+  while ((entry = g_dir_read_name (d))) {
     if (g_str_has_prefix (entry, "kdf-") && g_str_has_suffix (entry, ".so"))
       g_ptr_array_add (names, g_strdup (entry));
+    else if (g_str_has_prefix (entry, "libkdf-") && g_str_has_suffix (entry, ".so") &&
+             !g_getenv ("KDFLOW_PLUGIN_QUIET"))
+      /* Meson's default name for shared_module('kdf-x'): say why it is not loaded */
+      g_printerr ("kdflow: warning: ignoring %s/%s: a plugin file must be named %s "
+                  "(Meson: name_prefix : '')\n", dir, entry, entry + 3);
+  }
   g_dir_close (d);
   g_ptr_array_sort (names, compare_strings);
   gboolean ok = TRUE;

@@ -19,6 +19,11 @@ done
 for h in kdflow.h kdflow-plugin.h tensor.h; do
   [ -n "$(find "$root" -path "*/include/kdflow/$h")" ] || { echo "header $h not installed"; exit 1; }
 done
+# the installed program carries the install libdir as its run path (a custom prefix
+# works without LD_LIBRARY_PATH)
+libdir=$(sed -n 's/^libdir=//p' "$pc" | sed "s|\${prefix}|$(sed -n 's/^prefix=//p' "$pc")|")
+readelf -d "$exe" | grep -E 'RUNPATH|RPATH' | grep -q "$libdir" ||
+  { echo "bin/kdflow has no run path to $libdir:"; readelf -d "$exe" | grep -E 'RUNPATH|RPATH'; exit 1; }
 # point the staged kdflow.pc at the staging root (a sysroot would also prefix the
 # system's GLib paths)
 mkdir -p "$tmp/pc"

@@ -191,6 +191,34 @@ test_usage (void)
   r = run ((const char *[]){ "--version", NULL });
   expect (&r, 0, (const char *[]){ "kdflow 0.1.0 (node ABI 2.0)", NULL });
   result_clear (&r);
+  /* "did you mean" for commands and options */
+  r = run ((const char *[]){ "rnu", path, NULL });
+  expect (&r, 2, (const char *[]){ "unknown command 'rnu' (did you mean 'run'?)", NULL });
+  result_clear (&r);
+  r = run ((const char *[]){ "run", path, "--thread", "2", NULL });
+  expect (&r, 2, (const char *[]){ "unknown option '--thread' for 'run' (did you mean '--threads'?)", NULL });
+  result_clear (&r);
+  r = run ((const char *[]){ "dot", path, "--out", "x", NULL });
+  expect (&r, 2, (const char *[]){ "unknown option '--out' for 'dot'", NULL });
+  result_clear (&r);
+  /* help at every level: flags, environment, where the docs are; exit 0 */
+  r = run ((const char *[]){ "run", "--help", NULL });
+  expect (&r, 0, (const char *[]){ "usage: kdflow run GRAPH.lua", "--set KEY=VALUE", "--threads N",
+                                   "--out DIR", "--replace", "--quiet", "--memory SIZE",
+                                   "KDFLOW_PLUGIN_PATH", "KDFLOW_MEMORY", "docs/lua.md", NULL });
+  result_clear (&r);
+  r = run ((const char *[]){ "help", "dot", NULL });
+  expect (&r, 0, (const char *[]){ "usage: kdflow dot GRAPH.lua", "-o FILE", NULL });
+  result_clear (&r);
+  r = run ((const char *[]){ "describe", "--help", NULL });
+  expect (&r, 0, (const char *[]){ "usage: kdflow describe KIND", "docs/nodes.md", NULL });
+  result_clear (&r);
+  r = run ((const char *[]){ "nodes", "-h", NULL });
+  expect (&r, 0, (const char *[]){ "usage: kdflow nodes", NULL });
+  result_clear (&r);
+  r = run ((const char *[]){ "--help", NULL });
+  expect (&r, 0, (const char *[]){ "kdflow COMMAND --help", "KDFLOW_PLUGIN_PATH", NULL });
+  result_clear (&r);
 }
 
 /* A plugin directory holding the good test plugin and one bad file. */
@@ -260,6 +288,16 @@ test_bad_plugin_path (void)
     result_clear (&r);
     remove_tree (dir);
   }
+  /* Meson's default name (libkdf-x.so) is not loaded, and the warning says why */
+  {
+    g_autofree char *dir = plugin_dir_with ("libkdf-named.so", "a plugin built with lib in front\n");
+    g_autofree char *env2 = g_strdup_printf ("KDFLOW_PLUGIN_PATH=%s:%s", g_getenv ("KDFLOW_PLUGIN_PATH"), dir);
+    Result r = run_env ((const char *[]){ env2, NULL }, (const char *[]){ "nodes", NULL });
+    expect (&r, 0, (const char *[]){ "test_source", "libkdf-named.so: a plugin file must be named kdf-named.so",
+                                     "name_prefix : ''", NULL });
+    result_clear (&r);
+    remove_tree (dir);
+  }
   /* the same file name later on the path is shadowed, not a duplicate */
   g_autofree char *env = g_strdup_printf ("KDFLOW_PLUGIN_PATH=%s:%s", g_getenv ("KDFLOW_PLUGIN_PATH"),
                                           g_getenv ("KDFLOW_PLUGIN_PATH"));
@@ -276,6 +314,11 @@ test_api (void)
   Result r = run ((const char *[]){ "run", path, "--quiet", "--set", "epochs=7", "--set", "rate=0.25",
                                     "--set", "flag=yes", "--set", "word=abc", "--set", "unused=1", NULL });
   expect (&r, 0, (const char *[]){ "api ok", "warning: --set unused was never read", NULL });
+  result_clear (&r);
+  /* a --set key close to one the script read gets a hint */
+  r = run ((const char *[]){ "run", path, "--quiet", "--set", "epochs=7", "--set", "rate=0.25",
+                             "--set", "flag=yes", "--set", "word=abc", "--set", "rates=1", NULL });
+  expect (&r, 0, (const char *[]){ "warning: --set rates was never read by", "(did you mean 'rate'?)", NULL });
   result_clear (&r);
 }
 

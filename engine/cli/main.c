@@ -18,11 +18,67 @@
 static const char usage_text[] =
     "usage:\n"
     "  kdflow run GRAPH.lua [--set key=value]... [--threads N] [--out DIR [--replace]] [--quiet]\n"
-    "             [--memory SIZE]   (budget for sizes from input; default KDFLOW_MEMORY or 3/4 of RAM)\n"
+    "             [--memory SIZE]\n"
     "  kdflow dot GRAPH.lua [--set key=value]... [-o FILE]\n"
     "  kdflow nodes\n"
     "  kdflow describe KIND\n"
-    "  kdflow --version\n";
+    "  kdflow --version\n"
+    "'kdflow COMMAND --help' explains a command.\n";
+
+static const char env_text[] =
+    "environment:\n"
+    "  KDFLOW_PLUGIN_PATH   directories of node plugins (kdf-<kind>.so), ':'-separated, searched\n"
+    "                       before the build tree and the install directory\n"
+    "  KDFLOW_PLUGIN_QUIET  set: no warning for a plugin file that fails to load\n"
+    "  KDFLOW_MEMORY        the memory budget (as --memory)\n"
+    "  KDFLOW_DOT_DIR       also write each run graph's drawing there\n"
+    "docs: docs/lua.md (graph scripts), docs/nodes.md (node kinds), docs/plugins.md (your own\n"
+    "nodes), docs/results.md (what the pipelines measure); in the source tree or\n"
+    "share/doc/kdflow once installed.\n";
+
+static const char run_help[] =
+    "usage: kdflow run GRAPH.lua [options]\n"
+    "Runs a graph script (Lua): the graphs it builds, their ticks, their results.\n"
+    "  --set KEY=VALUE  a flag the script reads with kdf.arg (repeatable), e.g.\n"
+    "                   --set noise=symmetric --set rate=0.4 --set seed=2; a key no script\n"
+    "                   reads is reported at the end\n"
+    "  --threads N      worker threads, 1..1024 (default: every core); on a busy machine\n"
+    "                   --threads 1 is often faster\n"
+    "  --out DIR        the run directory (default runs/<script>-<date>-<time>): metrics.jsonl,\n"
+    "                   summary.json, graph.dot and what the nodes write; a non-empty DIR is\n"
+    "                   refused\n"
+    "  --replace        with --out: empty an earlier run's directory first\n"
+    "  --quiet          no progress and no warnings on stderr\n"
+    "  --memory SIZE    budget for every size that comes from input (512M, 4G; default\n"
+    "                   KDFLOW_MEMORY, else 3/4 of RAM)\n"
+    "Exit status: 0 done, 1 the run failed or was interrupted, 2 bad input (script, data,\n"
+    "flags), 130 a second Ctrl-C.\n";
+
+static const char dot_help[] =
+    "usage: kdflow dot GRAPH.lua [--set key=value]... [-o FILE]\n"
+    "Builds the script's graph without running it and writes it as Graphviz dot (stdout,\n"
+    "or FILE with -o); render with 'dot -Tsvg'.\n"
+    "  --set KEY=VALUE  as for run\n"
+    "  -o FILE          write to FILE\n";
+
+static const char nodes_help[] =
+    "usage: kdflow nodes\n"
+    "Lists the node kinds the plugin path provides, with a line on each.\n";
+
+static const char describe_help[] =
+    "usage: kdflow describe KIND\n"
+    "A node kind's ports (with their types), params (with defaults and ranges) and summary.\n";
+
+static const char *const commands[] = { "run", "dot", "nodes", "describe", "help", "--version",
+                                        "--help" };
+
+static int
+help (const char *text)
+{
+  fputs (text, stdout);
+  fputs (env_text, stdout);
+  return 0;
+}
 
 static int
 usage_error (const char *fmt, const char *arg)
@@ -226,8 +282,13 @@ cmd_script (gboolean dot_mode, const char *script, char **sets, int threads, con
   }
   if (status == 0) {
     g_auto (GStrv) unread = kdf_lua_unread_args (L);
-    for (char **k = unread; *k; k++)
-      fprintf (stderr, "kdflow: warning: --set %s was never read by %s\n", *k, script);
+    for (char **k = unread; *k; k++) {
+      char *tab = strchr (*k, '\t');
+      const char *hint = tab ? tab + 1 : "";
+      if (tab)
+        *tab = '\0';
+      fprintf (stderr, "kdflow: warning: --set %s was never read by %s%s\n", *k, script, hint);
+    }
   }
   /* summary.json: the script's outcome, whole; a write that fails fails the run */
   if (!dot_mode && !kdf_lua_end_run_dirs (L, status, failure, &dir_error)) {
@@ -254,9 +315,24 @@ main (int argc, char **argv)
     return 0;
   }
   if (strcmp (cmd, "--help") == 0 || strcmp (cmd, "-h") == 0 || strcmp (cmd, "help") == 0) {
-    fputs (usage_text, stdout);
-    return 0;
+    if (argc >= 3 && strcmp (cmd, "help") == 0) {
+      const char *on = argv[2];
+      if (strcmp (on, "run") == 0)
+        return help (run_help);
+      if (strcmp (on, "dot") == 0)
+        return help (dot_help);
+      if (strcmp (on, "nodes") == 0)
+        return help (nodes_help);
+      if (strcmp (on, "describe") == 0)
+        return help (describe_help);
+    }
+    return help (usage_text);
   }
+  gboolean sub_help = argc == 3 && (strcmp (argv[2], "--help") == 0 || strcmp (argv[2], "-h") == 0);
+  if (sub_help && strcmp (cmd, "nodes") == 0)
+    return help (nodes_help);
+  if (sub_help && strcmp (cmd, "describe") == 0)
+    return help (describe_help);
   if (strcmp (cmd, "nodes") == 0) {
     if (argc != 2)
       return usage_error ("'nodes' takes no arguments, got '%s'", argv[2]);
@@ -315,8 +391,16 @@ main (int argc, char **argv)
         if (!has_value)
           status = usage_error ("%s", "-o needs a file");
         dot_path = has_value ? argv[++i] : NULL;
+      } else if (strcmp (a, "--help") == 0 || strcmp (a, "-h") == 0) {
+        status = help (dot_mode ? dot_help : run_help);
       } else if (a[0] == '-' && a[1]) {
-        status = usage_error ("unknown option '%s'", a);
+        static const char *const run_opts[] = { "--set", "--threads", "--out", "--replace",
+                                                 "--quiet", "--memory", "--help" };
+        static const char *const dot_opts[] = { "--set", "-o", "--memory", "--help" };
+        g_autofree char *hint = dot_mode ? kdf_suggest (a, dot_opts, G_N_ELEMENTS (dot_opts))
+                                         : kdf_suggest (a, run_opts, G_N_ELEMENTS (run_opts));
+        g_autofree char *what = g_strdup_printf ("unknown option '%s' for '%s'%s", a, cmd, hint);
+        status = usage_error ("%s", what);
       } else if (!script) {
         script = a;
       } else {
@@ -335,7 +419,9 @@ main (int argc, char **argv)
     }
     g_ptr_array_free (sets, TRUE);
   } else {
-    status = usage_error ("unknown command '%s'", cmd);
+    g_autofree char *hint = kdf_suggest (cmd, commands, G_N_ELEMENTS (commands));
+    g_autofree char *what = g_strdup_printf ("unknown command '%s'%s", cmd, hint);
+    status = usage_error ("%s", what);
   }
   kdf_shutdown ();
   return status;

@@ -66,7 +66,8 @@ kdf_lua_set_args (lua_State *L, char **pairs)
 char **
 kdf_lua_unread_args (lua_State *L)
 {
-  GPtrArray *out = g_ptr_array_new ();
+  GPtrArray *unread = g_ptr_array_new_with_free_func (g_free);
+  GPtrArray *read = g_ptr_array_new_with_free_func (g_free);
   kdf_lua_push_args (L);
   lua_getmetatable (L, -1);
   lua_getfield (L, -1, "values");
@@ -77,10 +78,24 @@ kdf_lua_unread_args (lua_State *L)
     lua_pushvalue (L, -1);
     lua_rawget (L, -3);
     if (!lua_toboolean (L, -1))
-      g_ptr_array_add (out, g_strdup (lua_tostring (L, -2)));
+      g_ptr_array_add (unread, g_strdup (lua_tostring (L, -2)));
     lua_pop (L, 1);
   }
+  /* the keys the script did read: candidates for "did you mean" */
+  lua_pushnil (L);
+  while (lua_next (L, -2)) {
+    lua_pop (L, 1);
+    if (lua_type (L, -1) == LUA_TSTRING)
+      g_ptr_array_add (read, g_strdup (lua_tostring (L, -1)));
+  }
   lua_pop (L, 4);
+  GPtrArray *out = g_ptr_array_new ();
+  for (guint i = 0; i < unread->len; i++) {
+    g_autofree char *hint = kdf_suggest (unread->pdata[i], (const char *const *) read->pdata, read->len);
+    g_ptr_array_add (out, g_strdup_printf ("%s\t%s", (char *) unread->pdata[i], hint));
+  }
+  g_ptr_array_free (unread, TRUE);
+  g_ptr_array_free (read, TRUE);
   g_ptr_array_add (out, NULL);
   return (char **) g_ptr_array_free (out, FALSE);
 }

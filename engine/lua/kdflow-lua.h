@@ -43,6 +43,7 @@ gboolean kdf_lua_end_run_dirs (lua_State *L, int exit_status, const char *messag
 /* Sets the global `args` (and kdflow.args) from KEY=VALUE pairs. */
 void kdf_lua_set_args (lua_State *L, char **pairs);
 /* Keys of `args` the script never read (transfer full, NULL-terminated). */
+/* The --set keys the script never read, each "KEY\tHINT" (HINT: " (did you mean ...)" or ""). */
 char **kdf_lua_unread_args (lua_State *L);
 /* Is VALUE the sentinel `kdflow dot` raises to stop a script after its first run? */
 gboolean kdf_lua_is_dot_stop (lua_State *L, int index);

@@ -71,6 +71,9 @@ KDF_API const char *kdf_registry_origin (KdfRegistry *reg, const char *kind);
 KDF_API GPtrArray *kdf_registry_list (KdfRegistry *reg);
 /* " (did you mean 'a', 'b'?)" for an unknown KIND, or "" (transfer full). */
 KDF_API char *kdf_registry_suggest (KdfRegistry *reg, const char *kind);
+/* " (did you mean 'x'?)" for WORD among N CANDIDATES (close by edit distance), or ""
+ * (transfer full). The engine's own hint, for tools built on it. */
+KDF_API char *kdf_suggest (const char *word, const char *const *candidates, guint n);
 /* The directories searched, in order (transfer none). */
 KDF_API const char *const *kdf_registry_search_path (KdfRegistry *reg);
 /* What `kdflow describe KIND` prints: summary, file, ports with their types and
