@@ -33,7 +33,7 @@
 --       --set epochs=20 --set subset=0 --set teacher=CHECKPOINT --set T=4
 --       --set kd_weight=0.9 --set ce_weight=1 --set warmup=2 --set stage1=8
 --       --set select=otsu|rate --set k=20 --set lp_alpha=0.99 --set init_percentile=5
---       --set keep_selected=true --set awe_weight=1]
+--       --set keep_selected=true --set awe_weight=1 --set mixup=0]
 local kdf = require "kdflow"
 local here = debug.getinfo(1, "S").source:match("^@(.*[/\\])") or "./"
 package.path = here .. "lib/?.lua;" .. package.path
@@ -52,6 +52,7 @@ o.lp_alpha = kdf.arg("lp_alpha", 0.99)
 o.init_percentile = kdf.arg("init_percentile", 5.0)
 o.keep_selected = kdf.arg("keep_selected", true)
 o.awe_weight = kdf.arg("awe_weight", 1.0)
+o.mixup = kdf.arg("mixup", 0.0) -- Beta(α, α) mixup in the student's batches, off at 0
 assert(o.select == "otsu" or o.select == "rate",
        "--set select=" .. o.select .. ": otsu (Otsu on each batch's losses) or rate (keep 1 − rate)")
 local stage2 = o.epochs - o.warmup - o.stage1
@@ -97,7 +98,8 @@ local ev = g:node("evaluate", { name = "refined", refined = lp.labels, flagged =
 local ce = g:node("ce_loss", { targets = lp.labels, weight = o.ce_weight })
 local kd = g:node("kd_loss", { teacher_logits = tf.logits, T = o.T, weight = o.kd_weight })
 local st = g:node("student_update", common.trainer(o, { name = "student", x = data.x,
-                                                        losses = { ce.loss, kd.loss } }))
+                                                        losses = { ce.loss, kd.loss },
+                                                        mixup = o.mixup }))
 local mon = common.monitor(g, data, st.model, "student", o)
 
 local function losses(list)
