@@ -230,6 +230,37 @@ extent_cmp (const void *a, const void *b)
  * strings; every tensor has dtype F32, a shape of rank ≤ 4 whose size matches its
  * data_offsets; the offsets lie in the data section, in order, without overlaps or
  * gaps, and cover it; every value is finite. */
+/* The header entry of tensor NAME: an object (*ENTRY, borrowed) with dtype "F32" and
+ * a shape array (returned, borrowed), or NULL with an error naming the tensor. Shared
+ * by the validation pass and the load. */
+static JsonArray *
+st_entry_shape (StFile *f, const char *path, const char *name, JsonObject **entry,
+                GError **error)
+{
+  JsonNode *node = json_object_get_member (f->root, name);
+  if (!JSON_NODE_HOLDS_OBJECT (node)) {
+    io_error (error, path, "tensor '%s': bad header entry (not an object)", name);
+    return NULL;
+  }
+  JsonObject *o = json_node_get_object (node);
+  *entry = o;
+  JsonNode *dt = json_object_get_member (o, "dtype");
+  if (!dt || !JSON_NODE_HOLDS_VALUE (dt) || json_node_get_value_type (dt) != G_TYPE_STRING) {
+    io_error (error, path, "tensor '%s': bad header entry (no dtype)", name);
+    return NULL;
+  }
+  if (strcmp (json_node_get_string (dt), "F32") != 0) {
+    io_error (error, path, "tensor '%s': dtype %s, expected F32", name, json_node_get_string (dt));
+    return NULL;
+  }
+  JsonNode *sh = json_object_get_member (o, "shape");
+  if (!sh || !JSON_NODE_HOLDS_ARRAY (sh)) {
+    io_error (error, path, "tensor '%s': bad header entry (no shape)", name);
+    return NULL;
+  }
+  return json_node_get_array (sh);
+}
+
 static gboolean
 st_validate (StFile *f, const char *path, GError **error)
 {
@@ -251,20 +282,10 @@ st_validate (StFile *f, const char *path, GError **error)
     const char *name = l->data;
     if (strcmp (name, "__metadata__") == 0)
       continue;
-    JsonNode *node = json_object_get_member (f->root, name);
-    if (!JSON_NODE_HOLDS_OBJECT (node))
-      return io_error (error, path, "tensor '%s': bad header entry (not an object)", name);
-    JsonObject *o = json_node_get_object (node);
-    JsonNode *dt = json_object_get_member (o, "dtype");
-    if (!dt || !JSON_NODE_HOLDS_VALUE (dt) || json_node_get_value_type (dt) != G_TYPE_STRING)
-      return io_error (error, path, "tensor '%s': bad header entry (no dtype)", name);
-    if (strcmp (json_node_get_string (dt), "F32") != 0)
-      return io_error (error, path, "tensor '%s': dtype %s, expected F32", name,
-                       json_node_get_string (dt));
-    JsonNode *sh = json_object_get_member (o, "shape");
-    if (!sh || !JSON_NODE_HOLDS_ARRAY (sh))
-      return io_error (error, path, "tensor '%s': bad header entry (no shape)", name);
-    JsonArray *sa = json_node_get_array (sh);
+    JsonObject *o = NULL;
+    JsonArray *sa = st_entry_shape (f, path, name, &o, error);
+    if (!sa)
+      return FALSE;
     guint rank = json_array_get_length (sa);
     if (rank > KDF_MAX_RANK)
       return io_error (error, path, "tensor '%s': rank %u, at most %d", name, rank, KDF_MAX_RANK);
@@ -351,20 +372,10 @@ st_fill (StFile *f, KdfModel *m, const char *path, GError **error)
     if (idx == np)
       return io_error (error, path, "tensor '%s': not a parameter of '%s'", name, m->arch);
     const KdfParam *p = m->params->pdata[idx];
-    JsonNode *node = json_object_get_member (f->root, name);
-    if (!JSON_NODE_HOLDS_OBJECT (node))
-      return io_error (error, path, "tensor '%s': bad header entry (not an object)", name);
-    JsonObject *o = json_node_get_object (node);
-    JsonNode *dt = json_object_get_member (o, "dtype");
-    if (!dt || !JSON_NODE_HOLDS_VALUE (dt) || json_node_get_value_type (dt) != G_TYPE_STRING)
-      return io_error (error, path, "tensor '%s': bad header entry (no dtype)", name);
-    if (strcmp (json_node_get_string (dt), "F32") != 0)
-      return io_error (error, path, "tensor '%s': dtype %s, expected F32", name,
-                       json_node_get_string (dt));
-    JsonNode *sh = json_object_get_member (o, "shape");
-    if (!sh || !JSON_NODE_HOLDS_ARRAY (sh))
-      return io_error (error, path, "tensor '%s': bad header entry (no shape)", name);
-    JsonArray *sa = json_node_get_array (sh);
+    JsonObject *o = NULL;
+    JsonArray *sa = st_entry_shape (f, path, name, &o, error);
+    if (!sa)
+      return FALSE;
     int64_t shape[KDF_MAX_RANK] = { 0 };
     guint rank = json_array_get_length (sa);
     gboolean same = rank == (guint) p->rank;
