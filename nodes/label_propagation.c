@@ -13,6 +13,7 @@
 #include <kdflow/detect.h>
 #include <kdflow/kdflow-plugin.h>
 #include <math.h>
+#include <string.h>
 
 typedef struct {
   int k;
@@ -25,7 +26,44 @@ typedef struct {
   double percentile;
   int n_classes;
   int tile;
+  gboolean cache;
 } Params;
+
+/* The k-NN lists of the last two feature tensors seen (AML-KD's stage 2 alternates
+ * between two graphs; the frozen teacher's features repeat every tick): keyed by the
+ * SHA-256 of the features' bytes with N, D, k and the normalisation. */
+#define CACHE_SLOTS 2
+typedef struct {
+  char *digest;
+  int64_t n, d;
+  int k;
+  gboolean normalize;
+  KdfTensor *knn;
+  guint64 used;
+} Slot;
+
+typedef struct {
+  Slot slot[CACHE_SLOTS];
+  guint64 clock;
+} State;
+
+static gboolean
+init (KdfNodeCtx *ctx, gpointer *state, GError **error)
+{
+  *state = g_new0 (State, 1);
+  return TRUE;
+}
+
+static void
+finalize (gpointer state)
+{
+  State *st = state;
+  for (int i = 0; i < CACHE_SLOTS; i++) {
+    g_free (st->slot[i].digest);
+    g_clear_pointer (&st->slot[i].knn, kdf_tensor_unref);
+  }
+  g_free (st);
+}
 
 static const KdfChoice solvers[] = {
   { "cg", KDF_LP_SOLVER_CG }, { "iterate", KDF_LP_SOLVER_ITERATE }, { 0 } };
@@ -65,6 +103,9 @@ static const KdfParamSpec params[] = {
   KDF_PARAM_INT (Params, n_classes, 0, 0, 65536,
                  "C (0 = from seed_probs, else 1 + the largest seed)"),
   KDF_PARAM_INT (Params, tile, 1024, 1, 1 << 16, "rows and columns per GEMM tile (memory T²·4)"),
+  KDF_PARAM_BOOL (Params, cache, TRUE,
+                  "reuse the k-NN lists when the features are bit-identical to one of the "
+                  "last two calls' (SHA-256 of the bytes; memory 2·N·k·4)"),
   { 0 },
 };
 
@@ -133,12 +174,28 @@ run (KdfNodeCtx *ctx, gpointer state, GError **error)
   opt.knn.progress = progress;
   opt.knn.progress_data = ctx;
 
+  /* a cached graph for these exact features? */
+  State *st = state;
+  char *digest = NULL;
+  Slot *hit = NULL;
+  if (p->cache) {
+    digest = g_compute_checksum_for_data (G_CHECKSUM_SHA256, (const guchar *) kdf_tensor_f32 (x),
+                                          (gsize) (n * d) * sizeof (float));
+    for (int i = 0; i < CACHE_SLOTS; i++) {
+      Slot *sl = &st->slot[i];
+      if (sl->digest && strcmp (sl->digest, digest) == 0 && sl->n == n && sl->d == d &&
+          sl->k == p->k && sl->normalize == p->normalize)
+        hit = sl;
+    }
+  }
+
   KdfLpInput in = {
     .x = kdf_tensor_f32 (x), .n = n, .d = d, .c = c, .seeds = ps,
     .seed_probs = sp ? kdf_tensor_f32 (sp) : NULL,
     .weights = w ? kdf_tensor_f32 (w) : NULL,
     .seed_mask = sm ? kdf_tensor_u8 (sm) : NULL,
     .keep_mask = km ? kdf_tensor_u8 (km) : NULL,
+    .knn = hit ? kdf_tensor_i32 (hit->knn) : NULL,
   };
   g_autoptr (KdfTensor) labels = kdf_tensor_new_1d (KDF_DTYPE_I32, n);
   g_autoptr (KdfTensor) soft = kdf_tensor_new_2d (KDF_DTYPE_F32, n, c);
@@ -150,8 +207,29 @@ run (KdfNodeCtx *ctx, gpointer state, GError **error)
                               error)) {
     if (!g_error_matches (*error, KDF_ERROR, KDF_ERROR_CANCELLED))
       g_prefix_error (error, "inputs 'features', 'seeds': ");
+    g_free (digest);
     return FALSE;
   }
+  if (hit)
+    hit->used = ++st->clock;
+  else if (digest) {
+    /* remember this graph in the least recently used slot */
+    Slot *sl = &st->slot[0];
+    for (int i = 1; i < CACHE_SLOTS; i++)
+      if (st->slot[i].used < sl->used)
+        sl = &st->slot[i];
+    g_free (sl->digest);
+    g_clear_pointer (&sl->knn, kdf_tensor_unref);
+    sl->digest = g_steal_pointer (&digest);
+    sl->n = n;
+    sl->d = d;
+    sl->k = p->k;
+    sl->normalize = p->normalize;
+    sl->knn = kdf_tensor_copy (nb);
+    sl->used = ++st->clock;
+  }
+  g_free (digest);
+  kdf_ctx_metric (ctx, "knn_cached", hit ? 1.0 : 0.0);
   KdfTensor *changed = kdf_tensor_new_1d (KDF_DTYPE_U8, n);
   const int32_t *pl = kdf_tensor_i32 (labels);
   for (int64_t i = 0; i < n; i++)
@@ -185,7 +263,9 @@ static const KdfNodeClass label_propagation_class = {
   .outputs = outputs,
   .params = params,
   .params_size = sizeof (Params),
+  .init = init,
   .run = run,
+  .finalize = finalize,
 };
 
 KDF_PLUGIN (label_propagation, &label_propagation_class)

@@ -867,7 +867,20 @@ kdf_label_propagation (int32_t *labels, float *soft, float *confidence, int32_t 
   float *fsim = ledger_alloc (&led, (gsize) (n * k), sizeof (float));
   double *dsim = NULL, *y = NULL, *z = NULL, *conf = NULL;
   KdfCsr wn = { 0 };
-  if (!knn_run (index, fsim, xn ? xn : x, n, d, d, k, &opt->knn, &led, error))
+  if (in->knn) {
+    /* neighbours given (a cached graph of these features): checked, not searched */
+    for (int64_t i = 0; i < n; i++)
+      for (int m = 0; m < k; m++) {
+        const int32_t j = in->knn[i * k + m];
+        if (j < 0 || j >= n || j == i) {
+          g_set_error (error, KDF_ERROR, KDF_ERROR_VALUE,
+                       "given neighbours: row %" G_GINT64_FORMAT " lists %d; expected another "
+                       "row in [0, %" G_GINT64_FORMAT ")", (gint64) i, (int) j, (gint64) n);
+          goto out;
+        }
+        index[i * k + m] = j;
+      }
+  } else if (!knn_run (index, fsim, xn ? xn : x, n, d, d, k, &opt->knn, &led, error))
     goto out;
   res.seconds_knn = seconds_since (t0);
   t0 = g_get_monotonic_time ();

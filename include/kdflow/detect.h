@@ -434,7 +434,11 @@ typedef struct {
   const float *weights;      /* N ≥ 0, nullable (all 1): w_i, e.g. from AWE */
   const uint8_t *seed_mask;  /* N, nullable (all): rows that contribute to Y */
   const uint8_t *keep_mask;  /* N, nullable (none): rows that keep their seed */
-  gpointer reserved[4];
+  const int32_t *knn;        /* N×k, nullable: the k nearest other rows of each row, best
+                                first, from an earlier call on the same features with the
+                                same k and normalisation (its `neighbors`): the k-NN search
+                                is skipped, the graph's weights are recomputed from x */
+  gpointer reserved[3];
 } KdfLpInput;
 
 typedef struct {

@@ -478,6 +478,74 @@ test_knn_duplicates (void)
 
 /* random floats: the GEMM's float sums differ from sequential ones by rounding, so a
  * neighbour may swap only with a near-tie; every similarity is the true one */
+/* given neighbour lists (a cached graph): the same result as the search, the search
+ * skipped (its time is not spent), and lists naming the row itself or a row out of range
+ * refused */
+static void
+test_given_knn (void)
+{
+  GRand *rng = g_rand_new_with_seed (11);
+  const int64_t n = 600, d = 16;
+  const int c = 3;
+  float *x = g_new (float, n * d);
+  int32_t *seeds = g_new (int32_t, n);
+  for (int64_t i = 0; i < n; i++) {
+    seeds[i] = g_rand_int_range (rng, 0, c);
+    for (int64_t q = 0; q < d; q++)
+      x[i * d + q] = (float) g_rand_double_range (rng, -1, 1) + (q == seeds[i] ? 1.5f : 0.0f);
+  }
+  KdfLpOptions opt;
+  kdf_lp_options_init (&opt);
+  opt.k = 8;
+  opt.percentile = 10;
+  KdfLpInput in = { .x = x, .n = n, .d = d, .c = c, .seeds = seeds };
+  int32_t *lab1 = g_new (int32_t, n), *lab2 = g_new (int32_t, n);
+  int32_t *nb1 = g_new (int32_t, n * opt.k), *nb2 = g_new (int32_t, n * opt.k);
+  float *soft1 = g_new (float, n * c), *soft2 = g_new (float, n * c);
+  KdfLpResult r1, r2;
+  g_autoptr (GError) error = NULL;
+  g_assert_true (kdf_label_propagation (lab1, soft1, NULL, nb1, &in, &opt, &r1, &error));
+  in.knn = nb1;
+  g_assert_true (kdf_label_propagation (lab2, soft2, NULL, nb2, &in, &opt, &r2, &error));
+  g_assert_cmpmem (nb1, n * opt.k * sizeof *nb1, nb2, n * opt.k * sizeof *nb2);
+  g_assert_cmpmem (lab1, n * sizeof *lab1, lab2, n * sizeof *lab2);
+  g_assert_cmpmem (soft1, n * c * sizeof *soft1, soft2, n * c * sizeof *soft2);
+  g_assert_cmpint (r1.n_changed, ==, r2.n_changed);
+  g_assert_cmpint (r1.n_changed, >, 0);
+  /* neighbours of other features give another result: the lists are used, not ignored */
+  int32_t *shifted = g_new (int32_t, n * opt.k);
+  for (int64_t e = 0; e < n * opt.k; e++)
+    shifted[e] = (int32_t) ((nb1[e] + 7 * (e / opt.k + 1)) % n);
+  for (int64_t i = 0; i < n; i++)
+    for (int m = 0; m < opt.k; m++)
+      if (shifted[i * opt.k + m] == i)
+        shifted[i * opt.k + m] = (int32_t) ((i + 1) % n);
+  in.knn = shifted;
+  g_assert_true (kdf_label_propagation (lab2, soft2, NULL, NULL, &in, &opt, &r2, &error));
+  g_assert_true (memcmp (soft1, soft2, n * c * sizeof *soft1) != 0);
+  /* bad lists */
+  const int32_t bad_val[2] = { 0, (int32_t) n };
+  for (int b = 0; b < 2; b++) {
+    memcpy (shifted, nb1, n * opt.k * sizeof *nb1);
+    shifted[5 * opt.k + 2] = b == 0 ? 5 : bad_val[b];
+    in.knn = shifted;
+    g_autoptr (GError) e = NULL;
+    g_assert_false (kdf_label_propagation (lab2, NULL, NULL, NULL, &in, &opt, NULL, &e));
+    g_assert_error (e, KDF_ERROR, KDF_ERROR_VALUE);
+    g_assert_nonnull (strstr (e->message, "row 5 lists"));
+  }
+  g_free (shifted);
+  g_free (x);
+  g_free (seeds);
+  g_free (lab1);
+  g_free (lab2);
+  g_free (nb1);
+  g_free (nb2);
+  g_free (soft1);
+  g_free (soft2);
+  g_rand_free (rng);
+}
+
 static void
 test_knn_random (void)
 {
@@ -694,6 +762,7 @@ main (int argc, char **argv)
   g_test_add_func ("/detect/lp/knn-ties", test_knn_ties);
   g_test_add_func ("/detect/lp/knn-duplicates", test_knn_duplicates);
   g_test_add_func ("/detect/lp/knn-random", test_knn_random);
+  g_test_add_func ("/detect/lp/given-knn", test_given_knn);
   g_test_add_func ("/detect/lp/knn-cancel", test_knn_cancel);
   g_test_add_func ("/detect/lp/two-moons", test_two_moons);
   g_test_add_func ("/detect/lp/memory", test_memory);

@@ -92,4 +92,43 @@ fails("weights", { features = F, seeds = seeds, k = 3, weights = { 1, 1, 1, 1, -
 fails("probs", { features = F, seeds = seeds, k = 3, n_classes = 3,
                  seed_probs = { { 1, 0 }, { 1, 0 }, { 0, 1 }, { 1, 0 }, { 0, 1 }, { 0, 1 }, { 0, 1 }, { 0, 1 } } },
       "input 'seed_probs' has 2 columns, param 'n_classes' is 3")
+-- ---- the k-NN cache: bit-identical features reuse the last two graphs' neighbours ----------
+-- features by tick: F, F, G, F, H, G (G, H: F's rows in another order). With two slots
+-- (least recently used out) the ticks hit, miss: miss hit miss hit miss miss; every tick's
+-- outputs equal an uncached node's on the same inputs.
+local function perm(order)
+  local out = {}
+  for i, j in ipairs(order) do out[i] = F[j] end
+  return out
+end
+local G, H = perm({ 5, 2, 7, 4, 1, 6, 3, 8 }), perm({ 8, 7, 6, 5, 4, 3, 2, 1 })
+local feats = { F, F, G, F, H, G }
+local gc = kdf.graph { name = "lp-cache" }
+local fsrc = gc:lua { name = "fsrc", outputs = { "x:f32[8,2]" }, every_tick = true,
+  fn = function(_, ctx) return { x = feats[ctx.tick + 1] } end }
+local cached = gc:node("label_propagation", { name = "cached", features = fsrc.x, seeds = seeds, k = 3 })
+local fresh = gc:node("label_propagation", { name = "fresh", features = fsrc.x, seeds = seeds, k = 3,
+                                              cache = false })
+for t = 1, #feats do
+  gc:run()
+  for _, port in ipairs({ "labels", "neighbors", "soft", "confidence" }) do
+    assert(list(cached[port]:value()) == list(fresh[port]:value()),
+           ("tick %d, %s: cached %s, uncached %s"):format(t - 1, port, list(cached[port]:value()),
+                                                         list(fresh[port]:value())))
+  end
+end
+local dir = kdf.run_dir()
+if dir then
+  local hits = {}
+  for line in io.lines(dir .. "/metrics.jsonl") do
+    if line:find('"graph":"lp-cache"', 1, true) then
+      local c = line:match('"cached%.knn_cached":([%d.]+)')
+      local f = line:match('"fresh%.knn_cached":([%d.]+)')
+      assert(c and f, "knn_cached metrics missing: " .. line)
+      assert(tonumber(f) == 0, "the uncached node reports a hit")
+      hits[#hits + 1] = ("%d"):format(tonumber(c))
+    end
+  end
+  assert(table.concat(hits, ",") == "0,1,0,1,0,0", "cache hits by tick: " .. table.concat(hits, ","))
+end
 print("label_propagation ok")
