@@ -16,7 +16,7 @@ static int fuzz_fd = -1;
 static char fuzz_path[64];
 
 /* Writes DATA into the memfd; returns its path. */
-static const char *
+G_GNUC_UNUSED static const char *
 fuzz_file (const uint8_t *data, size_t size)
 {
   if (fuzz_fd < 0) {

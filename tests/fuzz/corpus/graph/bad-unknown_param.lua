@@ -1,0 +1,3 @@
+local kdf = require "kdflow"
+local g = kdf.graph { name = "bad" }
+g:node("test_source", { lenght = 3 })
