@@ -45,6 +45,7 @@ typedef struct {
   const char *transition_file;
   double instance_std;
   const char *heldout;
+  KdfOpenInput open_input;
   const char *labels_file;
   const char *clusters;
   double cluster_cut;
@@ -99,6 +100,9 @@ static const KdfPortSpec outputs[] = {
   KDF_PORT ("labels_val", "i32[V]", 0, "validation labels, noisy like training"),
   KDF_PORT ("clean_labels_val", "i32[V]", KDF_PORT_ORACLE, "true validation labels"),
   KDF_PORT ("noisy_mask_val", "u8[V]", KDF_PORT_ORACLE, "validation noise mask"),
+  KDF_PORT ("open_mask", "u8[N]", KDF_PORT_ORACLE,
+            "1 = open-set row: its input belongs to no class of the label space"),
+  KDF_PORT ("open_mask_val", "u8[V]", KDF_PORT_ORACLE, "validation open-set mask"),
   KDF_PORT ("x_test", "f32[M,D]", KDF_PORT_TEST,
             "test inputs (0 rows if the source has none; evaluation only)"),
   KDF_PORT ("y_test", "i32[M]", KDF_PORT_TEST, "test labels (clean; evaluation only)"),
@@ -108,6 +112,9 @@ static const KdfPortSpec outputs[] = {
             "cluster's lowest class); other models: every class alone (0..C−1)"),
   { 0 },
 };
+
+static const KdfChoice open_inputs[] = {
+  { "heldout", KDF_OPEN_HELDOUT }, { "permuted", KDF_OPEN_PERMUTED }, { 0 } };
 
 static const KdfParamSpec params[] = {
   KDF_PARAM_ENUM (Params, dataset, "fashion-mnist", sources, "the source format"),
@@ -133,6 +140,9 @@ static const KdfParamSpec params[] = {
   KDF_PARAM_DOUBLE (Params, instance_std, 0.1, 1e-6, 10,
                     "instance: std of the per-sample flip rate"),
   KDF_PARAM_STRING (Params, heldout, "", "openset: held-out classes, '8,9' or names"),
+  KDF_PARAM_ENUM (Params, open_input, "heldout", open_inputs,
+                  "openset: the inputs put in — heldout (the held-out classes' samples) or "
+                  "permuted (in-set samples, features shuffled by one fixed permutation)"),
   KDF_PARAM_STRING (Params, labels_file, "",
                     "file: a .npy of N noisy labels, one per source row"),
   KDF_PARAM_STRING (Params, clusters, "",
@@ -335,18 +345,22 @@ make_spec (KdfNodeCtx *ctx, KdfDataset *ds, KdfNoiseKind kind, double rate, cons
     }
     spec->transition = arena->transition;
   } else if (kind == KDF_NOISE_OPENSET) {
-    if (!*p->heldout) {
+    spec->open_input = p->open_input;
+    if (!*p->heldout && p->open_input == KDF_OPEN_HELDOUT) {
       g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM,
-                   "openset noise needs param 'heldout' (the held-out classes, e.g. '8,9')");
+                   "openset noise needs param 'heldout' (the held-out classes, e.g. '8,9'), "
+                   "or param 'open_input' = 'permuted'");
       return FALSE;
     }
-    arena->heldout = kdf_noise_parse_class_list (p->heldout, ds->n_classes, names,
-                                                 &spec->n_heldout, error);
-    if (arena->heldout == NULL) {
-      g_prefix_error (error, "param 'heldout' = '%s': ", p->heldout);
-      return FALSE;
+    if (*p->heldout) {
+      arena->heldout = kdf_noise_parse_class_list (p->heldout, ds->n_classes, names,
+                                                   &spec->n_heldout, error);
+      if (arena->heldout == NULL) {
+        g_prefix_error (error, "param 'heldout' = '%s': ", p->heldout);
+        return FALSE;
+      }
+      spec->heldout = arena->heldout;
     }
-    spec->heldout = arena->heldout;
   } else if (kind == KDF_NOISE_CC) {
     spec->clusters = arena->clusters;
     spec->cluster_cut = p->cluster_cut;
@@ -493,6 +507,9 @@ run (KdfNodeCtx *ctx, gpointer state, GError **error)
                              or_empty (ds->clean_labels_val, KDF_DTYPE_I32, 1, 0, TRUE));
   kdf_ctx_set_output_tensor (ctx, "noisy_mask_val",
                              or_empty (ds->noisy_mask_val, KDF_DTYPE_U8, 1, 0, TRUE));
+  kdf_ctx_set_output_tensor (ctx, "open_mask", kdf_tensor_ref (ds->open_mask));
+  kdf_ctx_set_output_tensor (ctx, "open_mask_val",
+                             or_empty (ds->open_mask_val, KDF_DTYPE_U8, 1, 0, TRUE));
   /* the test split is marked: nothing that learns may read it, nor a script its values */
   kdf_ctx_set_output_tensor (ctx, "x_test", kdf_tensor_with_flags (
       or_empty (ds->x_test, KDF_DTYPE_F32, 2, d, FALSE), KDF_TENSOR_TEST));

@@ -26,6 +26,7 @@ clear_val (KdfDataset *ds)
   g_clear_pointer (&ds->labels_val, kdf_tensor_unref);
   g_clear_pointer (&ds->clean_labels_val, kdf_tensor_unref);
   g_clear_pointer (&ds->noisy_mask_val, kdf_tensor_unref);
+  g_clear_pointer (&ds->open_mask_val, kdf_tensor_unref);
   g_clear_pointer (&ds->index_val, kdf_tensor_unref);
 }
 
@@ -40,6 +41,7 @@ kdf_dataset_unref (KdfDataset *ds)
   kdf_tensor_unref (ds->labels);
   kdf_tensor_unref (ds->clean_labels);
   kdf_tensor_unref (ds->noisy_mask);
+  kdf_tensor_unref (ds->open_mask);
   kdf_tensor_unref (ds->index);
   clear_val (ds);
   kdf_tensor_unref (ds->x_test);
@@ -234,6 +236,8 @@ dataset_new (const char *name, KdfTensor *x, KdfTensor *labels, KdfTensor *x_tes
   ds->labels = g_steal_pointer (&fy);
   ds->noisy_mask = kdf_tensor_new_1d (KDF_DTYPE_U8, ds->x->shape[0]);
   kdf_tensor_set_oracle (ds->noisy_mask, TRUE);
+  ds->open_mask = kdf_tensor_new_1d (KDF_DTYPE_U8, ds->x->shape[0]);
+  kdf_tensor_set_oracle (ds->open_mask, TRUE);
   ds->index = iota (ds->x->shape[0]);
   ds->x_test = g_steal_pointer (&tx);
   ds->y_test = g_steal_pointer (&ty);
@@ -533,6 +537,7 @@ take_train (KdfDataset *ds, const int32_t *index, int64_t n)
   take_in_place (&ds->labels, index, n);
   take_in_place (&ds->clean_labels, index, n);
   take_in_place (&ds->noisy_mask, index, n);
+  take_in_place (&ds->open_mask, index, n);
   take_in_place (&ds->index, index, n);
 }
 
@@ -569,6 +574,7 @@ kdf_dataset_split_validation (KdfDataset *ds, double fraction, guint64 seed, GEr
   ds->labels_val = kdf_data_take_rows (ds->labels, a, k);
   ds->clean_labels_val = kdf_data_take_rows (ds->clean_labels, a, k);
   ds->noisy_mask_val = kdf_data_take_rows (ds->noisy_mask, a, k);
+  ds->open_mask_val = kdf_data_take_rows (ds->open_mask, a, k);
   ds->index_val = kdf_data_take_rows (ds->index, a, k);
   take_train (ds, a + k, n - k);
   return TRUE;
@@ -708,6 +714,9 @@ kdf_dataset_add_noise (KdfDataset *ds, const KdfNoiseSpec *spec, GError **error)
   kdf_tensor_unref (ds->noisy_mask);
   ds->noisy_mask = g_steal_pointer (&res.noisy_mask);
   kdf_tensor_set_oracle (ds->noisy_mask, TRUE);
+  kdf_tensor_unref (ds->open_mask);
+  ds->open_mask = kdf_tensor_copy (ds->noisy_mask);
+  kdf_tensor_set_oracle (ds->open_mask, TRUE);
 
   if (ds->class_names) {
     char **names = g_new0 (char *, res.n_classes + 1);

@@ -682,7 +682,13 @@ noise_openset (Ctx *c, const KdfTensor *x, const guint8 *excl, KdfNoiseResult *r
   int C = c->n_classes;
   if (!check_x (x, c->n, "openset", error))
     return FALSE;
-  if (spec->heldout == NULL || spec->n_heldout <= 0) {
+  const gboolean permuted = spec->open_input == KDF_OPEN_PERMUTED;
+  if (spec->open_input != KDF_OPEN_HELDOUT && !permuted) {
+    g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM, "openset noise: unknown input source %d",
+                 (int) spec->open_input);
+    return FALSE;
+  }
+  if (!permuted && (spec->heldout == NULL || spec->n_heldout <= 0)) {
     g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM,
                  "openset noise needs at least one held-out class");
     return FALSE;
@@ -727,7 +733,7 @@ noise_openset (Ctx *c, const KdfTensor *x, const guint8 *excl, KdfNoiseResult *r
   int64_t k = kdf_data_rate_count (spec->rate, n_in);
   if (k > m)
     return too_few (error, "openset", k, m, " of the in-set classes");
-  if (k > n_out) {
+  if (!permuted && k > n_out) {
     g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM,
                  "openset noise at rate %g replaces %" G_GINT64_FORMAT
                  " inputs, but the held-out classes have only %" G_GINT64_FORMAT " samples",
@@ -735,9 +741,25 @@ noise_openset (Ctx *c, const KdfTensor *x, const guint8 *excl, KdfNoiseResult *r
     return FALSE;
   }
   kdf_data_choose (c->rand, cand, m, k);
-  kdf_data_choose (c->rand, out_idx, n_out, k);
-
   int64_t D = x->shape[1];
+  g_autofree int32_t *perm = NULL;
+  if (permuted) {
+    /* one permutation of the features, then the source rows among the in-set ones */
+    perm = g_new (int32_t, MAX (D, 1));
+    for (int64_t j = 0; j < D; j++)
+      perm[j] = (int32_t) j;
+    for (int64_t j = D - 1; j > 0; j--) {
+      int64_t q = g_rand_int_range (c->rand, 0, (gint32) (j + 1));
+      int32_t t = perm[j];
+      perm[j] = perm[q];
+      perm[q] = t;
+    }
+    memcpy (out_idx, in_idx, (gsize) n_in * sizeof *out_idx);
+    kdf_data_choose (c->rand, out_idx, n_in, k);
+  } else {
+    kdf_data_choose (c->rand, out_idx, n_out, k);
+  }
+
   GError *local = NULL;
   int64_t xs[2] = { n_in, D };
   g_autoptr (KdfTensor) nx = kdf_tensor_try_new (KDF_DTYPE_F32, 2, xs, &local);
@@ -766,8 +788,12 @@ noise_openset (Ctx *c, const KdfTensor *x, const guint8 *excl, KdfNoiseResult *r
   float *dst = kdf_tensor_f32 (nx);
   for (int64_t r = 0; r < n_in; r++) {
     const float *src = px + (int64_t) kdf_tensor_i32 (input)[r] * x->strides[0];
-    for (int64_t j = 0; j < D; j++)
-      dst[r * D + j] = src[j * x->strides[1]];
+    if (perm && kdf_tensor_u8 (mask)[r])
+      for (int64_t j = 0; j < D; j++)
+        dst[r * D + j] = src[(int64_t) perm[j] * x->strides[1]];
+    else
+      for (int64_t j = 0; j < D; j++)
+        dst[r * D + j] = src[j * x->strides[1]];
   }
   res->labels = labels;
   res->noisy_mask = mask;

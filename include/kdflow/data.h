@@ -155,7 +155,11 @@ struct _KdfDataset {
   KdfTensor *x_test;        /* M×D f32 */
   KdfTensor *y_test;        /* M i32 */
 
-  gpointer reserved[4];
+  /* open-set noise's rows (N u8 / V u8, oracle): 1 = the input belongs to no class of
+   * the label space (a subset of noisy_mask); all 0 without open-set noise */
+  KdfTensor *open_mask;
+  KdfTensor *open_mask_val; /* NULL until kdf_dataset_split_validation */
+  gpointer reserved[2];
 };
 
 /* A dataset from tensors. X is N×… (f32, i32 or u8; rank 2 kept, rank 3 N×H×W and rank
@@ -227,6 +231,13 @@ typedef enum {
                                   * another class of its cluster, targets balanced */
 } KdfNoiseKind;
 
+/* Where open-set noise takes the inputs it puts in: */
+typedef enum {
+  KDF_OPEN_HELDOUT = 0, /* samples of the held-out classes (which leave the label space) */
+  KDF_OPEN_PERMUTED,    /* in-set samples with their features shuffled by one fixed
+                         * random permutation: same values, no class structure left */
+} KdfOpenInput;
+
 /* "symmetric", "symmetric_inclusive", "pairflip", "asymmetric", "transition",
  * "instance", "openset", "file", "cc", "none". */
 KDF_API const char *kdf_noise_kind_name (KdfNoiseKind kind);
@@ -254,6 +265,10 @@ KDF_API gboolean kdf_noise_kind_from_name (const char *name, KdfNoiseKind *out);
  *    ⌊r·N_in⌋ of the N_in in-set samples, then choose as many of the held-out samples
  *    (without replacement: an error if too few); pick i gets the input of held-out
  *    pick i and keeps its label. The test split drops the held-out classes too.
+ *    With open_input = KDF_OPEN_PERMUTED the held-out classes are optional: after the
+ *    picks, one permutation π of the D features (Fisher–Yates), then as many source
+ *    rows chosen from all N_in in-set samples; pick i gets source i's input with its
+ *    features permuted by π (x'_j = x_π(j)) and keeps its label.
  *  file: no draws.
  *  cc (confusable clusters, Jeong & Chung 2024; METHODS §2 sd_pll): the clusters are
  *    CLUSTERS, or kdf_noise_confusable_clusters (x, labels, cluster_cut) (no draws).
@@ -285,7 +300,8 @@ typedef struct {
    * cluster); NULL = kdf_noise_confusable_clusters of x and the labels */
   const int32_t *clusters;
   double cluster_cut;          /* cc: the cut as a fraction of the largest merge (0 = 0.8) */
-  gpointer reserved[2];
+  KdfOpenInput open_input;     /* openset: where the replacement inputs come from */
+  gpointer reserved[1];
 } KdfNoiseSpec;
 
 #define KDF_NOISE_SPEC_INIT { .kind = KDF_NOISE_NONE, .rate = 0.0, .seed = 0 }

@@ -33,6 +33,20 @@ do
   write(cctrain, table.concat(t, "\n") .. "\n")
 end
 
+-- for open-set inputs by permutation: 120 rows of 6 features, x[i][j] = 10·j + 0.01·i
+-- (every value names its row and column), 3 classes
+local ptrain = os.tmpname()
+do
+  local t = { "a,b,c,d,e,f,label" }
+  for i = 0, 119 do
+    local r = {}
+    for j = 0, 5 do r[#r + 1] = ("%.2f"):format(10 * j + 0.01 * i) end
+    r[#r + 1] = tostring(i % 3)
+    t[#t + 1] = table.concat(r, ",")
+  end
+  write(ptrain, table.concat(t, "\n") .. "\n")
+end
+
 local g = kdf.graph { name = "loader", seed = 5 }
 local function loader(name, p)
   p.name, p.dataset, p.path, p.test_path = name, "csv", train, test
@@ -50,6 +64,12 @@ local trans = loader("trans", { noise = "transition", transition = {
 local inst = loader("inst", { noise = "instance", rate = 0.3, normalize = "standardize" })
 local open = loader("open", { noise = "openset", rate = 0.2, heldout = "3", noise2 = "symmetric", rate2 = 0.2 })
 local sub = loader("sub", { subset = 100, test_subset = 20, normalize = "none" })
+local perm = g:node("data_loader", { name = "perm", dataset = "csv", path = ptrain, noise = "openset",
+                                     open_input = "permuted", rate = 0.25, normalize = "none",
+                                     val_fraction = 0, seed = 4 })
+local perm2 = g:node("data_loader", { name = "perm2", dataset = "csv", path = ptrain, noise = "openset",
+                                      open_input = "permuted", rate = 0.25, normalize = "none",
+                                      noise2 = "symmetric", rate2 = 0.2, val_fraction = 0.1, seed = 4 })
 -- confusable clusters: given ({0,1} and {2,3} by index and name) and computed from x
 local ccg = loader("ccg", { noise = "cc", rate = 0.5, clusters = "0,1; 2,3" })
 local ccx = g:node("data_loader", { name = "ccx", dataset = "csv", path = cctrain, noise = "cc",
@@ -65,8 +85,9 @@ local function peek(port)
   g:lua { name = "peek" .. n_peek, inputs = { "v:any" }, outputs = {},
           v = kdf.oracle(port), fn = function(i) seen[key] = i.v:totable() end }
 end
-for _, d in ipairs { sym, same, other, incl, pair, asym, trans, inst, open, sub, ccg, ccx } do
-  for _, name in ipairs { "clean_labels", "noisy_mask", "clean_labels_val", "noisy_mask_val", "y_test" } do
+for _, d in ipairs { sym, same, other, incl, pair, asym, trans, inst, open, sub, ccg, ccx, perm, perm2 } do
+  for _, name in ipairs { "clean_labels", "noisy_mask", "clean_labels_val", "noisy_mask_val", "y_test",
+                          "open_mask", "open_mask_val" } do
     peek(d[name])
   end
 end
@@ -143,6 +164,60 @@ assert(open.num_classes:value():item() == 3)
 assert(#tab(open.labels) == 150 and open.noisy_mask:value():sum() == 60)
 for _, v in ipairs(tab(open.labels)) do assert(v >= 0 and v < 3) end
 assert(#tab(open.y_test) == 30)
+-- the open-set rows are named by open_mask: the 30 replaced inputs, none of the 30 flips
+local om, nm = tab(open.open_mask), tab(open.noisy_mask)
+local n_open = 0
+for i = 1, #om do
+  n_open = n_open + om[i]
+  assert(om[i] == 0 or nm[i] == 1, "open_mask row " .. i .. " outside noisy_mask")
+end
+assert(n_open == 30, "open rows " .. n_open)
+for _, v in ipairs(tab(sym.open_mask)) do assert(v == 0, "open_mask without open-set noise") end
+-- open-set inputs by permutation (no class held out): ⌊0.25·120⌋ = 30 rows get another
+-- in-set row's features shuffled by one permutation π and keep their label; the other
+-- rows are untouched; every label stays in the label space (3 classes)
+assert(perm.num_classes:value():item() == 3 and #tab(perm.labels) == 120)
+local px, pom, pidx = tab(perm.x), tab(perm.open_mask), tab(perm.index)
+assert(count_diff(tab(perm.labels), tab(perm.clean_labels)) == 0, "permuted rows keep their label")
+local pi, n_perm, moved_rows = nil, 0, 0
+for r = 1, 120 do
+  local row = px[r]
+  if pom[r] == 0 then
+    for j = 1, 6 do
+      assert(math.abs(row[j] - (10 * (j - 1) + 0.01 * pidx[r])) < 1e-4, "untouched row " .. r)
+    end
+  else
+    n_perm = n_perm + 1
+    local src, this = nil, {}
+    for j = 1, 6 do
+      local col = math.floor(row[j] / 10 + 1e-6)
+      local s = math.floor((row[j] - 10 * col) / 0.01 + 0.5)
+      src = src or s
+      assert(s == src, ("permuted row %d mixes source rows %d and %d"):format(r, src, s))
+      this[j] = col
+    end
+    if src ~= pidx[r] then moved_rows = moved_rows + 1 end
+    local key = table.concat(this, ",")
+    pi = pi or key
+    assert(key == pi, ("row %d permuted by %s, another row by %s"):format(r, key, pi))
+  end
+end
+assert(n_perm == 30 and perm.noisy_mask:value():sum() == 30, "permuted count " .. n_perm)
+assert(pi ~= "0,1,2,3,4,5", "π is the identity")
+assert(moved_rows > 20, "permuted inputs come from other rows: " .. moved_rows)
+-- with a second noise and a validation split: 30 open + ⌊0.2·120⌋ = 24 flips, masks split alike
+local o2 = tab(perm2.open_mask)
+local ov = tab(perm2.open_mask_val)
+assert(#o2 == 108 and #ov == 12, "open_mask split sizes")
+local open2, noisy2 = 0, perm2.noisy_mask:value():sum() + perm2.noisy_mask_val:value():sum()
+for _, s in ipairs { "", "_val" } do
+  local o, m = tab(perm2["open_mask" .. s]), tab(perm2["noisy_mask" .. s])
+  for i = 1, #o do
+    open2 = open2 + o[i]
+    assert(o[i] == 0 or m[i] == 1, "perm2 open row outside the noise mask")
+  end
+end
+assert(open2 == 30 and noisy2 == 54, ("perm2: %d open, %d noisy"):format(open2, noisy2))
 -- cc with the clusters given: 25 of each class of 50 to its partner, nothing else
 local cy = tab(ccg.labels)
 local cflip = { 0, 0, 0, 0 }
@@ -207,7 +282,14 @@ assert(not ok and err.status == 2 and tostring(err):find("received ground truth"
 -- and at connection time a method node cannot take clean_labels
 ok, err = pcall(g2.node, g2, "loss_ranking", { name = "cheat", loss = { 1, 2 }, labels = d2.clean_labels })
 assert(not ok and tostring(err):find("is ground truth"), tostring(err))
+-- open-set noise with neither held-out classes nor permuted inputs says what it needs
+local g3 = kdf.graph { name = "loader-open" }
+g3:node("data_loader", { dataset = "csv", path = train, noise = "openset", rate = 0.2 })
+ok, err = pcall(g3.run, g3, {})
+assert(not ok and err.status == 2 and tostring(err):find("param 'heldout'")
+       and tostring(err):find("'open_input' = 'permuted'"), tostring(err))
 os.remove(train)
 os.remove(test)
 os.remove(cctrain)
+os.remove(ptrain)
 print("data_loader ok")
