@@ -10,7 +10,8 @@ local M = {}
 --   test_path            csv: the test file (labels in the last column)
 --   noise, rate          the label noise (data_loader), e.g. symmetric 0.4
 --   noise2, rate2        a second noise model on the rows not yet noisy (e.g. openset
---                        then symmetric); heldout: openset's held-out classes
+--                        then symmetric); heldout: openset's held-out classes;
+--                        open_input: openset's inputs (heldout | permuted)
 --   seed                 graph seed: noise, splits, initial weights, shuffling
 --   epochs               ticks of training (one epoch per tick)
 --   subset, test_subset  stratified subsets (0 = all), for quick runs and tests
@@ -31,6 +32,7 @@ function M.options(defaults)
     noise2 = arg("noise2", "none"),
     rate2 = arg("rate2", 0.0),
     heldout = arg("heldout", ""),
+    open_input = arg("open_input", "heldout"),
     noise_seed = arg("noise_seed", -1),
     seed = arg("seed", 1),
     epochs = arg("epochs", 20, { min = 1, max = 1000000 }),
@@ -48,7 +50,7 @@ function M.data(g, o)
   return g:node("data_loader", {
     name = "data", dataset = o.dataset, path = o.path, test_path = o.test_path,
     noise = o.noise, rate = o.rate,
-    noise2 = o.noise2, rate2 = o.rate2, heldout = o.heldout,
+    noise2 = o.noise2, rate2 = o.rate2, heldout = o.heldout, open_input = o.open_input,
     subset = o.subset, test_subset = o.test_subset, val_fraction = o.val, seed = o.noise_seed })
 end
 
