@@ -241,8 +241,9 @@ check_idx_classes (const Params *p, KdfDataset *ds, GError **error)
   return FALSE;
 }
 
+/* SUB (nullable): subsets taken while loading (kdf_dataset_load_*_subset) */
 static KdfDataset *
-load (const Params *p, GError **error)
+load (const Params *p, const KdfSubsetSpec *sub, GError **error)
 {
   if (p->dataset != SOURCE_FMNIST && !*p->path) {
     const char *name = "?";
@@ -255,7 +256,7 @@ load (const Params *p, GError **error)
   KdfDataset *ds = NULL;
   switch (p->dataset) {
   case SOURCE_FMNIST:
-    ds = kdf_dataset_load_fashion_mnist (*p->path ? p->path : NULL, error);
+    ds = kdf_dataset_load_fashion_mnist_subset (*p->path ? p->path : NULL, sub, error);
     break;
   case SOURCE_IDX:
     if (!g_file_test (p->path, G_FILE_TEST_IS_DIR)) {
@@ -265,10 +266,10 @@ load (const Params *p, GError **error)
                    "each optionally .gz, from param 'path')", p->path);
       return NULL;
     }
-    ds = kdf_dataset_load_idx_dir (p->path, p->path, error);
+    ds = kdf_dataset_load_idx_dir_subset (p->path, p->path, sub, error);
     break;
   case SOURCE_NPY:
-    return kdf_dataset_load_npy_dir (p->path, p->n_classes, error);
+    return kdf_dataset_load_npy_dir_subset (p->path, p->n_classes, sub, error);
   case SOURCE_CSV:
     return load_csv (p, error);
   }
@@ -437,16 +438,30 @@ run (KdfNodeCtx *ctx, gpointer state, GError **error)
   LoaderState *s = state;
   guint64 seed = p->seed >= 0 ? (guint64) p->seed : s->seed;
 
-  g_autoptr (KdfDataset) ds = load (p, error);
-  if (ds == NULL)
+  gboolean file_noise = p->noise == KDF_NOISE_FILE;
+  /* subsets of a file data set are taken as it loads, before its inputs become f32 (a
+   * small subset never holds the whole set in memory as f32); the same rows as
+   * subsetting after loading. Not with file noise (its labels are per source row, applied
+   * first) nor with an IDX n_classes (checked on the whole set first). */
+  KdfSubsetSpec sub = { .train = p->subset, .train_seed = step_seed (seed, 1),
+                        .test = p->test_subset, .test_seed = step_seed (seed, 2) };
+  const gboolean early = (p->subset > 0 || p->test_subset > 0) && !file_noise &&
+                         p->dataset != SOURCE_CSV &&
+                         (p->dataset == SOURCE_NPY || p->n_classes <= 0);
+  g_autoptr (KdfDataset) ds = load (p, early ? &sub : NULL, error);
+  if (ds == NULL) {
+    if (early && g_str_has_prefix ((*error)->message, "a subset of "))
+      g_prefix_error (error, "param '%s' = %d: ",
+                      strstr ((*error)->message, " test rows") ? "test_subset" : "subset",
+                      strstr ((*error)->message, " test rows") ? p->test_subset : p->subset);
     return FALSE;
+  }
   kdf_ctx_progress (ctx, 0.5);
 
-  gboolean file_noise = p->noise == KDF_NOISE_FILE;
   if (file_noise &&
       !add_noise (ctx, ds, p->noise, "noise", p->rate, "rate", step_seed (seed, 3), NULL, error))
     return FALSE;
-  if (p->subset > 0) {
+  if (p->subset > 0 && !early) {
     if (p->subset > ds->x->shape[0]) {
       g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM,
                    "param 'subset' = %d but the training split has only %" G_GINT64_FORMAT
@@ -456,7 +471,7 @@ run (KdfNodeCtx *ctx, gpointer state, GError **error)
     if (!kdf_dataset_subset (ds, KDF_SPLIT_TRAIN, p->subset, step_seed (seed, 1), error))
       return FALSE;
   }
-  if (p->test_subset > 0) {
+  if (p->test_subset > 0 && !early) {
     gint64 have = ds->y_test ? ds->y_test->shape[0] : 0;
     if (p->test_subset > have) {
       g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM,

@@ -147,11 +147,91 @@ max_label (const KdfTensor *y)
   return mx;
 }
 
-/* kdf_dataset_new, with *BAD set to the part an error is about. */
+/* The stratified subsets of SUB taken from the raw tensors (any dtype: u8 pixels stay
+ * u8 until the rows are chosen), so that a small subset of a large data set never holds
+ * the whole set as f32. The rows are the ones kdf_dataset_subset would choose (the same
+ * labels, class count and seeds). Leaves the outputs NULL (nothing taken) when the
+ * tensors are malformed, so that the regular checks report it; FALSE only for a subset
+ * larger than its split. */
+static gboolean
+subset_raw (KdfTensor *x, KdfTensor *labels, KdfTensor *x_test, KdfTensor *y_test, int n_classes,
+            const KdfSubsetSpec *sub, KdfTensor **sx, KdfTensor **sy, KdfTensor **stx,
+            KdfTensor **sty, KdfTensor **rows, int *classes, GError **error)
+{
+  if (labels->rank != 1 || labels->dtype == KDF_DTYPE_F32 || x->rank < 2 ||
+      x->shape[0] != labels->shape[0] || x->shape[0] > G_MAXINT32)
+    return TRUE;
+  if (x_test && (y_test->rank != 1 || y_test->dtype == KDF_DTYPE_F32 ||
+                 x_test->shape[0] != y_test->shape[0]))
+    return TRUE;
+  g_autoptr (KdfTensor) fy = to_i32_labels (labels, "labels", NULL);
+  g_autoptr (KdfTensor) ty = y_test ? to_i32_labels (y_test, "y_test", NULL) : NULL;
+  if (fy == NULL || (y_test && ty == NULL))
+    return TRUE;
+  int c = n_classes;
+  if (c <= 0)
+    c = MAX (max_label (fy), ty ? max_label (ty) : -1) + 1;
+  if (c <= 0 || c > 65536 || !kdf_tensor_check_labels (fy, c, "labels", NULL) ||
+      (ty && !kdf_tensor_check_labels (ty, c, "y_test", NULL)))
+    return TRUE;
+  if (sub->train > fy->shape[0] || (sub->test > 0 && (ty == NULL || sub->test > ty->shape[0]))) {
+    const gboolean train = sub->train > fy->shape[0];
+    g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM,
+                 "a subset of %" G_GINT64_FORMAT " %s rows, but the %s split has only %"
+                 G_GINT64_FORMAT, (gint64) (train ? sub->train : sub->test),
+                 train ? "training" : "test", train ? "training" : "test",
+                 (gint64) (train ? fy->shape[0] : ty ? ty->shape[0] : 0));
+    return FALSE;
+  }
+  if (sub->train > 0) {
+    g_autoptr (KdfTensor) idx = kdf_data_stratified_indices (fy, c, sub->train, sub->train_seed,
+                                                              error);
+    if (idx == NULL)
+      return FALSE;
+    *sx = kdf_data_take_rows (x, kdf_tensor_i32 (idx), sub->train);
+    *sy = kdf_data_take_rows (fy, kdf_tensor_i32 (idx), sub->train);
+    *rows = g_steal_pointer (&idx);
+  }
+  if (sub->test > 0) {
+    g_autoptr (KdfTensor) idx = kdf_data_stratified_indices (ty, c, sub->test, sub->test_seed,
+                                                              error);
+    if (idx == NULL)
+      return FALSE;
+    *stx = kdf_data_take_rows (x_test, kdf_tensor_i32 (idx), sub->test);
+    *sty = kdf_data_take_rows (ty, kdf_tensor_i32 (idx), sub->test);
+  }
+  *classes = c;
+  return TRUE;
+}
+
+/* kdf_dataset_new, with *BAD set to the part an error is about; SUB (nullable): the
+ * subsets to take before the inputs are converted. */
 static KdfDataset *
 dataset_new (const char *name, KdfTensor *x, KdfTensor *labels, KdfTensor *x_test,
-             KdfTensor *y_test, int n_classes, Part *bad, GError **error)
+             KdfTensor *y_test, int n_classes, const KdfSubsetSpec *sub, Part *bad,
+             GError **error)
 {
+  g_autoptr (KdfTensor) sx = NULL;
+  g_autoptr (KdfTensor) sy = NULL;
+  g_autoptr (KdfTensor) stx = NULL;
+  g_autoptr (KdfTensor) sty = NULL;
+  g_autoptr (KdfTensor) rows = NULL;
+  if (sub && (sub->train > 0 || sub->test > 0)) {
+    *bad = PART_LABELS;
+    int c = n_classes;
+    if (!subset_raw (x, labels, x_test, y_test, n_classes, sub, &sx, &sy, &stx, &sty, &rows, &c,
+                     error))
+      return NULL;
+    if (sx) {
+      x = sx;
+      labels = sy;
+    }
+    if (stx) {
+      x_test = stx;
+      y_test = sty;
+    }
+    n_classes = c; /* the class count of the whole data, not of the subset */
+  }
   *bad = PART_X;
   g_autoptr (KdfTensor) fx = to_f32_matrix (x, "x", error);
   if (fx == NULL)
@@ -238,7 +318,7 @@ dataset_new (const char *name, KdfTensor *x, KdfTensor *labels, KdfTensor *x_tes
   kdf_tensor_set_oracle (ds->noisy_mask, TRUE);
   ds->open_mask = kdf_tensor_new_1d (KDF_DTYPE_U8, ds->x->shape[0]);
   kdf_tensor_set_oracle (ds->open_mask, TRUE);
-  ds->index = iota (ds->x->shape[0]);
+  ds->index = rows ? g_steal_pointer (&rows) : iota (ds->x->shape[0]);
   ds->x_test = g_steal_pointer (&tx);
   ds->y_test = g_steal_pointer (&ty);
   return ds;
@@ -251,7 +331,7 @@ kdf_dataset_new (const char *name, KdfTensor *x, KdfTensor *labels, KdfTensor *x
   g_return_val_if_fail (x != NULL && labels != NULL, NULL);
   g_return_val_if_fail ((x_test == NULL) == (y_test == NULL), NULL);
   Part bad;
-  return dataset_new (name, x, labels, x_test, y_test, n_classes, &bad, error);
+  return dataset_new (name, x, labels, x_test, y_test, n_classes, NULL, &bad, error);
 }
 
 /* ---- loading ------------------------------------------------------------------- */
@@ -278,6 +358,13 @@ idx_path (const char *dir, const char *base)
 KdfDataset *
 kdf_dataset_load_idx_dir (const char *name, const char *dir, GError **error)
 {
+  return kdf_dataset_load_idx_dir_subset (name, dir, NULL, error);
+}
+
+KdfDataset *
+kdf_dataset_load_idx_dir_subset (const char *name, const char *dir, const KdfSubsetSpec *sub,
+                                 GError **error)
+{
   g_return_val_if_fail (dir != NULL, NULL);
   KdfTensor *t[4] = { NULL };
   char *paths[4] = { NULL };
@@ -298,7 +385,8 @@ kdf_dataset_load_idx_dir (const char *name, const char *dir, GError **error)
     }
   }
   /* C = 1 + the largest label of training and test */
-  ds = kdf_dataset_new (name ? name : "idx", t[0], t[1], t[2], t[3], 0, error);
+  Part bad;
+  ds = dataset_new (name ? name : "idx", t[0], t[1], t[2], t[3], 0, sub, &bad, error);
 out:
   for (int k = 0; k < 4; k++) {
     kdf_tensor_unref (t[k]);
@@ -309,6 +397,12 @@ out:
 
 KdfDataset *
 kdf_dataset_load_fashion_mnist (const char *dir, GError **error)
+{
+  return kdf_dataset_load_fashion_mnist_subset (dir, NULL, error);
+}
+
+KdfDataset *
+kdf_dataset_load_fashion_mnist_subset (const char *dir, const KdfSubsetSpec *sub, GError **error)
 {
   if (dir == NULL)
     dir = KDF_FASHION_MNIST_DIR;
@@ -323,7 +417,7 @@ kdf_dataset_load_fashion_mnist (const char *dir, GError **error)
       return NULL;
     }
   }
-  KdfDataset *ds = kdf_dataset_load_idx_dir ("fashion-mnist", dir, error);
+  KdfDataset *ds = kdf_dataset_load_idx_dir_subset ("fashion-mnist", dir, sub, error);
   if (ds == NULL)
     return NULL;
   if (ds->n_classes != 10) {
@@ -338,6 +432,13 @@ kdf_dataset_load_fashion_mnist (const char *dir, GError **error)
 
 KdfDataset *
 kdf_dataset_load_npy_dir (const char *dir, int n_classes, GError **error)
+{
+  return kdf_dataset_load_npy_dir_subset (dir, n_classes, NULL, error);
+}
+
+KdfDataset *
+kdf_dataset_load_npy_dir_subset (const char *dir, int n_classes, const KdfSubsetSpec *sub,
+                                 GError **error)
 {
   g_return_val_if_fail (dir != NULL, NULL);
   g_autofree char *px = g_build_filename (dir, "x.npy", NULL);
@@ -376,8 +477,8 @@ kdf_dataset_load_npy_dir (const char *dir, int n_classes, GError **error)
     return NULL;
   }
   Part bad;
-  KdfDataset *ds = dataset_new (dir, x, y, tx, ty, n_classes, &bad, error);
-  if (ds == NULL) {
+  KdfDataset *ds = dataset_new (dir, x, y, tx, ty, n_classes, sub, &bad, error);
+  if (ds == NULL && !g_str_has_prefix ((*error)->message, "a subset of ")) {
     const char *file[] = { [PART_X] = px, [PART_LABELS] = py, [PART_X_TEST] = ptx,
                            [PART_Y_TEST] = pty };
     g_prefix_error (error, "%s: ", file[bad]);

@@ -194,6 +194,28 @@ KDF_API KdfDataset *kdf_dataset_load_fashion_mnist (const char *dir, GError **er
  * are not one-dimensional or lie outside [0, N_CLASSES), splits that disagree. */
 KDF_API KdfDataset *kdf_dataset_load_npy_dir (const char *dir, int n_classes, GError **error);
 
+/* Stratified subsets taken while a data set is loaded, before its inputs become f32 (u8
+ * pixels stay u8 until the rows are chosen): a 1 000-row subset of Fashion-MNIST never
+ * holds the 60 000 rows as f32. The same rows as kdf_dataset_subset with the same seeds
+ * on the whole set (the class count is the whole set's); `index` names each row's row in
+ * the source. 0 = no subset of that split. A subset larger than its split is
+ * KDF_ERROR_PARAM. */
+typedef struct {
+  int64_t train;
+  guint64 train_seed;
+  int64_t test;
+  guint64 test_seed;
+  gpointer reserved[2];
+} KdfSubsetSpec;
+
+KDF_API KdfDataset *kdf_dataset_load_idx_dir_subset (const char *name, const char *dir,
+                                                     const KdfSubsetSpec *sub, GError **error);
+KDF_API KdfDataset *kdf_dataset_load_fashion_mnist_subset (const char *dir,
+                                                           const KdfSubsetSpec *sub,
+                                                           GError **error);
+KDF_API KdfDataset *kdf_dataset_load_npy_dir_subset (const char *dir, int n_classes,
+                                                     const KdfSubsetSpec *sub, GError **error);
+
 /* By name: "fashion-mnist" (PATH = directory or NULL), "idx" (PATH = directory),
  * "npy" (PATH = directory, read by kdf_dataset_load_npy_dir with C inferred), "csv"
  * (PATH = file, header auto-detected, last column the label, no test split). */

@@ -276,6 +276,70 @@ test_npy_dir (void)
   tmpdir_free (dir);
 }
 
+/* Subsets taken while loading (u8 inputs subset before they become f32) are the rows
+ * kdf_dataset_subset takes after loading: x, labels, index and the test split equal. */
+static void
+test_subset_at_load (void)
+{
+  GError *error = NULL;
+  char *dir = tmpdir_new ();
+  const int64_t n = 300, m = 90;
+  int64_t sx[3] = { n, 3, 4 }, stx[3] = { m, 3, 4 };
+  g_autoptr (KdfTensor) x = kdf_tensor_new (KDF_DTYPE_U8, 3, sx);
+  g_autoptr (KdfTensor) tx = kdf_tensor_new (KDF_DTYPE_U8, 3, stx);
+  g_autoptr (KdfTensor) y = kdf_tensor_new_1d (KDF_DTYPE_I32, n);
+  g_autoptr (KdfTensor) ty = kdf_tensor_new_1d (KDF_DTYPE_I32, m);
+  for (int64_t i = 0; i < n; i++) {
+    kdf_tensor_i32 (y)[i] = (int32_t) ((i * 7) % 5 == 0 ? 4 : (i % 4)); /* unequal classes */
+    for (int j = 0; j < 12; j++)
+      kdf_tensor_u8 (x)[i * 12 + j] = (guint8) ((i * 13 + j * 5) % 256);
+  }
+  for (int64_t i = 0; i < m; i++) {
+    kdf_tensor_i32 (ty)[i] = (int32_t) (i % 5);
+    for (int j = 0; j < 12; j++)
+      kdf_tensor_u8 (tx)[i * 12 + j] = (guint8) ((i * 11 + j) % 256);
+  }
+  const char *names[4] = { "x.npy", "labels.npy", "x_test.npy", "y_test.npy" };
+  KdfTensor *parts[4] = { x, y, tx, ty };
+  for (int k = 0; k < 4; k++) {
+    g_autofree char *p = g_build_filename (dir, names[k], NULL);
+    g_assert_true (kdf_npy_write (p, parts[k], &error));
+  }
+  g_autoptr (KdfDataset) whole = kdf_dataset_load_npy_dir (dir, 0, &error);
+  g_assert_no_error (error);
+  g_assert_true (kdf_dataset_subset (whole, KDF_SPLIT_TRAIN, 77, 42, &error));
+  g_assert_true (kdf_dataset_subset (whole, KDF_SPLIT_TEST, 25, 43, &error));
+  KdfSubsetSpec sub = { .train = 77, .train_seed = 42, .test = 25, .test_seed = 43 };
+  g_autoptr (KdfDataset) early = kdf_dataset_load_npy_dir_subset (dir, 0, &sub, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (early->n_classes, ==, whole->n_classes);
+  g_assert_cmpint (early->image_shape[1], ==, 3);
+  const KdfTensor *a[] = { whole->x, whole->labels, whole->clean_labels, whole->index,
+                           whole->x_test, whole->y_test };
+  const KdfTensor *b[] = { early->x, early->labels, early->clean_labels, early->index,
+                           early->x_test, early->y_test };
+  for (gsize k = 0; k < G_N_ELEMENTS (a); k++) {
+    g_assert_cmpint (a[k]->dtype, ==, b[k]->dtype);
+    g_assert_cmpint (a[k]->shape[0], ==, b[k]->shape[0]);
+    g_assert_cmpmem (a[k]->data, kdf_tensor_nbytes (a[k]), b[k]->data, kdf_tensor_nbytes (b[k]));
+  }
+  g_assert_true (kdf_tensor_is_oracle (early->clean_labels));
+  /* the index names source rows: not 0..76 */
+  g_assert_cmpint (kdf_tensor_i32 (early->index)[76], >, 76);
+  /* a subset larger than its split */
+  KdfSubsetSpec big = { .train = n + 1 };
+  g_assert_null (kdf_dataset_load_npy_dir_subset (dir, 0, &big, &error));
+  assert_error (&error, KDF_ERROR_PARAM, "a subset of 301 training rows", NULL);
+  KdfSubsetSpec bigt = { .test = m + 1 };
+  g_assert_null (kdf_dataset_load_npy_dir_subset (dir, 0, &bigt, &error));
+  assert_error (&error, KDF_ERROR_PARAM, "the test split has only 90", NULL);
+  for (int k = 0; k < 4; k++) {
+    g_autofree char *p = g_build_filename (dir, names[k], NULL);
+    g_remove (p);
+  }
+  tmpdir_free (dir);
+}
+
 static void
 test_probs (void)
 {
@@ -329,5 +393,6 @@ main (int argc, char **argv)
   g_test_add_func ("/data/dataset/normalize", test_normalize);
   g_test_add_func ("/data/dataset/npy-dir", test_npy_dir);
   g_test_add_func ("/data/dataset/probs", test_probs);
+  g_test_add_func ("/data/dataset/subset-at-load", test_subset_at_load);
   return g_test_run ();
 }
