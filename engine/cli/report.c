@@ -612,13 +612,21 @@ run_section (GString *out, Run *r, const char *out_dir, gboolean have_dot, int *
       JsonObject *g = json_object_get_object_member (gs, gl->data);
       if (!g)
         continue;
+      /* summary.json's seconds are the last g:run's; the ticks' own add up */
+      double seconds = 0;
+      for (guint t = 0; t < r->ticks->len; t++) {
+        JsonObject *o = r->ticks->pdata[t];
+        if (g_strcmp0 (json_object_get_string_member_with_default (o, "graph", ""),
+                       gl->data) == 0)
+          seconds += json_object_get_double_member_with_default (o, "seconds", 0);
+      }
       g_string_append (out, "<tr><th>graph ");
       h (out, gl->data);
       g_string_append_printf (
-          out, "</th><td>seed %" G_GINT64_FORMAT ", %" G_GINT64_FORMAT " ticks, %.1f s, %s</td></tr>\n",
+          out, "</th><td>seed %" G_GINT64_FORMAT ", %" G_GINT64_FORMAT " ticks (%.1f s in "
+               "them), %s</td></tr>\n",
           json_object_get_int_member_with_default (g, "seed", 0),
-          json_object_get_int_member_with_default (g, "ticks", 0),
-          json_object_get_double_member_with_default (g, "seconds", 0),
+          json_object_get_int_member_with_default (g, "ticks", 0), seconds,
           json_object_get_string_member_with_default (g, "status", "?"));
     }
     g_string_append (out, "</table>\n");
@@ -906,6 +914,9 @@ write_report (GPtrArray *runs, const char *out_dir, int *n_images, GError **erro
         const char *key = keys->pdata[k];
         char *node = NULL;
         const char *prefix = runs->len > 1 ? r->label : "";
+        /* the run's label, then the graph's name unless the label says it already */
+        if (strcmp (prefix, graph) == 0 && r->graphs->len == 1)
+          prefix = "";
         g_autofree char *label =
             r->graphs->len > 1 || runs->len > 1
                 ? g_strdup_printf ("%s%s%s: %s", prefix, *prefix ? " " : "", graph, key)

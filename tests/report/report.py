@@ -78,7 +78,7 @@ try:
             fail("the histogram has no %r" % want)
     # the curves overlay both runs
     acc = svg_text("curves-accuracy.svg")
-    for want in ("blind_kd blind_kd: test_eval.accuracy", "ce ce: student_eval.accuracy"):
+    for want in ("blind_kd: test_eval.accuracy", "ce: student_eval.accuracy"):
         if want not in acc:
             fail("the accuracy curves have no %r" % want)
     with open(index, encoding="utf-8") as f:
