@@ -883,7 +883,8 @@ run_section (GString *out, Run *r, const char *out_dir, gboolean have_dot, int *
 static gboolean
 write_report (GPtrArray *runs, const char *out_dir, int *n_images, GError **error)
 {
-  gboolean have_dot = g_find_program_in_path ("dot") != NULL;
+  g_autofree char *dot_path = g_find_program_in_path ("dot");
+  gboolean have_dot = dot_path != NULL;
   GString *out = g_string_new (NULL);
   g_string_append (out, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
                         "<title>kdflow report</title>\n<style>");
