@@ -350,9 +350,10 @@ plot_lines (const char *path, const char *title, const char *ylabel, GPtrArray *
   for (guint i = 0; i < series->len; i++) {
     Series *s = series->pdata[i];
     colours[i] = 2 + (int) (i % N_SERIES_COLOURS);
-    styles[i] = s->style;
+    /* past ten series the colours repeat: the next ten get the next dash pattern */
+    styles[i] = 1 + (s->style - 1 + (int) (i / N_SERIES_COLOURS)) % 8;
     plcol0 (colours[i]);
-    pllsty (s->style);
+    pllsty (styles[i]);
     plline ((PLINT) s->x->len, (PLFLT *) s->x->data, (PLFLT *) s->y->data);
     if (s->x->len <= 40)
       plpoin ((PLINT) s->x->len, (PLFLT *) s->x->data, (PLFLT *) s->y->data, 17);
