@@ -161,6 +161,7 @@ struct _KdfGraph {
   gboolean has_run;
   guint64 next_version;
   gint running; /* atomic: inside kdf_graph_run */
+  GArray *tick_metrics; /* KdfMetric: what the last completed tick recorded */
 };
 
 static inline guint64

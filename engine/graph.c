@@ -20,6 +20,7 @@ kdf_graph_new (const char *name, guint64 seed)
   g->by_name = g_hash_table_new (g_str_hash, g_str_equal);
   g->cancellable = g_cancellable_new ();
   g->warnings = g_ptr_array_new_with_free_func (g_free);
+  g->tick_metrics = g_array_new (FALSE, FALSE, sizeof (KdfMetric));
   g->next_version = 1;
   return g;
 }
@@ -97,6 +98,9 @@ kdf_graph_unref (KdfGraph *g)
     g_ptr_array_free (g->order, TRUE);
   g_object_unref (g->cancellable);
   g_ptr_array_free (g->warnings, TRUE);
+  for (guint i = 0; i < g->tick_metrics->len; i++)
+    g_free (g_array_index (g->tick_metrics, KdfMetric, i).key);
+  g_array_free (g->tick_metrics, TRUE);
   g_free (g->name);
   g_free (g);
 }
@@ -135,6 +139,25 @@ guint
 kdf_graph_get_tick (KdfGraph *g)
 {
   return g->tick;
+}
+
+guint
+kdf_graph_n_metrics (KdfGraph *g)
+{
+  g_return_val_if_fail (g != NULL, 0);
+  return g->tick_metrics->len;
+}
+
+const char *
+kdf_graph_metric (KdfGraph *g, guint i, double *value)
+{
+  g_return_val_if_fail (g != NULL, NULL);
+  if (i >= g->tick_metrics->len)
+    return NULL;
+  KdfMetric *m = &g_array_index (g->tick_metrics, KdfMetric, i);
+  if (value)
+    *value = m->value;
+  return m->key;
 }
 
 /* ---- nodes -------------------------------------------------------------------- */

@@ -133,6 +133,9 @@ kdf_rundir_append_metrics (KdfGraph *g, guint tick, double tick_seconds, JsonObj
   json_builder_add_int_value (b, tick);
   json_builder_set_member_name (b, "seconds");
   json_builder_add_double_value (b, tick_seconds);
+  for (guint k = 0; k < g->tick_metrics->len; k++)
+    g_free (g_array_index (g->tick_metrics, KdfMetric, k).key);
+  g_array_set_size (g->tick_metrics, 0);
   for (guint i = 0; i < g->nodes->len; i++) {
     KdfNode *n = g->nodes->pdata[i];
     for (guint k = 0; k < n->metrics->len; k++) {
@@ -141,7 +144,7 @@ kdf_rundir_append_metrics (KdfGraph *g, guint tick, double tick_seconds, JsonObj
       json_builder_add_double_value (b, m->value);
       if (last)
         json_object_set_double_member (last, m->key, m->value);
-      g_free (m->key);
+      g_array_append_val (g->tick_metrics, *m); /* the key moves there */
     }
     g_array_set_size (n->metrics, 0);
   }

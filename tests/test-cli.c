@@ -341,7 +341,7 @@ test_run_directory (void)
   g_autofree char *path = script ("plain.lua");
   Result r = run_env ((const char *[]){ env, NULL },
                       (const char *[]){ "run", path, "--out", out, "--threads", "1", NULL });
-  expect (&r, 0, (const char *[]){ "sum\t6.0", "tick 2/2 done", "run directory: ", NULL });
+  expect (&r, 0, (const char *[]){ "sum\t6.0", "plain: epoch 2/2", "run directory: ", NULL });
   result_clear (&r);
   g_autofree char *metrics = slurp (out, "metrics.jsonl");
   g_autofree char *summary = slurp (out, "summary.json");

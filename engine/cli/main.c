@@ -14,12 +14,14 @@
 #include <unistd.h>
 
 #include "../lua/kdflow-lua.h"
+#include "report.h"
 
 static const char usage_text[] =
     "usage:\n"
     "  kdflow run GRAPH.lua [--set key=value]... [--threads N] [--out DIR [--replace]] [--quiet]\n"
     "             [--memory SIZE]\n"
     "  kdflow dot GRAPH.lua [--set key=value]... [-o FILE]\n"
+    "  kdflow report RUN_DIR [RUN_DIR]... [--out DIR]\n"
     "  kdflow nodes\n"
     "  kdflow describe KIND\n"
     "  kdflow --version\n"
@@ -69,8 +71,8 @@ static const char describe_help[] =
     "usage: kdflow describe KIND\n"
     "A node kind's ports (with their types), params (with defaults and ranges) and summary.\n";
 
-static const char *const commands[] = { "run", "dot", "nodes", "describe", "help", "--version",
-                                        "--help" };
+static const char *const commands[] = { "run", "dot", "report", "nodes", "describe", "help",
+                                        "--version", "--help" };
 
 static int
 help (const char *text)
@@ -323,6 +325,8 @@ main (int argc, char **argv)
         return help (dot_help);
       if (strcmp (on, "nodes") == 0)
         return help (nodes_help);
+      if (strcmp (on, "report") == 0)
+        return help (kdf_cli_report_help ());
       if (strcmp (on, "describe") == 0)
         return help (describe_help);
     }
@@ -333,7 +337,9 @@ main (int argc, char **argv)
     return help (nodes_help);
   if (sub_help && strcmp (cmd, "describe") == 0)
     return help (describe_help);
-  if (strcmp (cmd, "nodes") == 0) {
+  if (strcmp (cmd, "report") == 0) {
+    status = kdf_cli_report (argc - 2, argv + 2);
+  } else if (strcmp (cmd, "nodes") == 0) {
     if (argc != 2)
       return usage_error ("'nodes' takes no arguments, got '%s'", argv[2]);
     status = cmd_nodes ();

@@ -3,6 +3,7 @@
  * ports, the params-and-inputs tables that set params and make edges, schedules (a
  * Lua function of the tick as a param) and constants (a tensor or a model given for
  * an input). g:lua and g:foreign live in binding-luanode.c and binding-foreign.c. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,7 +74,7 @@ l_graph (lua_State *L)
     lua_pop (L, 2);
   }
   GraphUD *ud = lua_newuserdatauv (L, sizeof (GraphUD), 0);
-  ud->g = NULL;
+  memset (ud, 0, sizeof *ud);
   luaL_setmetatable (L, GRAPH_MT);
   ud->g = kdf_graph_new (name, (guint64) seed);
   lua_pushvalue (L, -1);
@@ -592,35 +593,104 @@ graph_write_dot (lua_State *L)
 typedef struct {
   gboolean tty;
   gboolean quiet;
-  guint last_tick_printed;
+  GraphUD *ud;
 } Progress;
 
+static void
+format_duration (char *buf, gsize size, double s)
+{
+  if (s < 1)
+    g_snprintf (buf, size, "<1 s");
+  else if (s < 60)
+    g_snprintf (buf, size, "%.0f s", s);
+  else if (s < 3600)
+    g_snprintf (buf, size, "%dm%02ds", (int) s / 60, (int) s % 60);
+  else
+    g_snprintf (buf, size, "%dh%02dm", (int) s / 3600, ((int) s % 3600) / 60);
+}
+
+/* The last tick's numbers a person watches: the first NODE.loss, the first accuracy
+ * of a node whose name says validation ("val") and the first other accuracy (test). */
+static char *
+tick_numbers (KdfGraph *g)
+{
+  double loss = NAN, acc = NAN, val = NAN, v;
+  const char *key;
+  for (guint i = 0; (key = kdf_graph_metric (g, i, &v)); i++) {
+    if (g_str_has_suffix (key, ".loss") && isnan (loss))
+      loss = v;
+    else if (g_str_has_suffix (key, ".accuracy")) {
+      g_autofree char *node = g_strndup (key, strlen (key) - strlen (".accuracy"));
+      g_auto (GStrv) parts = g_strsplit (node, "_", -1);
+      if (g_strv_contains ((const char *const *) parts, "val")) {
+        if (isnan (val))
+          val = v;
+      } else if (isnan (acc))
+        acc = v;
+    }
+  }
+  GString *out = g_string_new (NULL);
+  if (!isnan (loss))
+    g_string_append_printf (out, "  loss %.4f", loss);
+  if (!isnan (acc))
+    g_string_append_printf (out, "  acc %.4f", acc);
+  if (!isnan (val))
+    g_string_append_printf (out, "  val %.4f", val);
+  return g_string_free (out, FALSE);
+}
+
+/* A bar on a terminal (rewritten in place); elsewhere a line per finished tick. Both
+ * say the epoch (a tick: one epoch of every trainer) out of the ticks planned (g:run's
+ * `total`, else this run's last), the last tick's loss and accuracy, the time so far
+ * and, with a total, an ETA from the mean time per tick since the graph's first run. */
 static void
 print_progress (const KdfProgress *p, gpointer user_data)
 {
   Progress *pr = user_data;
   if (pr->quiet)
     return;
+  GraphUD *ud = pr->ud;
+  KdfGraph *g = ud->g;
+  guint total = MAX (ud->total, p->ticks_total);
+  double done = p->tick + (p->tick_done ? 1.0 : (double) p->nodes_done / MAX (1, p->nodes_total));
+  double elapsed = (double) (g_get_monotonic_time () - ud->t_first) * 1e-6;
+  /* the first tick also loads data: once it is done, the rate counts the ticks after */
+  if (p->tick_done && p->tick == ud->tick_first)
+    ud->t_first_done = g_get_monotonic_time ();
+  double since = done - ud->tick_first, base = elapsed;
+  if (ud->t_first_done && done > ud->tick_first + 1) {
+    since = done - ud->tick_first - 1;
+    base = (double) (g_get_monotonic_time () - ud->t_first_done) * 1e-6;
+  }
+  char eta[32] = "", spent[32];
+  format_duration (spent, sizeof spent, elapsed);
+  if (total > 1 && since > 0 && done < total) {
+    char d[24];
+    format_duration (d, sizeof d, base / since * (total - done));
+    g_snprintf (eta, sizeof eta, "  ETA %s", d);
+  }
+  g_autofree char *numbers = p->tick_done || p->tick > 0 ? tick_numbers (g) : g_strdup ("");
+  const char *name = kdf_graph_get_name (g);
   if (pr->tty) {
-    double frac = p->ticks_total ? (p->tick + (p->tick_done ? 1.0 : (double) p->nodes_done / MAX (1, p->nodes_total))) /
-                                       (double) p->ticks_total
-                                 : 0;
-    /* relative to this run's ticks is unknown here; show absolute progress */
-    int width = 30, fill = (int) (CLAMP (frac, 0, 1) * width);
-    char bar[64];
+    double frac = total ? done / total : 0;
+    int width = 20, fill = (int) (CLAMP (frac, 0, 1) * width);
+    char bar[32];
     for (int i = 0; i < width; i++)
       bar[i] = i < fill ? '#' : '.';
     bar[width] = '\0';
-    g_autofree char *node = p->node && p->node_fraction >= 0
-                                ? g_strdup_printf (" %s %3.0f%%", p->node, p->node_fraction * 100)
-                                : g_strdup (p->node ? p->node : "");
-    fprintf (stderr, "\r\033[K[%s] tick %u/%u%s  %.1f s", bar, p->tick + 1, p->ticks_total,
-             p->tick_done ? "" : node, p->elapsed);
-    if (p->tick_done && p->tick + 1 == p->ticks_total)
+    g_autofree char *node = p->tick_done || !p->node ? g_strdup ("")
+                            : p->node_fraction >= 0
+                                ? g_strdup_printf ("  %s %3.0f%%", p->node, p->node_fraction * 100)
+                                : g_strdup_printf ("  %s", p->node);
+    fprintf (stderr, "\r\033[K[%s] %s epoch %u/%u%s%s  %s%s", bar, name,
+             p->tick_done ? p->tick + 1 : MIN (p->tick + 1, total), total, node, numbers, spent,
+             eta);
+    if (p->tick_done && p->tick + 1 >= total)
       fputc ('\n', stderr);
     fflush (stderr);
-  } else if (p->tick_done && p->ticks_total > 1) {
-    fprintf (stderr, "tick %u/%u done, %.2f s\n", p->tick + 1, p->ticks_total, p->elapsed);
+  } else if (p->tick_done && total > 1) {
+    fprintf (stderr, "%s: epoch %u/%u%s  %s%s\n", name, p->tick + 1, total, numbers, spent, eta);
+    fflush (stderr);
   }
 }
 
@@ -641,7 +711,9 @@ static int
 graph_run (lua_State *L)
 {
   KdfGraph *g = kdf_lua_check_graph (L, 1);
+  GraphUD *ud = luaL_checkudata (L, 1, GRAPH_MT);
   const KdfLuaConfig *config = kdf_lua_get_config (L);
+  guint total = 0;
   KdfRunOptions opts = { 0 };
   opts.ticks = 1;
   opts.threads = config->threads;
@@ -658,7 +730,10 @@ graph_run (lua_State *L)
     lua_getfield (L, 2, "out");
     if (!lua_isnil (L, -1))
       out = luaL_checkstring (L, -1);
-    lua_pop (L, 3);
+    lua_getfield (L, 2, "total");
+    if (!lua_isnil (L, -1))
+      total = (guint) kdf_lua_check_count (L, -1, "g:run: total", 1, G_MAXINT32);
+    lua_pop (L, 4);
   }
   GError *error = NULL;
   if (config->dot_only) {
@@ -678,7 +753,13 @@ graph_run (lua_State *L)
   /* a directory this script has not used yet must be fresh (or --replace) */
   if (out && !kdf_lua_claim_run_dir (L, out, &error))
     return kdf_lua_raise_gerror (L, error);
-  Progress pr = { isatty (2), config->quiet, 0 };
+  if (total)
+    ud->total = total;
+  if (!ud->t_first) {
+    ud->t_first = g_get_monotonic_time ();
+    ud->tick_first = kdf_graph_get_tick (g);
+  }
+  Progress pr = { isatty (2), config->quiet, ud };
   opts.run_dir = out;
   opts.progress = print_progress;
   opts.warning = print_warning;
@@ -694,6 +775,21 @@ graph_run (lua_State *L)
     return kdf_lua_raise_gerror (L, error);
   }
   lua_pushboolean (L, 1);
+  return 1;
+}
+
+/* g:metrics() → { ["node.key"] = value, ... }: what the last tick recorded */
+static int
+graph_metrics (lua_State *L)
+{
+  KdfGraph *g = kdf_lua_check_graph (L, 1);
+  lua_createtable (L, 0, (int) kdf_graph_n_metrics (g));
+  double v;
+  const char *key;
+  for (guint i = 0; (key = kdf_graph_metric (g, i, &v)); i++) {
+    lua_pushnumber (L, v);
+    lua_setfield (L, -2, key);
+  }
   return 1;
 }
 
@@ -894,6 +990,7 @@ kdf_lua_open_graph (lua_State *L)
     { "node", graph_node },       { "connect", graph_connect }, { "foreign", kdf_lua_graph_foreign },
     { "lua", kdf_lua_graph_lua }, { "prepare", graph_prepare }, { "disconnect", graph_disconnect }, { "run", graph_run },
     { "dot", graph_dot },         { "write_dot", graph_write_dot }, { "tick", graph_tick },
+    { "metrics", graph_metrics },
     { "find", graph_find },       { "stats", graph_stats },     { NULL, NULL } };
   kdf_lua_new_metatable (L, GRAPH_MT, graph_meta, graph_methods);
 

@@ -45,6 +45,11 @@ G_BEGIN_DECLS
 
 typedef struct {
   KdfGraph *g;
+  /* progress across g:run calls: the ticks planned in all (g:run's `total`), when and
+   * at which tick the first run started (for the ETA) */
+  guint total;
+  gint64 t_first, t_first_done;
+  guint tick_first;
 } GraphUD;
 
 typedef struct {

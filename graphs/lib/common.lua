@@ -84,7 +84,7 @@ end
 function M.train(g, mon, ticks, on_tick)
   local best = { val = -1, test = 0, tick = 0 }
   for t = 1, ticks do
-    g:run { ticks = 1 }
+    g:run { ticks = 1, total = ticks }
     local test = mon.eval.accuracy:value():item()
     local val = mon.eval_val and mon.eval_val.accuracy:value():item()
     -- without a validation split nothing is chosen: the "best" tick is the last one (the

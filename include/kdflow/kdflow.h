@@ -225,6 +225,11 @@ KDF_API gboolean kdf_run_dir_end (const char *dir, int exit_status, const char *
 /* Has kdf_interrupt been called? (Lua's debug hook polls it to stop Lua loops.) */
 KDF_API gboolean kdf_interrupted (void);
 KDF_API guint kdf_graph_get_tick (KdfGraph *g); /* ticks completed so far */
+/* The numbers the last completed tick recorded ("node.key", as in its metrics.jsonl
+ * line), in node order: kdf_graph_metric returns the I-th key (transfer none, valid
+ * until the next tick) and sets *VALUE; NULL past the end. */
+KDF_API guint kdf_graph_n_metrics (KdfGraph *g);
+KDF_API const char *kdf_graph_metric (KdfGraph *g, guint i, double *value);
 
 /* The last value of an output (transfer none), or NULL. KIND may be NULL. */
 KDF_API gpointer kdf_node_get_output (KdfNode *n, const char *port, KdfValueKind *kind);
