@@ -197,7 +197,7 @@ kdf_trainer_new (KdfModel *net0, KdfModel *net1, KdfOptimizer *opt, const KdfTra
   {
     /* a batch of activations through every net, the optimizer's state (two moments at
      * most) and the trainer's own buffers, within the memory budget */
-    guint64 floats = 5 * (guint64) c.batch * (guint64) net0->in_size;
+    guint64 floats = 8 * (guint64) c.batch * (guint64) net0->in_size; /* x, 2 views, 2 mixed, 3 with rotations */
     for (int k = 0; k < (net1 ? 2 : 1); k++)
       for (guint j = 0; j < kdf_model_n_nets (nets[k]); j++) {
         const KdfNet *nt = kdf_model_nth_net (nets[k], j);

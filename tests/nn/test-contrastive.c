@@ -221,6 +221,13 @@ test_values (void)
   g_assert_cmpfloat (fabs (kdf_proto_nce (NULL, NULL, NULL, z, z, y0, perm, 1.0, pr, 2, 2, 2, 1.0, 1) -
                            (log (G_E + 1) - 1)),
                      <, 1e-12);
+  /* an anchor without a positive is left out of the mean: u = e1, e1, e2, labels 0 0 1,
+   * τ = 1: anchors 0 and 1 each give log(e + 1) − 1, anchor 2 none */
+  const float z3[6] = { 1, 0, 2, 0, 0, 1 };
+  const int32_t y3[3] = { 0, 0, 1 };
+  double rl[3];
+  g_assert_cmpfloat (fabs (kdf_supcon (NULL, rl, z3, y3, 3, 2, 1.0, 1) - (log (G_E + 1) - 1)), <, 1e-12);
+  g_assert_cmpfloat (rl[2], ==, 0.0);
   /* no anchor has a positive: 0 */
   const int32_t yd[2] = { 0, 1 };
   g_assert_cmpfloat (kdf_supcon (NULL, NULL, z, yd, 2, 2, 0.5, 1), ==, 0.0);
@@ -400,6 +407,13 @@ test_term_modes (void)
     g_autoptr (KdfLoss) ce = kdf_loss_ce_new (y, NULL, 0.5, &err);
     check_term (l, ce, "mlp:9-7-3", 9);
   }
+  /* proto and instance on one head (MODUL's pair): both gradients reach it */
+  KdfContrastOptions op = { .mode = KDF_CONTRAST_PROTO, .tau = 0.3, .beta = 8, .dim = 4, .seed = 9 };
+  KdfContrastOptions oi = { .mode = KDF_CONTRAST_INSTANCE, .tau = 0.3, .dim = 4, .seed = 9 };
+  g_autoptr (KdfLoss) lp = kdf_loss_contrastive_new (&op, y, emb, pr, NULL, 1.0, &err);
+  g_autoptr (KdfLoss) li = kdf_loss_contrastive_new (&oi, NULL, emb, NULL, NULL, 0.7, &err);
+  g_assert_no_error (err);
+  check_term (lp, li, "mlp:9-7-3", 9);
 }
 
 static void
