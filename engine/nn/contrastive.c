@@ -64,9 +64,7 @@ kdf_supcon (float *gz, double *row_loss, const float *z, const int32_t *y, int64
   g_autofree double *u = g_new (double, m * d), *nrm = g_new (double, m);
   g_autofree double *s = g_new (double, m * m), *g = g_new0 (double, m * m);
   l2n (u, nrm, z, m, d);
-  for (int64_t a = 0; a < m; a++)
-    for (int64_t k = a; k < m; k++)
-      s[a * m + k] = s[k * m + a] = dotd (u + a * d, u + k * d, d) / tau;
+  kdf_dgemm_rm (FALSE, TRUE, m, m, d, 1.0 / tau, u, d, u, d, 0.0, s, m, 1); /* S = U·Uᵀ/τ */
   int64_t anchors = 0;
   double total = 0.0;
   for (int64_t a = 0; a < m; a++) {
@@ -103,17 +101,9 @@ kdf_supcon (float *gz, double *row_loss, const float *z, const int32_t *y, int64
   if (gz) {
     g_autofree double *gu = g_new0 (double, m * d);
     const double f = 1.0 / (tau * (double) anchors);
-    for (int64_t a = 0; a < m; a++)
-      for (int64_t k = 0; k < m; k++) {
-        const double c = g[a * m + k] * f;
-        if (c == 0.0)
-          continue;
-        /* s_ak = u_a·u_k/τ: both ends move */
-        for (int64_t j = 0; j < d; j++) {
-          gu[a * d + j] += c * u[k * d + j];
-          gu[k * d + j] += c * u[a * d + j];
-        }
-      }
+    /* s_ak = u_a·u_k/τ: both ends move, GU = f·(G·U + Gᵀ·U) */
+    kdf_dgemm_rm (FALSE, FALSE, m, d, m, f, g, m, u, d, 0.0, gu, d, 1);
+    kdf_dgemm_rm (TRUE, FALSE, m, d, m, f, g, m, u, d, 1.0, gu, d, 1);
     l2n_back (gz, gu, u, nrm, m, d, scale);
   }
   return total / (double) anchors;
@@ -128,46 +118,42 @@ kdf_instance_nce (float *gz, double *row_loss, const float *z, const float *t, i
     return 0.0;
   g_autofree double *u = g_new (double, n * d), *nu = g_new (double, n);
   g_autofree double *v = g_new (double, n * d), *nv = g_new (double, n);
-  g_autofree double *su = g_new (double, n), *sv = g_new (double, n);
-  g_autofree double *gu = gz ? g_new0 (double, n * d) : NULL;
+  /* SV = U·Vᵀ/τ, SU = U·Uᵀ/τ (its diagonal is not a candidate), then in place the
+   * coefficients ∂ℓ_i/∂s (softmax − [the positive]) scaled by 1/(τn) */
+  g_autofree double *sv = g_new (double, n * n), *su = g_new (double, n * n);
   l2n (u, nu, z, n, d);
   l2n (v, nv, t, n, d);
+  kdf_dgemm_rm (FALSE, TRUE, n, n, d, 1.0 / tau, u, d, v, d, 0.0, sv, n, 1);
+  kdf_dgemm_rm (FALSE, TRUE, n, n, d, 1.0 / tau, u, d, u, d, 0.0, su, n, 1);
   double total = 0.0;
   const double f = 1.0 / (tau * (double) n);
   for (int64_t i = 0; i < n; i++) {
-    const double *ui = u + i * d;
+    double *svi = sv + i * n, *sui = su + i * n;
+    sui[i] = -INFINITY;
     double mx = -INFINITY;
-    for (int64_t j = 0; j < n; j++) {
-      sv[j] = dotd (ui, v + j * d, d) / tau;
-      su[j] = j == i ? -INFINITY : dotd (ui, u + j * d, d) / tau;
-      mx = fmax (mx, fmax (sv[j], su[j]));
-    }
+    for (int64_t j = 0; j < n; j++)
+      mx = fmax (mx, fmax (svi[j], sui[j]));
     double se = 0.0;
     for (int64_t j = 0; j < n; j++)
-      se += exp (sv[j] - mx) + (j == i ? 0.0 : exp (su[j] - mx));
+      se += exp (svi[j] - mx) + (j == i ? 0.0 : exp (sui[j] - mx));
     const double lse = mx + log (se);
-    const double li = lse - sv[i];
+    const double li = lse - svi[i];
     total += li;
     if (row_loss)
       row_loss[i] = li;
-    if (!gu)
-      continue;
-    /* ∂ℓ_i/∂s = softmax − [the positive]; s = u_i·(v_j or u_j)/τ */
     for (int64_t j = 0; j < n; j++) {
-      const double cv = (exp (sv[j] - lse) - (j == i ? 1.0 : 0.0)) * f;
-      for (int64_t k = 0; k < d; k++)
-        gu[i * d + k] += cv * v[j * d + k];
-      if (j == i)
-        continue;
-      const double cu = exp (su[j] - lse) * f;
-      for (int64_t k = 0; k < d; k++) {
-        gu[i * d + k] += cu * u[j * d + k];
-        gu[j * d + k] += cu * ui[k];
-      }
+      svi[j] = (exp (svi[j] - lse) - (j == i ? 1.0 : 0.0)) * f;
+      sui[j] = j == i ? 0.0 : exp (sui[j] - lse) * f;
     }
   }
-  if (gu)
+  if (gz) {
+    /* s = u_i·v_j/τ moves u_i; s = u_i·u_j/τ moves both: GU = CV·V + CU·U + CUᵀ·U */
+    g_autofree double *gu = g_new (double, n * d);
+    kdf_dgemm_rm (FALSE, FALSE, n, d, n, 1.0, sv, n, v, d, 0.0, gu, d, 1);
+    kdf_dgemm_rm (FALSE, FALSE, n, d, n, 1.0, su, n, u, d, 1.0, gu, d, 1);
+    kdf_dgemm_rm (TRUE, FALSE, n, d, n, 1.0, su, n, u, d, 1.0, gu, d, 1);
     l2n_back (gz, gu, u, nu, n, d, scale);
+  }
   return total / (double) n;
 }
 
