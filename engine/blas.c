@@ -6,6 +6,8 @@
 #include <kdflow/base.h>
 #include <kdflow/tensor.h>
 
+#include "nn/nn-private.h"
+
 void
 kdf_sgemm (KdfTrans transa, KdfTrans transb, int64_t m, int64_t n, int64_t k, float alpha,
            const float *a, int64_t rsa, int64_t csa, const float *b, int64_t rsb,
@@ -18,6 +20,22 @@ kdf_sgemm (KdfTrans transa, KdfTrans transb, int64_t m, int64_t n, int64_t k, fl
   bli_sgemm_ex (transa == KDF_TRANS ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE,
                 transb == KDF_TRANS ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE, m, n, k, &alpha,
                 (float *) a, rsa, csa, (float *) b, rsb, csb, &beta, c, rsc, csc, NULL, &rntm);
+}
+
+/* C (m×n) = alpha·op(A)·op(B) + beta·C in double, row-major and contiguous (lda = the
+ * stored row length): engine/nn/contrastive.c's similarity matrices (nn-private.h). */
+void
+kdf_dgemm_rm (gboolean ta, gboolean tb, int64_t m, int64_t n, int64_t k, double alpha,
+              const double *a, int64_t lda, const double *b, int64_t ldb, double beta, double *c,
+              int64_t ldc, int threads)
+{
+  if (m == 0 || n == 0)
+    return;
+  rntm_t rntm = BLIS_RNTM_INITIALIZER;
+  bli_rntm_set_num_threads (threads > 0 ? threads : 1, &rntm);
+  bli_dgemm_ex (ta ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE, tb ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE,
+                m, n, k, &alpha, (double *) a, lda, 1, (double *) b, ldb, 1, &beta, c, ldc, 1,
+                NULL, &rntm);
 }
 
 static gboolean

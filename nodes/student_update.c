@@ -22,6 +22,7 @@ typedef struct {
   double weight_decay;
   guint augment; /* KdfAugmentFlags */
   int shift;
+  double noise;
   double mixup;
   const char *save;
 } Params;
@@ -72,6 +73,9 @@ static const KdfParamSpec params[] = {
   KDF_PARAM_ENUM (Params, augment, "none", augments,
                   "image augmentation (two views when a loss asks)"),
   KDF_PARAM_INT (Params, shift, 2, 1, 64, "pixels of the random shift"),
+  KDF_PARAM_DOUBLE (Params, noise, 0, 0, 100,
+                    "std of Gaussian noise added to each view's inputs (0: none); with "
+                    "augment, what makes a contrastive term's two views differ"),
   KDF_PARAM_DOUBLE (Params, mixup, 0, 0, 100, "mixup Beta(α, α); 0 is off"),
   KDF_PARAM_STRING (Params, save, "", "write the student's checkpoint here after each tick "
                                       "(relative paths go into the run directory)"),
@@ -147,7 +151,7 @@ init (KdfNodeCtx *ctx, gpointer *state, GError **error)
     if (!kdf_optimizer_add_model (s->opt, s->net[k], error))
       return FALSE;
   KdfTrainConfig tc = { .batch = p->batch, .augment = p->augment, .shift = p->shift,
-                        .mixup_alpha = p->mixup };
+                        .mixup_alpha = p->mixup, .noise = p->noise };
   s->tr = kdf_trainer_new (s->net[0], s->net[1], s->opt, &tc, error);
   return s->tr != NULL;
 }

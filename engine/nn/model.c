@@ -381,6 +381,35 @@ kdf_model_get_head_grad (KdfModel *m, int head)
   return hp->dact[h->n_layers];
 }
 
+const float *
+kdf_model_head_train (KdfModel *m, const char *name, const char *spec, guint64 seed, int threads,
+                      float **grad, GError **error)
+{
+  g_return_val_if_fail (m != NULL && name != NULL && spec != NULL && grad != NULL, NULL);
+  if (!m->train_pass || m->batch <= 0) {
+    g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM,
+                 "head '%s' of '%s': no training forward to run it on", name, m->arch);
+    return NULL;
+  }
+  int h = kdf_model_find_head (m, name);
+  if (h >= 0) {
+    KdfNet *net = m->heads->pdata[h];
+    if (g_strcmp0 (net->spec, spec) != 0) {
+      g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM,
+                   "model '%s' has a head '%s' of spec '%s', a loss term asks for '%s' (give "
+                   "the terms different head names or the same size)",
+                   m->arch, name, net->spec, spec);
+      return NULL;
+    }
+  } else if ((h = kdf_model_add_head (m, name, spec, seed, error)) < 0)
+    return NULL;
+  KdfPass *hp = head_pass (m, (guint) h);
+  const float *out = hp->pending ? hp->act[((KdfNet *) m->heads->pdata[h])->n_layers]
+                                 : kdf_model_head_forward (m, h, threads);
+  *grad = kdf_model_get_head_grad (m, h);
+  return out;
+}
+
 void
 kdf_model_backward_ex (KdfModel *m, const KdfBackwardHooks *hooks, int threads)
 {

@@ -138,4 +138,10 @@ gboolean kdf_loss_label_at (int32_t *out, const char *term, const int32_t *y, in
 /* "heads" metadata: "name=spec;name=spec" (newly allocated, "" if none). */
 char *kdf_model_heads_string (KdfModel *m);
 
+/* blas.c: C (m×n) = alpha·op(A)·op(B) + beta·C in double, row-major (TA/TB transpose
+ * the stored matrices; LDA etc. their stored row lengths). */
+void kdf_dgemm_rm (gboolean ta, gboolean tb, int64_t m, int64_t n, int64_t k, double alpha,
+                   const double *a, int64_t lda, const double *b, int64_t ldb, double beta,
+                   double *c, int64_t ldc, int threads);
+
 G_END_DECLS

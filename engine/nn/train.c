@@ -46,6 +46,45 @@ kdf_augment (float *out, const float *in, int64_t n, int c, int h, int w, guint 
   }
 }
 
+void
+kdf_rotate90 (float *out, const float *in, int64_t n, int c, int s, const int32_t *rot)
+{
+  g_return_if_fail (out != in && rot != NULL);
+  const int64_t plane = (int64_t) s * s;
+  for (int64_t i = 0; i < n; i++) {
+    const int k = ((rot[i] % 4) + 4) % 4;
+    for (int ch = 0; ch < c; ch++) {
+      const float *src = in + (i * c + ch) * plane;
+      float *dst = out + (i * c + ch) * plane;
+      for (int y = 0; y < s; y++)
+        for (int x = 0; x < s; x++) {
+          /* a counter-clockwise quarter turn: out(y, x) = in(x, S−1−y) */
+          int sy, sx;
+          switch (k) {
+          case 1: sy = x; sx = s - 1 - y; break;
+          case 2: sy = s - 1 - y; sx = s - 1 - x; break;
+          case 3: sy = s - 1 - x; sx = y; break;
+          default: sy = y; sx = x; break;
+          }
+          dst[(int64_t) y * s + x] = src[(int64_t) sy * s + sx];
+        }
+    }
+  }
+}
+
+/* x (N) += σ·N(0,1), Box–Muller pairs from RNG. */
+static void
+add_noise (float *x, int64_t n, double sigma, GRand *rng)
+{
+  for (int64_t i = 0; i < n; i += 2) {
+    double u1 = g_rand_double (rng), u2 = g_rand_double (rng);
+    double r = sigma * sqrt (-2.0 * log (u1 > 0.0 ? u1 : 1e-300));
+    x[i] += (float) (r * cos (2.0 * G_PI * u2));
+    if (i + 1 < n)
+      x[i + 1] += (float) (r * sin (2.0 * G_PI * u2));
+  }
+}
+
 /* Gamma(a, 1) by Marsaglia and Tsang (2000), with the a < 1 boost
  * Gamma(a) = Gamma(a + 1)·U^(1/a). */
 static double
@@ -91,6 +130,8 @@ struct _KdfTrainer {
   float *xbuf;              /* cap × D gathered rows */
   float *vbuf;              /* 2·cap × D views */
   float *mbuf;              /* 2·cap × D mixed views */
+  float *fbuf;              /* 3·cap × D: the views and the rotated copies, one forward */
+  int32_t *rot;             /* cap quarter turns */
   int32_t *mix;             /* cap */
   float *sl;                /* cap per-sample losses */
   uint8_t *sel;             /* cap flags: the batch's selection */
@@ -118,6 +159,10 @@ kdf_trainer_new (KdfModel *net0, KdfModel *net1, KdfOptimizer *opt, const KdfTra
     c.batch = 128;
   if (c.shift <= 0)
     c.shift = 2;
+  if (!(c.noise >= 0.0) || !isfinite (c.noise)) {
+    g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM, "trainer: noise must be >= 0");
+    return NULL;
+  }
   if (c.mixup_alpha < 0.0 || !isfinite (c.mixup_alpha)) {
     g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM, "trainer: mixup alpha must be >= 0");
     return NULL;
@@ -152,7 +197,7 @@ kdf_trainer_new (KdfModel *net0, KdfModel *net1, KdfOptimizer *opt, const KdfTra
   {
     /* a batch of activations through every net, the optimizer's state (two moments at
      * most) and the trainer's own buffers, within the memory budget */
-    guint64 floats = 5 * (guint64) c.batch * (guint64) net0->in_size;
+    guint64 floats = 8 * (guint64) c.batch * (guint64) net0->in_size; /* x, 2 views, 2 mixed, 3 with rotations */
     for (int k = 0; k < (net1 ? 2 : 1); k++)
       for (guint j = 0; j < kdf_model_n_nets (nets[k]); j++) {
         const KdfNet *nt = kdf_model_nth_net (nets[k], j);
@@ -192,6 +237,8 @@ kdf_trainer_free (KdfTrainer *tr)
   kdf_nn_free (tr->xbuf);
   kdf_nn_free (tr->vbuf);
   kdf_nn_free (tr->mbuf);
+  kdf_nn_free (tr->fbuf);
+  g_free (tr->rot);
   g_free (tr->mix);
   g_free (tr->sl);
   g_free (tr->sel);
@@ -208,6 +255,9 @@ trainer_reserve (KdfTrainer *tr, int64_t n)
   kdf_nn_free (tr->xbuf);
   kdf_nn_free (tr->vbuf);
   kdf_nn_free (tr->mbuf);
+  kdf_nn_free (tr->fbuf);
+  tr->fbuf = NULL; /* made when a term asks for rotations */
+  tr->rot = g_renew (int32_t, tr->rot, n);
   tr->xbuf = kdf_nn_alloc (n * d);
   tr->vbuf = kdf_nn_alloc (2 * n * d);
   tr->mbuf = kdf_nn_alloc (2 * n * d);
@@ -299,11 +349,13 @@ kdf_trainer_step (KdfTrainer *tr, KdfTensor *x, const int32_t *rows, int64_t n,
       kdf_augment (tr->vbuf + v * n * d, tr->xbuf, n, tr->img_c, tr->img_h, tr->img_w,
                    tr->cfg.augment, tr->cfg.shift, rng);
     input = tr->vbuf;
-  } else if (n_views == 2) {
-    memcpy (tr->vbuf, tr->xbuf, (size_t) (n * d) * sizeof (float));
-    memcpy (tr->vbuf + n * d, tr->xbuf, (size_t) (n * d) * sizeof (float));
+  } else if (n_views == 2 || tr->cfg.noise > 0.0) {
+    for (int v = 0; v < n_views; v++)
+      memcpy (tr->vbuf + v * n * d, tr->xbuf, (size_t) (n * d) * sizeof (float));
     input = tr->vbuf;
   }
+  if (tr->cfg.noise > 0.0)
+    add_noise (tr->vbuf, n_views * n * d, tr->cfg.noise, rng);
   /* Mixup (Zhang et al. 2018): x̃_i = λ x_i + (1−λ) x_π(i), one λ and one permutation
    * per batch, the same for both views; the terms mix their targets with them. */
   double lambda = 1.0;
@@ -333,12 +385,51 @@ kdf_trainer_step (KdfTrainer *tr, KdfTensor *x, const int32_t *rows, int64_t n,
     mix = tr->mix;
   }
 
+  /* Rotations (rotation_loss): one more block of n rows, the first view's input of
+   * each row turned by a uniform 0..3 quarter turns, in the same forward. */
+  int64_t n_rows = n_views * n;
+  const gboolean rotate = (needs & KDF_LOSS_NEEDS_ROTATION) != 0;
+  if (rotate) {
+    if (tr->img_c == 0 || tr->img_h != tr->img_w) {
+      g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM,
+                   "a loss term predicts rotations, but the input of '%s' is not a square image",
+                   tr->net[0]->arch);
+      return FALSE;
+    }
+    if (mix) {
+      g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM,
+                   "a loss term predicts rotations, which does not combine with mixup (set "
+                   "mixup = 0)");
+      return FALSE;
+    }
+    if (!tr->fbuf)
+      tr->fbuf = kdf_nn_alloc (3 * tr->cap * d);
+    memcpy (tr->fbuf, input, (size_t) (n_rows * d) * sizeof (float));
+    for (int64_t i = 0; i < n; i++)
+      tr->rot[i] = g_rand_int_range (rng, 0, 4);
+    kdf_rotate90 (tr->fbuf + n_rows * d, input, n, tr->img_c, tr->img_h, tr->rot);
+    input = tr->fbuf;
+    n_rows += n;
+  }
+
+  KdfLossBatchExt ext = { .rng = rng, .rot = rotate ? tr->rot : NULL };
   KdfLossBatch b = { .n = n, .rows = rows, .n_nets = tr->n_nets, .n_views = n_views,
-                     .mix = mix, .lambda = lambda, .threads = threads };
+                     .mix = mix, .lambda = lambda, .threads = threads, .ext = &ext };
   kdf_optimizer_zero_grad (tr->opt);
   for (int k = 0; k < tr->n_nets; k++) {
     KdfModel *m = tr->net[k];
-    kdf_model_forward (m, input, n_views * n, TRUE, rng, threads);
+    kdf_model_forward (m, input, n_rows, TRUE, rng, threads);
+    if (rotate) {
+      const int64_t o = n_views * n;
+      KdfLossView *rv = &ext.rot_out[k];
+      rv->n_classes = m->n_classes;
+      rv->n_features = m->n_features;
+      rv->logits = kdf_model_get_logits (m) + o * m->n_classes;
+      rv->grad_logits = kdf_model_get_grad_logits (m) + o * m->n_classes;
+      rv->features = kdf_model_get_features (m) + o * m->n_features;
+      rv->grad_features = kdf_model_get_grad_features (m) + o * m->n_features;
+      rv->model = m;
+    }
     for (int v = 0; v < n_views; v++) {
       KdfLossView *lv = &b.out[k][v];
       lv->n_classes = m->n_classes;

@@ -245,6 +245,20 @@ KDF_API float *kdf_model_get_grad_features (KdfModel *m);
  * buffer where losses add the gradient of the head's output. */
 KDF_API const float *kdf_model_head_forward (KdfModel *m, int head, int threads);
 KDF_API float *kdf_model_get_head_grad (KdfModel *m, int head);
+/* What a loss term that trains a head calls on each batch: the head NAME of SPEC,
+ * added on first use (initialised from SEED; the optimizer trains heads added later,
+ * and checkpoints keep them), forwarded once per training pass (a second term on the
+ * same head shares its output and gradient). Returns its output over the last
+ * training forward's rows (rows × head_dim) and *GRAD where to add the gradient; NULL
+ * with a KDF_ERROR_PARAM error when the model has a head NAME of another spec or no
+ * training forward ran. */
+KDF_API const float *kdf_model_head_train (KdfModel *m, const char *name, const char *spec,
+                                           guint64 seed, int threads, float **grad,
+                                           GError **error);
+
+/* Rotates N square images (N,C,S,S) by ROT[i] quarter turns counter-clockwise:
+ * out (N,C,S,S), OUT ≠ IN (rotation_loss's inputs). */
+KDF_API void kdf_rotate90 (float *out, const float *in, int64_t n, int c, int s, const int32_t *rot);
 
 /* Backpropagates the gradients added since the training forward (logits, tap, heads
  * that ran forward) and ACCUMULATES parameter gradients. */
@@ -348,6 +362,7 @@ typedef enum {
   KDF_LOSS_SELECTS = 1 << 5,         /* selects rows of each batch (writes batch->selected) */
   KDF_LOSS_NEEDS_SELECTION = 1 << 6, /* reads batch->selected: a selecting term must come
                                         before it in the list */
+  KDF_LOSS_NEEDS_ROTATION = 1 << 7,  /* a rotated copy of each row (batch->ext->rot) */
 } KdfLossNeeds;
 
 /* Which network(s) of a pair a term applies to. */
@@ -387,8 +402,23 @@ typedef struct {
    * from net 0's objective (in-batch small-loss selection); a term that needs the
    * selection reads it after. */
   uint8_t *selected;
-  gpointer reserved[3];
+  const struct _KdfLossBatchExt *ext; /* what later terms need (below); may be NULL */
+  gpointer reserved[2];
 } KdfLossBatch;
+
+/* The rest of a batch (the trainer always fills it in). */
+typedef struct _KdfLossBatchExt {
+  /* The trainer's RNG, for terms that draw per batch (contrastive proto's mixup λ and
+   * pairing); draws happen after the forward, in term order, so a run stays a
+   * function of the seed. */
+  GRand *rng;
+  /* With KDF_LOSS_NEEDS_ROTATION: batch row i was also forwarded rotated by rot[i]
+   * quarter turns counter-clockwise (rot[i] in 0..3, drawn uniformly per row), from
+   * the first view's input; rot_out[net] holds those n rows' outputs. NULL otherwise. */
+  const int32_t *rot;
+  KdfLossView rot_out[2];
+  gpointer reserved[4];
+} KdfLossBatchExt;
 
 /* Computes the term over BATCH for the nets it applies to: sets *VALUE to the term's
  * value (the sum over its nets, NOT multiplied by its weight) and ADDS weight ×
@@ -513,7 +543,11 @@ typedef struct {
   int image_c, image_h, image_w;
   double mixup_alpha;  /* > 0: mixup with λ ~ Beta(α, α) per batch */
   gboolean no_shuffle; /* epochs walk rows in order (tests) */
-  gpointer reserved[4];
+  /* > 0: every view gets Gaussian noise of this standard deviation added per input
+   * value (after shift/flip; any input shape), so two views differ even without an
+   * image shape (contrastive terms) */
+  double noise;
+  gpointer reserved[3];
 } KdfTrainConfig;
 
 /* One epoch's inputs and outputs besides the data. Per-sample outputs are the training
