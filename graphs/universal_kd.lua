@@ -9,20 +9,32 @@
 --   2. uncertainty_split, once, on the teacher's logits against the given labels: the
 --      evidential loss, a 1-D Gaussian mixture, groups clean / open-set / closed-set.
 --   3. Closed-set rows take the teacher's argmax as their label; open-set rows leave the
---      classification loss (weight 0); clean rows keep the given label.
---   4. The student learns CE on those labels (clean + refined closed); optionally
---      (--set kd_weight=W, not a MODUL term) also KD from the teacher at T = 4.
---
--- Not yet wired (the nodes are in progress): the feature hint, the `proto` and `instance`
--- contrastive terms and the rotation loss on the open set. Until then this is MODUL's
--- split-and-relabel core, and the results say so.
+--      classification terms; clean rows keep the given label.
+--   4. The student's loss, per batch:
+--        CE on those labels (clean + refined closed rows)
+--      + hint_weight  · feature hint: MSE of a linear adapter of the student's tap to the
+--                       teacher's tap (every row)
+--      + proto_weight · prototype contrast: the teacher's class means as prototypes
+--                       (over the clean and closed groups, refined labels; a class
+--                       missing there takes all its rows — a weak teacher's split can
+--                       send a whole hard class to the open-set group), the two
+--                       views' embeddings mixed, λ ~ Beta(8, 8) (clean and closed rows)
+--      + inst_weight  · instance contrast: InfoNCE between the student's and the teacher's
+--                       embeddings of the same row (every row)
+--      + rot_weight   · rotation prediction on the open-set group
+--      (+ kd_weight   · KD to the teacher's logits at T = 4: not a MODUL term, off).
+--      The two views differ by Gaussian input noise of std `view_noise`. proto and
+--      instance share one projection head to the teacher's tap width.
+--   The weights the paper leaves open are 1 (docs/design.md); they are flags.
 --
 -- Paper setting: CIFAR-80N/100, ResNet, clean teacher. Ours: Fashion-MNIST, classes 8 and
 -- 9 held out (20 % of the in-set rows get their inputs) + 20 % symmetric noise on the
 -- rest, teacher MLP 784-1024-1024-C, student MLP 784-256-C, 20 epochs.
 --
 --   kdflow run graphs/universal_kd.lua [--set rate=0.2 --set rate2=0.2 --set heldout=8,9
---       --set open_input=heldout|permuted --set kd_weight=0 --set T=4 --set seed=1]
+--       --set open_input=heldout|permuted --set hint_weight=1 --set proto_weight=1
+--       --set inst_weight=1 --set rot_weight=1 --set view_noise=0.1 --set kd_weight=0
+--       --set seed=1]
 local kdf = require "kdflow"
 local here = debug.getinfo(1, "S").source:match("^@(.*[/\\])") or "./"
 package.path = here .. "lib/?.lua;" .. package.path
@@ -33,6 +45,11 @@ local o = common.teacher_options(common.options({
 -- KD (T²·KL to the teacher's logits, every row) is not a MODUL term; off by default
 o.kd_weight = kdf.arg("kd_weight", 0.0, { min = 0 })
 o.T = kdf.arg("T", 4.0)
+o.hint_weight = kdf.arg("hint_weight", 1.0, { min = 0 })
+o.proto_weight = kdf.arg("proto_weight", 1.0, { min = 0 })
+o.inst_weight = kdf.arg("inst_weight", 1.0, { min = 0 })
+o.rot_weight = kdf.arg("rot_weight", 1.0, { min = 0 })
+o.view_noise = kdf.arg("view_noise", 0.1, { min = 0 })
 local t0 = kdf.clock()
 
 -- 1. the teacher, on clean data (oracle edges), its best noisy-validation tick kept
@@ -96,7 +113,7 @@ local split = g:node("uncertainty_split", { name = "split", logits = tf.logits, 
 -- 3. the labels the student learns: closed-set → the teacher's argmax; open-set out
 local refine = g:lua { name = "refine",
   inputs = { "groups:i32[N]", "pred:i32[N]", "labels:i32[N]" },
-  outputs = { "y:i32[N]", "w:f32[N]" },
+  outputs = { "y:i32[N]", "w:f32[N]", "in_set:u8[N]", "proto_rows:u8[N]" },
   groups = split.groups, pred = tf.predictions, labels = data.labels, fn = function(i)
     local gr, p, l = i.groups:totable(), i.pred:totable(), i.labels:totable()
     local y, w = {}, {}
@@ -104,17 +121,43 @@ local refine = g:lua { name = "refine",
       y[r] = gr[r] == 2 and p[r] or l[r]
       w[r] = gr[r] == 1 and 0 or 1
     end
-    return { y = kdf.tensor(y, "i32"), w = kdf.tensor(w, "f32") }
+    -- the prototypes' rows: the clean and closed groups; a class with none of them there
+    -- (a weak teacher's split can send a whole hard class to the open-set group) takes
+    -- every row that carries its label
+    local have, rows = {}, {}
+    for r = 1, #gr do if w[r] == 1 then have[y[r]] = true end end
+    for r = 1, #gr do rows[r] = (w[r] == 1 or not have[y[r]]) and 1 or 0 end
+    return { y = kdf.tensor(y, "i32"), w = kdf.tensor(w, "f32"), in_set = kdf.tensor(w, "u8"),
+             proto_rows = kdf.tensor(rows, "u8") }
   end }
 
--- 4. the student: CE on the refined labels + KD, open-set rows out of both
+-- 4. the student: CE on the refined labels (open-set rows out), the hint, the two
+-- contrastive terms and rotation on the open set
 local ce = g:node("ce_loss", { targets = refine.y, weights = refine.w })
 local losses = { ce.loss }
-if o.kd_weight > 0 then
-  local kd = g:node("kd_loss", { teacher_logits = tf.logits, T = o.T, weight = o.kd_weight })
-  losses[#losses + 1] = kd.loss
+if o.hint_weight > 0 then
+  losses[#losses + 1] = g:node("hint_loss", { name = "hint", teacher_features = tf.features,
+                                              weight = o.hint_weight }).loss
 end
-local st = g:node("student_update", common.trainer(o, { name = "student", x = data.x, losses = losses }))
+if o.proto_weight > 0 then
+  losses[#losses + 1] = g:node("contrastive_loss", { name = "proto", mode = "proto",
+    labels = refine.y, embeddings = tf.features, clean = refine.proto_rows, mask = refine.in_set,
+    weight = o.proto_weight }).loss
+end
+if o.inst_weight > 0 then
+  losses[#losses + 1] = g:node("contrastive_loss", { name = "instance", mode = "instance",
+    embeddings = tf.features, weight = o.inst_weight }).loss
+end
+if o.rot_weight > 0 then
+  losses[#losses + 1] = g:node("rotation_loss", { name = "rotation", mask = split.open,
+                                                  weight = o.rot_weight }).loss
+end
+if o.kd_weight > 0 then
+  losses[#losses + 1] = g:node("kd_loss", { teacher_logits = tf.logits, T = o.T,
+                                            weight = o.kd_weight }).loss
+end
+local st = g:node("student_update", common.trainer(o, { name = "student", x = data.x, losses = losses,
+                                                        noise = o.view_noise }))
 local mon = common.monitor(g, data, st.model, "student", o)
 
 -- the split against the oracle (evaluation only): open-set, closed-set, and both as noisy
@@ -151,5 +194,12 @@ print(("  open-set group P / R / F1:   %.4f / %.4f / %.4f"):format(r.split_open.
   r.split_open.recall, r.split_open.f1))
 print(("  closed-set group P / R / F1: %.4f / %.4f / %.4f"):format(r.split_closed.precision,
   r.split_closed.recall, r.split_closed.f1))
-r.variant = o.kd_weight > 0 and "split + relabel + KD" or nil
+local terms = {}
+for _, t in ipairs { { "hint", o.hint_weight }, { "proto", o.proto_weight },
+                     { "instance", o.inst_weight }, { "rotation", o.rot_weight }, { "KD", o.kd_weight } } do
+  if t[2] > 0 then terms[#terms + 1] = t[1] end
+end
+local all = o.hint_weight > 0 and o.proto_weight > 0 and o.inst_weight > 0 and o.rot_weight > 0
+  and o.kd_weight == 0
+if not all then r.variant = "CE" .. (#terms > 0 and (" + " .. table.concat(terms, " + ")) or " only") end
 common.report("universal_kd", o, r)
