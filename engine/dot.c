@@ -54,13 +54,19 @@ append_quoted_escaped (GString *out, const char *s)
   }
 }
 
+/* SHOWN (nullable: all): which ports to draw; a port keeps its index in the id */
 static void
-append_ports (GString *out, const char *prefix, const KdfPortSpec *ports, guint n)
+append_ports (GString *out, const char *prefix, const KdfPortSpec *ports, guint n,
+              const gboolean *shown)
 {
   g_string_append_c (out, '{');
+  gboolean first = TRUE;
   for (guint i = 0; i < n; i++) {
-    if (i)
+    if (shown && !shown[i])
+      continue;
+    if (!first)
       g_string_append_c (out, '|');
+    first = FALSE;
     g_string_append_printf (out, "<%s%u> ", prefix, i);
     append_record_escaped (out, ports[i].name);
     if (ports[i].flags & KDF_PORT_ORACLE)
@@ -79,9 +85,46 @@ format_seconds (double s)
   return g_strdup_printf ("%.1f us", s * 1e6);
 }
 
+/* Graphs with more nodes than this are drawn compact by default. */
+#define COMPACT_FROM_NODES 10
+
+static KdfDotPorts
+resolve_ports (KdfGraph *g, KdfDotPorts ports)
+{
+  if (ports == KDF_DOT_PORTS_AUTO) {
+    const char *env = g_getenv ("KDFLOW_DOT_PORTS");
+    if (env && strcmp (env, "all") == 0)
+      return KDF_DOT_PORTS_ALL;
+    if (env && strcmp (env, "connected") == 0)
+      return KDF_DOT_PORTS_CONNECTED;
+    return g->nodes->len > COMPACT_FROM_NODES ? KDF_DOT_PORTS_CONNECTED : KDF_DOT_PORTS_ALL;
+  }
+  return ports;
+}
+
 char *
 kdf_graph_to_dot (KdfGraph *g)
 {
+  return kdf_graph_to_dot_ports (g, KDF_DOT_PORTS_AUTO);
+}
+
+char *
+kdf_graph_to_dot_ports (KdfGraph *g, KdfDotPorts ports)
+{
+  const gboolean compact = resolve_ports (g, ports) == KDF_DOT_PORTS_CONNECTED;
+  /* compact: which ports carry an edge */
+  g_autoptr (GHashTable) used = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autoptr (GPtrArray) keys = g_ptr_array_new_with_free_func (g_free);
+  if (compact)
+    for (guint i = 0; i < g->edges->len; i++) {
+      KdfEdge *e = g->edges->pdata[i];
+      char *a = g_strdup_printf ("n%u:o%u", e->src->id, e->out);
+      char *b = g_strdup_printf ("n%u:i%u", e->dst->id, e->in);
+      g_ptr_array_add (keys, a);
+      g_ptr_array_add (keys, b);
+      g_hash_table_add (used, a);
+      g_hash_table_add (used, b);
+    }
   GString *out = g_string_new ("digraph \"");
   append_quoted_escaped (out, g->name);
   g_string_append (out, "\" {\n"
@@ -97,8 +140,23 @@ kdf_graph_to_dot (KdfGraph *g)
   for (guint i = 0; i < g->nodes->len; i++) {
     KdfNode *n = g->nodes->pdata[i];
     g_string_append_printf (out, "  n%u [label=\"{", n->id);
-    if (n->n_inputs) {
-      append_ports (out, "i", n->klass->inputs, n->n_inputs);
+    g_autofree gboolean *in_shown = NULL, *out_shown = NULL;
+    guint n_in_shown = n->n_inputs, n_out_shown = n->n_outputs;
+    if (compact) {
+      in_shown = g_new0 (gboolean, MAX (n->n_inputs, 1));
+      out_shown = g_new0 (gboolean, MAX (n->n_outputs, 1));
+      n_in_shown = n_out_shown = 0;
+      for (guint p = 0; p < n->n_inputs; p++) {
+        g_autofree char *k = g_strdup_printf ("n%u:i%u", n->id, p);
+        n_in_shown += in_shown[p] = g_hash_table_contains (used, k);
+      }
+      for (guint p = 0; p < n->n_outputs; p++) {
+        g_autofree char *k = g_strdup_printf ("n%u:o%u", n->id, p);
+        n_out_shown += out_shown[p] = g_hash_table_contains (used, k);
+      }
+    }
+    if (n_in_shown) {
+      append_ports (out, "i", n->klass->inputs, n->n_inputs, in_shown);
       g_string_append_c (out, '|');
     }
     /* the middle field: name, kind, set params, time */
@@ -122,11 +180,14 @@ kdf_graph_to_dot (KdfGraph *g)
       g_string_append_printf (mid, "\n%s in %u run%s", t, n->stats.calls,
                               n->stats.calls == 1 ? "" : "s");
     }
+    if (compact && n_in_shown + n_out_shown < n->n_inputs + n->n_outputs)
+      g_string_append_printf (mid, "\n(%u unconnected ports hidden)",
+                              n->n_inputs + n->n_outputs - n_in_shown - n_out_shown);
     append_record_escaped (out, mid->str);
     g_string_free (mid, TRUE);
-    if (n->n_outputs) {
+    if (n_out_shown) {
       g_string_append_c (out, '|');
-      append_ports (out, "o", n->klass->outputs, n->n_outputs);
+      append_ports (out, "o", n->klass->outputs, n->n_outputs, out_shown);
     }
     g_string_append (out, "}\"");
     if (n->klass->flags & KDF_NODE_EVALUATOR)

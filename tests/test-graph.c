@@ -716,10 +716,46 @@ test_dot (void)
     g_assert_true (g_file_set_contents (golden_path, dot, -1, NULL));
   g_assert_true (g_file_get_contents (golden_path, &golden, NULL, NULL));
   g_assert_cmpstr (dot, ==, golden);
+  /* a small graph shows every port by default; the compact form only the ports an edge
+   * uses, ids unchanged, and says how many it hides */
+  g_autofree char *all = kdf_graph_to_dot_ports (g, KDF_DOT_PORTS_ALL);
+  g_assert_cmpstr (all, ==, golden);
+  g_autofree char *compact = kdf_graph_to_dot_ports (g, KDF_DOT_PORTS_CONNECTED);
+  assert_contains (compact, "n1 [label=\"{{<i0> a|<i1> b}|sum.1\\n(test_add)\\n"
+                            "(1 unconnected ports hidden)}\"];");
+  assert_contains (compact, "n4 [label=\"{{<i0> truth|<i1> flagged}|eval\\n(test_eval)}\"");
+  assert_contains (compact, "{<o0> truth (oracle)|<o1> mask}");
+  g_assert_null (strstr (compact, "<o0> y"));
+  g_assert_null (strstr (compact, "<o0> v"));
+  assert_contains (compact, "n0:o0 -> n1:i1;");
+  g_setenv ("KDFLOW_DOT_PORTS", "connected", TRUE);
+  g_autofree char *env_compact = kdf_graph_to_dot (g);
+  g_unsetenv ("KDFLOW_DOT_PORTS");
+  g_assert_cmpstr (env_compact, ==, compact);
+  /* a graph of more than 10 nodes is compact by default */
+  {
+    g_autoptr (KdfGraph) big = kdf_graph_new ("big", 1);
+    KdfNode *sum = add (big, "test_add", "sum");
+    for (int k = 0; k < 10; k++) {
+      g_autofree char *name = g_strdup_printf ("src%d", k);
+      KdfNode *src = add (big, "test_source", name);
+      if (k < 2)
+        connect (big, src, "x", sum, k ? "b" : "a");
+    }
+    g_autofree char *bd = kdf_graph_to_dot (big);
+    assert_contains (bd, "(1 unconnected ports hidden)");
+    g_assert_null (strstr (bd, "<o0> y"));
+    g_setenv ("KDFLOW_DOT_PORTS", "all", TRUE);
+    g_autofree char *bd_all = kdf_graph_to_dot (big);
+    g_unsetenv ("KDFLOW_DOT_PORTS");
+    assert_contains (bd_all, "<o0> y");
+  }
   g_autofree char *dir = g_dir_make_tmp ("kdf-dot-XXXXXX", NULL);
   g_autofree char *path = g_build_filename (dir, "g.dot", NULL);
   GError *error = NULL;
   g_assert_true (kdf_graph_write_dot (g, path, &error));
+  check_renders (path);
+  g_assert_true (g_file_set_contents (path, compact, -1, NULL));
   check_renders (path);
   /* after a run: shapes on edges, times on nodes */
   KdfRunOptions o = opts_ticks (2, 1);

@@ -34,6 +34,8 @@ static const char env_text[] =
     "  KDFLOW_PLUGIN_QUIET  set: no warning for a plugin file that fails to load\n"
     "  KDFLOW_MEMORY        the memory budget (as --memory)\n"
     "  KDFLOW_DOT_DIR       also write each run graph's drawing there\n"
+    "  KDFLOW_DOT_PORTS     all | connected: the ports drawings show (default: every port,\n"
+    "                       only the connected ones for graphs of more than 10 nodes)\n"
     "docs: docs/lua.md (graph scripts), docs/nodes.md (node kinds), docs/plugins.md (your own\n"
     "nodes), docs/results.md (what the pipelines measure); in the source tree or\n"
     "share/doc/kdflow once installed.\n";

@@ -249,6 +249,16 @@ KDF_API void kdf_node_get_stats (KdfNode *n, KdfNodeStats *stats);
  * (n0, n1, ... in insertion order). After a run, edges carry dtype and shape and
  * nodes their time. transfer full. */
 KDF_API char *kdf_graph_to_dot (KdfGraph *g);
+/* Which ports a drawing shows: every port of every node, or only the ports an edge
+ * uses (the node then says how many it hides; port ids keep their indices). AUTO:
+ * the environment's KDFLOW_DOT_PORTS (all | connected), else connected for graphs of
+ * more than 10 nodes. kdf_graph_to_dot and the run directory's drawings use AUTO. */
+typedef enum {
+  KDF_DOT_PORTS_AUTO = 0,
+  KDF_DOT_PORTS_ALL,
+  KDF_DOT_PORTS_CONNECTED,
+} KdfDotPorts;
+KDF_API char *kdf_graph_to_dot_ports (KdfGraph *g, KdfDotPorts ports);
 /* Written atomically (temp file + rename). */
 KDF_API gboolean kdf_graph_write_dot (KdfGraph *g, const char *path, GError **error);
 
