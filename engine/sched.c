@@ -6,6 +6,8 @@
  * node back on a GAsyncQueue; they never wait on each other. */
 #include "config.h"
 
+#include <math.h>
+
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <string.h>
@@ -316,6 +318,43 @@ record_delayed (KdfGraph *g)
 
 /* ---- run ---------------------------------------------------------------------- */
 
+static int default_threads;
+static double default_load = -1.0;
+
+int
+kdf_threads_default (double *load)
+{
+  static gsize once = 0;
+  if (g_once_init_enter (&once)) {
+    const int cores = (int) MAX (g_get_num_processors (), 1);
+    int t = cores;
+    const char *env = g_getenv ("KDFLOW_THREADS");
+    char *end = NULL;
+    long v = env ? strtol (env, &end, 10) : 0;
+    if (env && strcmp (env, "all") == 0) {
+      t = cores;
+    } else if (env && *env && end && !*end && v >= 1 && v <= 1024) {
+      t = (int) v;
+    } else {
+      if (env && *env)
+        g_printerr ("kdflow: warning: KDFLOW_THREADS='%s' is neither a number from 1 to 1024 "
+                    "nor 'all'; ignored\n", env);
+      g_autofree char *text = NULL;
+      double l1 = -1.0;
+      if (g_file_get_contents ("/proc/loadavg", &text, NULL, NULL) &&
+          sscanf (text, "%lf", &l1) == 1 && l1 >= 0.0) {
+        default_load = l1;
+        t = CLAMP (cores - (int) floor (l1 + 0.5), 1, cores);
+      }
+    }
+    default_threads = t;
+    g_once_init_leave (&once, 1);
+  }
+  if (load)
+    *load = default_load;
+  return default_threads;
+}
+
 gboolean
 kdf_graph_run (KdfGraph *g, const KdfRunOptions *opts, GError **error)
 {
@@ -337,7 +376,7 @@ kdf_graph_run (KdfGraph *g, const KdfRunOptions *opts, GError **error)
   Run r = { 0 };
   r.g = g;
   r.opts = opts;
-  r.cores = opts->threads > 0 ? opts->threads : (int) g_get_num_processors ();
+  r.cores = opts->threads > 0 ? opts->threads : kdf_threads_default (NULL);
   r.done = g_async_queue_new ();
   r.t_start = g_get_monotonic_time ();
   r.last_metrics = json_object_new ();

@@ -7,6 +7,7 @@
 #include <kdflow/kdflow-plugin.h>
 #include <kdflow/nn.h>
 #include <kdflow/kdflow.h>
+#include <math.h>
 #include <string.h>
 
 #define assert_contains(haystack, needle)                                                   \
@@ -1426,6 +1427,53 @@ test_warnings (void)
   g_test_trap_assert_stderr_unmatched ("*tipping point*");
 }
 
+/* kdf_threads_default: KDFLOW_THREADS decides when set; else the idle cores by the
+ * load average, decided once. Each case in a subprocess (the value is per process). */
+static void
+threads_case (const char *env)
+{
+  if (env)
+    g_setenv ("KDFLOW_THREADS", env, TRUE);
+  else
+    g_unsetenv ("KDFLOW_THREADS");
+  double load = -2;
+  const int t = kdf_threads_default (&load);
+  const int cores = (int) g_get_num_processors ();
+  g_print ("threads=%d cores=%d load=%.2f\n", t, cores, load);
+  if (env && strcmp (env, "3") == 0)
+    g_assert_cmpint (t, ==, 3);
+  else if (env && strcmp (env, "all") == 0)
+    g_assert_cmpint (t, ==, cores);
+  else if (load >= 0)
+    g_assert_cmpint (t, ==, CLAMP (cores - (int) floor (load + 0.5), 1, cores));
+  else
+    g_assert_cmpint (t, ==, cores);
+  /* decided once: a later change of the environment does not move it */
+  g_setenv ("KDFLOW_THREADS", "7", TRUE);
+  g_assert_cmpint (kdf_threads_default (NULL), ==, t);
+}
+
+static void threads_three (void) { threads_case ("3"); }
+static void threads_all (void) { threads_case ("all"); }
+static void threads_bad (void) { threads_case ("lots"); }
+static void threads_load (void) { threads_case (NULL); }
+
+static void
+test_threads_default (void)
+{
+  const char *cases[] = { "three", "all", "bad", "load" };
+  for (gsize k = 0; k < G_N_ELEMENTS (cases); k++) {
+    g_autofree char *path = g_strdup_printf ("/graph/threads-default/subprocess/%s", cases[k]);
+    g_test_trap_subprocess (path, 0, G_TEST_SUBPROCESS_INHERIT_STDERR * 0);
+    g_test_trap_assert_passed ();
+    g_test_trap_assert_stdout ("*threads=*");
+    if (strcmp (cases[k], "bad") == 0)
+      g_test_trap_assert_stderr ("*KDFLOW_THREADS='lots' is neither a number*");
+    else
+      g_test_trap_assert_stderr_unmatched ("*KDFLOW_THREADS*");
+  }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1458,6 +1506,11 @@ main (int argc, char **argv)
   g_test_add_func ("/graph/warnings", test_warnings);
   g_test_add_func ("/graph/warnings/subprocess/loud", test_warnings_loud);
   g_test_add_func ("/graph/warnings/subprocess/quiet", test_warnings_quiet);
+  g_test_add_func ("/graph/threads-default", test_threads_default);
+  g_test_add_func ("/graph/threads-default/subprocess/three", threads_three);
+  g_test_add_func ("/graph/threads-default/subprocess/all", threads_all);
+  g_test_add_func ("/graph/threads-default/subprocess/bad", threads_bad);
+  g_test_add_func ("/graph/threads-default/subprocess/load", threads_load);
   int rc = g_test_run ();
   kdf_shutdown ();
   return rc;

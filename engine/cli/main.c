@@ -33,6 +33,8 @@ static const char env_text[] =
     "                       before the build tree and the install directory\n"
     "  KDFLOW_PLUGIN_QUIET  set: no warning for a plugin file that fails to load\n"
     "  KDFLOW_MEMORY        the memory budget (as --memory)\n"
+    "  KDFLOW_THREADS       the cores a run uses unless --threads says (a number, or all);\n"
+    "                       default: the cores the 1-minute load average leaves idle\n"
     "  KDFLOW_DOT_DIR       also write each run graph's drawing there\n"
     "  KDFLOW_DOT_PORTS     all | connected: the ports drawings show (default: every port,\n"
     "                       only the connected ones for graphs of more than 10 nodes)\n"
@@ -46,8 +48,8 @@ static const char run_help[] =
     "  --set KEY=VALUE  a flag the script reads with kdf.arg (repeatable), e.g.\n"
     "                   --set noise=symmetric --set rate=0.4 --set seed=2; a key no script\n"
     "                   reads is reported at the end\n"
-    "  --threads N      worker threads, 1..1024 (default: every core); on a busy machine\n"
-    "                   --threads 1 is often faster\n"
+    "  --threads N      worker threads, 1..1024 (default: the cores the machine's load\n"
+    "                   leaves idle, at least 1; KDFLOW_THREADS)\n"
     "  --out DIR        the run directory (default runs/<script>-<date>-<time>): metrics.jsonl,\n"
     "                   summary.json, graph.dot and what the nodes write; a non-empty DIR is\n"
     "                   refused\n"
@@ -213,6 +215,15 @@ cmd_script (gboolean dot_mode, const char *script, char **sets, int threads, con
         run_dir = g_strdup_printf ("runs/%s-%s-%d", base, stamp, k);
       }
     }
+  }
+  if (threads == 0 && !quiet && !dot_mode) {
+    /* the default follows the machine's load: say so when it is not every core */
+    double load = -1.0;
+    const int t = kdf_threads_default (&load);
+    const int cores = (int) g_get_num_processors ();
+    if (t < cores && load >= 0.0 && !g_getenv ("KDFLOW_THREADS"))
+      fprintf (stderr, "kdflow: the machine is busy (load %.1f on %d cores): %d thread%s "
+               "(--threads N or KDFLOW_THREADS to choose)\n", load, cores, t, t == 1 ? "" : "s");
   }
   lua_State *L = kdf_lua_newstate ();
   luaL_openlibs (L);

@@ -184,7 +184,7 @@ typedef struct {
 
 typedef struct {
   guint ticks;          /* ticks to run (0 means 1); ticks continue across runs */
-  int threads;          /* cores to use; 0 = all online cores */
+  int threads;          /* cores to use; 0 = kdf_threads_default () */
   const char *run_dir;  /* created if needed; NULL: no run directory */
   void (*progress) (const KdfProgress *p, gpointer user_data); /* control thread */
   gpointer user_data;
@@ -199,6 +199,13 @@ typedef struct {
  * message; code KDF_ERROR_NODE for a node's failure, KDF_ERROR_CANCELLED, or the
  * prepare() error). Outputs of the last completed tick stay readable. */
 KDF_API gboolean kdf_graph_run (KdfGraph *g, const KdfRunOptions *opts, GError **error);
+/* The cores a run uses when it is not told: KDFLOW_THREADS if set (a number, or "all"),
+ * else the online cores the machine leaves idle — the cores minus the 1-minute load
+ * average (rounded), at least 1 — decided once per process, at the first call, before
+ * its own work adds to the load. On a shared machine a BLIS GEMM split over more threads
+ * than idle cores waits at every barrier for a descheduled thread (docs/results.md "A
+ * busy machine"). LOAD (nullable) gets the load average read (−1 if none). */
+KDF_API int kdf_threads_default (double *load);
 /* Thread-safe: stops a run at the next node boundary. */
 KDF_API void kdf_graph_cancel (KdfGraph *g);
 /* Async-signal-safe (call it from a SIGINT handler): every run, now and later, stops at
