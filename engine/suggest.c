@@ -37,11 +37,23 @@ kdf_suggest (const char *word, const char *const *candidates, guint n)
   /* Up to three candidates within an edit distance of a quarter of the word (at
    * least 1), closest first; failing that, candidates that contain the word. Enough to
    * catch typos without noise. */
-  int limit = MAX (1, ((int) strlen (word) + 1) / 4);
+  const gsize len = strlen (word);
+  /* no name is this long: a word of garbage (a script's megabyte string) gets no hint
+   * rather than a quadratic search (found by tests/fuzz/fuzz-graph) */
+  if (len > 256)
+    return g_strdup ("");
+  int limit = MAX (1, ((int) len + 1) / 4);
   GPtrArray *hits = g_ptr_array_new ();
+  /* each distance once; a candidate whose length alone differs by more than the limit
+   * is out without one */
+  g_autofree int *dist = g_new (int, MAX (n, 1));
+  for (guint i = 0; i < n; i++) {
+    const int diff = ABS ((int) strlen (candidates[i]) - (int) len);
+    dist[i] = diff > limit ? limit + 1 : kdf_edit_distance (word, candidates[i]);
+  }
   for (int d = 0; d <= limit; d++)
     for (guint i = 0; i < n && hits->len < 3; i++)
-      if (kdf_edit_distance (word, candidates[i]) == d)
+      if (dist[i] == d)
         g_ptr_array_add (hits, (gpointer) candidates[i]);
   for (guint i = 0; i < n && hits->len == 0; i++)
     if (strlen (word) >= 3 && strstr (candidates[i], word))

@@ -113,6 +113,7 @@ typedef struct {
 static const BadCase bad_cases[] = {
   { "unknown-kind", "bad/unknown_kind.lua", 2,
     { "unknown_kind.lua:3:", "unknown node kind 'test_sorce' (did you mean 'test_source'" } },
+  { "huge-names", "bad/huge_names.lua", 2, { "huge_names.lua:9:", "unknown param 'qqqq" } },
   { "unknown-param", "bad/unknown_param.lua", 2,
     { "unknown_param.lua:3:", "unknown param 'lenght'", "params: n, value, per_tick" } },
   { "param-type", "bad/param_type.lua", 2,
