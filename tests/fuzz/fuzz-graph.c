@@ -3,21 +3,22 @@
  * state per input. A script may fail (it must, mostly) with any error; the engine must
  * not crash, leak, hang or trip a sanitizer.
  *
- * A fuzzed script is arbitrary code, so it runs fenced in: no io or os library, no
- * dofile/loadfile, `require` finds only the preloaded kdflow module, text chunks only
+ * A fuzzed script is arbitrary code, so it runs fenced in: no io, os or debug library,
+ * no dofile/loadfile, `require` finds only the preloaded kdflow module, text chunks only
  * (binary chunks can crash Lua by design), a budget of Lua instructions per input, the
  * memory budget of fuzz-common.h, at most 8 ticks per g:run (larger counts that pass
  * the range checks are cut, so a trivial graph cannot run for hours; values outside
- * the range still reach the checks), and no file can be written: the harness works in
- * a temporary directory and sets RLIMIT_FSIZE to 0 (a write fails with EFBIG, which
- * the engine must report as an I/O error like a full disk). */
+ * the range still reach the checks). Nothing it names can leave a scratch directory:
+ * the harness works in one, and a path with '/' or '..' is refused wherever a script
+ * can give one (node params, g:run's out, g:write_dot, kdf.write_file); kdf.load_plugin
+ * is refused and g:foreign may only call the test kernels library (KDF_TEST_KERNELS) —
+ * a foreign call into libc could do anything. (A file-size rlimit would fence writes
+ * too, but it also stops libFuzzer writing its corpus and crash inputs.) */
 #include "fuzz-common.h"
 
 #include "kdflow-lua.h"
 #include <lauxlib.h>
 #include <lualib.h>
-#include <signal.h>
-#include <sys/resource.h>
 
 #define HOOK_EVERY 1000
 #define INSTRUCTION_BUDGET 20000000L
@@ -33,19 +34,41 @@ budget_hook (lua_State *L, lua_Debug *ar)
     luaL_error (L, "fuzz: instruction budget spent");
 }
 
-/* what the script sees before its own first line */
+/* what the script sees before its own first line (FUZZ_KERNELS: set by the harness) */
 static const char prelude[] =
   "local kdf = require 'kdflow'\n"
-  "local mt = getmetatable(kdf.graph { name = 'fuzz-probe' })\n"
-  "local methods = type(mt) == 'table' and type(mt.__index) == 'table' and mt.__index\n"
-  "if methods and methods.run then\n"
-  "  local run = methods.run\n"
-  "  methods.run = function(g, o, ...)\n"
-  "    if type(o) == 'table' and math.type(o.ticks) == 'integer' and o.ticks > 8\n"
-  "       and o.ticks < 2^31 then o.ticks = 8 end\n"
-  "    return run(g, o, ...)\n"
+  "local kernels = FUZZ_KERNELS\n"
+  "FUZZ_KERNELS = nil\n"
+  "local function fenced(what) return function() error('fuzz: ' .. what .. ' is fenced', 0) end end\n"
+  "local function safe(v)\n"
+  "  return type(v) ~= 'string' or (not v:find('/', 1, true) and not v:find('..', 1, true))\n"
+  "end\n"
+  "local function check(v, what)\n"
+  "  if not safe(v) then error('fuzz: ' .. what .. ': a path with / or .. is fenced', 0) end\n"
+  "end\n"
+  "kdf.load_plugin = fenced('kdf.load_plugin')\n"
+  "local write_file = kdf.write_file\n"
+  "kdf.write_file = function(p, ...) check(p, 'kdf.write_file') return write_file(p, ...) end\n"
+  "local m = getmetatable(kdf.graph { name = 'fuzz-probe' }).methods\n"
+  "local node, run, foreign, write_dot = m.node, m.run, m.foreign, m.write_dot\n"
+  "m.node = function(g, kind, p, ...)\n"
+  "  if type(p) == 'table' then for k, v in pairs(p) do check(v, 'param ' .. tostring(k)) end end\n"
+  "  return node(g, kind, p, ...)\n"
+  "end\n"
+  "m.run = function(g, o, ...)\n"
+  "  if type(o) == 'table' then\n"
+  "    check(o.out, 'g:run out')\n"
+  "    if math.type(o.ticks) == 'integer' and o.ticks > 8 and o.ticks < 2^31 then o.ticks = 8 end\n"
   "  end\n"
-  "end\n";
+  "  return run(g, o, ...)\n"
+  "end\n"
+  "m.foreign = function(g, t, ...)\n"
+  "  if type(t) == 'table' and t.library ~= kernels then\n"
+  "    error('fuzz: g:foreign may call the test kernels library only', 0)\n"
+  "  end\n"
+  "  return foreign(g, t, ...)\n"
+  "end\n"
+  "m.write_dot = function(g, p, ...) check(p, 'g:write_dot') return write_dot(g, p, ...) end\n";
 
 static void
 setup_once (void)
@@ -58,10 +81,6 @@ setup_once (void)
   g_autofree char *dir = g_dir_make_tmp ("kdf-fuzz-graph-XXXXXX", NULL);
   if (!dir || chdir (dir) != 0)
     g_error ("fuzz-graph: no temporary directory to work in");
-  struct rlimit no_files = { 0, 0 };
-  signal (SIGXFSZ, SIG_IGN);
-  if (setrlimit (RLIMIT_FSIZE, &no_files) != 0)
-    g_error ("fuzz-graph: setrlimit(RLIMIT_FSIZE) failed");
 }
 
 static void
@@ -104,6 +123,9 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   kdf_lua_set_args (L, NULL);
   instructions = 0;
   lua_sethook (L, budget_hook, LUA_MASKCOUNT, HOOK_EVERY);
+  const char *kernels = g_getenv ("KDF_TEST_KERNELS");
+  lua_pushstring (L, kernels ? kernels : "");
+  lua_setglobal (L, "FUZZ_KERNELS");
   if (luaL_loadbufferx (L, prelude, sizeof prelude - 1, "=prelude", "t") != LUA_OK ||
       lua_pcall (L, 0, 0, 0) != LUA_OK)
     g_error ("fuzz-graph: the prelude failed: %s", lua_tostring (L, -1));
