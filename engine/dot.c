@@ -112,19 +112,6 @@ char *
 kdf_graph_to_dot_ports (KdfGraph *g, KdfDotPorts ports)
 {
   const gboolean compact = resolve_ports (g, ports) == KDF_DOT_PORTS_CONNECTED;
-  /* compact: which ports carry an edge */
-  g_autoptr (GHashTable) used = g_hash_table_new (g_str_hash, g_str_equal);
-  g_autoptr (GPtrArray) keys = g_ptr_array_new_with_free_func (g_free);
-  if (compact)
-    for (guint i = 0; i < g->edges->len; i++) {
-      KdfEdge *e = g->edges->pdata[i];
-      char *a = g_strdup_printf ("n%u:o%u", e->src->id, e->out);
-      char *b = g_strdup_printf ("n%u:i%u", e->dst->id, e->in);
-      g_ptr_array_add (keys, a);
-      g_ptr_array_add (keys, b);
-      g_hash_table_add (used, a);
-      g_hash_table_add (used, b);
-    }
   GString *out = g_string_new ("digraph \"");
   append_quoted_escaped (out, g->name);
   g_string_append (out, "\" {\n"
@@ -143,16 +130,18 @@ kdf_graph_to_dot_ports (KdfGraph *g, KdfDotPorts ports)
     g_autofree gboolean *in_shown = NULL, *out_shown = NULL;
     guint n_in_shown = n->n_inputs, n_out_shown = n->n_outputs;
     if (compact) {
+      /* compact: the ports an edge uses (inputs know theirs; outputs from the edge list) */
       in_shown = g_new0 (gboolean, MAX (n->n_inputs, 1));
       out_shown = g_new0 (gboolean, MAX (n->n_outputs, 1));
       n_in_shown = n_out_shown = 0;
-      for (guint p = 0; p < n->n_inputs; p++) {
-        g_autofree char *k = g_strdup_printf ("n%u:i%u", n->id, p);
-        n_in_shown += in_shown[p] = g_hash_table_contains (used, k);
-      }
-      for (guint p = 0; p < n->n_outputs; p++) {
-        g_autofree char *k = g_strdup_printf ("n%u:o%u", n->id, p);
-        n_out_shown += out_shown[p] = g_hash_table_contains (used, k);
+      for (guint p = 0; p < n->n_inputs; p++)
+        n_in_shown += in_shown[p] = n->inputs[p].edges->len > 0;
+      for (guint k = 0; k < g->edges->len; k++) {
+        KdfEdge *e = g->edges->pdata[k];
+        if (e->src == n && !out_shown[e->out]) {
+          out_shown[e->out] = TRUE;
+          n_out_shown++;
+        }
       }
     }
     if (n_in_shown) {

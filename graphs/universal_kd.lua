@@ -52,33 +52,17 @@ o.rot_weight = kdf.arg("rot_weight", 1.0, { min = 0 })
 o.view_noise = kdf.arg("view_noise", 0.1, { min = 0 })
 local t0 = kdf.clock()
 
--- 1. the teacher, on clean data (oracle edges), its best noisy-validation tick kept
-local function train_clean_teacher()
-  local dir = kdf.run_dir() or "."
-  local path = dir .. "/teacher.safetensors"
-  local g = kdf.graph { name = "teacher", seed = o.seed }
-  local data = common.data(g, o)
+-- 1. the teacher, on clean data: CE on the clean labels with the open-set rows at weight
+-- 0, both through deliberate oracle edges (common.train_teacher keeps its best
+-- noisy-validation tick)
+local function clean_loss(g, data)
   local keep = g:lua { name = "in_set_rows", inputs = { "open:u8[N]" }, outputs = { "w:f32[N]" },
     open = kdf.oracle(data.open_mask), fn = function(i)
       local w = {}
       for r, v in ipairs(i.open:totable()) do w[r] = 1 - v end
       return { w = kdf.tensor(w, "f32") }
     end }
-  local ce = g:node("ce_loss", { targets = kdf.oracle(data.clean_labels), weights = kdf.oracle(keep.w) })
-  local st = g:node("student_update", { name = "teacher", arch = o.teacher_arch_resolved, x = data.x,
-                                        losses = { ce.loss }, lr = o.teacher_lr, batch = o.batch,
-                                        save = o.val > 0 and "" or path })
-  local mon = common.monitor(g, data, st.model, "teacher", o)
-  if o.val > 0 then
-    g:node("keep_best", { name = "teacher_best", score = mon.eval_val.accuracy, model = st.model,
-                          save = path })
-  end
-  local r = common.train(g, mon, o.teacher_epochs)
-  g, data, ce, st, mon, keep = nil, nil, nil, nil, nil, nil
-  collectgarbage()
-  print(("teacher %s (clean data): test accuracy %.4f at its best noisy-val tick %d (last %.4f)")
-    :format(o.teacher_arch_resolved, r.best.test, r.best.tick, r.last))
-  return path, r
+  return g:node("ce_loss", { targets = kdf.oracle(data.clean_labels), weights = kdf.oracle(keep.w) })
 end
 
 -- the class count after the held-out classes leave: the architectures end in C
@@ -95,13 +79,12 @@ local function with_classes(arch)
   return (arch:gsub("%-%d+$", "-" .. o.classes))
 end
 -- the default architectures (784 inputs, 10 classes) fitted to the data; given ones kept
-o.teacher_arch_resolved = o.teacher_arch
 if o.teacher_arch == "mlp:784-1024-1024-10" then
-  o.teacher_arch_resolved = with_classes("mlp:" .. o.width .. "-1024-1024-10")
+  o.teacher_arch = with_classes("mlp:" .. o.width .. "-1024-1024-10")
 end
 if o.student == "mlp:784-256-10" then o.student = with_classes("mlp:" .. o.width .. "-256-10") end
 
-local teacher = o.teacher ~= "" and o.teacher or train_clean_teacher()
+local teacher = o.teacher ~= "" and o.teacher or common.train_teacher(o, clean_loss, "clean data")
 
 local g = kdf.graph { name = "universal_kd", seed = o.seed }
 local data = common.data(g, o)

@@ -225,7 +225,7 @@ run (KdfNodeCtx *ctx, gpointer state, GError **error)
     sl->d = d;
     sl->k = p->k;
     sl->normalize = p->normalize;
-    sl->knn = kdf_tensor_copy (nb);
+    sl->knn = kdf_tensor_ref (nb); /* outputs are read-only: shared, not copied */
     sl->used = ++st->clock;
   }
   g_free (digest);

@@ -174,13 +174,15 @@ end
 
 -- Trains a teacher on the noisy labels (stage 1 of a distillation pipeline) and returns
 -- the path of the checkpoint of its best noisy-validation tick, in the run directory.
--- O.teacher_arch, O.teacher_epochs, O.teacher_lr choose it.
-function M.train_teacher(o)
+-- O.teacher_arch, O.teacher_epochs, O.teacher_lr choose it. LOSS (optional):
+-- function(g, data) returning the teacher's ce_loss node instead (e.g. on clean labels
+-- through oracle edges); WHAT names the labels in the printed line.
+function M.train_teacher(o, loss, what)
   local dir = kdf.run_dir() or "."
   local path = dir .. "/teacher.safetensors"
   local g = kdf.graph { name = "teacher", seed = o.seed }
   local data = M.data(g, o)
-  local ce = g:node("ce_loss", { targets = data.labels })
+  local ce = loss and loss(g, data) or g:node("ce_loss", { targets = data.labels })
   local st = g:node("student_update", { name = "teacher", arch = o.teacher_arch, x = data.x,
                                         losses = { ce.loss }, lr = o.teacher_lr, batch = o.batch,
                                         save = o.val > 0 and "" or path })
@@ -193,8 +195,8 @@ function M.train_teacher(o)
   local r = M.train(g, mon, o.teacher_epochs)
   g, data, ce, st, mon = nil, nil, nil, nil, nil
   collectgarbage() -- the teacher's graph (its data and outputs) before the next stage
-  print(("teacher %s: test accuracy %.4f at its best noisy-val tick %d (last tick %.4f)"):format(
-    o.teacher_arch, r.best.test, r.best.tick, r.last))
+  print(("teacher %s%s: test accuracy %.4f at its best noisy-val tick %d (last tick %.4f)"):format(
+    o.teacher_arch, what and (" (" .. what .. ")") or "", r.best.test, r.best.tick, r.last))
   return path, r
 end
 
