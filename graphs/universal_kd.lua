@@ -7,7 +7,10 @@
 --      clean.lua does: it stands for the paper's teacher trained on a clean data set.
 --      It is the only place ground truth enters.
 --   2. uncertainty_split, once, on the teacher's logits against the given labels: the
---      evidential loss, a 1-D Gaussian mixture, groups clean / open-set / closed-set.
+--      evidential loss; clean vs noisy by a mixture on it, then open-set vs closed-set
+--      among the noisy rows by a mixture on the teacher's open-set score (1 − its
+--      largest softmax probability) — bounds from the data (split_bounds=fitted; fixed:
+--      METHODS' 0.3 / 0.9 bounds on a 20-component mixture; docs/design.md says why).
 --   3. Closed-set rows take the teacher's argmax as their label; open-set rows leave the
 --      classification terms; clean rows keep the given label.
 --   4. The student's loss, per batch:
@@ -34,6 +37,7 @@
 --   kdflow run graphs/universal_kd.lua [--set rate=0.2 --set rate2=0.2 --set heldout=8,9
 --       --set open_input=heldout|permuted --set hint_weight=1 --set proto_weight=1
 --       --set inst_weight=1 --set rot_weight=1 --set view_noise=0.1 --set kd_weight=0
+--       --set split_bounds=fitted|fixed --set open_score=msp|vacuity
 --       --set seed=1]
 local kdf = require "kdflow"
 local here = debug.getinfo(1, "S").source:match("^@(.*[/\\])") or "./"
@@ -50,6 +54,10 @@ o.proto_weight = kdf.arg("proto_weight", 1.0, { min = 0 })
 o.inst_weight = kdf.arg("inst_weight", 1.0, { min = 0 })
 o.rot_weight = kdf.arg("rot_weight", 1.0, { min = 0 })
 o.view_noise = kdf.arg("view_noise", 0.1, { min = 0 })
+-- the split's bounds: fitted (two signals, cuts from the data; docs/design.md) or fixed
+-- (METHODS' 0.3 / 0.9 on the normalised loss)
+o.split_bounds = kdf.arg("split_bounds", "fitted")
+o.open_score = kdf.arg("open_score", "msp")
 local t0 = kdf.clock()
 
 -- 1. the teacher, on clean data: CE on the clean labels with the open-set rows at weight
@@ -91,7 +99,8 @@ local data = common.data(g, o)
 local tf = g:node("teacher_forward", { name = "teacher", checkpoint = teacher, x = data.x })
 
 -- 2. the split, on the teacher's logits against the given labels
-local split = g:node("uncertainty_split", { name = "split", logits = tf.logits, labels = data.labels })
+local split = g:node("uncertainty_split", { name = "split", logits = tf.logits, labels = data.labels,
+                                             bounds = o.split_bounds, score = o.open_score })
 
 -- 3. the labels the student learns: closed-set → the teacher's argmax; open-set out
 local refine = g:lua { name = "refine",
