@@ -55,7 +55,7 @@ local g0 = kdf.graph { name = "features", seed = o.seed }
 local data = common.data(g0, o)
 -- the clean training labels, for the diagnostics at the end only: read inside a Lua
 -- node through a deliberate oracle edge (nothing that trains sees them)
-local truth
+local truth = {} -- stays empty under `kdflow dot`, where no node runs
 g0:lua { name = "truth", inputs = { "y:i32[N]" }, outputs = {}, y = kdf.oracle(data.clean_labels),
          fn = function(i) truth = i.y:totable() end }
 if not teacher then g0:run() end

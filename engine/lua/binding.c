@@ -14,9 +14,6 @@
 #include "binding-private.h"
 #include "kdflow-lua-resources.h" /* generated: kdf_lua_get_resource () */
 
-/* What `kdflow dot` raises to stop a script after its first g:run. */
-static char dot_stop_sentinel;
-
 /* ---- errors ------------------------------------------------------------------- */
 
 static int
@@ -49,17 +46,16 @@ kdf_lua_raise_gerror (lua_State *L, GError *error)
   return lua_error (L);
 }
 
-int
-kdf_lua_raise_dot_stop (lua_State *L)
-{
-  lua_pushlightuserdata (L, &dot_stop_sentinel);
-  return lua_error (L);
-}
-
 gboolean
-kdf_lua_is_dot_stop (lua_State *L, int index)
+kdf_lua_is_kdflow_error (lua_State *L, int index)
 {
-  return lua_touserdata (L, index) == &dot_stop_sentinel;
+  index = lua_absindex (L, index);
+  if (!lua_istable (L, index) || !lua_getmetatable (L, index))
+    return FALSE;
+  luaL_getmetatable (L, ERROR_MT);
+  gboolean ours = lua_rawequal (L, -1, -2);
+  lua_pop (L, 2);
+  return ours;
 }
 
 int
@@ -245,9 +241,22 @@ config_gc (lua_State *L)
   return 0;
 }
 
+static int
+print_nothing (lua_State *L)
+{
+  (void) L;
+  return 0;
+}
+
 void
 kdf_lua_configure (lua_State *L, const KdfLuaConfig *config)
 {
+  if (config->dot_only) {
+    /* `kdflow dot`: what a script prints about its results would be about placeholders
+     * (and stdout is the drawing's) */
+    lua_pushcfunction (L, print_nothing);
+    lua_setglobal (L, "print");
+  }
   ConfigUD *c = lua_newuserdatauv (L, sizeof (ConfigUD), 0);
   memset (c, 0, sizeof *c);
   lua_createtable (L, 0, 1);
