@@ -571,6 +571,7 @@ typedef struct {
   int writer, reader;      /* the stages that write and read it */
   const char *carried;     /* a value ("node.port") carried between stages, or NULL */
   int from, to;
+  const char *shows;       /* text the drawing must hold, or NULL */
 } StageCase;
 
 static const StageCase stage_cases[] = {
@@ -594,14 +595,15 @@ static const StageCase stage_cases[] = {
   { "kd", { NULL }, { "teacher", "kd", NULL }, "teacher.safetensors", 0, 1, NULL, 0, 0 },
   { "sd_pll", { NULL },
     { "features", "round0", "sd_round1", "sd_round2", "sd_round3", "pll_gce", "pll_soft", NULL },
-    NULL, 0, 0, "train.probs", 1, 2 },
+    NULL, 0, 0, "train.probs", 1, 2, "arch = linear:F-C:nobias" },
   { "sd_pll", { "features=teacher", NULL },
     { "teacher", "features", "round0", "sd_round1", "sd_round2", "sd_round3", "pll_gce",
       "pll_soft", NULL },
     "teacher.safetensors", 0, 1, "features_train.features", 1, 2 },
   { "train_teacher", { NULL }, { "teacher", NULL }, NULL, 0, 0, NULL, 0, 0 },
+  /* kdf.drawing(): the sizes a script reads from its data stay symbolic */
   { "universal_kd", { NULL }, { "probe", "teacher", "universal_kd", NULL }, "teacher.safetensors", 1,
-    2, NULL, 0, 0 },
+    2, NULL, 0, 0, "arch = mlp:D-1024-1024-C" },
 };
 
 static gboolean
@@ -681,6 +683,8 @@ check_stages (const StageCase *c, const char *root, const char *tmp)
       g_error ("%s: no edge carrying %s from stage %d to stage %d\n%s", what, c->carried, c->from,
                c->to, r.out);
   }
+  if (c->shows && !strstr (r.out, c->shows))
+    g_error ("%s: the drawing does not show '%s'", what, c->shows);
   result_clear (&r);
 }
 
