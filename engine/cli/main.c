@@ -62,8 +62,14 @@ static const char run_help[] =
 
 static const char dot_help[] =
     "usage: kdflow dot GRAPH.lua [--set key=value]... [-o FILE]\n"
-    "Builds the script's graph without running it and writes it as Graphviz dot (stdout,\n"
-    "or FILE with -o); render with 'dot -Tsvg'.\n"
+    "Draws the script as Graphviz dot (stdout, or FILE with -o) without running anything:\n"
+    "each g:run checks its graph and draws it instead of running it, and the script goes\n"
+    "on, so every stage is drawn: one cluster per graph (cluster_<graph>), a checkpoint\n"
+    "one stage writes (save) and another reads as a file node between them, a value\n"
+    "read from one graph and given to another as an edge. Values read after g:run are\n"
+    "placeholders (zeros, symbolic sizes 8); kdf.drawing() is true; print is silent. A\n"
+    "script that stops on a placeholder gets the stages before drawn and a note.\n"
+    "Render with 'dot -Tsvg'. See docs/lua.md, \"Drawing a script\".\n"
     "  --set KEY=VALUE  as for run\n"
     "  -o FILE          write to FILE\n";
 
