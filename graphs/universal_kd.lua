@@ -7,7 +7,10 @@
 --      clean.lua does: it stands for the paper's teacher trained on a clean data set.
 --      It is the only place ground truth enters.
 --   2. uncertainty_split, once, on the teacher's logits against the given labels: the
---      evidential loss, a 1-D Gaussian mixture, groups clean / open-set / closed-set.
+--      evidential loss; clean vs noisy by a mixture on it, then open-set vs closed-set
+--      among the noisy rows by a mixture on the teacher's open-set score (1 − its
+--      largest softmax probability) — bounds from the data (split_bounds=fitted; fixed:
+--      METHODS' 0.3 / 0.9 bounds on a 20-component mixture; docs/design.md says why).
 --   3. Closed-set rows take the teacher's argmax as their label; open-set rows leave the
 --      classification terms; clean rows keep the given label.
 --   4. The student's loss, per batch:
@@ -34,6 +37,7 @@
 --   kdflow run graphs/universal_kd.lua [--set rate=0.2 --set rate2=0.2 --set heldout=8,9
 --       --set open_input=heldout|permuted --set hint_weight=1 --set proto_weight=1
 --       --set inst_weight=1 --set rot_weight=1 --set view_noise=0.1 --set kd_weight=0
+--       --set split_bounds=fitted|fixed --set open_score=msp|vacuity
 --       --set seed=1]
 local kdf = require "kdflow"
 local here = debug.getinfo(1, "S").source:match("^@(.*[/\\])") or "./"
@@ -50,6 +54,10 @@ o.proto_weight = kdf.arg("proto_weight", 1.0, { min = 0 })
 o.inst_weight = kdf.arg("inst_weight", 1.0, { min = 0 })
 o.rot_weight = kdf.arg("rot_weight", 1.0, { min = 0 })
 o.view_noise = kdf.arg("view_noise", 0.1, { min = 0 })
+-- the split's bounds: fitted (two signals, cuts from the data; docs/design.md) or fixed
+-- (METHODS' 0.3 / 0.9 on the normalised loss)
+o.split_bounds = kdf.arg("split_bounds", "fitted")
+o.open_score = kdf.arg("open_score", "msp")
 local t0 = kdf.clock()
 
 -- 1. the teacher, on clean data: CE on the clean labels with the open-set rows at weight
@@ -93,7 +101,8 @@ local data = common.data(g, o)
 local tf = g:node("teacher_forward", { name = "teacher", checkpoint = teacher, x = data.x })
 
 -- 2. the split, on the teacher's logits against the given labels
-local split = g:node("uncertainty_split", { name = "split", logits = tf.logits, labels = data.labels })
+local split = g:node("uncertainty_split", { name = "split", logits = tf.logits, labels = data.labels,
+                                             bounds = o.split_bounds, score = o.open_score })
 
 -- 3. the labels the student learns: closed-set → the teacher's argmax; open-set out
 local refine = g:lua { name = "refine",
@@ -145,14 +154,20 @@ local st = g:node("student_update", common.trainer(o, { name = "student", x = da
                                                         noise = o.view_noise }))
 local mon = common.monitor(g, data, st.model, "student", o)
 
--- the split against the oracle (evaluation only): open-set, closed-set, and both as noisy
+-- the split against the oracle (evaluation only): clean, open-set, closed-set, and both
+-- noisy groups as one noise detector
 local closed_truth = g:lua { name = "closed_truth", inputs = { "noisy:u8[N]", "open:u8[N]" },
-  outputs = { "m:u8[N]" }, noisy = kdf.oracle(data.noisy_mask), open = kdf.oracle(data.open_mask),
-  fn = function(i)
-    local n, op, m = i.noisy:totable(), i.open:totable(), {}
-    for r = 1, #n do m[r] = (n[r] == 1 and op[r] == 0) and 1 or 0 end
-    return { m = kdf.tensor(m, "u8") }
+  outputs = { "m:u8[N]", "clean:u8[N]" }, noisy = kdf.oracle(data.noisy_mask),
+  open = kdf.oracle(data.open_mask), fn = function(i)
+    local n, op, m, c = i.noisy:totable(), i.open:totable(), {}, {}
+    for r = 1, #n do
+      m[r] = (n[r] == 1 and op[r] == 0) and 1 or 0
+      c[r] = 1 - n[r]
+    end
+    return { m = kdf.tensor(m, "u8"), clean = kdf.tensor(c, "u8") }
   end }
+local ev_clean = g:node("evaluate", { name = "split_clean", flagged = split.clean,
+                                      truth = closed_truth.clean, save = false })
 local ev_open = g:node("evaluate", { name = "split_open", flagged = split.open, truth = data.open_mask,
                                      save = false })
 local ev_closed = g:node("evaluate", { name = "split_closed", flagged = split.closed,
@@ -168,6 +183,7 @@ local function prf(ev)
            f1 = ev.f1:value():item() }
 end
 r.detection = prf(ev_noisy)
+r.split_clean = prf(ev_clean)
 r.split_open = prf(ev_open)
 r.split_closed = prf(ev_closed)
 r.refined = ev_noisy.refined_accuracy:value():item()
@@ -175,6 +191,8 @@ local counts = { 0, 0, 0 }
 for _, v in ipairs(split.groups:value():totable()) do counts[v + 1] = counts[v + 1] + 1 end
 r.groups = { clean = counts[1], open = counts[2], closed = counts[3] }
 print(("universal_kd: split clean %d / open-set %d / closed-set %d rows"):format(counts[1], counts[2], counts[3]))
+print(("  clean group P / R / F1:      %.4f / %.4f / %.4f"):format(r.split_clean.precision,
+  r.split_clean.recall, r.split_clean.f1))
 print(("  open-set group P / R / F1:   %.4f / %.4f / %.4f"):format(r.split_open.precision,
   r.split_open.recall, r.split_open.f1))
 print(("  closed-set group P / R / F1: %.4f / %.4f / %.4f"):format(r.split_closed.precision,

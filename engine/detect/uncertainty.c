@@ -7,6 +7,9 @@
  *   groups           component mean < clean_below → clean; ≥ closed_from → closed-set;
  *                    otherwise open-set; each sample to the group whose components'
  *                    posteriors sum highest.
+ *   fitted bounds    (bounds = FITTED) clean vs noisy by a two-component mixture on ℓ',
+ *                    open-set vs closed-set by a two-component mixture on an open-set
+ *                    score fitted over the noisy rows; docs/design.md says why.
  *
  * Why a small EM of our own: no C library in Debian fits a Gaussian mixture (GSL has
  * none; mlpack's is C++ on Armadillo, a large dependency for 100 lines of a 1-D
@@ -223,6 +226,53 @@ kdf_gmm1d_fit (double *weights, double *means, double *vars, const float *x, int
   return TRUE;
 }
 
+/* Q[i] = the posterior of the higher-mean component of a two-component mixture fitted
+ * to FIT (NFIT values), for every X[i] (N values), all min-max normalised with FIT's
+ * range (X clamped to it). Made monotone in x: 0 at or below the lower mean, 1 at or
+ * above the higher one (a wide component must not claim both tails). Constant FIT or
+ * NFIT < 2: Q = 0. */
+static gboolean
+upper_posterior (float *q, const float *x, int64_t n, const float *fit, int64_t nfit,
+                 const KdfGmm1dOptions *base, GError **error)
+{
+  float lo = INFINITY, hi = -INFINITY;
+  for (int64_t i = 0; i < nfit; i++) {
+    lo = MIN (lo, fit[i]);
+    hi = MAX (hi, fit[i]);
+  }
+  const double span = (double) hi - lo;
+  if (nfit < 2 || !(span > 0)) {
+    memset (q, 0, n * sizeof *q);
+    return TRUE;
+  }
+  float *t = g_new (float, nfit);
+  for (int64_t i = 0; i < nfit; i++)
+    t[i] = (float) (((double) fit[i] - lo) / span);
+  KdfGmm1dOptions opt = *base;
+  opt.components = 2;
+  opt.init_weights = opt.init_means = opt.init_vars = NULL;
+  double w[2], m[2], v[2], logw[2], lp[2];
+  gboolean ok = kdf_gmm1d_fit (w, m, v, t, nfit, &opt, NULL, error);
+  g_free (t);
+  if (!ok)
+    return FALSE;
+  const int a = m[0] <= m[1] ? 0 : 1, b = 1 - a; /* a: lower mean, b: higher */
+  logw[0] = log (w[0]);
+  logw[1] = log (w[1]);
+  for (int64_t i = 0; i < n; i++) {
+    double xi = CLAMP (((double) x[i] - lo) / span, 0.0, 1.0);
+    if (!(m[b] > m[a]) || xi <= m[a])
+      q[i] = 0;
+    else if (xi >= m[b])
+      q[i] = 1;
+    else {
+      double norm = log_terms (lp, xi, 2, logw, m, v);
+      q[i] = (float) exp (lp[b] - norm);
+    }
+  }
+  return TRUE;
+}
+
 void
 kdf_uncertainty_options_init (KdfUncertaintyOptions *opt)
 {
@@ -230,6 +280,45 @@ kdf_uncertainty_options_init (KdfUncertaintyOptions *opt)
   kdf_gmm1d_options_init (&opt->gmm);
   opt->clean_below = 0.3;
   opt->closed_from = 0.9;
+}
+
+/* bounds = FITTED on the normalised losses X (see detect.h) */
+static gboolean
+split_fitted (int32_t *group, float *posterior, const float *x, int64_t n,
+              const KdfUncertaintyOptions *opt, KdfUncertaintyResult *r, GError **error)
+{
+  float *q = g_new (float, n), *o = g_new (float, n), *fit = g_new (float, n);
+  gboolean ok = upper_posterior (q, x, n, x, n, &opt->gmm, error);
+  int64_t nfit = 0;
+  if (ok) {
+    /* the open-set mixture is fitted to the noisy rows' scores only: clean rows (the
+     * bulk, confident and right) would otherwise take a component of their own */
+    for (int64_t i = 0; i < n; i++)
+      if (q[i] > 0.5f)
+        fit[nfit++] = opt->open_score[i];
+    ok = upper_posterior (o, opt->open_score, n, fit, nfit, &opt->gmm, error);
+  }
+  if (ok) {
+    for (int64_t i = 0; i < n; i++) {
+      double p[3] = { 1.0 - q[i], (double) q[i] * o[i], (double) q[i] * (1.0 - o[i]) };
+      int best = 0;
+      for (int g = 1; g < 3; g++)
+        if (p[g] > p[best])
+          best = g;
+      group[i] = best;
+      r->count[best]++;
+      if (posterior)
+        for (int g = 0; g < 3; g++)
+          posterior[3 * i + g] = (float) p[g];
+    }
+    r->components[0] = r->components[1] = r->components[2] = 1;
+  } else {
+    g_prefix_error (error, "uncertainty split: ");
+  }
+  g_free (q);
+  g_free (o);
+  g_free (fit);
+  return ok;
 }
 
 gboolean
@@ -249,8 +338,20 @@ kdf_uncertainty_split (int32_t *group, float *posterior, float *normalized, cons
                  opt->clean_below, opt->closed_from);
     return FALSE;
   }
+  if (opt->bounds != KDF_SPLIT_BOUNDS_FIXED && opt->bounds != KDF_SPLIT_BOUNDS_FITTED) {
+    g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM, "uncertainty split: unknown bounds %d",
+                 opt->bounds);
+    return FALSE;
+  }
+  if (opt->bounds == KDF_SPLIT_BOUNDS_FITTED && !opt->open_score) {
+    g_set_error_literal (error, KDF_ERROR, KDF_ERROR_PARAM,
+                         "uncertainty split: fitted bounds need an open-set score per sample");
+    return FALSE;
+  }
   if (!check_gmm_options (&opt->gmm, error) || !kdf_check_size (n, 1, "uncertainty split", error) ||
-      !kdf_check_finite_f32 (loss, n, "uncertainty split: losses", error))
+      !kdf_check_finite_f32 (loss, n, "uncertainty split: losses", error) ||
+      (opt->bounds == KDF_SPLIT_BOUNDS_FITTED &&
+       !kdf_check_finite_f32 (opt->open_score, n, "uncertainty split: open-set scores", error)))
     return FALSE;
   KdfUncertaintyResult r;
   memset (&r, 0, sizeof r);
@@ -276,6 +377,12 @@ kdf_uncertainty_split (int32_t *group, float *posterior, float *normalized, cons
       }
     }
     r.count[KDF_SPLIT_CLEAN] = n;
+  } else if (opt->bounds == KDF_SPLIT_BOUNDS_FITTED) {
+    if (!split_fitted (group, posterior, x, n, opt, &r, error)) {
+      if (!normalized)
+        g_free (x);
+      return FALSE;
+    }
   } else {
     const int k = opt->gmm.components;
     double w[GMM_MAX_COMPONENTS], m[GMM_MAX_COMPONENTS], v[GMM_MAX_COMPONENTS];

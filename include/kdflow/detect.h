@@ -308,11 +308,27 @@ typedef enum {
   KDF_SPLIT_CLOSED = 2, /* closed-set: a wrong class */
 } KdfSplitGroup;
 
+typedef enum {
+  /* METHODS' rule: components of the K-component mixture sent to a group by fixed
+   * bounds on their means (clean_below, closed_from) */
+  KDF_SPLIT_BOUNDS_FIXED = 0,
+  /* bounds the data chooses, two signals: clean vs noisy by a two-component mixture on
+   * the normalised loss (the higher-mean component is noisy); then open-set vs
+   * closed-set by a two-component mixture on OPEN_SCORE fitted over the noisy rows
+   * (the higher-mean component is open-set). docs/design.md says why. */
+  KDF_SPLIT_BOUNDS_FITTED = 1,
+} KdfSplitBounds;
+
 typedef struct {
   KdfGmm1dOptions gmm;
   double clean_below; /* components with mean < this are "clean" (0.3) */
   double closed_from; /* components with mean ≥ this are "closed-set"; between: open (0.9) */
-  gpointer reserved[4];
+  int bounds;         /* KdfSplitBounds (FIXED) */
+  /* FITTED only, N values, required there: how unlike any class each row looks to the
+   * network (e.g. 1 − its largest softmax probability); higher = more likely open-set.
+   * FITTED uses gmm's max_iter, tol and reg_var; its mixtures have two components. */
+  const float *open_score;
+  gpointer reserved[2];
 } KdfUncertaintyOptions;
 
 KDF_API void kdf_uncertainty_options_init (KdfUncertaintyOptions *opt);
@@ -329,6 +345,12 @@ typedef struct {
  * min-max normalise the losses (all equal: every sample clean, no mixture fitted),
  * fit the 1-D mixture, map each component to a group by its mean, and put each
  * sample in the group with the largest summed posterior (ties to the lower group).
+ * With bounds FITTED: posteriors (1 − q, q·o, q·(1 − o)), q the noisy component's
+ * posterior of the row's normalised loss and o the open component's posterior of its
+ * min-max normalised open score (each made monotone: 0 below the lower component's
+ * mean, 1 above the higher one's), then the largest, ties to the lower group. A
+ * mixture whose data are all equal, or fewer than two noisy rows, leaves q = 0 or
+ * o = 0. components[] then counts the two mixtures' components (1, 1, 1).
  * GROUP: N i32 (KdfSplitGroup). POSTERIOR (N×3 f32, nullable): the summed posteriors.
  * NORMALIZED (N f32, nullable): the normalised losses. */
 KDF_API gboolean kdf_uncertainty_split (int32_t *group, float *posterior, float *normalized,

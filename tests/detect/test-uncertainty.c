@@ -173,6 +173,117 @@ test_split (void)
   g_assert_error (error, KDF_ERROR, KDF_ERROR_VALUE);
 }
 
+static void
+test_fitted (void)
+{
+  /* losses and open-set scores shaped like an MLP teacher's on Fashion-MNIST (docs/
+   * results.md): clean rows low loss, low score; open-set and closed-set rows share
+   * one loss band (0.62–0.78 and 0.66–0.82) that never reaches 0.9, and differ in the
+   * score (open-set uncertain: 0.45–0.65; closed-set confident: 0.02–0.12). METHODS'
+   * fixed bounds find no closed-set row here; fitted bounds recover all three. */
+  const int64_t n = 1000;
+  g_autofree float *loss = g_new (float, n);
+  g_autofree float *score = g_new (float, n);
+  for (int64_t i = 0; i < n; i++) {
+    double u = (double) ((i * 7919) % 1000) / 1000.0; /* a spread in [0, 1) */
+    double v = (double) ((i * 104729) % 997) / 997.0;
+    if (i < 600) {
+      loss[i] = (float) (0.05 + 0.25 * u);
+      score[i] = (float) (0.02 + 0.10 * v);
+    } else if (i < 800) {
+      loss[i] = (float) (0.62 + 0.16 * u);
+      score[i] = (float) (0.45 + 0.20 * v);
+    } else {
+      loss[i] = (float) (0.66 + 0.16 * u);
+      score[i] = (float) (0.02 + 0.10 * v);
+    }
+  }
+  loss[0] = 0.0f; /* the normalisation's ends */
+  loss[999] = 1.0f;
+  g_autofree int32_t *group = g_new (int32_t, n);
+  g_autofree float *post = g_new (float, 3 * n);
+  KdfUncertaintyOptions opt;
+  kdf_uncertainty_options_init (&opt);
+  KdfUncertaintyResult r;
+  g_autoptr (GError) error = NULL;
+  /* fixed bounds: no closed-set group */
+  g_assert_true (kdf_uncertainty_split (group, NULL, NULL, loss, n, &opt, &r, &error));
+  g_assert_cmpint (r.count[KDF_SPLIT_CLOSED], <, 20);
+  /* fitted bounds */
+  opt.bounds = KDF_SPLIT_BOUNDS_FITTED;
+  opt.open_score = score;
+  g_assert_true (kdf_uncertainty_split (group, post, NULL, loss, n, &opt, &r, &error));
+  g_assert_no_error (error);
+  int64_t wrong = 0;
+  for (int64_t i = 0; i < n; i++) {
+    int want = i < 600 ? KDF_SPLIT_CLEAN : i < 800 ? KDF_SPLIT_OPEN : KDF_SPLIT_CLOSED;
+    wrong += group[i] != want;
+    g_assert_cmpfloat_with_epsilon (post[3 * i] + post[3 * i + 1] + post[3 * i + 2], 1.0, 1e-5);
+    for (int g = 0; g < 3; g++)
+      g_assert_cmpfloat (post[3 * i + group[i]], >=, post[3 * i + g]);
+  }
+  g_assert_cmpint (wrong, ==, 0);
+  g_assert_cmpint (r.count[0] + r.count[1] + r.count[2], ==, n);
+  /* monotone in the loss: at one score, a higher loss is never more clean */
+  for (int64_t i = 0; i < n; i++)
+    score[i] = 0.3f;
+  score[0] = 0.0f;
+  score[999] = 1.0f;
+  g_assert_true (kdf_uncertainty_split (group, post, NULL, loss, n, &opt, &r, &error));
+  for (int64_t i = 0; i < n; i++)
+    for (int64_t j = 0; j < n; j++)
+      if (loss[j] > loss[i])
+        g_assert_cmpfloat (post[3 * j], <=, post[3 * i]);
+  /* a narrow clean band (0.20–0.25) and a wide noisy one (0.4–1.0): far below the
+   * clean band (rows at 0) the wide component's density is the larger, yet those rows
+   * are the cleanest — the posterior is monotone, so they stay clean */
+  for (int64_t i = 0; i < n; i++) {
+    double u = (double) ((i * 7919) % 1000) / 1000.0;
+    loss[i] = i < 10 ? 0.0f : i < 700 ? (float) (0.20 + 0.05 * u) : (float) (0.4 + 0.6 * u);
+    score[i] = 0.3f;
+  }
+  g_assert_true (kdf_uncertainty_split (group, post, NULL, loss, n, &opt, &r, &error));
+  for (int64_t i = 0; i < 700; i++)
+    g_assert_cmpint (group[i], ==, KDF_SPLIT_CLEAN);
+  /* the open-set mixture is fitted over the noisy rows only: here the clean rows are
+   * the most confident (score 0–0.05), the closed-set rows less so (0.30–0.40), the
+   * open-set rows least (0.55–0.75); over every row the clean rows would take the lower
+   * component and send the closed-set rows to open-set with the open-set ones */
+  for (int64_t i = 0; i < n; i++) {
+    double u = (double) ((i * 7919) % 1000) / 1000.0;
+    double v = (double) ((i * 104729) % 997) / 997.0;
+    loss[i] = i < 600 ? (float) (0.05 + 0.25 * u) : (float) (0.62 + 0.2 * u);
+    score[i] = i < 600 ? (float) (0.05 * v) : i < 800 ? (float) (0.55 + 0.2 * v)
+                                                      : (float) (0.30 + 0.10 * v);
+  }
+  g_assert_true (kdf_uncertainty_split (group, NULL, NULL, loss, n, &opt, &r, &error));
+  wrong = 0;
+  for (int64_t i = 0; i < n; i++)
+    wrong += group[i] != (i < 600 ? KDF_SPLIT_CLEAN : i < 800 ? KDF_SPLIT_OPEN : KDF_SPLIT_CLOSED);
+  g_assert_cmpint (wrong, ==, 0);
+  /* fewer than two noisy rows: the one noisy row is closed-set (nothing to fit) */
+  for (int64_t i = 0; i < n; i++)
+    loss[i] = 0.1f + 0.001f * (float) (i % 7);
+  loss[500] = 5.0f;
+  g_assert_true (kdf_uncertainty_split (group, NULL, NULL, loss, n, &opt, &r, &error));
+  g_assert_cmpint (group[500], ==, KDF_SPLIT_CLOSED);
+  g_assert_cmpint (r.count[KDF_SPLIT_CLOSED], ==, 1);
+  g_assert_cmpint (r.count[KDF_SPLIT_OPEN], ==, 0);
+  /* bad input: no score, a NaN score, an unknown rule */
+  score[3] = NAN;
+  g_assert_false (kdf_uncertainty_split (group, NULL, NULL, loss, n, &opt, &r, &error));
+  g_assert_error (error, KDF_ERROR, KDF_ERROR_VALUE);
+  g_assert_nonnull (strstr (error->message, "open-set scores"));
+  g_clear_error (&error);
+  opt.open_score = NULL;
+  g_assert_false (kdf_uncertainty_split (group, NULL, NULL, loss, n, &opt, &r, &error));
+  g_assert_error (error, KDF_ERROR, KDF_ERROR_PARAM);
+  g_clear_error (&error);
+  opt.bounds = 7;
+  g_assert_false (kdf_uncertainty_split (group, NULL, NULL, loss, n, &opt, &r, &error));
+  g_assert_error (error, KDF_ERROR, KDF_ERROR_PARAM);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -181,5 +292,6 @@ main (int argc, char **argv)
   g_test_add_func ("/uncertainty/em-reference", test_em_reference);
   g_test_add_func ("/uncertainty/em-monotone", test_em_monotone);
   g_test_add_func ("/uncertainty/split", test_split);
+  g_test_add_func ("/uncertainty/fitted", test_fitted);
   return g_test_run ();
 }

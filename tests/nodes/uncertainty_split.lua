@@ -50,7 +50,9 @@ end
 local gs = kdf.graph { name = "uncertainty-split" }
 local s = gs:node("uncertainty_split", { logits = Z, labels = kdf.tensor(Y, "i32") })
 local s1 = gs:node("uncertainty_split", { name = "one", logits = Z, labels = kdf.tensor(Y, "i32"),
-                                          components = 1 })
+                                          bounds = "fixed", components = 1 })
+local sf = gs:node("uncertainty_split", { name = "fixed", logits = Z, labels = kdf.tensor(Y, "i32"),
+                                          bounds = "fixed" })
 gs:run {}
 local loss, groups, post = s.loss:value(), s.groups:value(), s.posterior:value()
 local lo, hi = math.huge, -math.huge
