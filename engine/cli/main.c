@@ -266,7 +266,7 @@ cmd_script (gboolean dot_mode, const char *script, char **sets, int threads, con
   lua_pushcfunction (L, luaopen_kdflow);
   lua_setfield (L, -2, "kdflow");
   lua_pop (L, 1);
-  KdfLuaConfig config = { threads, run_dir, quiet, dot_mode, dot_path, command, replace };
+  KdfLuaConfig config = { threads, run_dir, quiet, dot_mode, command, replace };
   kdf_lua_configure (L, &config);
   kdf_lua_set_args (L, sets);
 

@@ -225,7 +225,6 @@ kdf_lua_install_interrupt_hook (lua_State *L)
 typedef struct {
   KdfLuaConfig c;
   char *run_dir;
-  char *dot_path;
   char *command;
   GPtrArray *claimed; /* char*: run directories taken (kdf_lua_claim_run_dir) */
 } ConfigUD;
@@ -235,7 +234,6 @@ config_gc (lua_State *L)
 {
   ConfigUD *c = lua_touserdata (L, 1);
   g_clear_pointer (&c->run_dir, g_free);
-  g_clear_pointer (&c->dot_path, g_free);
   g_clear_pointer (&c->command, g_free);
   g_clear_pointer (&c->claimed, g_ptr_array_unref);
   return 0;
@@ -265,11 +263,9 @@ kdf_lua_configure (lua_State *L, const KdfLuaConfig *config)
   lua_setmetatable (L, -2);
   c->c = *config;
   c->run_dir = g_strdup (config->run_dir);
-  c->dot_path = g_strdup (config->dot_path);
   c->command = g_strdup (config->command);
   c->claimed = g_ptr_array_new_with_free_func (g_free);
   c->c.run_dir = c->run_dir;
-  c->c.dot_path = c->dot_path;
   c->c.command = c->command;
   lua_setfield (L, LUA_REGISTRYINDEX, CONFIG_KEY);
 }

@@ -21,7 +21,6 @@ typedef struct {
   gboolean quiet;         /* no progress on stderr */
   gboolean dot_only;      /* `kdflow dot`: g:run draws instead of running (placeholder
                            * values; `print` says nothing); kdf_lua_dot_text after */
-  const char *dot_path;   /* unused (the caller writes kdf_lua_dot_text) */
   /* the program owning the run directories (`kdflow run ...`), or NULL: then g:run
    * { out = } directories are neither checked nor marked (plain lua5.4) */
   const char *command;
