@@ -519,7 +519,11 @@ kdf_dot_book_to_dot (KdfDotBook *b, const char *title, const char *note)
     append_quoted_escaped (out, cluster_ids->pdata[to]);
     g_string_append (out, "\", label=\"");
     append_quoted_escaped (out, c->src_port);
-    g_string_append (out, "\", style=bold, color=\"#2060a0\", fontcolor=\"#2060a0\"];\n");
+    /* not a layout constraint: the stages keep their order (a value of the first
+     * graph feeds every later one in sd_pll), and Graphviz loses a record-to-record
+     * edge that the ranks make flat */
+    g_string_append (out, "\", constraint=false, style=bold, color=\"#2060a0\", "
+                          "fontcolor=\"#2060a0\"];\n");
   }
   g_hash_table_unref (drawn);
   g_ptr_array_unref (cluster_ids);
