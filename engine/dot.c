@@ -108,25 +108,14 @@ kdf_graph_to_dot (KdfGraph *g)
   return kdf_graph_to_dot_ports (g, KDF_DOT_PORTS_AUTO);
 }
 
-char *
-kdf_graph_to_dot_ports (KdfGraph *g, KdfDotPorts ports)
+/* G's nodes and edges, each line starting with INDENT, node ids PREFIX n<id> */
+static void
+append_graph_body (GString *out, KdfGraph *g, const char *prefix, gboolean compact,
+                   const char *indent)
 {
-  const gboolean compact = resolve_ports (g, ports) == KDF_DOT_PORTS_CONNECTED;
-  GString *out = g_string_new ("digraph \"");
-  append_quoted_escaped (out, g->name);
-  g_string_append (out, "\" {\n"
-                        "  rankdir=LR;\n"
-                        "  node [shape=record, fontname=\"Helvetica\", fontsize=10];\n"
-                        "  edge [fontname=\"Helvetica\", fontsize=9];\n");
-  g_string_append_printf (out, "  label=\"");
-  g_autofree char *title = g_strdup_printf ("%s (seed %" G_GUINT64_FORMAT ", %u ticks run)",
-                                            g->name, g->seed, g->tick);
-  append_quoted_escaped (out, title);
-  g_string_append (out, "\";\n  labelloc=t;\n");
-
   for (guint i = 0; i < g->nodes->len; i++) {
     KdfNode *n = g->nodes->pdata[i];
-    g_string_append_printf (out, "  n%u [label=\"{", n->id);
+    g_string_append_printf (out, "%s%sn%u [label=\"{", indent, prefix, n->id);
     g_autofree gboolean *in_shown = NULL, *out_shown = NULL;
     guint n_in_shown = n->n_inputs, n_out_shown = n->n_outputs;
     if (compact) {
@@ -188,7 +177,8 @@ kdf_graph_to_dot_ports (KdfGraph *g, KdfDotPorts ports)
 
   for (guint i = 0; i < g->edges->len; i++) {
     KdfEdge *e = g->edges->pdata[i];
-    g_string_append_printf (out, "  n%u:o%u -> n%u:i%u", e->src->id, e->out, e->dst->id, e->in);
+    g_string_append_printf (out, "%s%sn%u:o%u -> %sn%u:i%u", indent, prefix, e->src->id, e->out,
+                            prefix, e->dst->id, e->in);
     GString *label = g_string_new (NULL);
     const KdfValue *v = &e->src->outputs[e->out].value;
     if (v->p) {
@@ -217,6 +207,24 @@ kdf_graph_to_dot_ports (KdfGraph *g, KdfDotPorts ports)
     g_string_free (label, TRUE);
     g_string_append (out, ";\n");
   }
+}
+
+char *
+kdf_graph_to_dot_ports (KdfGraph *g, KdfDotPorts ports)
+{
+  const gboolean compact = resolve_ports (g, ports) == KDF_DOT_PORTS_CONNECTED;
+  GString *out = g_string_new ("digraph \"");
+  append_quoted_escaped (out, g->name);
+  g_string_append (out, "\" {\n"
+                        "  rankdir=LR;\n"
+                        "  node [shape=record, fontname=\"Helvetica\", fontsize=10];\n"
+                        "  edge [fontname=\"Helvetica\", fontsize=9];\n");
+  g_string_append_printf (out, "  label=\"");
+  g_autofree char *title = g_strdup_printf ("%s (seed %" G_GUINT64_FORMAT ", %u ticks run)",
+                                            g->name, g->seed, g->tick);
+  append_quoted_escaped (out, title);
+  g_string_append (out, "\";\n  labelloc=t;\n");
+  append_graph_body (out, g, "", compact, "  ");
   g_string_append (out, "}\n");
   return g_string_free (out, FALSE);
 }
@@ -234,4 +242,291 @@ kdf_graph_write_dot (KdfGraph *g, const char *path, GError **error)
     return FALSE;
   }
   return TRUE;
+}
+
+/* ---- several graphs: the stages of a script ----------------------------------- */
+
+typedef struct {
+  guint node;   /* node id in its graph */
+  char *param;  /* the param naming the file */
+  char *path;   /* as given, "./" prefixes dropped */
+  gboolean writes;
+} DotFile;
+
+typedef struct {
+  guint serial;
+  char *name;
+  char *label;
+  char *body;      /* nodes and edges, ids s<index>_n<id> */
+  GPtrArray *files; /* DotFile* */
+} DotStage;
+
+typedef struct {
+  guint src_serial, src_node, dst_serial, dst_node;
+  char *src_port;
+} DotCarry;
+
+struct _KdfDotBook {
+  GPtrArray *stages;  /* DotStage*, in the order of their first drawing */
+  GPtrArray *carries; /* DotCarry* */
+};
+
+static void
+dot_file_free (gpointer p)
+{
+  DotFile *f = p;
+  g_free (f->param);
+  g_free (f->path);
+  g_free (f);
+}
+
+static void
+dot_stage_free (gpointer p)
+{
+  DotStage *s = p;
+  g_free (s->name);
+  g_free (s->label);
+  g_free (s->body);
+  g_ptr_array_unref (s->files);
+  g_free (s);
+}
+
+static void
+dot_carry_free (gpointer p)
+{
+  DotCarry *c = p;
+  g_free (c->src_port);
+  g_free (c);
+}
+
+KdfDotBook *
+kdf_dot_book_new (void)
+{
+  KdfDotBook *b = g_new0 (KdfDotBook, 1);
+  b->stages = g_ptr_array_new_with_free_func (dot_stage_free);
+  b->carries = g_ptr_array_new_with_free_func (dot_carry_free);
+  return b;
+}
+
+void
+kdf_dot_book_free (KdfDotBook *b)
+{
+  if (!b)
+    return;
+  g_ptr_array_unref (b->stages);
+  g_ptr_array_unref (b->carries);
+  g_free (b);
+}
+
+guint
+kdf_dot_book_n_stages (KdfDotBook *b)
+{
+  return b->stages->len;
+}
+
+static const char *
+path_key (const char *path)
+{
+  while (g_str_has_prefix (path, "./"))
+    path += 2;
+  return path;
+}
+
+/* The files G's nodes name: a string param called "save" writes its file; every
+ * other non-empty string param may read one (kdf_dot_book_to_dot keeps the ones a
+ * writer or a "checkpoint" param makes files). */
+static GPtrArray *
+graph_files (KdfGraph *g)
+{
+  GPtrArray *files = g_ptr_array_new_with_free_func (dot_file_free);
+  for (guint i = 0; i < g->nodes->len; i++) {
+    KdfNode *n = g->nodes->pdata[i];
+    for (guint p = 0; p < n->n_params; p++) {
+      const KdfParamSlot *slot = &n->params[p];
+      if (!slot->is_set || slot->spec->type != KDF_PARAM_STRING || !slot->str || !*slot->str)
+        continue;
+      DotFile *f = g_new0 (DotFile, 1);
+      f->node = n->id;
+      f->param = g_strdup (slot->spec->name);
+      f->path = g_strdup (path_key (slot->str));
+      f->writes = strcmp (slot->spec->name, "save") == 0;
+      g_ptr_array_add (files, f);
+    }
+  }
+  return files;
+}
+
+void
+kdf_dot_book_add (KdfDotBook *b, KdfGraph *g, const char *label, KdfDotPorts ports)
+{
+  DotStage *s = NULL;
+  guint index = 0;
+  for (; index < b->stages->len; index++) {
+    DotStage *t = b->stages->pdata[index];
+    if (t->serial == g->serial) {
+      s = t;
+      break;
+    }
+  }
+  if (!s) {
+    s = g_new0 (DotStage, 1);
+    s->serial = g->serial;
+    s->name = g_strdup (g->name);
+    g_ptr_array_add (b->stages, s);
+  } else {
+    g_free (s->label);
+    g_free (s->body);
+    g_ptr_array_unref (s->files);
+  }
+  s->label = g_strdup (label ? label : "");
+  g_autofree char *prefix = g_strdup_printf ("s%u_", index);
+  GString *body = g_string_new (NULL);
+  append_graph_body (body, g, prefix, resolve_ports (g, ports) == KDF_DOT_PORTS_CONNECTED,
+                     "    ");
+  s->body = g_string_free (body, FALSE);
+  s->files = graph_files (g);
+}
+
+void
+kdf_dot_book_carry (KdfDotBook *b, guint src_serial, guint src_node, const char *src_port,
+                    guint dst_serial, guint dst_node)
+{
+  if (src_serial == dst_serial)
+    return;
+  DotCarry *c = g_new0 (DotCarry, 1);
+  c->src_serial = src_serial;
+  c->src_node = src_node;
+  c->src_port = g_strdup (src_port);
+  c->dst_serial = dst_serial;
+  c->dst_node = dst_node;
+  g_ptr_array_add (b->carries, c);
+}
+
+static gint
+stage_index (KdfDotBook *b, guint serial)
+{
+  for (guint i = 0; i < b->stages->len; i++)
+    if (((DotStage *) b->stages->pdata[i])->serial == serial)
+      return (gint) i;
+  return -1;
+}
+
+char *
+kdf_dot_book_to_dot (KdfDotBook *b, const char *title, const char *note)
+{
+  GString *out = g_string_new ("digraph \"");
+  append_quoted_escaped (out, title);
+  g_string_append (out, "\" {\n"
+                        "  rankdir=LR;\n"
+                        "  compound=true;\n"
+                        "  node [shape=record, fontname=\"Helvetica\", fontsize=10];\n"
+                        "  edge [fontname=\"Helvetica\", fontsize=9];\n"
+                        "  label=\"");
+  GString *head = g_string_new (title);
+  g_string_append_printf (head, ": %u stage%s", b->stages->len, b->stages->len == 1 ? "" : "s");
+  if (note && *note)
+    g_string_append_printf (head, "\n%s", note);
+  append_quoted_escaped (out, head->str);
+  g_string_free (head, TRUE);
+  g_string_append (out, "\";\n  labelloc=t;\n");
+  if (note && *note) {
+    /* the note also as a comment, for whoever reads the text */
+    g_auto (GStrv) lines = g_strsplit (note, "\n", -1);
+    for (char **l = lines; *l; l++)
+      g_string_append_printf (out, "  // %s\n", *l);
+  }
+  GHashTable *names = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  GPtrArray *cluster_ids = g_ptr_array_new_with_free_func (g_free);
+  for (guint i = 0; i < b->stages->len; i++) {
+    DotStage *s = b->stages->pdata[i];
+    /* cluster_<graph>; a name seen before gets _2, _3, ... */
+    g_autofree char *id = g_strdup_printf ("cluster_%s", s->name);
+    for (guint k = 2; g_hash_table_contains (names, id); k++) {
+      g_free (id);
+      id = g_strdup_printf ("cluster_%s_%u", s->name, k);
+    }
+    g_hash_table_add (names, g_strdup (id));
+    g_ptr_array_add (cluster_ids, g_strdup (id));
+    g_string_append (out, "  subgraph \"");
+    append_quoted_escaped (out, id);
+    g_string_append (out, "\" {\n    label=\"");
+    g_autofree char *label = *s->label ? g_strdup_printf ("%s\n%s", s->name, s->label)
+                                       : g_strdup (s->name);
+    append_quoted_escaped (out, label);
+    g_string_append (out, "\";\n    style=rounded;\n    color=\"#808080\";\n");
+    g_string_append (out, s->body);
+    g_string_append (out, "  }\n");
+  }
+  g_hash_table_unref (names);
+
+  /* files: one node per path that a stage writes and a node reads, or that a
+   * "checkpoint" param reads */
+  GPtrArray *paths = g_ptr_array_new ();
+  for (guint i = 0; i < b->stages->len; i++) {
+    DotStage *s = b->stages->pdata[i];
+    for (guint k = 0; k < s->files->len; k++) {
+      DotFile *f = s->files->pdata[k];
+      if (f->writes || g_ptr_array_find_with_equal_func (paths, f->path, g_str_equal, NULL))
+        continue;
+      gboolean written = FALSE;
+      for (guint j = 0; j < b->stages->len && !written; j++) {
+        DotStage *w = b->stages->pdata[j];
+        for (guint m = 0; m < w->files->len && !written; m++) {
+          DotFile *x = w->files->pdata[m];
+          written = x->writes && strcmp (x->path, f->path) == 0;
+        }
+      }
+      if (written || strcmp (f->param, "checkpoint") == 0)
+        g_ptr_array_add (paths, f->path);
+    }
+  }
+  for (guint p = 0; p < paths->len; p++) {
+    const char *path = paths->pdata[p];
+    g_string_append_printf (out, "  f%u [shape=note, style=filled, fillcolor=\"#f4f4f4\", label=\"", p);
+    append_quoted_escaped (out, path);
+    g_string_append (out, "\"];\n");
+    for (guint i = 0; i < b->stages->len; i++) {
+      DotStage *s = b->stages->pdata[i];
+      for (guint k = 0; k < s->files->len; k++) {
+        DotFile *f = s->files->pdata[k];
+        if (strcmp (f->path, path) != 0)
+          continue;
+        if (f->writes)
+          g_string_append_printf (out, "  s%u_n%u -> f%u [label=\"", i, f->node, p);
+        else
+          g_string_append_printf (out, "  f%u -> s%u_n%u [label=\"", p, i, f->node);
+        append_quoted_escaped (out, f->param);
+        g_string_append (out, "\", style=bold, color=\"#606060\"];\n");
+      }
+    }
+  }
+  g_ptr_array_unref (paths);
+
+  /* values carried from one graph into another's constant nodes: one edge per value
+   * and receiving graph, to the graph's cluster (a value bound to several inputs
+   * would otherwise draw a fan of edges) */
+  GHashTable *drawn = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  for (guint i = 0; i < b->carries->len; i++) {
+    DotCarry *c = b->carries->pdata[i];
+    gint from = stage_index (b, c->src_serial), to = stage_index (b, c->dst_serial);
+    if (from < 0 || to < 0)
+      continue;
+    char *key = g_strdup_printf ("%d/%u/%s/%d", from, c->src_node, c->src_port, to);
+    if (!g_hash_table_add (drawn, key))
+      continue;
+    g_string_append_printf (out, "  s%d_n%u -> s%d_n%u [lhead=\"", from, c->src_node, to,
+                            c->dst_node);
+    append_quoted_escaped (out, cluster_ids->pdata[to]);
+    g_string_append (out, "\", label=\"");
+    append_quoted_escaped (out, c->src_port);
+    /* not a layout constraint: the stages keep their order (a value of the first
+     * graph feeds every later one in sd_pll), and Graphviz loses a record-to-record
+     * edge that the ranks make flat */
+    g_string_append (out, "\", constraint=false, style=bold, color=\"#2060a0\", "
+                          "fontcolor=\"#2060a0\"];\n");
+  }
+  g_hash_table_unref (drawn);
+  g_ptr_array_unref (cluster_ids);
+  g_string_append (out, "}\n");
+  return g_string_free (out, FALSE);
 }

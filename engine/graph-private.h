@@ -162,6 +162,7 @@ struct _KdfGraph {
   guint64 next_version;
   gint running; /* atomic: inside kdf_graph_run */
   GArray *tick_metrics; /* KdfMetric: what the last completed tick recorded */
+  guint serial;         /* unique in the process, from 1 (kdf_graph_get_serial) */
 };
 
 static inline guint64

@@ -22,7 +22,21 @@ kdf_graph_new (const char *name, guint64 seed)
   g->warnings = g_ptr_array_new_with_free_func (g_free);
   g->tick_metrics = g_array_new (FALSE, FALSE, sizeof (KdfMetric));
   g->next_version = 1;
+  static gint serials;
+  g->serial = (guint) g_atomic_int_add (&serials, 1) + 1;
   return g;
+}
+
+guint
+kdf_graph_get_serial (KdfGraph *g)
+{
+  return g->serial;
+}
+
+guint
+kdf_node_get_id (KdfNode *n)
+{
+  return n->id;
 }
 
 KdfGraph *

@@ -55,7 +55,7 @@ local g0 = kdf.graph { name = "features", seed = o.seed }
 local data = common.data(g0, o)
 -- the clean training labels, for the diagnostics at the end only: read inside a Lua
 -- node through a deliberate oracle edge (nothing that trains sees them)
-local truth
+local truth = {} -- stays empty under `kdflow dot`, where no node runs
 g0:lua { name = "truth", inputs = { "y:i32[N]" }, outputs = {}, y = kdf.oracle(data.clean_labels),
          fn = function(i) truth = i.y:totable() end }
 if not teacher then g0:run() end
@@ -70,6 +70,8 @@ for _, split in ipairs({ { "train", data.x }, { "val", data.x_val }, { "test", d
     -- as many outputs as the data has classes (the probe's width follows them)
     map = ("mlp:%d-%d-%d"):format(data.x:value():shape()[2], o.width,
                                   math.floor(data.num_classes:value():item()))
+    -- under `kdflow dot` nothing loads: the drawing says where the sizes come from
+    if kdf.drawing() then map = ("mlp:D-%d-C"):format(o.width) end
     p.arch = map
   end
   f[split[1]] = g0:node("teacher_forward", p)
@@ -83,6 +85,7 @@ local F = { train = f.train.features:value(), val = f.val.features:value(),
             test = f.test.features:value() }
 local labels, labels_val, y_test = data.labels:value(), data.labels_val:value(), data.y_test:value()
 local probe = ("linear:%d-%d:nobias"):format(F.train:shape()[2], f.train.logits:value():shape()[2])
+if kdf.drawing() then probe = "linear:F-C:nobias" end
 g0, f, data = nil, nil, nil
 collectgarbage() -- keep the features and labels, not the stage-0 graph
 

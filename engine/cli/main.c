@@ -62,8 +62,14 @@ static const char run_help[] =
 
 static const char dot_help[] =
     "usage: kdflow dot GRAPH.lua [--set key=value]... [-o FILE]\n"
-    "Builds the script's graph without running it and writes it as Graphviz dot (stdout,\n"
-    "or FILE with -o); render with 'dot -Tsvg'.\n"
+    "Draws the script as Graphviz dot (stdout, or FILE with -o) without running anything:\n"
+    "each g:run checks its graph and draws it instead of running it, and the script goes\n"
+    "on, so every stage is drawn: one cluster per graph (cluster_<graph>), a checkpoint\n"
+    "one stage writes (save) and another reads as a file node between them, a value\n"
+    "read from one graph and given to another as an edge. Values read after g:run are\n"
+    "placeholders (zeros, symbolic sizes 8); kdf.drawing() is true; print is silent. A\n"
+    "script that stops on a placeholder gets the stages before drawn and a note.\n"
+    "Render with 'dot -Tsvg'. See docs/lua.md, \"Drawing a script\".\n"
     "  --set KEY=VALUE  as for run\n"
     "  -o FILE          write to FILE\n";
 
@@ -186,6 +192,35 @@ message_handler (lua_State *L)
   return 1;
 }
 
+/* The script's name without directory and .lua: the title of its drawing. */
+static char *
+script_title (const char *script)
+{
+  char *base = g_path_get_basename (script);
+  if (g_str_has_suffix (base, ".lua"))
+    base[strlen (base) - 4] = '\0';
+  return base;
+}
+
+/* `kdflow dot`: every stage the script built, to DOT_PATH or stdout. STOPPED: the
+ * error that ended the script early, or NULL. */
+static int
+dot_write (lua_State *L, const char *script, const char *dot_path, const char *stopped)
+{
+  g_autofree char *title = script_title (script);
+  g_autofree char *text = kdf_lua_dot_text (L, title, stopped);
+  if (!dot_path) {
+    fputs (text, stdout);
+    return 0;
+  }
+  g_autoptr (GError) error = NULL;
+  if (!g_file_set_contents (dot_path, text, -1, &error)) {
+    fprintf (stderr, "kdflow: cannot write %s: %s\n", dot_path, error->message);
+    return 2;
+  }
+  return 0;
+}
+
 static int
 cmd_script (gboolean dot_mode, const char *script, char **sets, int threads, const char *out,
             gboolean replace, gboolean quiet, const char *dot_path, const char *command)
@@ -231,7 +266,7 @@ cmd_script (gboolean dot_mode, const char *script, char **sets, int threads, con
   lua_pushcfunction (L, luaopen_kdflow);
   lua_setfield (L, -2, "kdflow");
   lua_pop (L, 1);
-  KdfLuaConfig config = { threads, run_dir, quiet, dot_mode, dot_path, command, replace };
+  KdfLuaConfig config = { threads, run_dir, quiet, dot_mode, command, replace };
   kdf_lua_configure (L, &config);
   kdf_lua_set_args (L, sets);
 
@@ -259,13 +294,20 @@ cmd_script (gboolean dot_mode, const char *script, char **sets, int threads, con
     fprintf (stderr, "kdflow: %s\n", lua_tostring (L, -1));
     status = 2;
   } else if (lua_pcall (L, 0, 0, 1) != LUA_OK) {
-    if (kdf_lua_is_dot_stop (L, -1)) {
-      status = 0;
+    failure = kdf_lua_error_message (L, -1);
+    if (dot_mode && kdf_lua_dot_n_stages (L) > 0 && !kdf_lua_is_kdflow_error (L, -1)) {
+      /* the script's own code stopped, e.g. on a placeholder value it could not use:
+       * draw the stages so far and say where the drawing ends */
+      fprintf (stderr, "kdflow: warning: %s stopped under 'kdflow dot' after %u stage%s: %s; "
+               "the drawing shows the stages before it\n", script, kdf_lua_dot_n_stages (L),
+               kdf_lua_dot_n_stages (L) == 1 ? "" : "s", failure);
+      status = dot_write (L, script, dot_path, failure);
     } else {
-      failure = kdf_lua_error_message (L, -1);
       status = kdf_lua_error_status (L, -1);
       fprintf (stderr, "kdflow: %s\n", failure);
     }
+  } else if (dot_mode && kdf_lua_dot_n_stages (L) > 0) {
+    status = dot_write (L, script, dot_path, NULL);
   } else if (dot_mode) {
     /* the script never ran a graph: draw the last one it built */
     KdfGraph *g = kdf_lua_last_graph (L);
@@ -287,6 +329,16 @@ cmd_script (gboolean dot_mode, const char *script, char **sets, int threads, con
         fputs (dot, stdout);
       }
     }
+  }
+  /* a script that ran several graphs: all of them in one drawing, beside each graph's */
+  if (!dot_mode && run_dir && kdf_lua_dot_n_stages (L) > 1 &&
+      g_file_test (run_dir, G_FILE_TEST_IS_DIR)) {
+    g_autofree char *title = script_title (script);
+    g_autofree char *text = kdf_lua_dot_text (L, title, NULL);
+    g_autofree char *path = g_build_filename (run_dir, "stages.dot", NULL);
+    g_autoptr (GError) error = NULL;
+    if (!g_file_set_contents (path, text, -1, &error))
+      fprintf (stderr, "kdflow: warning: cannot write %s: %s\n", path, error->message);
   }
   if (status == 0 && !dot_mode && interrupts > 0) {
     /* Ctrl-C came after the last cancellable step: the work is done, but the user

@@ -804,14 +804,26 @@ run_section (GString *out, Run *r, const char *out_dir, gboolean have_dot, int *
   if (!any_conf)
     g_string_append (out, "<p class=\"note\">This run saved no confusion matrix.</p>\n");
 
-  /* the graph drawings: every distinct .dot (graph.dot repeats the last graph's) */
+  /* the graph drawings: every distinct .dot (graph.dot repeats the last graph's); a
+   * script that ran several graphs left stages.dot, all of them in one drawing with
+   * what passes between them: that one is drawn, each graph's own is linked */
   g_string_append (out, "<h3>Graph</h3>\n");
   g_autoptr (GPtrArray) seen = g_ptr_array_new_with_free_func (g_free);
   gboolean any_dot = FALSE;
-  for (guint i = 0; i < files->len; i++) {
-    const char *f = files->pdata[i];
+  gboolean staged = FALSE;
+  for (guint i = 0; i < files->len; i++)
+    staged = staged || strcmp (files->pdata[i], "stages.dot") == 0;
+  g_autoptr (GPtrArray) order = g_ptr_array_new ();
+  if (staged)
+    g_ptr_array_add (order, (gpointer) "stages.dot");
+  for (guint i = 0; i < files->len; i++)
+    if (!staged || strcmp (files->pdata[i], "stages.dot") != 0)
+      g_ptr_array_add (order, files->pdata[i]);
+  for (guint i = 0; i < order->len; i++) {
+    const char *f = order->pdata[i];
     if (!g_str_has_suffix (f, ".dot"))
       continue;
+    const gboolean draw = !staged || strcmp (f, "stages.dot") == 0;
     g_autofree char *path = g_build_filename (r->dir, f, NULL);
     g_autofree char *text = NULL;
     if (!g_file_get_contents (path, &text, NULL, error))
@@ -825,7 +837,7 @@ run_section (GString *out, Run *r, const char *out_dir, gboolean have_dot, int *
     if (!g_file_set_contents (copy_path, seen->pdata[seen->len - 1], -1, error))
       return FALSE;
     any_dot = TRUE;
-    if (have_dot) {
+    if (have_dot && draw) {
       g_autofree char *svg = g_strdup_printf ("%s-%s.svg", r->id, stem);
       g_autofree char *svg_path = g_build_filename (out_dir, svg, NULL);
       const char *argv[] = { "dot", "-Tsvg", copy_path, "-o", svg_path, NULL };
@@ -844,7 +856,8 @@ run_section (GString *out, Run *r, const char *out_dir, gboolean have_dot, int *
       g_string_append (out, "</div>\n");
       (*n_images)++;
     }
-    g_string_append (out, "<p class=\"note\">Graphviz source: <a href=\"");
+    g_string_append (out, draw ? "<p class=\"note\">Graphviz source: <a href=\""
+                               : "<p class=\"note\">One stage's drawing (Graphviz source): <a href=\"");
     h (out, copy);
     g_string_append (out, "\">");
     h (out, f);

@@ -243,6 +243,8 @@ connect_constant (lua_State *L, KdfGraph *g, KdfNode *dst, const char *port,
   g_free (name);
   if (!c || !kdf_graph_connect (g, c, "value", dst, port, NULL, &error))
     kdf_lua_raise_gerror (L, error);
+  /* a value read from another graph: an edge between the two in the drawing */
+  kdf_lua_dot_carry (L, value, g, c);
   lua_pop (L, 1);
 }
 
@@ -263,6 +265,7 @@ connect_object (lua_State *L, KdfGraph *g, KdfNode *dst, const char *port,
   g_free (name);
   if (!c || !kdf_graph_connect (g, c, "value", dst, port, NULL, &error))
     kdf_lua_raise_gerror (L, error);
+  kdf_lua_dot_carry (L, value, g, c);
 }
 
 /* Schedules: a Lua function (or callable) of the tick. */
@@ -737,18 +740,13 @@ graph_run (lua_State *L)
   }
   GError *error = NULL;
   if (config->dot_only) {
-    /* `kdflow dot`: build, check, draw, stop. */
+    /* `kdflow dot`: check and draw the graph as one of the script's stages; no node
+     * runs (port:value() gives placeholders) and the script goes on */
     if (!kdf_graph_prepare (g, &error))
       return kdf_lua_raise_gerror (L, error);
-    if (config->dot_path) {
-      if (!kdf_graph_write_dot (g, config->dot_path, &error))
-        return kdf_lua_raise_gerror (L, error);
-    } else {
-      g_autofree char *dot = kdf_graph_to_dot (g);
-      fputs (dot, stdout);
-      fflush (stdout);
-    }
-    return kdf_lua_raise_dot_stop (L);
+    kdf_lua_dot_record (L, g, opts.ticks);
+    lua_pushboolean (L, 1);
+    return 1;
   }
   /* a directory this script has not used yet must be fresh (or --replace) */
   if (out && !kdf_lua_claim_run_dir (L, out, &error))
@@ -769,6 +767,8 @@ graph_run (lua_State *L)
   running_L = L;
   gboolean ok = kdf_graph_run (g, &opts, &error);
   running_L = saved;
+  /* the drawing of the script's stages (stages.dot) */
+  kdf_lua_dot_record (L, g, opts.ticks);
   if (!ok) {
     if (pr.tty && !pr.quiet)
       fputc ('\n', stderr);
@@ -965,7 +965,13 @@ port_value (lua_State *L)
                        kdf_node_get_name (ref.node->n), ref.port);
   KdfValueKind kind;
   gpointer v = kdf_node_get_output (ref.node->n, ref.port, &kind);
+  if (!v && kdf_lua_get_config (L)->dot_only) {
+    /* `kdflow dot`: nothing ran; what the script reads lets it build its next stage */
+    kdf_lua_dot_push_placeholder (L, ref.node->n, ref.port);
+    return 1;
+  }
   kdf_lua_push_value (L, kind, v);
+  kdf_lua_set_origin_top (L, ref.node->n, ref.port);
   return 1;
 }
 

@@ -1,5 +1,7 @@
 /* The `kdflow` Lua module: models and loss terms as Object userdata (printable, and
  * given back to inputs that take them), and values of any kind pushed to Lua. */
+#include <string.h>
+
 #include "binding-private.h"
 
 /* ---- objects (models, loss terms) -------------------------------------------- */
@@ -8,7 +10,7 @@ static void
 push_object (lua_State *L, gpointer obj)
 {
   ObjectUD *ud = lua_newuserdatauv (L, sizeof (ObjectUD), 0);
-  ud->obj = NULL;
+  memset (ud, 0, sizeof *ud);
   luaL_setmetatable (L, OBJECT_MT);
   ud->obj = kdf_object_ref (obj);
 }

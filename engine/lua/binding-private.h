@@ -57,8 +57,17 @@ typedef struct {
   KdfNode *n;
 } NodeUD;
 
+/* Where a value came from: node NODE (its id) of the graph with serial SERIAL (0: made
+ * in Lua, or unknown), output PORT ("node.port", interned). A value of one graph bound to
+ * another's input is drawn as an edge between the two (kdf_dot_book_carry). */
+typedef struct {
+  guint serial, node;
+  const char *port;
+} ValueOrigin;
+
 typedef struct {
   KdfTensor *t;
+  ValueOrigin origin;
   /* per-sample values of ground truth or the test split may be read (a Lua node's own
    * inputs: the node's outputs carry the flags on) */
   gboolean unlocked;
@@ -66,6 +75,7 @@ typedef struct {
 
 typedef struct {
   gpointer obj; /* KdfObject: a model or a loss term */
+  ValueOrigin origin;
 } ObjectUD;
 
 /* ---- the module (binding.c) ----------------------------------------------------- */
@@ -76,8 +86,6 @@ G_GNUC_INTERNAL int kdf_lua_raise_gerror (lua_State *L, GError *error);
  * from MIN to MAX, got V" (2^32 ticks, 1e99 or 1.5 are refused, not truncated). */
 G_GNUC_INTERNAL lua_Integer kdf_lua_check_count (lua_State *L, int index, const char *what, lua_Integer min,
                                  lua_Integer max);
-/* Raises the sentinel kdf_lua_is_dot_stop recognises (`kdflow dot` after drawing). */
-G_GNUC_INTERNAL int kdf_lua_raise_dot_stop (lua_State *L);
 /* The configuration kdf_lua_configure stored, or all defaults (transfer none). */
 G_GNUC_INTERNAL const KdfLuaConfig *kdf_lua_get_config (lua_State *L);
 /* Registers metatable NAME with META, and METHODS (may be NULL) as its "methods". */
@@ -106,6 +114,21 @@ G_GNUC_INTERNAL KdfTensor *kdf_lua_push_tensor_value (lua_State *L, int index, K
 G_GNUC_INTERNAL void kdf_lua_open_object (lua_State *L);
 /* Pushes P (transfer none), a tensor or an object of KIND, or nil if P is NULL. */
 G_GNUC_INTERNAL void kdf_lua_push_value (lua_State *L, KdfValueKind kind, gpointer p);
+
+/* ---- the drawing of a script's stages (binding-dot.c) ---------------------------- */
+
+/* Draws G as a stage of the script (every g:run; `kdflow dot`: instead of running it).
+ * TICKS: the ticks this g:run asked for. */
+G_GNUC_INTERNAL void kdf_lua_dot_record (lua_State *L, KdfGraph *g, guint ticks);
+/* `kdflow dot`: pushes what output PORT of N would hold after a run: a zero tensor of
+ * the port's dtype (each symbolic size KDF_LUA_DOT_SIZE), a small model, or nil. */
+#define KDF_LUA_DOT_SIZE 8
+G_GNUC_INTERNAL void kdf_lua_dot_push_placeholder (lua_State *L, KdfNode *n, const char *port);
+/* The value userdata at INDEX (a tensor or an object) became constant node C of G:
+ * records the edge from where it came from, if another graph. */
+G_GNUC_INTERNAL void kdf_lua_dot_carry (lua_State *L, int index, KdfGraph *g, KdfNode *c);
+/* Sets the origin of the value userdata on top of the stack (nothing for nil). */
+G_GNUC_INTERNAL void kdf_lua_set_origin_top (lua_State *L, KdfNode *n, const char *port);
 
 /* ---- graphs (binding-graph.c) --------------------------------------------------- */
 

@@ -1,6 +1,6 @@
 /* The `kdflow` Lua module: the registry of node kinds (kdf.nodes, kdf.describe,
  * kdf.load_plugin; kdf.describe reads the class declarations, hence kdflow-plugin.h)
- * and helpers for scripts: kdf.run_dir, kdf.clock and kdf.write_file. */
+ * and helpers for scripts: kdf.run_dir, kdf.clock, kdf.write_file and kdf.drawing. */
 #include <glib/gstdio.h>
 
 #include <kdflow/kdflow-plugin.h>
@@ -168,6 +168,16 @@ l_run_dir (lua_State *L)
   return 1;
 }
 
+/* kdf.drawing() → true under `kdflow dot` (g:run draws instead of running, values read
+ * after it are placeholders): a script may then keep what it would compute from data
+ * symbolic, e.g. an architecture "mlp:D-256-C" */
+static int
+l_drawing (lua_State *L)
+{
+  lua_pushboolean (L, kdf_lua_get_config (L)->dot_only);
+  return 1;
+}
+
 /* kdf.write_file(path, text): the file whole or not at all (a temporary file renamed
  * over PATH); raises an error naming PATH on failure (full disk, permissions) */
 static int
@@ -196,6 +206,6 @@ kdf_lua_open_registry (lua_State *L)
   static const luaL_Reg funcs[] = { { "nodes", l_nodes },         { "describe", l_describe },
                                     { "load_plugin", l_load_plugin }, { "run_dir", l_run_dir },
                                     { "clock", l_clock },         { "write_file", l_write_file },
-                                    { NULL, NULL } };
+                                    { "drawing", l_drawing },     { NULL, NULL } };
   luaL_setfuncs (L, funcs, 0);
 }

@@ -12,8 +12,7 @@ void
 kdf_lua_push_tensor (lua_State *L, KdfTensor *t /* transfer none */)
 {
   TensorUD *ud = lua_newuserdatauv (L, sizeof (TensorUD), 0);
-  ud->t = NULL;
-  ud->unlocked = FALSE;
+  memset (ud, 0, sizeof *ud);
   luaL_setmetatable (L, TENSOR_MT);
   ud->t = kdf_tensor_ref (t);
 }
@@ -170,7 +169,7 @@ kdf_lua_push_tensor_value (lua_State *L, int index, KdfDType dtype)
                 luaL_typename (L, index));
   }
   TensorUD *ud = lua_newuserdatauv (L, sizeof (TensorUD), 0);
-  ud->t = NULL;
+  memset (ud, 0, sizeof *ud);
   luaL_setmetatable (L, TENSOR_MT);
   ud->t = t = kdf_tensor_new (dtype, rank, shape);
   if (!lua_istable (L, index)) {

@@ -14,9 +14,6 @@
 #include "binding-private.h"
 #include "kdflow-lua-resources.h" /* generated: kdf_lua_get_resource () */
 
-/* What `kdflow dot` raises to stop a script after its first g:run. */
-static char dot_stop_sentinel;
-
 /* ---- errors ------------------------------------------------------------------- */
 
 static int
@@ -49,17 +46,16 @@ kdf_lua_raise_gerror (lua_State *L, GError *error)
   return lua_error (L);
 }
 
-int
-kdf_lua_raise_dot_stop (lua_State *L)
-{
-  lua_pushlightuserdata (L, &dot_stop_sentinel);
-  return lua_error (L);
-}
-
 gboolean
-kdf_lua_is_dot_stop (lua_State *L, int index)
+kdf_lua_is_kdflow_error (lua_State *L, int index)
 {
-  return lua_touserdata (L, index) == &dot_stop_sentinel;
+  index = lua_absindex (L, index);
+  if (!lua_istable (L, index) || !lua_getmetatable (L, index))
+    return FALSE;
+  luaL_getmetatable (L, ERROR_MT);
+  gboolean ours = lua_rawequal (L, -1, -2);
+  lua_pop (L, 2);
+  return ours;
 }
 
 int
@@ -229,7 +225,6 @@ kdf_lua_install_interrupt_hook (lua_State *L)
 typedef struct {
   KdfLuaConfig c;
   char *run_dir;
-  char *dot_path;
   char *command;
   GPtrArray *claimed; /* char*: run directories taken (kdf_lua_claim_run_dir) */
 } ConfigUD;
@@ -239,15 +234,27 @@ config_gc (lua_State *L)
 {
   ConfigUD *c = lua_touserdata (L, 1);
   g_clear_pointer (&c->run_dir, g_free);
-  g_clear_pointer (&c->dot_path, g_free);
   g_clear_pointer (&c->command, g_free);
   g_clear_pointer (&c->claimed, g_ptr_array_unref);
+  return 0;
+}
+
+static int
+print_nothing (lua_State *L)
+{
+  (void) L;
   return 0;
 }
 
 void
 kdf_lua_configure (lua_State *L, const KdfLuaConfig *config)
 {
+  if (config->dot_only) {
+    /* `kdflow dot`: what a script prints about its results would be about placeholders
+     * (and stdout is the drawing's) */
+    lua_pushcfunction (L, print_nothing);
+    lua_setglobal (L, "print");
+  }
   ConfigUD *c = lua_newuserdatauv (L, sizeof (ConfigUD), 0);
   memset (c, 0, sizeof *c);
   lua_createtable (L, 0, 1);
@@ -256,11 +263,9 @@ kdf_lua_configure (lua_State *L, const KdfLuaConfig *config)
   lua_setmetatable (L, -2);
   c->c = *config;
   c->run_dir = g_strdup (config->run_dir);
-  c->dot_path = g_strdup (config->dot_path);
   c->command = g_strdup (config->command);
   c->claimed = g_ptr_array_new_with_free_func (g_free);
   c->c.run_dir = c->run_dir;
-  c->c.dot_path = c->dot_path;
   c->c.command = c->command;
   lua_setfield (L, LUA_REGISTRYINDEX, CONFIG_KEY);
 }

@@ -19,8 +19,8 @@ typedef struct {
   int threads;            /* 0 = all cores */
   const char *run_dir;    /* default run directory for g:run, or NULL */
   gboolean quiet;         /* no progress on stderr */
-  gboolean dot_only;      /* `kdflow dot`: the first g:run writes the dot and stops */
-  const char *dot_path;   /* where (NULL = stdout) */
+  gboolean dot_only;      /* `kdflow dot`: g:run draws instead of running (placeholder
+                           * values; `print` says nothing); kdf_lua_dot_text after */
   /* the program owning the run directories (`kdflow run ...`), or NULL: then g:run
    * { out = } directories are neither checked nor marked (plain lua5.4) */
   const char *command;
@@ -45,8 +45,16 @@ void kdf_lua_set_args (lua_State *L, char **pairs);
 /* Keys of `args` the script never read (transfer full, NULL-terminated). */
 /* The --set keys the script never read, each "KEY\tHINT" (HINT: " (did you mean ...)" or ""). */
 char **kdf_lua_unread_args (lua_State *L);
-/* Is VALUE the sentinel `kdflow dot` raises to stop a script after its first run? */
-gboolean kdf_lua_is_dot_stop (lua_State *L, int index);
+/* Is the error value at INDEX one of kdflow's own (a graph, node or input error), not
+ * a plain error of the script's Lua code? */
+gboolean kdf_lua_is_kdflow_error (lua_State *L, int index);
+/* The graphs the script ran so far (under `kdflow dot`: would have run), each drawn at
+ * its last g:run. */
+guint kdf_lua_dot_n_stages (lua_State *L);
+/* The drawing of them all (kdf_dot_book_to_dot; transfer full), titled TITLE; under
+ * `kdflow dot` it says that values were placeholders, and with STOPPED (the error that
+ * ended the script early, or NULL) that the drawing ends there. */
+char *kdf_lua_dot_text (lua_State *L, const char *title, const char *stopped);
 /* The exit status an error value asks for: 1 for a node that failed while running,
  * 130 for an interrupted run, 2 otherwise (only kdflow's own error objects choose; any
  * other value a script throws is 2). */

@@ -92,6 +92,9 @@ KDF_API KdfGraph *kdf_graph_ref (KdfGraph *g);
 KDF_API void kdf_graph_unref (KdfGraph *g);
 KDF_API const char *kdf_graph_get_name (KdfGraph *g);
 KDF_API guint64 kdf_graph_get_seed (KdfGraph *g);
+/* A number no other graph of the process has (from 1): identifies a graph after it is
+ * gone (the drawings of a multi-stage script, kdf_dot_book). */
+KDF_API guint kdf_graph_get_serial (KdfGraph *g);
 KDF_API guint kdf_graph_n_nodes (KdfGraph *g);
 KDF_API KdfNode *kdf_graph_nth_node (KdfGraph *g, guint i); /* transfer none */
 KDF_API KdfNode *kdf_graph_find_node (KdfGraph *g, const char *name); /* transfer none */
@@ -123,6 +126,8 @@ KDF_API const char *kdf_node_get_name (KdfNode *n);
 KDF_API const char *kdf_node_get_kind (KdfNode *n);
 KDF_API const KdfNodeClass *kdf_node_get_class (KdfNode *n);
 KDF_API KdfGraph *kdf_node_get_graph (KdfNode *n); /* transfer none */
+/* The node's number in its graph (insertion order; n<ID> in dot files). */
+KDF_API guint kdf_node_get_id (KdfNode *n);
 /* Where the node was made (e.g. "graphs/x.lua:12"), for messages; may be NULL. */
 KDF_API void kdf_node_set_origin (KdfNode *n, const char *origin);
 KDF_API const char *kdf_node_get_origin (KdfNode *n);
@@ -268,6 +273,28 @@ typedef enum {
 KDF_API char *kdf_graph_to_dot_ports (KdfGraph *g, KdfDotPorts ports);
 /* Written atomically (temp file + rename). */
 KDF_API gboolean kdf_graph_write_dot (KdfGraph *g, const char *path, GError **error);
+
+/* The stages of a script in one drawing: each graph it ran (under `kdflow dot`: would
+ * have run) as a Graphviz cluster "cluster_<graph>" labelled with its name, drawn as
+ * kdf_graph_to_dot_ports draws it (ids s<stage>_n<id>), and what passes between them
+ * as edges: a file that a node's "save" param writes and another node's string param
+ * names (a note-shaped node; so is a file a "checkpoint" param reads that no stage
+ * writes), and a value read from one graph's output and bound to another's constant
+ * node. */
+typedef struct _KdfDotBook KdfDotBook;
+KDF_API KdfDotBook *kdf_dot_book_new (void);
+KDF_API void kdf_dot_book_free (KdfDotBook *b);
+/* Draws G now, as its stage (the first time: a new stage, after the others; again:
+ * in place). LABEL (may be NULL) goes under the graph's name. */
+KDF_API void kdf_dot_book_add (KdfDotBook *b, KdfGraph *g, const char *label, KdfDotPorts ports);
+KDF_API guint kdf_dot_book_n_stages (KdfDotBook *b);
+/* The value of output SRC_PORT of node SRC_NODE (kdf_node_get_id) of the graph with
+ * serial SRC_SERIAL became constant node DST_NODE of graph DST_SERIAL. Drawn if both
+ * graphs are stages; ignored within one graph. */
+KDF_API void kdf_dot_book_carry (KdfDotBook *b, guint src_serial, guint src_node,
+                                 const char *src_port, guint dst_serial, guint dst_node);
+/* The drawing (transfer full): TITLE and NOTE (may be NULL) on top. */
+KDF_API char *kdf_dot_book_to_dot (KdfDotBook *b, const char *title, const char *note);
 
 /* ---- foreign kernels (libffi) ------------------------------------------------ */
 

@@ -87,6 +87,35 @@ try:
         fail("the page does not show the run's parameters and result")
     print("ok - the page, its sections and %d images" % len(imgs))
 
+    # a script of two stages (a teacher, then kd): the run leaves stages.dot, and the
+    # report draws it (both clusters and the checkpoint between them), each stage's own
+    # drawing only linked
+    src = os.environ.get("KDF_TEST_SRCDIR", ".") + "/.."
+    kd = os.path.join(tmp, "kd")
+    run([kdflow, "run", os.path.join(src, "graphs", "kd.lua"), "--out", kd, "--threads", "1",
+         "--quiet", "--set", "subset=300", "--set", "test_subset=200", "--set", "epochs=1",
+         "--set", "teacher_epochs=1", "--set", "teacher_arch=mlp:784-32-10"])
+    if not os.path.isfile(os.path.join(kd, "stages.dot")):
+        fail("a two-stage run wrote no stages.dot")
+    kd_out = os.path.join(tmp, "kd-report")
+    run([kdflow, "report", kd, "--out", kd_out])
+    kd_page = read_page(os.path.join(kd_out, "index.html"))
+    graphs = [i for i in kd_page.images if i.endswith(".svg") and not i.startswith(
+        ("curves-", "r1-confusion", "r1-hist", "r1-detection"))]
+    if graphs != ["r1-stages.svg"]:
+        fail("the two-stage run's report should draw r1-stages.svg alone, got %s" % graphs)
+    root = ET.parse(os.path.join(kd_out, "r1-stages.svg")).getroot()
+    text = "\n".join("".join(e.itertext()) for e in root.iter() if e.tag.split("}")[-1] == "text")
+    for want in ("teacher", "kd", "teacher.safetensors", "checkpoint", "save"):
+        if want not in text.split("\n") and want not in text:
+            fail("the stages drawing has no %r" % want)
+    if "teacher.safetensors" not in text or "1 tick run" not in text:
+        fail("the stages drawing does not show the checkpoint and each stage's ticks")
+    for f in ("r1-teacher.dot",):
+        if f not in kd_page.links:
+            fail("the report does not link %s (a stage's own drawing)" % f)
+    print("ok - a two-stage run: the report draws every stage in one drawing")
+
     # one run: the default --out is RUN_DIR/report
     run([kdflow, "report", ce])
     if not os.path.isfile(os.path.join(ce, "report", "index.html")):
