@@ -60,6 +60,14 @@ KDF_API GRand *kdf_data_rand_new (guint64 seed);
  * KDF_ERROR_IO error naming the file on any problem. */
 KDF_API KdfTensor *kdf_idx_read (const char *path, GError **error);
 
+/* The rows ROWS (N_ROWS of them, strictly increasing, in [0, rows of the file)) of an
+ * IDX file as kdf_idx_read would give them, streamed: the payload is decompressed in
+ * blocks of about 1 MB and only those rows are kept, so a small subset of a large file
+ * never holds the file in memory. The whole file is still read, so that truncation,
+ * trailing data and a bad gzip CRC fail as in kdf_idx_read. transfer full. */
+KDF_API KdfTensor *kdf_idx_read_rows (const char *path, const int32_t *rows, int64_t n_rows,
+                                      GError **error);
+
 /* ---- .npy files ------------------------------------------------------------- */
 
 #define KDF_NPY_MAX_RANK 32
