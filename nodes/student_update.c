@@ -44,6 +44,10 @@ static const KdfPortSpec inputs[] = {
             "initial weights of the student (copied), instead of arch"),
   KDF_PORT ("model2", "model", KDF_PORT_OPTIONAL,
             "initial weights of the partner (copied), instead of arch2"),
+  KDF_PORT ("rows", "i32[N]", KDF_PORT_OPTIONAL,
+            "train on these rows of x only, an index view (a fold, the rows a filter kept: "
+            "no copy of x); the terms' inputs and the per-sample outputs then have one row "
+            "per entry"),
   { 0 },
 };
 
@@ -174,7 +178,23 @@ run (KdfNodeCtx *ctx, gpointer state, GError **error)
   const Params *p = kdf_ctx_params (ctx);
   State *s = state;
   KdfTensor *x = kdf_ctx_input_tensor (ctx, "x");
-  const int64_t n = x->rank > 0 ? x->shape[0] : 0;
+  KdfTensor *rows_in = kdf_ctx_input_tensor (ctx, "rows");
+  g_autoptr (KdfTensor) rows = rows_in ? kdf_tensor_contiguous (rows_in) : NULL;
+  const int64_t n = rows ? rows->shape[0] : x->rank > 0 ? x->shape[0] : 0;
+  if (rows) {
+    const int64_t nx = x->rank > 0 ? x->shape[0] : 0;
+    for (int64_t i = 0; i < n; i++)
+      if (kdf_tensor_i32 (rows)[i] < 0 || kdf_tensor_i32 (rows)[i] >= nx) {
+        g_set_error (error, KDF_ERROR, KDF_ERROR_VALUE,
+                     "input 'rows' entry %" G_GINT64_FORMAT " is %d, outside the %" G_GINT64_FORMAT
+                     " rows of 'x'", (gint64) i, kdf_tensor_i32 (rows)[i], (gint64) nx);
+        return FALSE;
+      }
+    if (n == 0) {
+      g_set_error (error, KDF_ERROR, KDF_ERROR_SHAPE, "input 'rows' is empty: no rows to train on");
+      return FALSE;
+    }
+  }
   guint n_losses = kdf_ctx_input_count (ctx, "losses");
   g_autofree KdfLoss **losses = g_new0 (KdfLoss *, n_losses + 1);
   for (guint i = 0; i < n_losses; i++)
@@ -200,12 +220,17 @@ run (KdfNodeCtx *ctx, gpointer state, GError **error)
     .progress = progress,
     .progress_data = &pr,
   };
+  /* the view lives while this run holds ROWS; it is dropped before returning */
+  kdf_trainer_set_rows (s->tr, rows ? kdf_tensor_i32 (rows) : NULL, rows ? n : 0);
   for (int e = 0; e < p->epochs; e++) {
     pr.epoch = res.epoch = e;
     if (!kdf_trainer_epoch (s->tr, x, losses, n_losses, kdf_ctx_rng (ctx), kdf_ctx_threads (ctx),
-                            &res, kdf_ctx_cancellable (ctx), error))
+                            &res, kdf_ctx_cancellable (ctx), error)) {
+      kdf_trainer_set_rows (s->tr, NULL, 0);
       return FALSE;
+    }
   }
+  kdf_trainer_set_rows (s->tr, NULL, 0);
   if (*p->save) {
     g_autofree char *path = kdf_ctx_output_path (ctx, p->save);
     if (!kdf_model_save (s->net[0], path, error))
