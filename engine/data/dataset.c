@@ -524,6 +524,58 @@ kdf_dataset_load_npy_dir (const char *dir, int n_classes, GError **error)
   return kdf_dataset_load_npy_dir_subset (dir, n_classes, NULL, error);
 }
 
+/* The subsets of SUB read out of x.npy and x_test.npy row by row (kdf_npy_read_rows),
+ * the labels Y and TY already read whole. NULL with *HANDLED FALSE when the files do
+ * not fit a plan (shapes or labels malformed): the caller reads them whole and its
+ * checks report the fault. */
+static KdfDataset *
+npy_dir_streamed (const char *dir, const char *px, const char *py, const char *ptx,
+                  const char *pty, KdfTensor *y, KdfTensor *ty,
+                  int n_classes, const KdfSubsetSpec *sub, gboolean *handled, GError **error)
+{
+  *handled = FALSE;
+  KdfNpyHeader hx, htx;
+  if (!kdf_npy_read_header (px, &hx, NULL) || hx.rank < 2 || hx.rank > KDF_MAX_RANK)
+    return NULL;
+  if (ty && (!kdf_npy_read_header (ptx, &htx, NULL) || htx.rank < 2 || htx.rank > KDF_MAX_RANK))
+    return NULL;
+  g_autoptr (KdfTensor) a = NULL;
+  g_autoptr (KdfTensor) b = NULL;
+  g_autoptr (KdfTensor) fy = NULL;
+  g_autoptr (KdfTensor) fty = NULL;
+  int c = 0;
+  if (!subset_plan (y, ty, hx.shape[0], ty ? htx.shape[0] : -1, n_classes, sub, &a, &b, &fy, &fty,
+                    &c, error)) {
+    *handled = TRUE;
+    return NULL;
+  }
+  if (c == 0)
+    return NULL;
+  *handled = TRUE;
+  g_autoptr (KdfTensor) x = a ? kdf_npy_read_rows (px, KDF_DTYPE_ANY, kdf_tensor_i32 (a),
+                                                   sub->train, error)
+                              : kdf_npy_read (px, KDF_DTYPE_ANY, error);
+  if (x == NULL)
+    return NULL;
+  g_autoptr (KdfTensor) tx = NULL;
+  if (ty && !(tx = b ? kdf_npy_read_rows (ptx, KDF_DTYPE_ANY, kdf_tensor_i32 (b), sub->test, error)
+                     : kdf_npy_read (ptx, KDF_DTYPE_ANY, error)))
+    return NULL;
+  g_autoptr (KdfTensor) sy = a ? kdf_data_take_rows (fy, kdf_tensor_i32 (a), sub->train)
+                               : kdf_tensor_ref (fy);
+  g_autoptr (KdfTensor) sty = !ty ? NULL
+                              : b ? kdf_data_take_rows (fty, kdf_tensor_i32 (b), sub->test)
+                                  : kdf_tensor_ref (fty);
+  Part bad;
+  KdfDataset *ds = dataset_new (dir, x, sy, tx, sty, c, NULL, a, &bad, error);
+  if (ds == NULL) {
+    const char *file[] = { [PART_X] = px, [PART_LABELS] = py, [PART_X_TEST] = ptx,
+                           [PART_Y_TEST] = pty };
+    g_prefix_error (error, "%s: ", file[bad]);
+  }
+  return ds;
+}
+
 KdfDataset *
 kdf_dataset_load_npy_dir_subset (const char *dir, int n_classes, const KdfSubsetSpec *sub,
                                  GError **error)
@@ -547,16 +599,25 @@ kdf_dataset_load_npy_dir_subset (const char *dir, int n_classes, const KdfSubset
                  "come together)", has_test ? pty : ptx);
     return NULL;
   }
-  g_autoptr (KdfTensor) x = kdf_npy_read (px, KDF_DTYPE_ANY, error);
-  if (x == NULL)
-    return NULL;
+  /* the labels first: with a subset they choose the rows, and only those rows of the
+   * inputs are read (kdf_npy_read_rows) */
   g_autoptr (KdfTensor) y = kdf_npy_read (py, KDF_DTYPE_I32, error);
   if (y == NULL)
     return NULL;
-  g_autoptr (KdfTensor) tx = NULL;
   g_autoptr (KdfTensor) ty = NULL;
-  if (has_test && (!(tx = kdf_npy_read (ptx, KDF_DTYPE_ANY, error)) ||
-                   !(ty = kdf_npy_read (pty, KDF_DTYPE_I32, error))))
+  if (has_test && !(ty = kdf_npy_read (pty, KDF_DTYPE_I32, error)))
+    return NULL;
+  if (sub && (sub->train > 0 || sub->test > 0)) {
+    gboolean handled;
+    KdfDataset *ds = npy_dir_streamed (dir, px, py, ptx, pty, y, ty, n_classes, sub, &handled, error);
+    if (ds || handled)
+      return ds;
+  }
+  g_autoptr (KdfTensor) x = kdf_npy_read (px, KDF_DTYPE_ANY, error);
+  if (x == NULL)
+    return NULL;
+  g_autoptr (KdfTensor) tx = NULL;
+  if (has_test && !(tx = kdf_npy_read (ptx, KDF_DTYPE_ANY, error)))
     return NULL;
   if (y->rank != 1 || (ty && ty->rank != 1)) {
     g_autofree char *d = kdf_tensor_describe (y->rank != 1 ? y : ty);

@@ -97,6 +97,13 @@ KDF_API gboolean kdf_npy_read_header (const char *path, KdfNpyHeader *out, GErro
  * natural one: floats → f32, bool and u1 → u8, other integers → i32. transfer full. */
 KDF_API KdfTensor *kdf_npy_read (const char *path, KdfDType dtype, GError **error);
 
+/* The rows ROWS (N_ROWS, strictly increasing, in [0, shape[0])) of a .npy as
+ * kdf_npy_read would give them, read by seeking to each run of consecutive rows: the
+ * rest of the file is never read, so a small subset of a large array costs its rows
+ * only. A file that shrank since its header was checked fails ("truncated"). */
+KDF_API KdfTensor *kdf_npy_read_rows (const char *path, KdfDType dtype, const int32_t *rows,
+                                      int64_t n_rows, GError **error);
+
 /* Writes T (any strides) as a version 1.0 little-endian C-order .npy: f32 → <f4,
  * i32 → <i4, u8 → |u1. The file is replaced atomically. */
 KDF_API gboolean kdf_npy_write (const char *path, const KdfTensor *t, GError **error);
