@@ -152,14 +152,20 @@ local st = g:node("student_update", common.trainer(o, { name = "student", x = da
                                                         noise = o.view_noise }))
 local mon = common.monitor(g, data, st.model, "student", o)
 
--- the split against the oracle (evaluation only): open-set, closed-set, and both as noisy
+-- the split against the oracle (evaluation only): clean, open-set, closed-set, and both
+-- noisy groups as one noise detector
 local closed_truth = g:lua { name = "closed_truth", inputs = { "noisy:u8[N]", "open:u8[N]" },
-  outputs = { "m:u8[N]" }, noisy = kdf.oracle(data.noisy_mask), open = kdf.oracle(data.open_mask),
-  fn = function(i)
-    local n, op, m = i.noisy:totable(), i.open:totable(), {}
-    for r = 1, #n do m[r] = (n[r] == 1 and op[r] == 0) and 1 or 0 end
-    return { m = kdf.tensor(m, "u8") }
+  outputs = { "m:u8[N]", "clean:u8[N]" }, noisy = kdf.oracle(data.noisy_mask),
+  open = kdf.oracle(data.open_mask), fn = function(i)
+    local n, op, m, c = i.noisy:totable(), i.open:totable(), {}, {}
+    for r = 1, #n do
+      m[r] = (n[r] == 1 and op[r] == 0) and 1 or 0
+      c[r] = 1 - n[r]
+    end
+    return { m = kdf.tensor(m, "u8"), clean = kdf.tensor(c, "u8") }
   end }
+local ev_clean = g:node("evaluate", { name = "split_clean", flagged = split.clean,
+                                      truth = closed_truth.clean, save = false })
 local ev_open = g:node("evaluate", { name = "split_open", flagged = split.open, truth = data.open_mask,
                                      save = false })
 local ev_closed = g:node("evaluate", { name = "split_closed", flagged = split.closed,
@@ -175,6 +181,7 @@ local function prf(ev)
            f1 = ev.f1:value():item() }
 end
 r.detection = prf(ev_noisy)
+r.split_clean = prf(ev_clean)
 r.split_open = prf(ev_open)
 r.split_closed = prf(ev_closed)
 r.refined = ev_noisy.refined_accuracy:value():item()
@@ -182,6 +189,8 @@ local counts = { 0, 0, 0 }
 for _, v in ipairs(split.groups:value():totable()) do counts[v + 1] = counts[v + 1] + 1 end
 r.groups = { clean = counts[1], open = counts[2], closed = counts[3] }
 print(("universal_kd: split clean %d / open-set %d / closed-set %d rows"):format(counts[1], counts[2], counts[3]))
+print(("  clean group P / R / F1:      %.4f / %.4f / %.4f"):format(r.split_clean.precision,
+  r.split_clean.recall, r.split_clean.f1))
 print(("  open-set group P / R / F1:   %.4f / %.4f / %.4f"):format(r.split_open.precision,
   r.split_open.recall, r.split_open.f1))
 print(("  closed-set group P / R / F1: %.4f / %.4f / %.4f"):format(r.split_closed.precision,
