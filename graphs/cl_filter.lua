@@ -19,7 +19,8 @@ local t0 = kdf.clock()
 
 -- Stage 1: out-of-sample probabilities by K-fold cross-validation. The folds are index
 -- views of the one copy of the data (student_update and teacher_forward take `rows`),
--- not copies of it; the stage's graph is closed before stage 2 loads the data again.
+-- not copies of it, and the fold models make no per-sample features (nothing reads
+-- them); the stage's graph is closed before stage 2 loads the data again.
 local probs, n
 do
   local g <close> = kdf.graph { name = "cl_folds", seed = o.seed }
@@ -46,7 +47,8 @@ do
     local yk = g:node("take_rows", { name = "labels_fold" .. k, x = data.labels, index = tidx })
     local ce = g:node("ce_loss", { name = "ce_fold" .. k, targets = yk.rows })
     local st = g:node("student_update", common.trainer(o, { name = "fold" .. k, x = data.x, rows = tidx,
-                                                           losses = { ce.loss }, save = "" }))
+                                                           losses = { ce.loss }, save = "",
+                                                           with_features = false }))
     local tf = g:node("teacher_forward", { name = "score_fold" .. k, model = st.model, x = data.x,
                                            rows = hidx })
     parts[k], held[k] = tf.probs, hidx

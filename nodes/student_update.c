@@ -25,6 +25,7 @@ typedef struct {
   double noise;
   double mixup;
   const char *save;
+  gboolean with_features;
 } Params;
 
 static const KdfChoice optimizers[] = {
@@ -83,6 +84,9 @@ static const KdfParamSpec params[] = {
   KDF_PARAM_DOUBLE (Params, mixup, 0, 0, 100, "mixup Beta(α, α); 0 is off"),
   KDF_PARAM_STRING (Params, save, "", "write the student's checkpoint here after each tick "
                                       "(relative paths go into the run directory)"),
+  KDF_PARAM_BOOL (Params, with_features, TRUE,
+                  "make the 'features' output (N×F floats); false for a student whose features "
+                  "nothing reads (a node that reads them then fails naming this output)"),
   { 0 },
 };
 
@@ -208,14 +212,15 @@ run (KdfNodeCtx *ctx, gpointer state, GError **error)
   g_autoptr (KdfTensor) logits = kdf_tensor_new_2d (KDF_DTYPE_F32, n, s->net[0]->n_classes);
   g_autoptr (KdfTensor) logits2 =
       s->n_nets == 2 ? kdf_tensor_new_2d (KDF_DTYPE_F32, n, s->net[1]->n_classes) : NULL;
-  g_autoptr (KdfTensor) features = kdf_tensor_new_2d (KDF_DTYPE_F32, n, s->net[0]->n_features);
+  g_autoptr (KdfTensor) features =
+      p->with_features ? kdf_tensor_new_2d (KDF_DTYPE_F32, n, s->net[0]->n_features) : NULL;
   g_autoptr (KdfTensor) selected = kdf_tensor_new_1d (KDF_DTYPE_U8, n);
   Progress pr = { ctx, 0, p->epochs };
   KdfEpochResult res = {
     .sample_loss = kdf_tensor_f32 (sample_loss),
     .logits = kdf_tensor_f32 (logits),
     .logits2 = logits2 ? kdf_tensor_f32 (logits2) : NULL,
-    .features = kdf_tensor_f32 (features),
+    .features = features ? kdf_tensor_f32 (features) : NULL,
     .selected = kdf_tensor_u8 (selected),
     .progress = progress,
     .progress_data = &pr,
@@ -250,7 +255,8 @@ run (KdfNodeCtx *ctx, gpointer state, GError **error)
     kdf_ctx_set_output_tensor (ctx, "logits2", g_steal_pointer (&logits2));
   }
   kdf_ctx_set_output_tensor (ctx, "sample_loss", g_steal_pointer (&sample_loss));
-  kdf_ctx_set_output_tensor (ctx, "features", g_steal_pointer (&features));
+  if (features)
+    kdf_ctx_set_output_tensor (ctx, "features", g_steal_pointer (&features));
   kdf_ctx_set_output_tensor (ctx, "selected", g_steal_pointer (&selected));
   return TRUE;
 }

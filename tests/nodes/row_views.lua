@@ -138,4 +138,23 @@ fails("score rows outside x", "teacher_forward",
 fails("labels vs rows", "teacher_forward",
       { arch = "mlp:12-4-4", x = x, rows = two, labels = kdf.tensor({ 0, 1, 2 }, "i32") },
       "so N = 2, but input 'labels' set N = 3")
+
+-- with_features = false: no per-sample features; a node that reads them fails naming the output
+do
+  local g = kdf.graph { name = "no-features", seed = 4 }
+  local ce = g:node("ce_loss", { targets = y })
+  local st = g:node("student_update", { arch = "mlp:12-8-4", x = x, losses = { ce.loss },
+                                        save = "", with_features = false })
+  g:run {}
+  assert(st.logits:value():shape()[1] == N, "logits still made")
+  assert(st.features:value() == nil, "features made with with_features = false")
+  local g2 = kdf.graph { name = "no-features-read", seed = 4 }
+  local ce2 = g2:node("ce_loss", { targets = y })
+  local st2 = g2:node("student_update", { arch = "mlp:12-8-4", x = x, losses = { ce2.loss },
+                                          save = "", with_features = false })
+  g2:node("awe", { features = st2.features, labels = y })
+  local ok, err = pcall(g2.run, g2, {})
+  assert(not ok and tostring(err):find("did not set output 'features'", 1, true),
+         "reading absent features: " .. tostring(err))
+end
 print("row views ok")
