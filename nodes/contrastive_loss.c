@@ -96,6 +96,9 @@ run (KdfNodeCtx *ctx, gpointer state, GError **error)
                  "'prototypes'");
     return FALSE;
   }
+  if (emb && (p->mode == KDF_CONTRAST_SUPCON || p->mode == KDF_CONTRAST_SIMCLR))
+    kdf_ctx_warning (ctx, "input 'embeddings' is only read by modes instance and proto "
+                     "(mode %s contrasts the student's own views)", mode);
   if (clean && !(p->mode == KDF_CONTRAST_PROTO && emb && !pin))
     kdf_ctx_warning (ctx, "input 'clean' is only read by mode proto computing its prototypes");
   int dim = p->dim;

@@ -95,6 +95,7 @@ typedef struct {
   int n_nets;
   KdfOptimizer *opt;
   KdfTrainer *tr;
+  gboolean warned_views;
 } State;
 
 static void
@@ -205,6 +206,16 @@ run (KdfNodeCtx *ctx, gpointer state, GError **error)
     losses[i] = kdf_ctx_input_nth (ctx, "losses", i);
   if (!kdf_trainer_check_losses (s->tr, n, losses, n_losses, error))
     return FALSE;
+  if (p->augment == 0 && !(p->noise > 0) && !s->warned_views)
+    for (guint i = 0; i < n_losses; i++)
+      if (losses[i]->needs & KDF_LOSS_NEEDS_TWO_VIEWS) {
+        /* two copies of the same rows: the contrast is between identical inputs */
+        kdf_ctx_warning (ctx, "loss '%s' contrasts two views of each batch, but with augment "
+                         "'none' and noise 0 the two views are identical (set param 'augment' "
+                         "or 'noise')", losses[i]->name);
+        s->warned_views = TRUE;
+        break;
+      }
   kdf_optimizer_set_lr (s->opt, p->lr);
 
   /* the training pass's outputs, in dataset order */

@@ -124,4 +124,28 @@ fails("tau", { mode = "simclr", tau = 0 }, "'tau' = 0 is out of range")
 fails("rows", { mode = "supcon", labels = kdf.tensor({ 0, 1, 0 }, "i32") },
       "loss term 1 ('contrastive:supcon') is bound to 3 samples, 'x' has 8")
 fails("mixup", { mode = "supcon", labels = y8 }, "mixup is not supported", { mixup = 0.4 })
+-- said, not silent: embeddings that supcon ignores, and two views that are identical
+do
+  local gw = kdf.graph { name = "contrastive-warn", seed = 1 }
+  local dw = gw:node("data_loader", { name = "data", subset = 200, test_subset = 100, val_fraction = 0 })
+  local feats = gw:lua { name = "feats", inputs = { "x:f32[N,D]" }, outputs = { "e:f32[N,4]" },
+    x = dw.x, fn = function(i)
+      local e = {}
+      for r = 1, i.x:shape()[1] do e[r] = { 1, 0, 0, r % 3 } end
+      return { e = e }
+    end }
+  local l = gw:node("contrastive_loss", { name = "sw", mode = "supcon", labels = dw.labels,
+                                          embeddings = feats.e, dim = 8 })
+  gw:node("student_update", { name = "sv", arch = "mlp:784-16-10", x = dw.x, losses = { l.loss },
+                              batch = 100 })
+  gw:run { ticks = 1 }
+  local f = assert(io.open(kdf.run_dir() .. "/summary.json"))
+  local text = f:read("a")
+  f:close()
+  assert(text:find("input 'embeddings' is only read by modes instance and proto", 1, true),
+         "ignored embeddings were not reported: " .. text)
+  assert(text:find("the two views are identical", 1, true),
+         "identical views were not reported: " .. text)
+end
+
 print("contrastive_loss ok")
