@@ -17,40 +17,47 @@ o.folds = kdf.arg("folds", 4)
 o.fold_epochs = kdf.arg("fold_epochs", 10)
 local t0 = kdf.clock()
 
--- Stage 1: out-of-sample probabilities by K-fold cross-validation.
-local g = kdf.graph { name = "cl_folds", seed = o.seed }
-local data = common.data(g, o)
-g:run()
-local n = data.labels:value():shape()[1]
--- a seeded permutation split into K held-out parts
-math.randomseed(o.seed)
-local perm = {}
-for i = 1, n do perm[i] = i - 1 end
-for i = n, 2, -1 do
-  local j = math.random(i)
-  perm[i], perm[j] = perm[j], perm[i]
-end
-local parts, held = {}, {}
-for k = 1, o.folds do
-  local held_k, train_k = {}, {}
-  for i = 1, n do
-    if (i - 1) % o.folds == k - 1 then held_k[#held_k + 1] = perm[i] else train_k[#train_k + 1] = perm[i] end
+-- Stage 1: out-of-sample probabilities by K-fold cross-validation. The folds are index
+-- views of the one copy of the data (student_update and teacher_forward take `rows`),
+-- not copies of it, and the fold models make no per-sample features (nothing reads
+-- them); the stage's graph is closed before stage 2 loads the data again.
+local probs, n
+do
+  local g <close> = kdf.graph { name = "cl_folds", seed = o.seed }
+  local data = common.data(g, o)
+  g:run()
+  n = data.labels:value():shape()[1]
+  -- a seeded permutation split into K held-out parts
+  math.randomseed(o.seed)
+  local perm = {}
+  for i = 1, n do perm[i] = i - 1 end
+  for i = n, 2, -1 do
+    local j = math.random(i)
+    perm[i], perm[j] = perm[j], perm[i]
   end
-  table.sort(held_k)
-  table.sort(train_k)
-  local hidx, tidx = kdf.tensor(held_k, "i32"), kdf.tensor(train_k, "i32")
-  local xk = g:node("take_rows", { name = "x_fold" .. k, x = data.x, index = tidx })
-  local yk = g:node("take_rows", { name = "labels_fold" .. k, x = data.labels, index = tidx })
-  local ce = g:node("ce_loss", { name = "ce_fold" .. k, targets = yk.rows })
-  local st = g:node("student_update", common.trainer(o, { name = "fold" .. k, x = xk.rows,
-                                                         losses = { ce.loss }, save = "" }))
-  local hx = g:node("take_rows", { name = "x_held" .. k, x = data.x, index = hidx })
-  local tf = g:node("teacher_forward", { name = "score_fold" .. k, model = st.model, x = hx.rows })
-  parts[k], held[k] = tf.probs, hidx
+  local parts, held = {}, {}
+  for k = 1, o.folds do
+    local held_k, train_k = {}, {}
+    for i = 1, n do
+      if (i - 1) % o.folds == k - 1 then held_k[#held_k + 1] = perm[i] else train_k[#train_k + 1] = perm[i] end
+    end
+    table.sort(held_k)
+    table.sort(train_k)
+    local hidx, tidx = kdf.tensor(held_k, "i32"), kdf.tensor(train_k, "i32")
+    local yk = g:node("take_rows", { name = "labels_fold" .. k, x = data.labels, index = tidx })
+    local ce = g:node("ce_loss", { name = "ce_fold" .. k, targets = yk.rows })
+    local st = g:node("student_update", common.trainer(o, { name = "fold" .. k, x = data.x, rows = tidx,
+                                                           losses = { ce.loss }, save = "",
+                                                           with_features = false }))
+    local tf = g:node("teacher_forward", { name = "score_fold" .. k, model = st.model, x = data.x,
+                                           rows = hidx })
+    parts[k], held[k] = tf.probs, hidx
+  end
+  local oos = g:node("put_rows", { name = "out_of_sample", values = parts, index = held, n = n })
+  g:run { ticks = o.fold_epochs }
+  probs = oos.out:value()
 end
-local oos = g:node("put_rows", { name = "out_of_sample", values = parts, index = held, n = n })
-g:run { ticks = o.fold_epochs }
-local probs = oos.out:value()
+collectgarbage()
 
 -- Stage 2: find the label issues, train the student on the rest.
 local g2 = kdf.graph { name = "cl_filter", seed = o.seed }
@@ -64,10 +71,10 @@ local kept = g2:lua { name = "kept_rows", inputs = { "flagged:u8[N]" }, outputs 
     for r = 1, #f do if f[r] == 0 then rows[#rows + 1] = r - 1 end end
     return { index = kdf.tensor(rows, "i32") }
   end }
-local xk = g2:node("take_rows", { name = "x_kept", x = data2.x, index = kept.index })
 local yk = g2:node("take_rows", { name = "labels_kept", x = data2.labels, index = kept.index })
 local ce = g2:node("ce_loss", { targets = yk.rows })
-local st = g2:node("student_update", common.trainer(o, { name = "student", x = xk.rows, losses = { ce.loss } }))
+local st = g2:node("student_update", common.trainer(o, { name = "student", x = data2.x, rows = kept.index,
+                                                        losses = { ce.loss } }))
 local mon = common.monitor(g2, data2, st.model, "student", o)
 local r = common.train(g2, mon, o.epochs)
 r.seconds = kdf.clock() - t0

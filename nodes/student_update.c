@@ -25,6 +25,7 @@ typedef struct {
   double noise;
   double mixup;
   const char *save;
+  gboolean with_features;
 } Params;
 
 static const KdfChoice optimizers[] = {
@@ -44,6 +45,10 @@ static const KdfPortSpec inputs[] = {
             "initial weights of the student (copied), instead of arch"),
   KDF_PORT ("model2", "model", KDF_PORT_OPTIONAL,
             "initial weights of the partner (copied), instead of arch2"),
+  KDF_PORT ("rows", "i32[N]", KDF_PORT_OPTIONAL,
+            "train on these rows of x only, an index view (a fold, the rows a filter kept: "
+            "no copy of x); the terms' inputs and the per-sample outputs then have one row "
+            "per entry"),
   { 0 },
 };
 
@@ -79,6 +84,9 @@ static const KdfParamSpec params[] = {
   KDF_PARAM_DOUBLE (Params, mixup, 0, 0, 100, "mixup Beta(α, α); 0 is off"),
   KDF_PARAM_STRING (Params, save, "", "write the student's checkpoint here after each tick "
                                       "(relative paths go into the run directory)"),
+  KDF_PARAM_BOOL (Params, with_features, TRUE,
+                  "make the 'features' output (N×F floats); false for a student whose features "
+                  "nothing reads (a node that reads them then fails naming this output)"),
   { 0 },
 };
 
@@ -175,7 +183,23 @@ run (KdfNodeCtx *ctx, gpointer state, GError **error)
   const Params *p = kdf_ctx_params (ctx);
   State *s = state;
   KdfTensor *x = kdf_ctx_input_tensor (ctx, "x");
-  const int64_t n = x->rank > 0 ? x->shape[0] : 0;
+  KdfTensor *rows_in = kdf_ctx_input_tensor (ctx, "rows");
+  g_autoptr (KdfTensor) rows = rows_in ? kdf_tensor_contiguous (rows_in) : NULL;
+  const int64_t n = rows ? rows->shape[0] : x->rank > 0 ? x->shape[0] : 0;
+  if (rows) {
+    const int64_t nx = x->rank > 0 ? x->shape[0] : 0;
+    for (int64_t i = 0; i < n; i++)
+      if (kdf_tensor_i32 (rows)[i] < 0 || kdf_tensor_i32 (rows)[i] >= nx) {
+        g_set_error (error, KDF_ERROR, KDF_ERROR_VALUE,
+                     "input 'rows' entry %" G_GINT64_FORMAT " is %d, outside the %" G_GINT64_FORMAT
+                     " rows of 'x'", (gint64) i, kdf_tensor_i32 (rows)[i], (gint64) nx);
+        return FALSE;
+      }
+    if (n == 0) {
+      g_set_error (error, KDF_ERROR, KDF_ERROR_SHAPE, "input 'rows' is empty: no rows to train on");
+      return FALSE;
+    }
+  }
   guint n_losses = kdf_ctx_input_count (ctx, "losses");
   g_autofree KdfLoss **losses = g_new0 (KdfLoss *, n_losses + 1);
   for (guint i = 0; i < n_losses; i++)
@@ -199,24 +223,30 @@ run (KdfNodeCtx *ctx, gpointer state, GError **error)
   g_autoptr (KdfTensor) logits = kdf_tensor_new_2d (KDF_DTYPE_F32, n, s->net[0]->n_classes);
   g_autoptr (KdfTensor) logits2 =
       s->n_nets == 2 ? kdf_tensor_new_2d (KDF_DTYPE_F32, n, s->net[1]->n_classes) : NULL;
-  g_autoptr (KdfTensor) features = kdf_tensor_new_2d (KDF_DTYPE_F32, n, s->net[0]->n_features);
+  g_autoptr (KdfTensor) features =
+      p->with_features ? kdf_tensor_new_2d (KDF_DTYPE_F32, n, s->net[0]->n_features) : NULL;
   g_autoptr (KdfTensor) selected = kdf_tensor_new_1d (KDF_DTYPE_U8, n);
   Progress pr = { ctx, 0, p->epochs };
   KdfEpochResult res = {
     .sample_loss = kdf_tensor_f32 (sample_loss),
     .logits = kdf_tensor_f32 (logits),
     .logits2 = logits2 ? kdf_tensor_f32 (logits2) : NULL,
-    .features = kdf_tensor_f32 (features),
+    .features = features ? kdf_tensor_f32 (features) : NULL,
     .selected = kdf_tensor_u8 (selected),
     .progress = progress,
     .progress_data = &pr,
   };
+  /* the view lives while this run holds ROWS; it is dropped before returning */
+  kdf_trainer_set_rows (s->tr, rows ? kdf_tensor_i32 (rows) : NULL, rows ? n : 0);
   for (int e = 0; e < p->epochs; e++) {
     pr.epoch = res.epoch = e;
     if (!kdf_trainer_epoch (s->tr, x, losses, n_losses, kdf_ctx_rng (ctx), kdf_ctx_threads (ctx),
-                            &res, kdf_ctx_cancellable (ctx), error))
+                            &res, kdf_ctx_cancellable (ctx), error)) {
+      kdf_trainer_set_rows (s->tr, NULL, 0);
       return FALSE;
+    }
   }
+  kdf_trainer_set_rows (s->tr, NULL, 0);
   if (*p->save) {
     g_autofree char *path = kdf_ctx_output_path (ctx, p->save);
     if (!kdf_model_save (s->net[0], path, error))
@@ -236,7 +266,8 @@ run (KdfNodeCtx *ctx, gpointer state, GError **error)
     kdf_ctx_set_output_tensor (ctx, "logits2", g_steal_pointer (&logits2));
   }
   kdf_ctx_set_output_tensor (ctx, "sample_loss", g_steal_pointer (&sample_loss));
-  kdf_ctx_set_output_tensor (ctx, "features", g_steal_pointer (&features));
+  if (features)
+    kdf_ctx_set_output_tensor (ctx, "features", g_steal_pointer (&features));
   kdf_ctx_set_output_tensor (ctx, "selected", g_steal_pointer (&selected));
   return TRUE;
 }

@@ -21,6 +21,9 @@ static const KdfPortSpec inputs[] = {
             "the network (or give param checkpoint or arch)"),
   KDF_PORT ("x", "f32", 0, "inputs, N×D or N×C×H×W"),
   KDF_PORT ("labels", "i32[N]", KDF_PORT_OPTIONAL, "labels for sample_loss"),
+  KDF_PORT ("rows", "i32[N]", KDF_PORT_OPTIONAL,
+            "score these rows of x only, an index view (a held-out fold: no copy of x); "
+            "the outputs have one row per entry"),
   { 0 },
 };
 
@@ -106,15 +109,27 @@ run (KdfNodeCtx *ctx, gpointer state, GError **error)
     return FALSE;
   KdfTensor *x = kdf_ctx_input_tensor (ctx, "x");
   KdfTensor *labels = kdf_ctx_input_tensor (ctx, "labels");
-  if (labels && labels->shape[0] != x->shape[0]) {
+  KdfTensor *rows_in = kdf_ctx_input_tensor (ctx, "rows");
+  g_autoptr (KdfTensor) rows = rows_in ? kdf_tensor_contiguous (rows_in) : NULL;
+  const int64_t nx = rows ? rows->shape[0] : x->shape[0];
+  if (labels && labels->shape[0] != nx) {
     g_set_error (error, KDF_ERROR, KDF_ERROR_SHAPE,
-                 "input 'labels' has %" G_GINT64_FORMAT " rows, 'x' has %" G_GINT64_FORMAT,
-                 (gint64) labels->shape[0], (gint64) x->shape[0]);
+                 "input 'labels' has %" G_GINT64_FORMAT " rows, '%s' has %" G_GINT64_FORMAT,
+                 (gint64) labels->shape[0], rows ? "rows" : "x", (gint64) nx);
     return FALSE;
   }
+  if (rows)
+    for (int64_t i = 0; i < nx; i++)
+      if (kdf_tensor_i32 (rows)[i] < 0 || kdf_tensor_i32 (rows)[i] >= x->shape[0]) {
+        g_set_error (error, KDF_ERROR, KDF_ERROR_VALUE,
+                     "input 'rows' entry %" G_GINT64_FORMAT " is %d, outside the %" G_GINT64_FORMAT
+                     " rows of 'x'", (gint64) i, kdf_tensor_i32 (rows)[i], (gint64) x->shape[0]);
+        return FALSE;
+      }
   g_autoptr (KdfTensor) logits = NULL;
   g_autoptr (KdfTensor) features = NULL;
-  if (!kdf_model_predict (m, x, p->batch, kdf_ctx_threads (ctx), &logits, &features, error))
+  if (!kdf_model_predict_rows (m, x, rows ? kdf_tensor_i32 (rows) : NULL, rows ? nx : -1,
+                               p->batch, kdf_ctx_threads (ctx), &logits, &features, error))
     return FALSE;
   const int64_t n = logits->shape[0], c = logits->shape[1];
   /* C is the network's: the labels are checked against it here */

@@ -16,6 +16,8 @@ void kdf_data_choose (GRand *rand, int32_t *a, int64_t n, int64_t k);
 /* Opens PATH for reading, through a gzip decompressor if the file starts with the
  * gzip magic. *IS_GZIP tells which. Errors are KDF_ERROR_IO naming the file. */
 GInputStream *kdf_data_open_stream (const char *path, gboolean *is_gzip, GError **error);
+/* IDX: the header's rank and shape only (a gzip file decompresses its first bytes). */
+gboolean kdf_idx_read_shape (const char *path, int *rank, int64_t *shape, GError **error);
 
 /* Turns a GIO error from reading PATH into a KDF_ERROR_IO error naming the file. */
 void kdf_data_propagate_io (GError **error, GError *src, const char *path, const char *what);

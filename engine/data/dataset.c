@@ -147,22 +147,23 @@ max_label (const KdfTensor *y)
   return mx;
 }
 
-/* The stratified subsets of SUB taken from the raw tensors (any dtype: u8 pixels stay
- * u8 until the rows are chosen), so that a small subset of a large data set never holds
- * the whole set as f32. The rows are the ones kdf_dataset_subset would choose (the same
- * labels, class count and seeds). Leaves the outputs NULL (nothing taken) when the
- * tensors are malformed, so that the regular checks report it; FALSE only for a subset
- * larger than its split. */
+/* The rows of the stratified subsets of SUB, from the labels alone (N_X, N_X_TEST: the
+ * rows of the inputs, to check against the labels; N_X_TEST < 0 without a test split).
+ * *TRAIN_IDX / *TEST_IDX (sorted row numbers, NULL when that split keeps all its rows),
+ * *FY / *TY the labels as i32, *CLASSES the class count of the whole data. Leaves
+ * *CLASSES at 0 (nothing planned) when the labels or shapes are malformed, so that the
+ * regular checks report it; FALSE only for a subset larger than its split. */
 static gboolean
-subset_raw (KdfTensor *x, KdfTensor *labels, KdfTensor *x_test, KdfTensor *y_test, int n_classes,
-            const KdfSubsetSpec *sub, KdfTensor **sx, KdfTensor **sy, KdfTensor **stx,
-            KdfTensor **sty, KdfTensor **rows, int *classes, GError **error)
+subset_plan (KdfTensor *labels, KdfTensor *y_test, int64_t n_x, int64_t n_x_test, int n_classes,
+             const KdfSubsetSpec *sub, KdfTensor **train_idx, KdfTensor **test_idx,
+             KdfTensor **fy_out, KdfTensor **ty_out, int *classes, GError **error)
 {
-  if (labels->rank != 1 || labels->dtype == KDF_DTYPE_F32 || x->rank < 2 ||
-      x->shape[0] != labels->shape[0] || x->shape[0] > G_MAXINT32)
+  *classes = 0;
+  if (labels->rank != 1 || labels->dtype == KDF_DTYPE_F32 || n_x != labels->shape[0] ||
+      n_x > G_MAXINT32)
     return TRUE;
-  if (x_test && (y_test->rank != 1 || y_test->dtype == KDF_DTYPE_F32 ||
-                 x_test->shape[0] != y_test->shape[0]))
+  if (y_test && (y_test->rank != 1 || y_test->dtype == KDF_DTYPE_F32 ||
+                 n_x_test != y_test->shape[0]))
     return TRUE;
   g_autoptr (KdfTensor) fy = to_i32_labels (labels, "labels", NULL);
   g_autoptr (KdfTensor) ty = y_test ? to_i32_labels (y_test, "y_test", NULL) : NULL;
@@ -183,22 +184,52 @@ subset_raw (KdfTensor *x, KdfTensor *labels, KdfTensor *x_test, KdfTensor *y_tes
                  (gint64) (train ? fy->shape[0] : ty ? ty->shape[0] : 0));
     return FALSE;
   }
-  if (sub->train > 0) {
-    g_autoptr (KdfTensor) idx = kdf_data_stratified_indices (fy, c, sub->train, sub->train_seed,
-                                                              error);
-    if (idx == NULL)
-      return FALSE;
-    *sx = kdf_data_take_rows (x, kdf_tensor_i32 (idx), sub->train);
-    *sy = kdf_data_take_rows (fy, kdf_tensor_i32 (idx), sub->train);
-    *rows = g_steal_pointer (&idx);
+  g_autoptr (KdfTensor) a = NULL;
+  g_autoptr (KdfTensor) b = NULL;
+  if (sub->train > 0 &&
+      !(a = kdf_data_stratified_indices (fy, c, sub->train, sub->train_seed, error)))
+    return FALSE;
+  if (sub->test > 0 && !(b = kdf_data_stratified_indices (ty, c, sub->test, sub->test_seed, error)))
+    return FALSE;
+  *train_idx = g_steal_pointer (&a);
+  *test_idx = g_steal_pointer (&b);
+  *fy_out = g_steal_pointer (&fy);
+  *ty_out = g_steal_pointer (&ty);
+  *classes = c;
+  return TRUE;
+}
+
+/* The stratified subsets of SUB taken from the raw tensors (any dtype: u8 pixels stay
+ * u8 until the rows are chosen), so that a small subset of a large data set never holds
+ * the whole set as f32. The rows are the ones kdf_dataset_subset would choose (the same
+ * labels, class count and seeds). Leaves the outputs NULL (nothing taken) when the
+ * tensors are malformed, so that the regular checks report it; FALSE only for a subset
+ * larger than its split. */
+static gboolean
+subset_raw (KdfTensor *x, KdfTensor *labels, KdfTensor *x_test, KdfTensor *y_test, int n_classes,
+            const KdfSubsetSpec *sub, KdfTensor **sx, KdfTensor **sy, KdfTensor **stx,
+            KdfTensor **sty, KdfTensor **rows, int *classes, GError **error)
+{
+  if (x->rank < 2)
+    return TRUE;
+  g_autoptr (KdfTensor) a = NULL;
+  g_autoptr (KdfTensor) b = NULL;
+  g_autoptr (KdfTensor) fy = NULL;
+  g_autoptr (KdfTensor) ty = NULL;
+  int c = 0;
+  if (!subset_plan (labels, y_test, x->shape[0], x_test ? x_test->shape[0] : -1, n_classes, sub,
+                    &a, &b, &fy, &ty, &c, error))
+    return FALSE;
+  if (c == 0)
+    return TRUE;
+  if (a) {
+    *sx = kdf_data_take_rows (x, kdf_tensor_i32 (a), sub->train);
+    *sy = kdf_data_take_rows (fy, kdf_tensor_i32 (a), sub->train);
+    *rows = g_steal_pointer (&a);
   }
-  if (sub->test > 0) {
-    g_autoptr (KdfTensor) idx = kdf_data_stratified_indices (ty, c, sub->test, sub->test_seed,
-                                                              error);
-    if (idx == NULL)
-      return FALSE;
-    *stx = kdf_data_take_rows (x_test, kdf_tensor_i32 (idx), sub->test);
-    *sty = kdf_data_take_rows (ty, kdf_tensor_i32 (idx), sub->test);
+  if (b) {
+    *stx = kdf_data_take_rows (x_test, kdf_tensor_i32 (b), sub->test);
+    *sty = kdf_data_take_rows (ty, kdf_tensor_i32 (b), sub->test);
   }
   *classes = c;
   return TRUE;
@@ -208,14 +239,14 @@ subset_raw (KdfTensor *x, KdfTensor *labels, KdfTensor *x_test, KdfTensor *y_tes
  * subsets to take before the inputs are converted. */
 static KdfDataset *
 dataset_new (const char *name, KdfTensor *x, KdfTensor *labels, KdfTensor *x_test,
-             KdfTensor *y_test, int n_classes, const KdfSubsetSpec *sub, Part *bad,
-             GError **error)
+             KdfTensor *y_test, int n_classes, const KdfSubsetSpec *sub, KdfTensor *taken,
+             Part *bad, GError **error)
 {
   g_autoptr (KdfTensor) sx = NULL;
   g_autoptr (KdfTensor) sy = NULL;
   g_autoptr (KdfTensor) stx = NULL;
   g_autoptr (KdfTensor) sty = NULL;
-  g_autoptr (KdfTensor) rows = NULL;
+  g_autoptr (KdfTensor) rows = taken ? kdf_tensor_ref (taken) : NULL;
   if (sub && (sub->train > 0 || sub->test > 0)) {
     *bad = PART_LABELS;
     int c = n_classes;
@@ -331,7 +362,7 @@ kdf_dataset_new (const char *name, KdfTensor *x, KdfTensor *labels, KdfTensor *x
   g_return_val_if_fail (x != NULL && labels != NULL, NULL);
   g_return_val_if_fail ((x_test == NULL) == (y_test == NULL), NULL);
   Part bad;
-  return dataset_new (name, x, labels, x_test, y_test, n_classes, NULL, &bad, error);
+  return dataset_new (name, x, labels, x_test, y_test, n_classes, NULL, NULL, &bad, error);
 }
 
 /* ---- loading ------------------------------------------------------------------- */
@@ -361,6 +392,53 @@ kdf_dataset_load_idx_dir (const char *name, const char *dir, GError **error)
   return kdf_dataset_load_idx_dir_subset (name, dir, NULL, error);
 }
 
+/* The subsets of SUB streamed out of the image files (kdf_idx_read_rows): the labels
+ * are read whole (small), the rows chosen from them, and only those rows of the images
+ * kept. NULL with *HANDLED FALSE when the files do not fit a plan (shapes or labels
+ * malformed): the caller then reads them whole, and its checks report the fault. */
+static KdfDataset *
+idx_dir_streamed (const char *name, char *const *paths, KdfTensor *labels, KdfTensor *y_test,
+                  const KdfSubsetSpec *sub, gboolean *handled, GError **error)
+{
+  *handled = FALSE;
+  int rank[2];
+  int64_t shape[2][KDF_MAX_RANK];
+  for (int k = 0; k < 2; k++)
+    if (!kdf_idx_read_shape (paths[2 * k], &rank[k], shape[k], NULL))
+      return NULL;
+  if (rank[0] < 2 || rank[1] < 2)
+    return NULL;
+  g_autoptr (KdfTensor) a = NULL;
+  g_autoptr (KdfTensor) b = NULL;
+  g_autoptr (KdfTensor) fy = NULL;
+  g_autoptr (KdfTensor) ty = NULL;
+  int c = 0;
+  if (!subset_plan (labels, y_test, shape[0][0], shape[1][0], 0, sub, &a, &b, &fy, &ty, &c,
+                    error)) {
+    *handled = TRUE;
+    return NULL;
+  }
+  if (c == 0)
+    return NULL;
+  *handled = TRUE;
+  g_autoptr (KdfTensor) x = a ? kdf_idx_read_rows (paths[0], kdf_tensor_i32 (a), sub->train,
+                                                   error)
+                              : kdf_idx_read (paths[0], error);
+  if (x == NULL)
+    return NULL;
+  g_autoptr (KdfTensor) tx = b ? kdf_idx_read_rows (paths[2], kdf_tensor_i32 (b), sub->test,
+                                                    error)
+                               : kdf_idx_read (paths[2], error);
+  if (tx == NULL)
+    return NULL;
+  g_autoptr (KdfTensor) sy = a ? kdf_data_take_rows (fy, kdf_tensor_i32 (a), sub->train)
+                               : kdf_tensor_ref (fy);
+  g_autoptr (KdfTensor) sty = b ? kdf_data_take_rows (ty, kdf_tensor_i32 (b), sub->test)
+                                : kdf_tensor_ref (ty);
+  Part bad;
+  return dataset_new (name, x, sy, tx, sty, c, NULL, a, &bad, error);
+}
+
 KdfDataset *
 kdf_dataset_load_idx_dir_subset (const char *name, const char *dir, const KdfSubsetSpec *sub,
                                  GError **error)
@@ -369,11 +447,21 @@ kdf_dataset_load_idx_dir_subset (const char *name, const char *dir, const KdfSub
   KdfTensor *t[4] = { NULL };
   char *paths[4] = { NULL };
   KdfDataset *ds = NULL;
-  for (int k = 0; k < 4; k++) {
+  for (int k = 0; k < 4; k++)
     paths[k] = idx_path (dir, idx_files[k]);
-    if (!(t[k] = kdf_idx_read (paths[k], error)))
+  if (sub && (sub->train > 0 || sub->test > 0)) {
+    /* the labels first: they choose the rows, then only those rows of the images are read */
+    for (int k = 1; k < 4; k += 2)
+      if (!(t[k] = kdf_idx_read (paths[k], error)))
+        goto out;
+    gboolean handled;
+    ds = idx_dir_streamed (name ? name : "idx", paths, t[1], t[3], sub, &handled, error);
+    if (ds || handled)
       goto out;
   }
+  for (int k = 0; k < 4; k++)
+    if (t[k] == NULL && !(t[k] = kdf_idx_read (paths[k], error)))
+      goto out;
   for (int k = 0; k < 4; k += 2) {
     if (t[k]->shape[0] != t[k + 1]->shape[0] || t[k + 1]->rank != 1) {
       g_autofree char *a = kdf_tensor_describe (t[k]);
@@ -386,7 +474,7 @@ kdf_dataset_load_idx_dir_subset (const char *name, const char *dir, const KdfSub
   }
   /* C = 1 + the largest label of training and test */
   Part bad;
-  ds = dataset_new (name ? name : "idx", t[0], t[1], t[2], t[3], 0, sub, &bad, error);
+  ds = dataset_new (name ? name : "idx", t[0], t[1], t[2], t[3], 0, sub, NULL, &bad, error);
 out:
   for (int k = 0; k < 4; k++) {
     kdf_tensor_unref (t[k]);
@@ -436,6 +524,58 @@ kdf_dataset_load_npy_dir (const char *dir, int n_classes, GError **error)
   return kdf_dataset_load_npy_dir_subset (dir, n_classes, NULL, error);
 }
 
+/* The subsets of SUB read out of x.npy and x_test.npy row by row (kdf_npy_read_rows),
+ * the labels Y and TY already read whole. NULL with *HANDLED FALSE when the files do
+ * not fit a plan (shapes or labels malformed): the caller reads them whole and its
+ * checks report the fault. */
+static KdfDataset *
+npy_dir_streamed (const char *dir, const char *px, const char *py, const char *ptx,
+                  const char *pty, KdfTensor *y, KdfTensor *ty,
+                  int n_classes, const KdfSubsetSpec *sub, gboolean *handled, GError **error)
+{
+  *handled = FALSE;
+  KdfNpyHeader hx, htx;
+  if (!kdf_npy_read_header (px, &hx, NULL) || hx.rank < 2 || hx.rank > KDF_MAX_RANK)
+    return NULL;
+  if (ty && (!kdf_npy_read_header (ptx, &htx, NULL) || htx.rank < 2 || htx.rank > KDF_MAX_RANK))
+    return NULL;
+  g_autoptr (KdfTensor) a = NULL;
+  g_autoptr (KdfTensor) b = NULL;
+  g_autoptr (KdfTensor) fy = NULL;
+  g_autoptr (KdfTensor) fty = NULL;
+  int c = 0;
+  if (!subset_plan (y, ty, hx.shape[0], ty ? htx.shape[0] : -1, n_classes, sub, &a, &b, &fy, &fty,
+                    &c, error)) {
+    *handled = TRUE;
+    return NULL;
+  }
+  if (c == 0)
+    return NULL;
+  *handled = TRUE;
+  g_autoptr (KdfTensor) x = a ? kdf_npy_read_rows (px, KDF_DTYPE_ANY, kdf_tensor_i32 (a),
+                                                   sub->train, error)
+                              : kdf_npy_read (px, KDF_DTYPE_ANY, error);
+  if (x == NULL)
+    return NULL;
+  g_autoptr (KdfTensor) tx = NULL;
+  if (ty && !(tx = b ? kdf_npy_read_rows (ptx, KDF_DTYPE_ANY, kdf_tensor_i32 (b), sub->test, error)
+                     : kdf_npy_read (ptx, KDF_DTYPE_ANY, error)))
+    return NULL;
+  g_autoptr (KdfTensor) sy = a ? kdf_data_take_rows (fy, kdf_tensor_i32 (a), sub->train)
+                               : kdf_tensor_ref (fy);
+  g_autoptr (KdfTensor) sty = !ty ? NULL
+                              : b ? kdf_data_take_rows (fty, kdf_tensor_i32 (b), sub->test)
+                                  : kdf_tensor_ref (fty);
+  Part bad;
+  KdfDataset *ds = dataset_new (dir, x, sy, tx, sty, c, NULL, a, &bad, error);
+  if (ds == NULL) {
+    const char *file[] = { [PART_X] = px, [PART_LABELS] = py, [PART_X_TEST] = ptx,
+                           [PART_Y_TEST] = pty };
+    g_prefix_error (error, "%s: ", file[bad]);
+  }
+  return ds;
+}
+
 KdfDataset *
 kdf_dataset_load_npy_dir_subset (const char *dir, int n_classes, const KdfSubsetSpec *sub,
                                  GError **error)
@@ -459,16 +599,25 @@ kdf_dataset_load_npy_dir_subset (const char *dir, int n_classes, const KdfSubset
                  "come together)", has_test ? pty : ptx);
     return NULL;
   }
-  g_autoptr (KdfTensor) x = kdf_npy_read (px, KDF_DTYPE_ANY, error);
-  if (x == NULL)
-    return NULL;
+  /* the labels first: with a subset they choose the rows, and only those rows of the
+   * inputs are read (kdf_npy_read_rows) */
   g_autoptr (KdfTensor) y = kdf_npy_read (py, KDF_DTYPE_I32, error);
   if (y == NULL)
     return NULL;
-  g_autoptr (KdfTensor) tx = NULL;
   g_autoptr (KdfTensor) ty = NULL;
-  if (has_test && (!(tx = kdf_npy_read (ptx, KDF_DTYPE_ANY, error)) ||
-                   !(ty = kdf_npy_read (pty, KDF_DTYPE_I32, error))))
+  if (has_test && !(ty = kdf_npy_read (pty, KDF_DTYPE_I32, error)))
+    return NULL;
+  if (sub && (sub->train > 0 || sub->test > 0)) {
+    gboolean handled;
+    KdfDataset *ds = npy_dir_streamed (dir, px, py, ptx, pty, y, ty, n_classes, sub, &handled, error);
+    if (ds || handled)
+      return ds;
+  }
+  g_autoptr (KdfTensor) x = kdf_npy_read (px, KDF_DTYPE_ANY, error);
+  if (x == NULL)
+    return NULL;
+  g_autoptr (KdfTensor) tx = NULL;
+  if (has_test && !(tx = kdf_npy_read (ptx, KDF_DTYPE_ANY, error)))
     return NULL;
   if (y->rank != 1 || (ty && ty->rank != 1)) {
     g_autofree char *d = kdf_tensor_describe (y->rank != 1 ? y : ty);
@@ -477,7 +626,7 @@ kdf_dataset_load_npy_dir_subset (const char *dir, int n_classes, const KdfSubset
     return NULL;
   }
   Part bad;
-  KdfDataset *ds = dataset_new (dir, x, y, tx, ty, n_classes, sub, &bad, error);
+  KdfDataset *ds = dataset_new (dir, x, y, tx, ty, n_classes, sub, NULL, &bad, error);
   if (ds == NULL && !g_str_has_prefix ((*error)->message, "a subset of ")) {
     const char *file[] = { [PART_X] = px, [PART_LABELS] = py, [PART_X_TEST] = ptx,
                            [PART_Y_TEST] = pty };

@@ -629,6 +629,84 @@ kdf_npy_read (const char *path, KdfDType dtype, GError **error)
   return g_steal_pointer (&t);
 }
 
+KdfTensor *
+kdf_npy_read_rows (const char *path, KdfDType dtype, const int32_t *rows, int64_t n_rows,
+                   GError **error)
+{
+  g_return_val_if_fail (path != NULL && n_rows >= 0 && (rows != NULL || n_rows == 0), NULL);
+  g_return_val_if_fail (dtype == KDF_DTYPE_ANY || kdf_dtype_size (dtype) > 0, NULL);
+  KdfNpyHeader h;
+  g_autoptr (GInputStream) in = npy_open (path, &h, error);
+  if (in == NULL)
+    return NULL;
+  if (h.rank < 1 || h.rank > KDF_MAX_RANK) {
+    g_autofree char *st = shape_text (&h);
+    g_set_error (error, KDF_ERROR, KDF_ERROR_SHAPE,
+                 "%s: the array has shape %s; rows are read from arrays of rank 1 to %d", path,
+                 st, KDF_MAX_RANK);
+    return NULL;
+  }
+  const int64_t n = h.shape[0];
+  for (int64_t i = 0; i < n_rows; i++)
+    if (rows[i] < 0 || rows[i] >= n || (i > 0 && rows[i] <= rows[i - 1])) {
+      g_set_error (error, KDF_ERROR, KDF_ERROR_IO,
+                   "%s: row %d is not in the file's %" G_GINT64_FORMAT " rows (or the rows are "
+                   "not increasing)", path, rows[i], (gint64) n);
+      return NULL;
+    }
+  if (dtype == KDF_DTYPE_ANY)
+    dtype = natural_dtype (&h);
+  int64_t shape[KDF_MAX_RANK];
+  memcpy (shape, h.shape, sizeof shape);
+  shape[0] = n_rows;
+  GError *local = NULL;
+  g_autoptr (KdfTensor) t = kdf_tensor_try_new (dtype, h.rank, shape, &local);
+  if (t == NULL) {
+    g_set_error (error, KDF_ERROR, KDF_ERROR_IO, "%s: %s", path, local->message);
+    g_error_free (local);
+    return NULL;
+  }
+  const guint64 row_elems = n ? h.numel / (guint64) n : 0;
+  const gsize row_bytes = (gsize) row_elems * h.itemsize;
+  const gsize out_row = (gsize) row_elems * kdf_dtype_size (dtype);
+  const gboolean swap = h.big_endian != (G_BYTE_ORDER == G_BIG_ENDIAN) && h.itemsize > 1;
+  /* runs of consecutive rows, each read with one seek, through a buffer of about
+   * NPY_BLOCK_BYTES of whole rows; only the rows asked for are read */
+  const int64_t block = row_bytes ? MAX ((int64_t) 1, (int64_t) (NPY_BLOCK_BYTES / row_bytes)) : 1;
+  g_autofree guint8 *buf = g_malloc (MAX ((gsize) MIN (block, MAX (n_rows, 1)) * row_bytes, 1));
+  for (int64_t i = 0; i < n_rows && row_bytes;) {
+    int64_t run = 1;
+    while (i + run < n_rows && run < block && rows[i + run] == rows[i] + run)
+      run++;
+    goffset at = (goffset) h.data_offset + (goffset) rows[i] * (goffset) row_bytes;
+    if (!g_seekable_seek (G_SEEKABLE (in), at, G_SEEK_SET, NULL, &local)) {
+      kdf_data_propagate_io (error, local, path, "cannot seek");
+      return NULL;
+    }
+    gsize got = 0;
+    if (!g_input_stream_read_all (in, buf, (gsize) run * row_bytes, &got, NULL, &local)) {
+      kdf_data_propagate_io (error, local, path, "read error");
+      return NULL;
+    }
+    if (got < (gsize) run * row_bytes)
+      return set_truncated (error, path);
+    if (swap)
+      swap_bytes (buf, (gsize) run * row_elems, h.itemsize);
+    ConvFail f = { 0 };
+    if (!convert (&h, buf, (gsize) run * row_elems, dtype, (guint8 *) t->data + (gsize) i * out_row,
+                  &f)) {
+      g_set_error (error, KDF_ERROR, KDF_ERROR_IO,
+                   "%s: cannot convert '%s' to %s: element %" G_GUINT64_FORMAT
+                   " (row-major) is %.17g, %s",
+                   path, h.descr, kdf_dtype_name (dtype),
+                   (guint64) rows[i] * row_elems + f.bad, f.value, f.reason);
+      return NULL;
+    }
+    i += run;
+  }
+  return g_steal_pointer (&t);
+}
+
 /* ---- writing --------------------------------------------------------------------- */
 
 static gboolean

@@ -77,8 +77,14 @@ l_graph (lua_State *L)
   memset (ud, 0, sizeof *ud);
   luaL_setmetatable (L, GRAPH_MT);
   ud->g = kdf_graph_new (name, (guint64) seed);
-  lua_pushvalue (L, -1);
-  lua_setfield (L, LUA_REGISTRYINDEX, LAST_GRAPH_KEY);
+  /* `kdflow dot` draws the last graph a script built if it ran none; only then is a
+   * reference kept here: otherwise it would keep a finished stage's graph (its data,
+   * models, outputs) alive until the next kdf.graph and the next collection */
+  const KdfLuaConfig *config = kdf_lua_get_config (L);
+  if (config && config->dot_only) {
+    lua_pushvalue (L, -1);
+    lua_setfield (L, LUA_REGISTRYINDEX, LAST_GRAPH_KEY);
+  }
   return 1;
 }
 

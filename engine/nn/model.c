@@ -433,7 +433,16 @@ gboolean
 kdf_model_predict (KdfModel *m, KdfTensor *x, int64_t batch, int threads, KdfTensor **logits,
                    KdfTensor **features, GError **error)
 {
+  return kdf_model_predict_rows (m, x, NULL, -1, batch, threads, logits, features, error);
+}
+
+gboolean
+kdf_model_predict_rows (KdfModel *m, KdfTensor *x, const int32_t *view, int64_t n_view,
+                        int64_t batch, int threads, KdfTensor **logits, KdfTensor **features,
+                        GError **error)
+{
   g_return_val_if_fail (m != NULL && x != NULL, FALSE);
+  g_return_val_if_fail (n_view < 0 || view != NULL || n_view == 0, FALSE);
   if (x->dtype != KDF_DTYPE_F32 || x->rank < 1 || x->shape[0] < 0 ||
       (x->shape[0] > 0 && kdf_tensor_numel (x) / x->shape[0] != m->in_size)) {
     g_autofree char *d = kdf_tensor_describe (x);
@@ -443,7 +452,15 @@ kdf_model_predict (KdfModel *m, KdfTensor *x, int64_t batch, int threads, KdfTen
                  m->arch, (gint64) m->in_size, d);
     return FALSE;
   }
-  const int64_t n = x->shape[0];
+  const int64_t n = n_view >= 0 ? n_view : x->shape[0];
+  for (int64_t i = 0; i < n_view; i++)
+    if (view[i] < 0 || view[i] >= x->shape[0]) {
+      g_set_error (error, KDF_ERROR, KDF_ERROR_SHAPE,
+                   "model '%s': row %" G_GINT64_FORMAT " of the view is %d, outside the %"
+                   G_GINT64_FORMAT " rows of the input", m->arch, (gint64) i, view[i],
+                   (gint64) x->shape[0]);
+      return FALSE;
+    }
   if (batch <= 0)
     batch = 256;
   {
@@ -464,7 +481,7 @@ kdf_model_predict (KdfModel *m, KdfTensor *x, int64_t batch, int threads, KdfTen
    * forward keeps for its backward */
   const KdfNet *net = m->trunk;
   KdfPass *pass = kdf_pass_new (net);
-  const gboolean contiguous = kdf_tensor_is_contiguous (x);
+  const gboolean contiguous = n_view < 0 && kdf_tensor_is_contiguous (x);
   float *buf = contiguous ? NULL : kdf_nn_alloc (MIN (batch, n) * m->in_size);
   int32_t *rows = contiguous ? NULL : g_new (int32_t, MIN (batch, n));
   gboolean ok = TRUE;
@@ -478,7 +495,7 @@ kdf_model_predict (KdfModel *m, KdfTensor *x, int64_t batch, int threads, KdfTen
       xb = kdf_tensor_f32 (x) + b * m->in_size;
     else {
       for (int64_t i = 0; i < nb; i++)
-        rows[i] = (int32_t) (b + i);
+        rows[i] = n_view >= 0 ? view[b + i] : (int32_t) (b + i);
       kdf_gather_rows (buf, x, rows, nb, NULL);
       xb = buf;
     }

@@ -137,6 +137,9 @@ struct _KdfTrainer {
   uint8_t *sel;             /* cap flags: the batch's selection */
   int32_t *order;           /* an epoch's row order */
   int64_t order_n;
+  const int32_t *view;      /* the data's rows as rows of X (kdf_trainer_set_rows), or NULL */
+  int64_t view_n;
+  int32_t *xrows;           /* cap: a batch's rows of X through the view */
 };
 
 KdfTrainer *
@@ -243,6 +246,7 @@ kdf_trainer_free (KdfTrainer *tr)
   g_free (tr->sl);
   g_free (tr->sel);
   g_free (tr->order);
+  g_free (tr->xrows);
   g_free (tr);
 }
 
@@ -264,6 +268,7 @@ trainer_reserve (KdfTrainer *tr, int64_t n)
   tr->mix = g_renew (int32_t, tr->mix, n);
   tr->sl = g_renew (float, tr->sl, n);
   tr->sel = g_renew (uint8_t, tr->sel, n);
+  tr->xrows = g_renew (int32_t, tr->xrows, n);
   tr->cap = n;
 }
 
@@ -339,7 +344,21 @@ kdf_trainer_step (KdfTrainer *tr, KdfTensor *x, const int32_t *rows, int64_t n,
   const int n_views = (needs & KDF_LOSS_NEEDS_TWO_VIEWS) ? 2 : 1;
   const int64_t d = tr->net[0]->in_size;
   trainer_reserve (tr, n);
-  if (!kdf_gather_rows (tr->xbuf, x, rows, n, error))
+  const int32_t *xrows = rows; /* the rows of X to gather; the terms index the data's rows */
+  if (tr->view) {
+    /* an index view: data row r is X's row view[r] (range-checked by the gather) */
+    for (int64_t i = 0; i < n; i++) {
+      if (rows[i] < 0 || rows[i] >= tr->view_n) {
+        g_set_error (error, KDF_ERROR, KDF_ERROR_SHAPE,
+                     "trainer: row %d outside the %" G_GINT64_FORMAT " rows of the view", rows[i],
+                     (gint64) tr->view_n);
+        return FALSE;
+      }
+      tr->xrows[i] = tr->view[rows[i]];
+    }
+    xrows = tr->xrows;
+  }
+  if (!kdf_gather_rows (tr->xbuf, x, xrows, n, error))
     return FALSE;
 
   /* Views: each an independent augmentation of the gathered rows (or a copy). */
@@ -543,6 +562,14 @@ scatter (float *dst, const float *src, const int32_t *rows, int64_t nb, int64_t 
     memcpy (dst + (int64_t) rows[i] * len, src + i * len, (size_t) len * sizeof (float));
 }
 
+void
+kdf_trainer_set_rows (KdfTrainer *tr, const int32_t *rows, int64_t n)
+{
+  g_return_if_fail (tr != NULL && n >= 0 && (rows != NULL || n == 0));
+  tr->view = n > 0 || rows ? rows : NULL;
+  tr->view_n = tr->view ? n : 0;
+}
+
 gboolean
 kdf_trainer_epoch (KdfTrainer *tr, KdfTensor *x, KdfLoss *const *losses, guint n_losses,
                    GRand *rng, int threads, KdfEpochResult *res, GCancellable *cancellable,
@@ -551,7 +578,15 @@ kdf_trainer_epoch (KdfTrainer *tr, KdfTensor *x, KdfLoss *const *losses, guint n
   g_return_val_if_fail (tr != NULL && x != NULL && rng != NULL, FALSE);
   if (!check_data (tr, x, error))
     return FALSE;
-  const int64_t n = x->shape[0];
+  const int64_t n = tr->view ? tr->view_n : x->shape[0];
+  if (tr->view)
+    for (int64_t i = 0; i < n; i++)
+      if (tr->view[i] < 0 || tr->view[i] >= x->shape[0]) {
+        g_set_error (error, KDF_ERROR, KDF_ERROR_SHAPE,
+                     "trainer: row %" G_GINT64_FORMAT " of the view is %d, outside the %"
+                     G_GINT64_FORMAT " rows of 'x'", (gint64) i, tr->view[i], (gint64) x->shape[0]);
+        return FALSE;
+      }
   if (n <= 0 || n > G_MAXINT32) {
     g_set_error (error, KDF_ERROR, KDF_ERROR_SHAPE,
                  "trainer: 'x' must have 1 to 2^31 rows, got %" G_GINT64_FORMAT, (gint64) n);

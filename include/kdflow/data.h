@@ -60,6 +60,14 @@ KDF_API GRand *kdf_data_rand_new (guint64 seed);
  * KDF_ERROR_IO error naming the file on any problem. */
 KDF_API KdfTensor *kdf_idx_read (const char *path, GError **error);
 
+/* The rows ROWS (N_ROWS of them, strictly increasing, in [0, rows of the file)) of an
+ * IDX file as kdf_idx_read would give them, streamed: the payload is decompressed in
+ * blocks of about 1 MB and only those rows are kept, so a small subset of a large file
+ * never holds the file in memory. The whole file is still read, so that truncation,
+ * trailing data and a bad gzip CRC fail as in kdf_idx_read. transfer full. */
+KDF_API KdfTensor *kdf_idx_read_rows (const char *path, const int32_t *rows, int64_t n_rows,
+                                      GError **error);
+
 /* ---- .npy files ------------------------------------------------------------- */
 
 #define KDF_NPY_MAX_RANK 32
@@ -88,6 +96,13 @@ KDF_API gboolean kdf_npy_read_header (const char *path, KdfNpyHeader *out, GErro
  * names the first offending element); bool is 0/1. DTYPE = KDF_DTYPE_ANY picks the
  * natural one: floats → f32, bool and u1 → u8, other integers → i32. transfer full. */
 KDF_API KdfTensor *kdf_npy_read (const char *path, KdfDType dtype, GError **error);
+
+/* The rows ROWS (N_ROWS, strictly increasing, in [0, shape[0])) of a .npy as
+ * kdf_npy_read would give them, read by seeking to each run of consecutive rows: the
+ * rest of the file is never read, so a small subset of a large array costs its rows
+ * only. A file that shrank since its header was checked fails ("truncated"). */
+KDF_API KdfTensor *kdf_npy_read_rows (const char *path, KdfDType dtype, const int32_t *rows,
+                                      int64_t n_rows, GError **error);
 
 /* Writes T (any strides) as a version 1.0 little-endian C-order .npy: f32 → <f4,
  * i32 → <i4, u8 → |u1. The file is replaced atomically. */

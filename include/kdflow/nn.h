@@ -273,6 +273,12 @@ KDF_API void kdf_model_zero_grad (KdfModel *m);
  * full; pass NULL to skip one). What teacher_forward calls. */
 KDF_API gboolean kdf_model_predict (KdfModel *m, KdfTensor *x, int64_t batch, int threads,
                                     KdfTensor **logits, KdfTensor **features, GError **error);
+/* kdf_model_predict on the N_ROWS rows ROWS of X (an index view, no copy of the rows):
+ * output row i is X's row ROWS[i]; a row outside X fails (KDF_ERROR_SHAPE). */
+KDF_API gboolean kdf_model_predict_rows (KdfModel *m, KdfTensor *x, const int32_t *rows,
+                                         int64_t n_rows, int64_t batch, int threads,
+                                         KdfTensor **logits, KdfTensor **features,
+                                         GError **error);
 
 /* ---- checkpoints (safetensors) ------------------------------------------------ */
 
@@ -603,6 +609,12 @@ KDF_API gboolean kdf_trainer_epoch (KdfTrainer *tr, KdfTensor *x, KdfLoss *const
                                     guint n_losses, GRand *rng, int threads,
                                     KdfEpochResult *res, GCancellable *cancellable,
                                     GError **error);
+/* An index view of the data (a fold, the rows a filter kept), no copy: from now on the
+ * data kdf_trainer_epoch and kdf_trainer_step see is N rows, row r being X's row
+ * ROWS[r] (checked against X by each epoch); the terms' inputs, the permutation and
+ * RES's per-sample outputs have N rows. ROWS is not copied (transfer none): it must
+ * stay valid until the view is replaced; NULL (n = 0) restores all of X's rows. */
+KDF_API void kdf_trainer_set_rows (KdfTrainer *tr, const int32_t *rows, int64_t n);
 /* Checks LOSSES against X's N rows and the trainer's networks: row counts, class
  * counts, terms that need a partner or are for one (what kdf_trainer_epoch checks). */
 KDF_API gboolean kdf_trainer_check_losses (KdfTrainer *tr, int64_t n, KdfLoss *const *losses,

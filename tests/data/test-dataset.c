@@ -326,6 +326,35 @@ test_subset_at_load (void)
   g_assert_true (kdf_tensor_is_oracle (early->clean_labels));
   /* the index names source rows: not 0..76 */
   g_assert_cmpint (kdf_tensor_i32 (early->index)[76], >, 76);
+  /* x.npy cut short: the subset path names the file, as a whole read does */
+  {
+    g_autofree char *p = g_build_filename (dir, "x.npy", NULL);
+    gchar *bytes = NULL;
+    gsize len = 0;
+    g_assert_true (g_file_get_contents (p, &bytes, &len, NULL));
+    g_assert_true (g_file_set_contents (p, bytes, (gssize) len - 5, NULL));
+    g_assert_null (kdf_dataset_load_npy_dir_subset (dir, 0, &sub, &error));
+    assert_error (&error, KDF_ERROR_IO, p, "truncated", NULL);
+    g_assert_true (g_file_set_contents (p, bytes, (gssize) len, NULL));
+    g_free (bytes);
+  }
+  /* f32 inputs: the same rows read row by row as subset after a whole read */
+  {
+    g_autoptr (KdfTensor) xf = kdf_tensor_new (KDF_DTYPE_F32, 3, sx);
+    for (int64_t i = 0; i < n * 12; i++)
+      kdf_tensor_f32 (xf)[i] = (float) (i % 97) * 0.5f - 3;
+    g_autofree char *p = g_build_filename (dir, "x.npy", NULL);
+    g_assert_true (kdf_npy_write (p, xf, &error));
+    g_autoptr (KdfDataset) wf = kdf_dataset_load_npy_dir (dir, 0, &error);
+    g_assert_no_error (error);
+    g_assert_true (kdf_dataset_subset (wf, KDF_SPLIT_TRAIN, 77, 42, &error));
+    g_autoptr (KdfDataset) ef = kdf_dataset_load_npy_dir_subset (dir, 0, &sub, &error);
+    g_assert_no_error (error);
+    g_assert_cmpmem (wf->x->data, kdf_tensor_nbytes (wf->x), ef->x->data, kdf_tensor_nbytes (ef->x));
+    g_assert_cmpmem (wf->index->data, kdf_tensor_nbytes (wf->index), ef->index->data,
+                     kdf_tensor_nbytes (ef->index));
+    g_assert_true (kdf_npy_write (p, x, &error));
+  }
   /* a subset larger than its split */
   KdfSubsetSpec big = { .train = n + 1 };
   g_assert_null (kdf_dataset_load_npy_dir_subset (dir, 0, &big, &error));

@@ -287,6 +287,193 @@ test_bad_files (void)
   tmpdir_free (dir);
 }
 
+/* N random rows of ROW bytes, as an IDX payload (a pattern gzip cannot squeeze away) */
+static guint8 *
+random_payload (gsize len, guint32 seed)
+{
+  GRand *r = g_rand_new_with_seed (seed);
+  guint8 *p = g_malloc (len);
+  for (gsize i = 0; i < len; i++)
+    p[i] = (guint8) g_rand_int_range (r, 0, 256);
+  g_rand_free (r);
+  return p;
+}
+
+static void
+assert_same_tensor (const KdfTensor *a, const KdfTensor *b)
+{
+  g_assert_cmpint (a->dtype, ==, b->dtype);
+  g_assert_cmpint (a->rank, ==, b->rank);
+  for (int k = 0; k < a->rank; k++)
+    g_assert_cmpint (a->shape[k], ==, b->shape[k]);
+  g_assert_cmpmem (a->data, kdf_tensor_nbytes (a), b->data, kdf_tensor_nbytes (b));
+}
+
+/* kdf_idx_read_rows gives the rows kdf_idx_read + take_rows gives, for files of several
+ * ~1 MB blocks (rows on both sides of a block edge), plain and gzip, u8 and short; and
+ * every bad file or bad row list fails with the file named, as kdf_idx_read does. */
+static void
+test_rows_streamed (void)
+{
+  char *dir = tmpdir_new ();
+  GError *error = NULL;
+  struct {
+    guint8 type;
+    guint32 dims[3];
+    gsize esize;
+  } files[] = { { 0x08, { 1800, 30, 50 }, 1 }, { 0x0B, { 1500, 20, 40 }, 2 } };
+  for (guint f = 0; f < G_N_ELEMENTS (files); f++) {
+    const guint32 n = files[f].dims[0];
+    const gsize len = (gsize) n * files[f].dims[1] * files[f].dims[2] * files[f].esize;
+    g_autofree guint8 *px = random_payload (len, 7 + f);
+    GByteArray *b = idx_bytes (files[f].type, 3, files[f].dims, px, len);
+    GBytes *gz = gzip_bytes (b->data, b->len);
+    g_autofree char *plain = write_file (dir, "rows", b->data, b->len);
+    g_autofree char *gzp = write_file (dir, "rows.gz", g_bytes_get_data (gz, NULL),
+                                       g_bytes_get_size (gz));
+    /* every 7th row, the first and the last, and the rows around the block edges */
+    g_autofree int32_t *rows = g_new (int32_t, n);
+    int64_t k = 0;
+    for (guint32 i = 0; i < n; i++)
+      if (i % 7 == 0 || i == n - 1 || (i % 699) < 2 || (i % 873) < 2 || (i % 1048) < 2)
+        rows[k++] = (int32_t) i;
+    const char *paths[] = { plain, gzp };
+    for (int p = 0; p < 2; p++) {
+      g_autoptr (KdfTensor) whole = kdf_idx_read (paths[p], &error);
+      g_assert_no_error (error);
+      g_autoptr (KdfTensor) want = kdf_data_take_rows (whole, rows, k);
+      g_autoptr (KdfTensor) got = kdf_idx_read_rows (paths[p], rows, k, &error);
+      g_assert_no_error (error);
+      assert_same_tensor (want, got);
+      /* no rows: an empty tensor of the file's row shape */
+      g_autoptr (KdfTensor) none = kdf_idx_read_rows (paths[p], NULL, 0, &error);
+      g_assert_no_error (error);
+      g_assert_cmpint (none->shape[0], ==, 0);
+      g_assert_cmpint (none->shape[2], ==, files[f].dims[2]);
+      /* rows out of order, repeated or outside the file */
+      int32_t bad[3][2] = { { 5, 3 }, { 4, 4 }, { 0, (int32_t) n } };
+      for (int j = 0; j < 3; j++) {
+        g_assert_null (kdf_idx_read_rows (paths[p], bad[j], 2, &error));
+        assert_error (&error, KDF_ERROR_IO, paths[p], "row", NULL);
+      }
+    }
+    /* truncated (plain: the size check; gzip: the stream ends early), trailing data,
+     * a bad CRC: the streamed read still reads to the end and fails */
+    g_autofree char *shortp = write_file (dir, "short", b->data, b->len - 1);
+    g_assert_null (kdf_idx_read_rows (shortp, rows, k, &error));
+    assert_error (&error, KDF_ERROR_IO, shortp, "file size", NULL);
+    GBytes *gz_short = gzip_bytes (b->data, b->len - 100);
+    g_autofree char *gzshort = write_file (dir, "short.gz", g_bytes_get_data (gz_short, NULL),
+                                          g_bytes_get_size (gz_short));
+    g_assert_null (kdf_idx_read_rows (gzshort, rows, 3, &error));
+    assert_error (&error, KDF_ERROR_IO, gzshort, "truncated", NULL);
+    GByteArray *longer = g_byte_array_new ();
+    g_byte_array_append (longer, b->data, b->len);
+    g_byte_array_append (longer, px, 3);
+    GBytes *gz_long = gzip_bytes (longer->data, longer->len);
+    g_autofree char *gzlong = write_file (dir, "long.gz", g_bytes_get_data (gz_long, NULL),
+                                         g_bytes_get_size (gz_long));
+    g_assert_null (kdf_idx_read_rows (gzlong, rows, 3, &error));
+    assert_error (&error, KDF_ERROR_IO, gzlong, "file size", NULL);
+    gsize gzlen = 0;
+    g_autofree guint8 *crc = g_memdup2 (g_bytes_get_data (gz, &gzlen), g_bytes_get_size (gz));
+    crc[gzlen - 8] ^= 0xff;
+    g_autofree char *crcp = write_file (dir, "crc.gz", crc, gzlen);
+    g_assert_null (kdf_idx_read_rows (crcp, rows, 3, &error));
+    assert_error (&error, KDF_ERROR_IO, crcp, "gzip", NULL);
+    g_autofree char *cut = write_file (dir, "cut.gz", g_bytes_get_data (gz, NULL), gzlen / 2);
+    g_assert_null (kdf_idx_read_rows (cut, rows, k, &error));
+    assert_error (&error, KDF_ERROR_IO, cut, NULL);
+    g_bytes_unref (gz_long);
+    g_byte_array_unref (longer);
+    g_bytes_unref (gz_short);
+    g_bytes_unref (gz);
+    g_byte_array_unref (b);
+  }
+  tmpdir_free (dir);
+}
+
+/* A data set's subsets streamed out of its IDX files (kdf_dataset_load_idx_dir_subset)
+ * equal the subsets of the whole set: inputs, labels, index, test split; and a broken
+ * image file is named as when the set is read whole. */
+static void
+test_dir_subset_streamed (void)
+{
+  char *dir = tmpdir_new ();
+  GError *error = NULL;
+  const char *names[] = { "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+                          "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz" };
+  guint32 dims[2][3] = { { 1500, 28, 28 }, { 400, 28, 28 } };
+  GBytes *img[2];
+  for (int s = 0; s < 2; s++) {
+    const guint32 n = dims[s][0];
+    g_autofree guint8 *px = random_payload ((gsize) n * 784, 11 + s);
+    g_autofree guint8 *lab = g_malloc (n);
+    for (guint32 i = 0; i < n; i++)
+      lab[i] = (guint8) ((i * 7) % 11 == 0 ? 9 : (i * 5 + s) % 10); /* unequal classes */
+    GByteArray *b = idx_bytes (0x08, 3, dims[s], px, (gsize) n * 784);
+    GByteArray *l = idx_bytes (0x08, 1, &n, lab, n);
+    img[s] = gzip_bytes (b->data, b->len);
+    GBytes *gl = gzip_bytes (l->data, l->len);
+    g_free (write_file (dir, names[2 * s], g_bytes_get_data (img[s], NULL),
+                        g_bytes_get_size (img[s])));
+    g_free (write_file (dir, names[2 * s + 1], g_bytes_get_data (gl, NULL),
+                        g_bytes_get_size (gl)));
+    g_bytes_unref (gl);
+    g_byte_array_unref (l);
+    g_byte_array_unref (b);
+  }
+  KdfSubsetSpec subs[] = { { .train = 333, .train_seed = 5, .test = 77, .test_seed = 6 },
+                           { .train = 100, .train_seed = 9 },
+                           { .test = 50, .test_seed = 1 } };
+  for (guint k = 0; k < G_N_ELEMENTS (subs); k++) {
+    g_autoptr (KdfDataset) whole = kdf_dataset_load_idx_dir ("t", dir, &error);
+    g_assert_no_error (error);
+    if (subs[k].train)
+      g_assert_true (kdf_dataset_subset (whole, KDF_SPLIT_TRAIN, subs[k].train,
+                                         subs[k].train_seed, &error));
+    if (subs[k].test)
+      g_assert_true (kdf_dataset_subset (whole, KDF_SPLIT_TEST, subs[k].test, subs[k].test_seed,
+                                         &error));
+    g_assert_no_error (error);
+    g_autoptr (KdfDataset) early = kdf_dataset_load_idx_dir_subset ("t", dir, &subs[k], &error);
+    g_assert_no_error (error);
+    g_assert_cmpint (early->n_classes, ==, whole->n_classes);
+    g_assert_cmpint (early->image_shape[2], ==, 28);
+    g_assert_cmpfloat (early->input_range[1], ==, 255);
+    assert_same_tensor (whole->x, early->x);
+    assert_same_tensor (whole->labels, early->labels);
+    assert_same_tensor (whole->clean_labels, early->clean_labels);
+    assert_same_tensor (whole->index, early->index);
+    assert_same_tensor (whole->x_test, early->x_test);
+    assert_same_tensor (whole->y_test, early->y_test);
+  }
+  /* a subset larger than its split */
+  KdfSubsetSpec big = { .train = 1501 };
+  g_assert_null (kdf_dataset_load_idx_dir_subset ("t", dir, &big, &error));
+  assert_error (&error, KDF_ERROR_PARAM, "a subset of 1501 training rows", NULL);
+  /* the training images cut short: named, with or without a subset */
+  gsize len = 0;
+  const guint8 *data = g_bytes_get_data (img[0], &len);
+  g_autofree char *p0 = write_file (dir, names[0], data, len - 8);
+  g_assert_null (kdf_dataset_load_idx_dir_subset ("t", dir, &subs[0], &error));
+  assert_error (&error, KDF_ERROR_IO, p0, "gzip", NULL);
+  g_free (write_file (dir, names[0], data, len));
+  /* images and labels of different lengths: the same complaint as a whole read */
+  guint32 wrong[3] = { 1499, 28, 28 };
+  g_autofree guint8 *px = random_payload (1499 * 784, 3);
+  GByteArray *b = idx_bytes (0x08, 3, wrong, px, 1499 * 784);
+  GBytes *gw = gzip_bytes (b->data, b->len);
+  g_free (write_file (dir, names[0], g_bytes_get_data (gw, NULL), g_bytes_get_size (gw)));
+  g_assert_null (kdf_dataset_load_idx_dir_subset ("t", dir, &subs[0], &error));
+  assert_error (&error, KDF_ERROR_IO, p0, "disagree", NULL);
+  g_bytes_unref (gw);
+  g_byte_array_unref (b);
+  g_bytes_unref (img[0]);
+  g_bytes_unref (img[1]);
+  tmpdir_free (dir);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -296,5 +483,7 @@ main (int argc, char **argv)
   g_test_add_func ("/data/idx/fashion-mnist-missing", test_fmnist_missing);
   g_test_add_func ("/data/idx/synthetic", test_synthetic);
   g_test_add_func ("/data/idx/bad-files", test_bad_files);
+  g_test_add_func ("/data/idx/rows-streamed", test_rows_streamed);
+  g_test_add_func ("/data/idx/dir-subset-streamed", test_dir_subset_streamed);
   return g_test_run ();
 }

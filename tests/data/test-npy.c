@@ -407,6 +407,83 @@ test_speed (void)
   tmpdir_free (dir);
 }
 
+/* kdf_npy_read_rows gives the rows kdf_npy_read + take_rows gives: u8 over more than one
+ * 8 MB block (all rows: one run split in blocks; every third row; a few), big-endian
+ * f8 → f32, i8 → i32; bad row lists and damaged files fail naming the file. */
+static void
+test_read_rows (void)
+{
+  char *dir = tmpdir_new ();
+  GError *error = NULL;
+  const int64_t n = 12000, d = 784;
+  int64_t shape[2] = { n, d };
+  g_autoptr (KdfTensor) x = kdf_tensor_new (KDF_DTYPE_U8, 2, shape);
+  for (int64_t i = 0; i < n * d; i++)
+    kdf_tensor_u8 (x)[i] = (guint8) ((i * 2654435761u) >> 13);
+  g_autofree char *px = g_build_filename (dir, "x.npy", NULL);
+  g_assert_true (kdf_npy_write (px, x, &error));
+  g_autofree int32_t *all = g_new (int32_t, n);
+  for (int64_t i = 0; i < n; i++)
+    all[i] = (int32_t) i;
+  g_autofree int32_t *third = g_new (int32_t, n / 3);
+  for (int64_t i = 0; i < n / 3; i++)
+    third[i] = (int32_t) (3 * i + 1);
+  int32_t few[5] = { 0, 1, 2, 7000, 11999 };
+  struct { const int32_t *rows; int64_t k; } cases[] = { { all, n }, { third, n / 3 }, { few, 5 } };
+  for (guint c = 0; c < G_N_ELEMENTS (cases); c++) {
+    g_autoptr (KdfTensor) got = kdf_npy_read_rows (px, KDF_DTYPE_ANY, cases[c].rows, cases[c].k,
+                                                   &error);
+    g_assert_no_error (error);
+    g_autoptr (KdfTensor) want = kdf_data_take_rows (x, cases[c].rows, cases[c].k);
+    g_assert_cmpint (got->dtype, ==, KDF_DTYPE_U8);
+    g_assert_cmpint (got->shape[0], ==, cases[c].k);
+    g_assert_cmpmem (got->data, kdf_tensor_nbytes (got), want->data, kdf_tensor_nbytes (want));
+  }
+  /* converted types: >f8 → f32 and <i8 → i32, rank 3 */
+  double dv[4 * 2 * 3];
+  gint64 iv[4 * 2 * 3];
+  for (int i = 0; i < 24; i++) {
+    dv[i] = i * 0.25 - 3;
+    iv[i] = i * 1000 - 7000;
+  }
+  int64_t s3[3] = { 4, 2, 3 };
+  g_autofree char *pf = g_build_filename (dir, "f8.npy", NULL);
+  g_autofree char *pi = g_build_filename (dir, "i8.npy", NULL);
+  g_assert_true (kdf_npy_write_raw (pf, ">f8", 3, s3, dv, &error));
+  g_assert_true (kdf_npy_write_raw (pi, "<i8", 3, s3, iv, &error));
+  int32_t r2[2] = { 1, 3 };
+  g_autoptr (KdfTensor) f = kdf_npy_read_rows (pf, KDF_DTYPE_ANY, r2, 2, &error);
+  g_assert_no_error (error);
+  g_autoptr (KdfTensor) iw = kdf_npy_read_rows (pi, KDF_DTYPE_ANY, r2, 2, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (f->dtype, ==, KDF_DTYPE_F32);
+  g_assert_cmpint (f->rank, ==, 3);
+  g_assert_cmpint (iw->dtype, ==, KDF_DTYPE_I32);
+  for (int r = 0; r < 2; r++)
+    for (int j = 0; j < 6; j++) {
+      g_assert_cmpfloat (kdf_tensor_f32 (f)[r * 6 + j], ==, (float) dv[r2[r] * 6 + j]);
+      g_assert_cmpint (kdf_tensor_i32 (iw)[r * 6 + j], ==, iv[r2[r] * 6 + j]);
+    }
+  /* a value that does not fit the dtype asked for names its element */
+  g_assert_null (kdf_npy_read_rows (pi, KDF_DTYPE_U8, r2, 2, &error));
+  assert_error (&error, KDF_ERROR_IO, pi, "element 6", NULL);
+  /* bad row lists */
+  int32_t bad[3][2] = { { 5, 3 }, { 4, 4 }, { 0, (int32_t) n } };
+  for (int j = 0; j < 3; j++) {
+    g_assert_null (kdf_npy_read_rows (px, KDF_DTYPE_ANY, bad[j], 2, &error));
+    assert_error (&error, KDF_ERROR_IO, px, "row", NULL);
+  }
+  /* a file cut short: the header's shape disagrees with the size */
+  gchar *bytes = NULL;
+  gsize len = 0;
+  g_assert_true (g_file_get_contents (px, &bytes, &len, NULL));
+  g_autofree char *cut = write_file (dir, "cut.npy", bytes, len - 100);
+  g_free (bytes);
+  g_assert_null (kdf_npy_read_rows (cut, KDF_DTYPE_ANY, few, 5, &error));
+  assert_error (&error, KDF_ERROR_IO, cut, "truncated", NULL);
+  tmpdir_free (dir);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -416,5 +493,6 @@ main (int argc, char **argv)
   g_test_add_func ("/data/npy/round-trip-and-conversions", test_round_trip_and_conversions);
   g_test_add_func ("/data/npy/bad-files", test_bad_files);
   g_test_add_func ("/data/npy/speed", test_speed);
+  g_test_add_func ("/data/npy/read-rows", test_read_rows);
   return g_test_run ();
 }

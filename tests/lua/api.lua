@@ -163,4 +163,19 @@ assert(not pcall(g3.run, g3))                      -- b is required and now unco
 g3:connect(s2.x, add.b)
 g3:run()
 assert(add.y:value():get(1) == 6)
+
+-- a graph nothing refers to any more is collected with its data (a pipeline's finished
+-- stage must not stay in memory while the next one runs)
+do
+  local weak = setmetatable({}, { __mode = "v" })
+  do
+    local gs = kdf.graph { name = "stage" }
+    local n = gs:node("take_rows", { x = kdf.zeros({ 1000, 100 }), index = kdf.tensor({ 0 }, "i32") })
+    gs:run()
+    weak.graph, weak.node = gs, n
+  end
+  collectgarbage()
+  collectgarbage()
+  assert(weak.graph == nil and weak.node == nil, "an unreachable graph was not collected")
+end
 print("api ok")
