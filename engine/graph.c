@@ -393,6 +393,17 @@ kdf_node_output_type (KdfNode *n, const char *port, guint *flags)
   return &n->outputs[i].type;
 }
 
+GPtrArray *
+kdf_node_port_names (KdfNode *n)
+{
+  GPtrArray *a = g_ptr_array_sized_new (n->n_inputs + n->n_outputs);
+  for (guint i = 0; i < n->n_inputs; i++)
+    g_ptr_array_add (a, (gpointer) n->inputs[i].spec->name);
+  for (guint i = 0; i < n->n_outputs; i++)
+    g_ptr_array_add (a, (gpointer) n->outputs[i].spec->name);
+  return a;
+}
+
 static gboolean
 unknown_port (KdfNode *n, const char *dir, const KdfPortSpec *ports, guint count,
               const char *port, GError **error)

@@ -844,7 +844,11 @@ static int
 graph_index (lua_State *L)
 {
   KdfGraph *g = kdf_lua_check_graph (L, 1);
-  const char *key = luaL_checkstring (L, 2);
+  if (lua_type (L, 2) != LUA_TSTRING) {
+    lua_pushnil (L);
+    return 1;
+  }
+  const char *key = lua_tostring (L, 2);
   if (strcmp (key, "name") == 0) {
     lua_pushstring (L, kdf_graph_get_name (g));
     return 1;
@@ -854,8 +858,11 @@ graph_index (lua_State *L)
     return 1;
   }
   luaL_getmetafield (L, 1, "methods");
-  lua_getfield (L, -1, key);
-  return 1;
+  if (lua_getfield (L, -1, key) != LUA_TNIL)
+    return 1;
+  static const char *const fields[] = { "name", "seed", NULL };
+  const char *what = lua_pushfstring (L, "graph '%s'", kdf_graph_get_name (g));
+  return kdf_lua_no_member (L, 1, 2, what, "method or field", fields, NULL);
 }
 
 /* ---- node handles ------------------------------------------------------------- */
@@ -873,8 +880,9 @@ node_index (lua_State *L)
     push_port (L, 1, key);
     return 1;
   }
-  return luaL_error (L, "node '%s' (%s) has no port or method '%s'", kdf_node_get_name (ud->n),
-                     kdf_node_get_kind (ud->n), key);
+  const char *what = lua_pushfstring (L, "node '%s' (%s)", kdf_node_get_name (ud->n),
+                                     kdf_node_get_kind (ud->n));
+  return kdf_lua_no_member (L, 1, 2, what, "port or method", NULL, kdf_node_port_names (ud->n));
 }
 
 static int
@@ -982,6 +990,32 @@ port_value (lua_State *L)
 }
 
 static int
+port_index (lua_State *L)
+{
+  luaL_getmetafield (L, 1, "methods");
+  if (lua_type (L, 2) == LUA_TSTRING && lua_getfield (L, -1, lua_tostring (L, 2)) != LUA_TNIL)
+    return 1;
+  /* a port table's own fields, absent when unset (kdf.delay, kdf.oracle set them); the
+   * binding reads them with lua_getfield, so they must give nil, not an error */
+  static const char *const fields[] = { "node", "port", "delay", "initial", "oracle", NULL };
+  for (int i = 0; lua_type (L, 2) == LUA_TSTRING && fields[i]; i++)
+    if (strcmp (lua_tostring (L, 2), fields[i]) == 0) {
+      lua_pushnil (L);
+      return 1;
+    }
+  /* raw reads only: read_port's lua_getfield would come back here */
+  lua_pushliteral (L, "port");
+  lua_rawget (L, 1);
+  const char *port = lua_tostring (L, -1);
+  lua_pushliteral (L, "node");
+  lua_rawget (L, 1);
+  NodeUD *ud = luaL_testudata (L, -1, NODE_MT);
+  const char *what = lua_pushfstring (L, "port '%s.%s'", ud ? kdf_node_get_name (ud->n) : "?",
+                                      port ? port : "?");
+  return kdf_lua_no_member (L, 1, 2, what, "method", NULL, NULL);
+}
+
+static int
 port_tostring (lua_State *L)
 {
   PortRef ref;
@@ -1014,14 +1048,10 @@ kdf_lua_open_graph (lua_State *L)
                                            { NULL, NULL } };
   kdf_lua_new_metatable (L, NODE_MT, node_meta, node_methods);
 
-  static const luaL_Reg port_meta[] = { { "__tostring", port_tostring }, { NULL, NULL } };
-  luaL_newmetatable (L, PORT_MT);
-  luaL_setfuncs (L, port_meta, 0);
-  lua_newtable (L);
-  lua_pushcfunction (L, port_value);
-  lua_setfield (L, -2, "value");
-  lua_setfield (L, -2, "__index");
-  lua_pop (L, 1);
+  static const luaL_Reg port_meta[] = { { "__tostring", port_tostring }, { "__index", port_index },
+                                        { NULL, NULL } };
+  static const luaL_Reg port_methods[] = { { "value", port_value }, { NULL, NULL } };
+  kdf_lua_new_metatable (L, PORT_MT, port_meta, port_methods);
 
   static const luaL_Reg funcs[] = { { "graph", l_graph }, { NULL, NULL } };
   luaL_setfuncs (L, funcs, 0);

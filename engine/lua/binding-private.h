@@ -91,6 +91,15 @@ G_GNUC_INTERNAL const KdfLuaConfig *kdf_lua_get_config (lua_State *L);
 /* Registers metatable NAME with META, and METHODS (may be NULL) as its "methods". */
 G_GNUC_INTERNAL void kdf_lua_new_metatable (lua_State *L, const char *name, const luaL_Reg *meta,
                                             const luaL_Reg *methods);
+/* For an __index that found nothing under KEY (at KEY_INDEX) of the object at OBJ: a
+ * string key raises "WHAT has no NOUN 'KEY' (did you mean 'x'?)" (NOUN: "method or
+ * field", say), the
+ * candidates being the metatable's "methods" and FIELDS (NULL-terminated, nullable)
+ * and EXTRA (nullable, transfer container; its strings are copied); any other key gives
+ * nil. Returns 1 (the nil) or raises. */
+G_GNUC_INTERNAL int kdf_lua_no_member (lua_State *L, int obj, int key_index, const char *what,
+                                       const char *noun, const char *const *fields,
+                                       GPtrArray *extra);
 
 /* ---- tensors (binding-tensor.c) ------------------------------------------------- */
 

@@ -357,7 +357,11 @@ static int
 tensor_index (lua_State *L)
 {
   KdfTensor *t = check_tensor (L, 1);
-  const char *key = luaL_checkstring (L, 2);
+  if (lua_type (L, 2) != LUA_TSTRING) { /* t[1]: not a member (t:get(1) reads values) */
+    lua_pushnil (L);
+    return 1;
+  }
+  const char *key = lua_tostring (L, 2);
   if (strcmp (key, "dtype") == 0) {
     lua_pushstring (L, kdf_dtype_name (t->dtype));
     return 1;
@@ -375,8 +379,10 @@ tensor_index (lua_State *L)
     return 1;
   }
   luaL_getmetafield (L, 1, "methods");
-  lua_getfield (L, -1, key);
-  return 1;
+  if (lua_getfield (L, -1, key) != LUA_TNIL)
+    return 1;
+  static const char *const fields[] = { "dtype", "rank", "oracle", "test", NULL };
+  return kdf_lua_no_member (L, 1, 2, "tensor", "method or field", fields, NULL);
 }
 
 void

@@ -339,6 +339,43 @@ kdf_lua_new_metatable (lua_State *L, const char *name, const luaL_Reg *meta,
   lua_pop (L, 1);
 }
 
+int
+kdf_lua_no_member (lua_State *L, int obj, int key_index, const char *what, const char *noun,
+                   const char *const *fields, GPtrArray *extra)
+{
+  if (lua_type (L, key_index) != LUA_TSTRING) {
+    if (extra)
+      g_ptr_array_unref (extra);
+    lua_pushnil (L);
+    return 1;
+  }
+  obj = lua_absindex (L, obj);
+  const char *key = lua_tostring (L, key_index);
+  GPtrArray *cand = g_ptr_array_new_with_free_func (g_free);
+  if (luaL_getmetafield (L, obj, "methods") == LUA_TTABLE) {
+    lua_pushnil (L);
+    while (lua_next (L, -2)) {
+      if (lua_type (L, -2) == LUA_TSTRING)
+        g_ptr_array_add (cand, g_strdup (lua_tostring (L, -2)));
+      lua_pop (L, 1);
+    }
+    lua_pop (L, 1);
+  }
+  for (int i = 0; fields && fields[i]; i++)
+    g_ptr_array_add (cand, g_strdup (fields[i]));
+  for (guint i = 0; extra && i < extra->len; i++)
+    g_ptr_array_add (cand, g_strdup (g_ptr_array_index (extra, i)));
+  if (extra)
+    g_ptr_array_unref (extra);
+  char *hint = kdf_suggest (key, (const char *const *) cand->pdata, cand->len);
+  luaL_where (L, 1);
+  lua_pushfstring (L, "%s has no %s '%s'%s", what, noun, key, hint);
+  lua_concat (L, 2);
+  g_free (hint);
+  g_ptr_array_unref (cand);
+  return lua_error (L);
+}
+
 /* Loads kdflow.lua, compiled in, as a function on the stack; raises if it cannot. */
 static void
 load_kdflow_lua (lua_State *L)

@@ -153,6 +153,9 @@ KDF_API gboolean kdf_node_has_param (KdfNode *n, const char *name);
  * FLAGS (may be NULL) gets the port's KdfPortFlags. */
 KDF_API const KdfPortType *kdf_node_input_type (KdfNode *n, const char *port, guint *flags);
 KDF_API const KdfPortType *kdf_node_output_type (KdfNode *n, const char *port, guint *flags);
+/* The names of N's input ports, then its output ports (transfer container; the
+ * strings belong to the node). */
+KDF_API GPtrArray *kdf_node_port_names (KdfNode *n);
 
 typedef struct {
   guint delay;        /* 0: this tick's value; d ≥ 1: the value of d ticks ago */

@@ -1,0 +1,3 @@
+local kdf = require "kdflow"
+local g = kdf.graph { name = "bad" }
+local a = g:nod("test_source")

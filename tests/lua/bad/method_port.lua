@@ -1,0 +1,5 @@
+local kdf = require "kdflow"
+local g = kdf.graph { name = "bad" }
+local a = g:node("test_source", { name = "src" })
+g:run {}
+print(a.x:valeu())
