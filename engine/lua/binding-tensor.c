@@ -2,6 +2,7 @@
  * t:totable(), t:numel(), t:sum(), t.dtype, t.rank, t.oracle, #t), kdf.tensor and
  * kdf.zeros, and the conversion of numbers and nested tables of numbers into tensors
  * that the rest of the binding uses for constants, initial values and outputs. */
+#include <math.h>
 #include <string.h>
 
 #include "binding-private.h"
@@ -124,14 +125,15 @@ fill_from_table (lua_State *L, int index, KdfTensor *t, int depth, int64_t *pos,
       kdf_tensor_f32 (t)[*pos] = (float) v;
       break;
     case KDF_DTYPE_I32:
-      if (v != (double) (int32_t) v) {
+      /* range first: converting an out-of-range double to an integer is undefined */
+      if (!(v >= INT32_MIN && v <= INT32_MAX) || v != floor (v)) {
         *why = g_strdup_printf ("entry %lld = %g is not an i32", (long long) (*pos + 1), v);
         return FALSE;
       }
       kdf_tensor_i32 (t)[*pos] = (int32_t) v;
       break;
     default:
-      if (v != (double) (uint8_t) v) {
+      if (!(v >= 0 && v <= UINT8_MAX) || v != floor (v)) {
         *why = g_strdup_printf ("entry %lld = %g is not a u8", (long long) (*pos + 1), v);
         return FALSE;
       }

@@ -11,6 +11,12 @@ local l = kdf.tensor({ 0, 1, 2 }, "i32")
 assert(math.type(l:get(3)) == "integer" and l:get(3) == 2)
 assert(not pcall(kdf.tensor, { { 1, 2 }, { 3 } }))          -- ragged
 assert(not pcall(kdf.tensor, { 1.5 }, "i32"))               -- not an i32
+assert(not pcall(kdf.tensor, { 1e20 }, "i32"))              -- out of range (checked before
+assert(not pcall(kdf.tensor, { 0 / 0 }, "i32"))             -- any conversion: UBSan, fuzz-graph)
+assert(not pcall(kdf.tensor, { 1, 0 - 1 }, "u8"))
+assert(not pcall(kdf.tensor, { 256 }, "u8"))
+assert(not pcall(kdf.tensor, { 2.5 }, "u8"))
+assert(kdf.tensor({ 0, 255 }, "u8"):get(2) == 255 and kdf.tensor({ -2147483648 }, "i32"):get(1) == -2147483648)
 assert(not pcall(kdf.tensor, { "a" }))                      -- not a number
 assert(kdf.zeros({ 2, 2 }, "u8"):sum() == 0)
 
@@ -133,7 +139,7 @@ gl3:lua { name = "lua_labels", inputs = { "p:f32[N,C]", "y:i32[N] < C" }, output
           p = kdf.zeros({ 2, 3 }), y = kdf.tensor({ 2, 5 }, "i32"),
           fn = function(i) return { n = 2 } end }
 local okl3, errl3 = pcall(gl3.run, gl3)
-assert(not okl3 and tostring(errl3):find("node 'lua_labels' %(lua%) %[.-api%.lua:132%], tick 0: input 'y' row 1 is 5, outside %[0, 3%)"),
+assert(not okl3 and tostring(errl3):find("node 'lua_labels' %(lua%) %[.-api%.lua:138%], tick 0: input 'y' row 1 is 5, outside %[0, 3%)"),
        tostring(errl3))
 
 -- a malformed port declaration raises a Lua error (and nothing leaks or is freed twice)
