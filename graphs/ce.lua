@@ -21,16 +21,7 @@ o.drop_open = kdf.arg("drop_open", false)
 local t0 = kdf.clock()
 local g = kdf.graph { name = "ce", seed = o.seed }
 local data = common.data(g, o)
-local weights
-if o.drop_open then
-  weights = g:lua { name = "in_set_rows", inputs = { "open:u8[N]" }, outputs = { "w:f32[N]" },
-    open = kdf.oracle(data.open_mask), fn = function(i)
-      local w = {}
-      for r, v in ipairs(i.open:totable()) do w[r] = 1 - v end
-      return { w = kdf.tensor(w, "f32") }
-    end }.w
-  weights = kdf.oracle(weights)
-end
+local weights = o.drop_open and common.in_set_weights(g, data) or nil
 local ce = g:node("ce_loss", { targets = data.labels, weights = weights })
 local st = g:node("student_update", common.trainer(o, { name = "student", x = data.x, losses = { ce.loss } }))
 local mon = common.monitor(g, data, st.model, "student", o)

@@ -64,13 +64,8 @@ local t0 = kdf.clock()
 -- 0, both through deliberate oracle edges (common.train_teacher keeps its best
 -- noisy-validation tick)
 local function clean_loss(g, data)
-  local keep = g:lua { name = "in_set_rows", inputs = { "open:u8[N]" }, outputs = { "w:f32[N]" },
-    open = kdf.oracle(data.open_mask), fn = function(i)
-      local w = {}
-      for r, v in ipairs(i.open:totable()) do w[r] = 1 - v end
-      return { w = kdf.tensor(w, "f32") }
-    end }
-  return g:node("ce_loss", { targets = kdf.oracle(data.clean_labels), weights = kdf.oracle(keep.w) })
+  return g:node("ce_loss", { targets = kdf.oracle(data.clean_labels),
+                             weights = common.in_set_weights(g, data) })
 end
 
 -- the class count after the held-out classes leave: the architectures end in C

@@ -54,6 +54,18 @@ function M.data(g, o)
     subset = o.subset, test_subset = o.test_subset, val_fraction = o.val, seed = o.noise_seed })
 end
 
+-- Weight 1 on the in-set rows and 0 on the rows the oracle says are open-set: a
+-- deliberate, visible oracle edge (clean-data teachers, the open-set upper reference).
+function M.in_set_weights(g, data)
+  local n = g:lua { name = "in_set_rows", inputs = { "open:u8[N]" }, outputs = { "w:f32[N]" },
+    open = kdf.oracle(data.open_mask), fn = function(i)
+      local w = {}
+      for r, v in ipairs(i.open:totable()) do w[r] = 1 - v end
+      return { w = kdf.tensor(w, "f32") }
+    end }
+  return kdf.oracle(n.w)
+end
+
 -- student_update params from the options, plus EXTRA.
 function M.trainer(o, extra)
   local p = { arch = o.student, lr = o.lr, batch = o.batch, save = "student.safetensors" }
