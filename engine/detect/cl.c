@@ -753,20 +753,9 @@ kdf_cl_order_issues_f32 (int64_t *order, int64_t *n_order, const uint8_t *issues
  * one-process ones bit for bit. */
 typedef struct {
   double key;
-  int64_t index; /* the row */
-  int64_t cell;  /* j·C + k for prune_by_noise_rate, C² + k for prune_by_class */
+  int32_t index; /* the row (N < 2^31: kdf_check_size) */
+  int32_t cell;  /* j·C + k for prune_by_noise_rate, C² + k for prune_by_class */
 } Candidate;
-
-static int
-candidate_compare (const void *pa, const void *pb)
-{
-  const Candidate *a = pa, *b = pb;
-  if (a->cell != b->cell)
-    return a->cell < b->cell ? -1 : 1;
-  if (a->key != b->key)
-    return a->key > b->key ? -1 : 1;
-  return a->index < b->index ? -1 : (a->index > b->index);
-}
 
 /* Appends this block's best min(TAKE, m) of KEY (over ROWS[0..m)) to *OUT as CELL. */
 static void
@@ -775,7 +764,7 @@ add_candidates (GArray *out, const int64_t *rows, const double *key, int64_t m, 
 {
   const int64_t got = select_entries (key, m, take, buf);
   for (int64_t e = 0; e < got; e++) {
-    Candidate cand = { buf[e].key, rows[buf[e].index], cell };
+    Candidate cand = { buf[e].key, (int32_t) rows[buf[e].index], (int32_t) cell };
     g_array_append_val (out, cand);
   }
 }
@@ -844,10 +833,27 @@ prune_sharded (uint8_t *by_rate, uint8_t *by_class, const Probs *p, const int32_
   g_array_free (cands, TRUE);
   if (all == NULL)
     return FALSE;
-  const int64_t n_all = bytes / (int64_t) sizeof (Candidate);
-  qsort (all, (size_t) n_all, sizeof *all, candidate_compare);
-  for (int64_t a = 0; a < n_all;) {
-    const int64_t cell = all[a].cell;
+  /* the union by cell (a counting sort), then the T best of each cell by the same
+   * selection as one process: linear, no sort of the union */
+  const int64_t n_all = bytes / (int64_t) sizeof (Candidate), cells = cc + c;
+  int64_t *first = g_new0 (int64_t, cells + 1);
+  for (int64_t a = 0; a < n_all; a++)
+    first[all[a].cell + 1]++;
+  for (int64_t e = 0; e < cells; e++)
+    first[e + 1] += first[e];
+  KdfKeyIndex *v = g_new (KdfKeyIndex, MAX (n_all, 1));
+  int64_t *next = g_memdup2 (first, (gsize) cells * sizeof *first);
+  for (int64_t a = 0; a < n_all; a++) {
+    KdfKeyIndex *x = v + next[all[a].cell]++;
+    x->key = all[a].key;
+    x->index = all[a].index;
+  }
+  g_free (next);
+  g_free (all);
+  for (int64_t cell = 0; cell < cells; cell++) {
+    const int64_t m = first[cell + 1] - first[cell];
+    if (m == 0)
+      continue;
     int64_t take;
     uint8_t *flag;
     if (cell >= cc) {
@@ -858,13 +864,15 @@ prune_sharded (uint8_t *by_rate, uint8_t *by_class, const Probs *p, const int32_
       take = pcm[cell];
       flag = by_rate;
     }
-    int64_t b = a;
-    for (; b < n_all && all[b].cell == cell; b++)
-      if (b - a < take && all[b].index >= from && all[b].index < to)
-        flag[all[b].index] = 1;
-    a = b;
+    KdfKeyIndex *seg = v + first[cell];
+    if (take < m)
+      kdf_select_top (seg, m, take);
+    for (int64_t e = 0; e < MIN (take, m); e++)
+      if (seg[e].index >= from && seg[e].index < to)
+        flag[seg[e].index] = 1;
   }
-  g_free (all);
+  g_free (v);
+  g_free (first);
   return TRUE;
 }
 
