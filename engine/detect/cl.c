@@ -787,7 +787,7 @@ prune_sharded (uint8_t *by_rate, uint8_t *by_class, const Probs *p, const int32_
   int64_t largest = 1;
   for (int k = 0; k < c; k++)
     largest = MAX (largest, start[k + 1] - start[k]);
-  double *key = g_new (double, largest);
+  double *key = g_new (double, largest), *cols = g_new (double, largest * c);
   KdfKeyIndex *buf = g_new (KdfKeyIndex, 2 * largest + 64);
   GArray *cands = g_array_new (FALSE, FALSE, sizeof (Candidate));
   const int64_t cc = (int64_t) c * c;
@@ -796,6 +796,12 @@ prune_sharded (uint8_t *by_rate, uint8_t *by_class, const Probs *p, const int32_
     const int64_t *rk = rows + start[k], mk = start[k + 1] - start[k];
     if (m <= min_examples || m <= 1 || mk == 0)
       continue;
+    /* the class's rows one column per class, as prune_class does: each margin is then
+     * a contiguous difference of two columns (the same doubles) */
+    for (int64_t t = 0; t < mk; t++)
+      for (int j = 0; j < c; j++)
+        cols[(int64_t) j * mk + t] = P (p, rk[t], j);
+    const double *ck = cols + (int64_t) k * mk;
     if (by_rate)
       for (int j = 0; j < c; j++) {
         int64_t take = pcm[(int64_t) j * c + k];
@@ -806,8 +812,9 @@ prune_sharded (uint8_t *by_rate, uint8_t *by_class, const Probs *p, const int32_
             by_rate[rk[t]] = 1;
           continue;
         }
+        const double *cj = cols + (int64_t) j * mk;
         for (int64_t t = 0; t < mk; t++)
-          key[t] = P (p, rk[t], j) - P (p, rk[t], k);
+          key[t] = cj[t] - ck[t];
         add_candidates (cands, rk, key, mk, take, (int64_t) j * c + k, buf);
       }
     if (by_class) {
@@ -817,12 +824,13 @@ prune_sharded (uint8_t *by_rate, uint8_t *by_class, const Probs *p, const int32_
           by_class[rk[t]] = 1;
       } else if (take >= 1) {
         for (int64_t t = 0; t < mk; t++)
-          key[t] = -P (p, rk[t], k);
+          key[t] = -ck[t];
         add_candidates (cands, rk, key, mk, take, cc + k, buf);
       }
     }
   }
   g_free (key);
+  g_free (cols);
   g_free (buf);
   g_free (rows);
   g_free (start);
