@@ -81,9 +81,11 @@ run (KdfNodeCtx *ctx, gpointer state, GError **error)
     return FALSE;
   int64_t from, to;
   kdf_dist_shard (n, &from, &to);
-  if (!kdf_dist_agree (kdf_probs_argmax (kdf_tensor_i32 (pred) + from,
-                                         kdf_tensor_f32 (agree) + from * c, to - from, (int) c,
-                                         error),
+  /* (a rank may have no rows when there are more ranks than rows) */
+  if (!kdf_dist_agree (to == from ||
+                         kdf_probs_argmax (kdf_tensor_i32 (pred) + from,
+                                           kdf_tensor_f32 (agree) + from * c, to - from, (int) c,
+                                           error),
                        "agreement", error) ||
       !kdf_dist_allgather_rows (kdf_tensor_i32 (pred), n, sizeof (int32_t), error))
     return FALSE;

@@ -422,6 +422,31 @@ test_real (void)
     set_free (&sets[k]);
 }
 
+/* Fewer rows than ranks (-np 3: a rank with an empty block), and a few more. */
+static void
+test_tiny (void)
+{
+  for (int64_t n = 2; n <= 7; n++) {
+    Set s = tie_set (n, 3, 40 + (guint32) n);
+    /* every class present, scores spread */
+    for (int64_t i = 0; i < n; i++)
+      s.y[i] = (int32_t) (i % 3);
+    check_cl_options (&s);
+    float *score, *loss;
+    self_scores (&s, &score, &loss);
+    for (int64_t i = 0; i < n; i++)
+      loss[i] = (float) ((i * 7) % 5);
+    check_rank (loss, n, s.y, 3, "tiny");
+    check_otsu (loss, n, "tiny");
+    Set s2 = tie_set (n, 3, 90 + (guint32) n);
+    check_agreement (&s, &s2);
+    g_free (score);
+    g_free (loss);
+    set_free (&s);
+    set_free (&s2);
+  }
+}
+
 /* Bad input in one rank's block only: every rank fails, the one that saw it with the
  * reason, the others naming it. */
 static void
@@ -501,6 +526,7 @@ main (int argc, char **argv)
   g_test_add_func ("/dist/detect/allgatherv", test_allgatherv);
   g_test_add_func ("/dist/detect/ties", test_ties);
   g_test_add_func ("/dist/detect/label-errors", test_real);
+  g_test_add_func ("/dist/detect/tiny", test_tiny);
   g_test_add_func ("/dist/detect/bad-input-one-rank", test_bad_input_one_rank);
   int status = g_test_run ();
   kdf_dist_finalize ();
