@@ -19,7 +19,8 @@ typedef struct {
 static const KdfPortSpec inputs[] = {
   KDF_PORT ("model", "model", KDF_PORT_OPTIONAL,
             "the network (or give param checkpoint or arch)"),
-  KDF_PORT ("x", "f32", 0, "inputs, N×D or N×C×H×W"),
+  KDF_PORT ("x", "f32", KDF_PORT_ON_DISK,
+            "inputs, N×D or N×C×H×W (or kept on disk: data_loader keep_u8)"),
   KDF_PORT ("labels", "i32[N]", KDF_PORT_OPTIONAL, "labels for sample_loss"),
   KDF_PORT ("rows", "i32[N]", KDF_PORT_OPTIONAL,
             "score these rows of x only, an index view (a held-out fold: no copy of x); "

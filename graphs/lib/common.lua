@@ -17,6 +17,7 @@ local M = {}
 --   subset, test_subset  stratified subsets (0 = all), for quick runs and tests
 --   student              the student architecture (METHODS §3: an MLP 784-256-10)
 --   lr, batch, val       learning rate, mini-batch, noisy-validation fraction
+--   keep_u8              npy with a u8 x.npy: inputs stay on disk until the batch
 function M.options(defaults)
   defaults = defaults or {}
   local function arg(name, value, range)
@@ -43,6 +44,7 @@ function M.options(defaults)
     batch = arg("batch", 128, { min = 1, max = 1048576 }),
     val = arg("val", 0.1),
     results = arg("results", ""),
+    keep_u8 = arg("keep_u8", false),
   }
 end
 
@@ -51,7 +53,8 @@ function M.data(g, o)
     name = "data", dataset = o.dataset, path = o.path, test_path = o.test_path,
     noise = o.noise, rate = o.rate,
     noise2 = o.noise2, rate2 = o.rate2, heldout = o.heldout, open_input = o.open_input,
-    subset = o.subset, test_subset = o.test_subset, val_fraction = o.val, seed = o.noise_seed })
+    subset = o.subset, test_subset = o.test_subset, val_fraction = o.val, seed = o.noise_seed,
+    keep_u8 = o.keep_u8 })
 end
 
 -- Weight 1 on the in-set rows and 0 on the rows the oracle says are open-set: a
