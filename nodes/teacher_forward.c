@@ -14,6 +14,7 @@ typedef struct {
   const char *arch;
   double T;
   int batch;
+  gboolean with_features;
 } Params;
 
 static const KdfPortSpec inputs[] = {
@@ -47,6 +48,9 @@ static const KdfParamSpec params[] = {
                     "seen no labels (when no model input and no checkpoint)"),
   KDF_PARAM_DOUBLE (Params, T, 1.0, 0.01, 100, "temperature of probs"),
   KDF_PARAM_INT (Params, batch, 256, 1, 1 << 20, "rows per forward batch"),
+  KDF_PARAM_BOOL (Params, with_features, TRUE,
+                  "make the 'features' output (N×F floats); false when nothing reads them "
+                  "(a node that reads them then fails naming this output)"),
   { 0 },
 };
 
@@ -130,7 +134,8 @@ run (KdfNodeCtx *ctx, gpointer state, GError **error)
   g_autoptr (KdfTensor) logits = NULL;
   g_autoptr (KdfTensor) features = NULL;
   if (!kdf_model_predict_rows (m, x, rows ? kdf_tensor_i32 (rows) : NULL, rows ? nx : -1,
-                               p->batch, kdf_ctx_threads (ctx), &logits, &features, error))
+                               p->batch, kdf_ctx_threads (ctx), &logits,
+                               p->with_features ? &features : NULL, error))
     return FALSE;
   const int64_t n = logits->shape[0], c = logits->shape[1];
   /* C is the network's: the labels are checked against it here */
@@ -159,7 +164,8 @@ run (KdfNodeCtx *ctx, gpointer state, GError **error)
     kdf_ctx_metric (ctx, "accuracy", n ? (double) right / (double) n : 0);
   }
   kdf_ctx_set_output_tensor (ctx, "logits", g_steal_pointer (&logits));
-  kdf_ctx_set_output_tensor (ctx, "features", g_steal_pointer (&features));
+  if (features)
+    kdf_ctx_set_output_tensor (ctx, "features", g_steal_pointer (&features));
   kdf_ctx_set_output_tensor (ctx, "probs", probs);
   kdf_ctx_set_output_tensor (ctx, "predictions", pred);
   kdf_ctx_set_output_model (ctx, "model", kdf_model_ref (m));
