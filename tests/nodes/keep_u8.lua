@@ -120,6 +120,7 @@ local function fails(p, nodes, pattern, what)
   if nodes then nodes(g, d) end
   local ok, err = pcall(g.run, g, {})
   assert(not ok, what .. ": should fail")
+  assert(type(err) ~= "string" and err.status == 2, what .. ": not bad input (status 2): " .. tostring(err))
   for _, pat in ipairs(pattern) do
     assert(tostring(err):find(pat, 1, true), what .. ": '" .. pat .. "' not in: " .. tostring(err))
   end
