@@ -5,7 +5,7 @@
 --
 --   kdflow run bench/scale/epoch.lua --threads 1 --set path=DIR [--set keep_u8=true]
 --       [--set student=mlp:784-256-10 --set epochs=1 --set batch=128 --set val=0.1
---        --set normalize=unit --set score_val=false]
+--        --set normalize=unit --set score_val=false --set subset=0]
 --
 -- Nothing reads per-sample features, so the student and the scoring nodes make none
 -- (with_features = false); score_val scores the validation split as well.
@@ -23,13 +23,15 @@ local o = {
   rate = kdf.arg("rate", 0.2),
   seed = kdf.arg("seed", 1),
   score_val = kdf.arg("score_val", false),
+  subset = kdf.arg("subset", 0, { min = 0 }),
 }
 assert(o.path ~= "", "set path=DIR (a data set written by bench/scale/make-synthetic)")
 local t0 = kdf.clock()
 local g = kdf.graph { name = "epoch", seed = o.seed }
 local data = g:node("data_loader", { name = "data", dataset = "npy", path = o.path,
                                      keep_u8 = o.keep_u8, normalize = o.normalize,
-                                     noise = o.noise, rate = o.rate, val_fraction = o.val })
+                                     noise = o.noise, rate = o.rate, val_fraction = o.val,
+                                     subset = o.subset })
 local ce = g:node("ce_loss", { targets = data.labels })
 local st = g:node("student_update", { name = "student", arch = o.student, x = data.x,
                                       losses = { ce.loss }, lr = o.lr, batch = o.batch,
