@@ -44,6 +44,12 @@ local function set(path_x, path_y, n)
 end
 set(dir .. "/x.npy", dir .. "/labels.npy", N)
 set(dir .. "/x_test.npy", dir .. "/y_test.npy", M)
+-- file noise: a noisy label per source row (every third row moved to the next class)
+do
+  local lb = {}
+  for i = 1, N do lb[i] = string.pack("<i4", (i % 3 == 0) and i % C or (i * 5) % C) end
+  npy(dir .. "/noisy.npy", "<i4", { N }, table.concat(lb))
+end
 
 local function same(a, b, what)
   local ta, tb = a:totable(), b:totable()
@@ -85,12 +91,16 @@ local cases = {
   { normalize = "none" },
   { normalize = "standardize", subset = 200, test_subset = 30 },
   { normalize = "unit", val_fraction = 0 },
+  -- file noise is applied before the subset: the subset is taken after loading, on the index
+  { normalize = "standardize", subset = 150, noise = "file", labels_file = dir .. "/noisy.npy" },
 }
 for _, p in ipairs(cases) do
   local what = ("normalize=%s subset=%s val=%s"):format(p.normalize, p.subset or 0, p.val_fraction or 0.1)
   local a, b = run(false, p), run(true, p)
   local ok_disk = b.d.x:value()
-  assert(tostring(ok_disk):find("f32%["), tostring(ok_disk))
+  assert(tostring(ok_disk):find("f32%[") and tostring(ok_disk):find("(on disk: " .. dir .. "/x.npy)", 1, true),
+         tostring(ok_disk))
+  assert(not tostring(a.d.x:value()):find("on disk"), tostring(a.d.x:value()))
   same(a.d.labels:value(), b.d.labels:value(), what .. ": labels")
   same(a.d.index:value(), b.d.index:value(), what .. ": index")
   for _, k in ipairs { "logits", "sample_loss", "features", "selected" } do
