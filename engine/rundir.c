@@ -21,6 +21,8 @@
 #include "fileio.h"
 #include "graph-private.h"
 
+#include <kdflow/dist.h>
+
 /* ---- summary.json ------------------------------------------------------------- */
 
 static JsonObject *
@@ -275,6 +277,11 @@ kdf_run_dir_begin (const char *dir, const char *command, gboolean replace, GErro
   JsonObject *root = json_object_new ();
   json_object_set_string_member (root, "status", "running");
   json_object_set_string_member (root, "command", command ? command : "");
+  if (kdf_dist_active ()) {
+    /* a data-parallel run (mpirun): how many ranks trained, over what */
+    json_object_set_int_member (root, "ranks", kdf_dist_size ());
+    json_object_set_string_member (root, "mpi", kdf_dist_library ());
+  }
   json_object_set_object_member (root, "graphs", json_object_new ());
   gboolean ok = summary_save (summary, root, error);
   json_object_unref (root);

@@ -12,6 +12,8 @@
 #include <json-glib/json-glib.h>
 #include <string.h>
 
+#include <kdflow/dist.h>
+
 #include "graph-private.h"
 
 typedef struct {
@@ -21,6 +23,7 @@ typedef struct {
   GThreadPool *pool;
   int cores;
   int free_cores;
+  gboolean one_at_a_time; /* data-parallel ranks: nodes in one order, on this thread */
   GQueue ready;
   guint in_flight;
   guint finished; /* nodes done (run or skipped) this tick */
@@ -242,12 +245,14 @@ dispatch_ready (Run *r)
       complete (r, n, FALSE);
       continue;
     }
-    /* Split the free cores between this node and the others ready now. */
-    guint waiting = g_queue_get_length (&r->ready) + 1;
+    /* Split the free cores between this node and the others ready now (all of them to
+     * the one node that runs when ranks call collectives in the same order). */
+    guint waiting = r->one_at_a_time ? 1 : g_queue_get_length (&r->ready) + 1;
     n->budget = MAX (1, r->free_cores / (int) waiting);
     r->free_cores -= n->budget;
     r->in_flight++;
-    if (r->cores == 1 || (n->ever_ran && n->stats.last_seconds < INLINE_BELOW_SECONDS)) {
+    if (r->cores == 1 || r->one_at_a_time ||
+        (n->ever_ran && n->stats.last_seconds < INLINE_BELOW_SECONDS)) {
       run_node (r, n);
       complete (r, n, TRUE);
     } else {
@@ -347,6 +352,9 @@ kdf_threads_default (double *load)
         t = CLAMP (cores - (int) floor (l1 + 0.5), 1, cores);
       }
     }
+    /* ranks of a data-parallel job on this machine share its cores */
+    if (kdf_dist_local_size () > 1 && !(env && *env))
+      t = MAX (1, t / kdf_dist_local_size ());
     default_threads = t;
     g_once_init_leave (&once, 1);
   }
@@ -377,6 +385,7 @@ kdf_graph_run (KdfGraph *g, const KdfRunOptions *opts, GError **error)
   r.g = g;
   r.opts = opts;
   r.cores = opts->threads > 0 ? opts->threads : kdf_threads_default (NULL);
+  r.one_at_a_time = kdf_dist_active ();
   r.done = g_async_queue_new ();
   r.t_start = g_get_monotonic_time ();
   r.last_metrics = json_object_new ();

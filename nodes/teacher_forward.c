@@ -9,6 +9,8 @@
 #include <kdflow/kdflow-plugin.h>
 #include <kdflow/nn.h>
 
+#include <string.h>
+
 typedef struct {
   const char *checkpoint;
   const char *arch;
@@ -105,6 +107,37 @@ get_model (KdfNodeCtx *ctx, State *s, GError **error)
   return s->loaded;
 }
 
+/* Under mpirun (kdflow/dist.h): this rank scores its block of the NX rows, and the
+ * blocks are gathered, so every rank holds what one process computes. */
+static gboolean
+predict_sharded (KdfModel *m, KdfTensor *x, KdfTensor *rows, int64_t nx, int64_t batch,
+                 int threads, KdfTensor **logits, KdfTensor **features, GError **error)
+{
+  int64_t lo, hi;
+  kdf_dist_shard (nx, &lo, &hi);
+  g_autofree int32_t *block = g_new (int32_t, MAX (hi - lo, 1));
+  for (int64_t i = lo; i < hi; i++)
+    block[i - lo] = rows ? kdf_tensor_i32 (rows)[i] : (int32_t) i;
+  g_autoptr (KdfTensor) lz = NULL;
+  g_autoptr (KdfTensor) lf = NULL;
+  if (hi > lo && !kdf_model_predict_rows (m, x, block, hi - lo, batch, threads, &lz,
+                                          features ? &lf : NULL, error))
+    return FALSE;
+  const int64_t c = m->n_classes, f = m->n_features;
+  KdfTensor *z = kdf_tensor_new_2d (KDF_DTYPE_F32, nx, c);
+  KdfTensor *ft = features ? kdf_tensor_new_2d (KDF_DTYPE_F32, nx, f) : NULL;
+  if (hi > lo) {
+    memcpy (kdf_tensor_f32 (z) + lo * c, kdf_tensor_f32 (lz), (size_t) ((hi - lo) * c) * sizeof (float));
+    if (ft)
+      memcpy (kdf_tensor_f32 (ft) + lo * f, kdf_tensor_f32 (lf), (size_t) ((hi - lo) * f) * sizeof (float));
+  }
+  *logits = z;
+  if (features)
+    *features = ft;
+  return kdf_dist_allgather_rows (kdf_tensor_f32 (z), nx, c * (int64_t) sizeof (float), error) &&
+         (!ft || kdf_dist_allgather_rows (kdf_tensor_f32 (ft), nx, f * (int64_t) sizeof (float), error));
+}
+
 static gboolean
 run (KdfNodeCtx *ctx, gpointer state, GError **error)
 {
@@ -133,9 +166,14 @@ run (KdfNodeCtx *ctx, gpointer state, GError **error)
       }
   g_autoptr (KdfTensor) logits = NULL;
   g_autoptr (KdfTensor) features = NULL;
-  if (!kdf_model_predict_rows (m, x, rows ? kdf_tensor_i32 (rows) : NULL, rows ? nx : -1,
-                               p->batch, kdf_ctx_threads (ctx), &logits,
-                               p->with_features ? &features : NULL, error))
+  KdfTensor **want_features = p->with_features ? &features : NULL;
+  if (kdf_dist_active ()) {
+    if (!predict_sharded (m, x, rows, nx, p->batch, kdf_ctx_threads (ctx), &logits, want_features,
+                          error))
+      return FALSE;
+  } else if (!kdf_model_predict_rows (m, x, rows ? kdf_tensor_i32 (rows) : NULL, rows ? nx : -1,
+                                      p->batch, kdf_ctx_threads (ctx), &logits, want_features,
+                                      error))
     return FALSE;
   const int64_t n = logits->shape[0], c = logits->shape[1];
   /* C is the network's: the labels are checked against it here */

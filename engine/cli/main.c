@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <glib/gstdio.h>
+#include <kdflow/dist.h>
 #include <kdflow/kdflow.h>
 #include <lauxlib.h>
 #include <lualib.h>
@@ -221,6 +222,25 @@ dot_write (lua_State *L, const char *script, const char *dot_path, const char *s
   return 0;
 }
 
+/* Removes DIR and everything under it (a rank's private run directory). */
+static void
+remove_tree (const char *dir)
+{
+  GDir *d = g_dir_open (dir, 0, NULL);
+  if (d) {
+    const char *name;
+    while ((name = g_dir_read_name (d))) {
+      g_autofree char *path = g_build_filename (dir, name, NULL);
+      if (g_file_test (path, G_FILE_TEST_IS_DIR) && !g_file_test (path, G_FILE_TEST_IS_SYMLINK))
+        remove_tree (path);
+      else
+        g_remove (path);
+    }
+    g_dir_close (d);
+  }
+  g_rmdir (dir);
+}
+
 static int
 cmd_script (gboolean dot_mode, const char *script, char **sets, int threads, const char *out,
             gboolean replace, gboolean quiet, const char *dot_path, const char *command)
@@ -250,6 +270,21 @@ cmd_script (gboolean dot_mode, const char *script, char **sets, int threads, con
         run_dir = g_strdup_printf ("runs/%s-%s-%d", base, stamp, k);
       }
     }
+  }
+  /* data-parallel ranks (mpirun): rank 0 owns the run directory, the others run the
+   * same script silently into a private directory removed at the end */
+  g_autofree char *rank_tmp = NULL;
+  if (!dot_mode && kdf_dist_rank () > 0) {
+    g_autoptr (GError) tmp_error = NULL;
+    rank_tmp = g_dir_make_tmp ("kdflow-rank-XXXXXX", &tmp_error);
+    if (!rank_tmp) {
+      fprintf (stderr, "kdflow: rank %d: %s\n", kdf_dist_rank (), tmp_error->message);
+      return 2;
+    }
+    g_free (run_dir);
+    run_dir = g_build_filename (rank_tmp, "run", NULL);
+    quiet = TRUE;
+    replace = FALSE;
   }
   if (threads == 0 && !quiet && !dot_mode) {
     /* the default follows the machine's load: say so when it is not every core */
@@ -366,13 +401,41 @@ cmd_script (gboolean dot_mode, const char *script, char **sets, int threads, con
   kdf_lua_closestate (L);
   if (!dot_mode && !quiet && run_dir && g_file_test (run_dir, G_FILE_TEST_IS_DIR))
     fprintf (stderr, "kdflow: run directory: %s\n", run_dir);
+  if (rank_tmp)
+    remove_tree (rank_tmp);
   return status;
 }
+
+static int real_main (int argc, char **argv);
 
 int
 main (int argc, char **argv)
 {
   kdf_init ();
+  /* under mpirun: one rank of a data-parallel run (kdflow/dist.h) */
+  g_autoptr (GError) dist_error = NULL;
+  if (!kdf_dist_init (&argc, &argv, &dist_error)) {
+    fprintf (stderr, "kdflow: %s\n", dist_error->message);
+    return 2;
+  }
+  if (kdf_dist_rank () > 0 && !freopen ("/dev/null", "w", stdout))
+    fprintf (stderr, "kdflow: rank %d: cannot silence stdout\n", kdf_dist_rank ());
+  int status = real_main (argc, argv);
+  fflush (stdout);
+  /* a rank that failed ends the job: the others may be waiting for it in a collective */
+  if (status != 0 && kdf_dist_active ()) {
+    if (kdf_dist_rank () > 0)
+      fprintf (stderr, "kdflow: rank %d of %d failed (exit %d): ending the job\n",
+               kdf_dist_rank (), kdf_dist_size (), status);
+    kdf_dist_abort (status);
+  }
+  kdf_dist_finalize ();
+  return status;
+}
+
+static int
+real_main (int argc, char **argv)
+{
   if (argc < 2)
     return usage_error ("%s", "no command given");
   const char *cmd = argv[1];

@@ -69,7 +69,7 @@ kdf_data_open_stream (const char *path, gboolean *is_gzip, GError **error)
   }
   /* Peek at the magic without consuming it: a buffered stream in front of the file. */
   g_autoptr (GInputStream) buffered =
-      g_buffered_input_stream_new_sized (G_INPUT_STREAM (raw), 1 << 20);
+      g_buffered_input_stream_new_sized (G_INPUT_STREAM (raw), 64 << 10);
   gssize got = g_buffered_input_stream_fill (G_BUFFERED_INPUT_STREAM (buffered), 2, NULL,
                                              &local);
   if (got < 0) {

@@ -4,6 +4,8 @@
 #include "config.h"
 
 #include "nn-private.h"
+
+#include <kdflow/dist.h>
 #include "simd.h"
 
 #include <math.h>
@@ -303,6 +305,30 @@ kdf_optimizer_end_step (KdfOptimizer *o)
     update_range (o, s, 0, s->net->n_params);
     s->done = TRUE;
   }
+}
+
+gboolean
+kdf_optimizer_step_allreduce (KdfOptimizer *o, float scale, GError **error)
+{
+  g_return_val_if_fail (o != NULL, FALSE);
+  kdf_optimizer_begin_step (o);
+  /* the states are made in the models' order, the same on every rank */
+  for (guint i = 0; i < o->states->len; i++) {
+    OptState *s = &g_array_index (o->states, OptState, i);
+    KdfNet *net = s->net;
+    kdf_net_settle_grads (net);
+    if (scale != 1.0f)
+      for (int64_t j = 0; j < net->n_params; j++)
+        net->grads[j] *= scale;
+    if (!kdf_dist_allreduce_f32 (net->grads, net->n_params, KDF_DIST_SUM, error)) {
+      g_prefix_error (error, "averaging the gradients: ");
+      return FALSE;
+    }
+    update_range (o, s, 0, net->n_params);
+    s->done = TRUE;
+  }
+  kdf_optimizer_end_step (o);
+  return TRUE;
 }
 
 void

@@ -6,6 +6,8 @@
 
 #include "nn-private.h"
 
+#include <kdflow/dist.h>
+
 #include <math.h>
 #include <string.h>
 
@@ -140,6 +142,7 @@ struct _KdfTrainer {
   const int32_t *view;      /* the data's rows as rows of X (kdf_trainer_set_rows), or NULL */
   int64_t view_n;
   int32_t *xrows;           /* cap: a batch's rows of X through the view */
+  guint64 steps;            /* mini-batches trained (seeds a rank's per-step stream) */
 };
 
 KdfTrainer *
@@ -320,14 +323,13 @@ step_net_done (gpointer opt, KdfNet *net)
   kdf_optimizer_net_done (opt, net);
 }
 
-gboolean
-kdf_trainer_step (KdfTrainer *tr, KdfTensor *x, const int32_t *rows, int64_t n,
-                  KdfLoss *const *losses, guint n_losses, GRand *rng, int threads, double *loss,
-                  float *sample_loss, GError **error)
+/* One mini-batch. DEFER: leave the gradients in the nets for the caller to reduce and
+ * step (data-parallel runs); otherwise backward and the optimizer step are fused. */
+static gboolean
+trainer_step (KdfTrainer *tr, KdfTensor *x, const int32_t *rows, int64_t n,
+              KdfLoss *const *losses, guint n_losses, GRand *rng, int threads, double *loss,
+              float *sample_loss, gboolean defer, GError **error)
 {
-  g_return_val_if_fail (tr != NULL && x != NULL && rows != NULL && n > 0, FALSE);
-  g_return_val_if_fail (losses != NULL || n_losses == 0, FALSE);
-  g_return_val_if_fail (rng != NULL, FALSE);
   if (!check_data (tr, x, error))
     return FALSE;
   guint needs = 0;
@@ -480,18 +482,67 @@ kdf_trainer_step (KdfTrainer *tr, KdfTensor *x, const int32_t *rows, int64_t n,
     }
     total += losses[i]->weight * v;
   }
-  /* backward and step fused per layer: same result as backward then step, but each
-   * layer's update reads a gradient that is still in cache */
-  const KdfBackwardHooks hooks = { step_layer, step_net_done, tr->opt };
-  kdf_optimizer_begin_step (tr->opt);
-  for (int k = 0; k < tr->n_nets; k++)
-    kdf_model_backward_ex (tr->net[k], &hooks, threads);
-  for (guint i = 0; i < n_losses; i++)
-    if (losses[i]->model && losses[i]->model->train_pass)
-      kdf_model_backward_ex (losses[i]->model, &hooks, threads);
-  kdf_optimizer_end_step (tr->opt);
   if (loss)
     *loss = total;
+  /* backward and step fused per layer: same result as backward then step, but each
+   * layer's update reads a gradient that is still in cache (DEFER: backward only) */
+  const KdfBackwardHooks fused = { step_layer, step_net_done, tr->opt };
+  const KdfBackwardHooks *hooks = defer ? NULL : &fused;
+  if (!defer)
+    kdf_optimizer_begin_step (tr->opt);
+  for (int k = 0; k < tr->n_nets; k++)
+    kdf_model_backward_ex (tr->net[k], hooks, threads);
+  for (guint i = 0; i < n_losses; i++)
+    if (losses[i]->model && losses[i]->model->train_pass)
+      kdf_model_backward_ex (losses[i]->model, hooks, threads);
+  if (!defer)
+    kdf_optimizer_end_step (tr->opt);
+  return TRUE;
+}
+
+gboolean
+kdf_trainer_step (KdfTrainer *tr, KdfTensor *x, const int32_t *rows, int64_t n,
+                  KdfLoss *const *losses, guint n_losses, GRand *rng, int threads, double *loss,
+                  float *sample_loss, GError **error)
+{
+  g_return_val_if_fail (tr != NULL && x != NULL && rows != NULL && n > 0, FALSE);
+  g_return_val_if_fail (losses != NULL || n_losses == 0, FALSE);
+  g_return_val_if_fail (rng != NULL, FALSE);
+  return trainer_step (tr, x, rows, n, losses, n_losses, rng, threads, loss, sample_loss, FALSE,
+                       error);
+}
+
+/* A data-parallel step (kdflow/dist.h): this rank trains on its block of the global
+ * batch ROWS[0..NB), each rank's gradient is weighted by its share of the batch and the
+ * sum over ranks is the gradient of the whole batch's mean loss; every rank then takes
+ * the same optimizer step. Per-step randomness (augmentation, dropout, noise, mixup)
+ * comes from STEP_RNG, a stream of this rank's own, so that the shared RNG — the
+ * epochs' permutations — stays the same on every rank. *LO is this rank's first
+ * position in ROWS, *NL its row count. */
+static gboolean
+trainer_step_dist (KdfTrainer *tr, KdfTensor *x, const int32_t *rows, int64_t nb,
+                   KdfLoss *const *losses, guint n_losses, GRand *step_rng, int threads,
+                   double *loss, float *sample_loss, int64_t *lo, int64_t *nl, GError **error)
+{
+  int64_t hi;
+  kdf_dist_shard (nb, lo, &hi);
+  *nl = hi - *lo;
+  double total = 0.0;
+  if (*nl > 0) {
+    if (!trainer_step (tr, x, rows + *lo, *nl, losses, n_losses, step_rng, threads, &total,
+                       sample_loss, TRUE, error))
+      return FALSE;
+  } else {
+    KdfOptimizer *opt = tr->opt; /* a share of nothing: zeros to the sum */
+    kdf_optimizer_zero_grad (opt);
+  }
+  const double share = (double) *nl / (double) nb;
+  double l = total * share;
+  if (!kdf_dist_allreduce_f64 (&l, 1, KDF_DIST_SUM, error) ||
+      !kdf_optimizer_step_allreduce (tr->opt, (float) share, error))
+    return FALSE;
+  if (loss)
+    *loss = l;
   return TRUE;
 }
 
@@ -616,6 +667,21 @@ kdf_trainer_epoch (KdfTrainer *tr, KdfTensor *x, KdfLoss *const *losses, guint n
   double sum = 0.0;
   int64_t batches = 0;
   trainer_reserve (tr, MIN (bs, n));
+  const gboolean dist = kdf_dist_active ();
+  g_autoptr (GRand) step_rng = NULL;
+  if (dist && res) {
+    /* each rank fills the rows it trained on; the sums over ranks are the outputs */
+    if (res->sample_loss)
+      memset (res->sample_loss, 0, (size_t) n * sizeof (float));
+    if (res->selected)
+      memset (res->selected, 0, (size_t) n);
+    if (res->logits)
+      memset (res->logits, 0, (size_t) (n * tr->net[0]->n_classes) * sizeof (float));
+    if (res->logits2)
+      memset (res->logits2, 0, (size_t) (n * tr->net[1]->n_classes) * sizeof (float));
+    if (res->features)
+      memset (res->features, 0, (size_t) (n * tr->net[0]->n_features) * sizeof (float));
+  }
   for (int64_t s = 0; s < n; s += bs) {
     if (cancellable && g_cancellable_is_cancelled (cancellable)) {
       g_set_error (error, KDF_ERROR, KDF_ERROR_CANCELLED, "training cancelled");
@@ -624,8 +690,26 @@ kdf_trainer_epoch (KdfTrainer *tr, KdfTensor *x, KdfLoss *const *losses, guint n
     const int64_t nb = MIN (bs, n - s);
     const int32_t *rows = tr->order + s;
     double l = 0.0;
-    if (!kdf_trainer_step (tr, x, rows, nb, losses, n_losses, rng, threads, &l,
-                           res && res->sample_loss ? tr->sl : NULL, error)) {
+    int64_t lo = 0, nl = nb;
+    gboolean ok;
+    if (dist) {
+      /* this rank's stream for the step: from the batch and the rank, not drawn from
+       * RNG (which must stay the same on every rank) */
+      guint32 seed[4] = { (guint32) tr->steps, (guint32) (tr->steps >> 32), (guint32) rows[0],
+                          (guint32) kdf_dist_rank () };
+      if (!step_rng)
+        step_rng = g_rand_new_with_seed_array (seed, 4);
+      else
+        g_rand_set_seed_array (step_rng, seed, 4);
+      ok = trainer_step_dist (tr, x, rows, nb, losses, n_losses, step_rng, threads, &l,
+                              res && res->sample_loss ? tr->sl : NULL, &lo, &nl, error);
+      rows += lo;
+    } else {
+      ok = kdf_trainer_step (tr, x, rows, nb, losses, n_losses, rng, threads, &l,
+                             res && res->sample_loss ? tr->sl : NULL, error);
+    }
+    tr->steps++;
+    if (!ok) {
       if (res && g_error_matches (*error, KDF_ERROR, KDF_ERROR_NODE))
         g_prefix_error (error, "epoch %d, batch %" G_GINT64_FORMAT ": ", res->epoch + 1,
                         (gint64) batches + 1);
@@ -634,22 +718,35 @@ kdf_trainer_epoch (KdfTrainer *tr, KdfTensor *x, KdfLoss *const *losses, guint n
     sum += l;
     batches++;
     if (res) {
+      /* the rows this step trained on (this rank's block of the batch when sharded) */
       if (res->sample_loss)
-        for (int64_t i = 0; i < nb; i++)
+        for (int64_t i = 0; i < nl; i++)
           res->sample_loss[rows[i]] = tr->sl[i];
       if (res->selected)
-        for (int64_t i = 0; i < nb; i++)
+        for (int64_t i = 0; i < nl; i++)
           res->selected[rows[i]] = tr->sel[i];
-      if (res->logits)
-        scatter (res->logits, kdf_model_get_logits (tr->net[0]), rows, nb, tr->net[0]->n_classes);
-      if (res->logits2)
-        scatter (res->logits2, kdf_model_get_logits (tr->net[1]), rows, nb, tr->net[1]->n_classes);
-      if (res->features)
-        scatter (res->features, kdf_model_get_features (tr->net[0]), rows, nb,
+      if (res->logits && nl > 0)
+        scatter (res->logits, kdf_model_get_logits (tr->net[0]), rows, nl, tr->net[0]->n_classes);
+      if (res->logits2 && nl > 0)
+        scatter (res->logits2, kdf_model_get_logits (tr->net[1]), rows, nl, tr->net[1]->n_classes);
+      if (res->features && nl > 0)
+        scatter (res->features, kdf_model_get_features (tr->net[0]), rows, nl,
                  tr->net[0]->n_features);
       if (res->progress)
         res->progress ((double) (s + nb) / (double) n, res->progress_data);
     }
+  }
+  if (dist && res) {
+    /* every row was filled by exactly one rank, zeros elsewhere: the sum is exact */
+    if ((res->sample_loss && !kdf_dist_allreduce_f32 (res->sample_loss, n, KDF_DIST_SUM, error)) ||
+        (res->selected && !kdf_dist_allreduce_u8 (res->selected, n, KDF_DIST_MAX, error)) ||
+        (res->logits &&
+         !kdf_dist_allreduce_f32 (res->logits, n * tr->net[0]->n_classes, KDF_DIST_SUM, error)) ||
+        (res->logits2 &&
+         !kdf_dist_allreduce_f32 (res->logits2, n * tr->net[1]->n_classes, KDF_DIST_SUM, error)) ||
+        (res->features &&
+         !kdf_dist_allreduce_f32 (res->features, n * tr->net[0]->n_features, KDF_DIST_SUM, error)))
+      return FALSE;
   }
   if (res) {
     res->loss = batches ? sum / (double) batches : 0.0;

@@ -49,6 +49,7 @@
 
 #include <gio/gio.h>
 #include <kdflow/base.h>
+#include <kdflow/dist.h>
 #include <kdflow/tensor.h>
 
 G_BEGIN_DECLS

@@ -334,6 +334,10 @@ KDF_API void kdf_optimizer_set_lr (KdfOptimizer *opt, double lr);
 KDF_API double kdf_optimizer_get_lr (KdfOptimizer *opt);
 /* One update of every parameter of every model from its gradient. */
 KDF_API void kdf_optimizer_step (KdfOptimizer *opt, int threads);
+/* A data-parallel step (kdflow/dist.h): every net's gradient is multiplied by SCALE
+ * (this rank's share of the batch), summed over the ranks, and the update made from
+ * the sum — the same on every rank. One rank: the gradient times SCALE. */
+KDF_API gboolean kdf_optimizer_step_allreduce (KdfOptimizer *opt, float scale, GError **error);
 /* kdf_model_zero_grad on every model. */
 KDF_API void kdf_optimizer_zero_grad (KdfOptimizer *opt);
 KDF_API guint64 kdf_optimizer_get_steps (KdfOptimizer *opt);
