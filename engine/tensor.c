@@ -52,11 +52,24 @@ row_file_unref (RowFile *f)
   }
 }
 
+/* A table of COLS × 256 floats, counted as tensor storage while alive. */
+static RowLut *
+row_lut_new (int64_t cols)
+{
+  RowLut *l = g_malloc (sizeof (RowLut) + (gsize) cols * 256 * sizeof (float));
+  l->ref_count = 1;
+  l->cols = cols;
+  kdf_memory_account ((gint64) (cols * 256 * sizeof (float)));
+  return l;
+}
+
 static void
 row_lut_unref (RowLut *l)
 {
-  if (l && g_atomic_int_dec_and_test (&l->ref_count))
+  if (l && g_atomic_int_dec_and_test (&l->ref_count)) {
+    kdf_memory_account (-(gint64) (l->cols * 256 * sizeof (float)));
     g_free (l);
+  }
 }
 
 static KdfStorage *
@@ -622,7 +635,7 @@ on_disk_new (RowFile *file, RowLut *lut, int64_t n)
   s->file = file;
   g_atomic_int_inc (&lut->ref_count);
   s->lut = lut;
-  kdf_memory_account ((gint64) s->size + (gint64) (lut->cols * 256 * sizeof (float)));
+  kdf_memory_account ((gint64) s->size);
   KdfTensor *t = g_new0 (KdfTensor, 1);
   t->ref_count = 1;
   t->dtype = KDF_DTYPE_F32;
@@ -656,7 +669,7 @@ kdf_tensor_new_on_disk (const char *path, guint64 data_offset, int64_t file_rows
     g_set_error (error, KDF_ERROR, KDF_ERROR_IO, "%s: %s", path, g_strerror (e));
     return NULL;
   }
-  struct stat st;
+  struct stat st = { 0 };
   guint64 need = data_offset + (guint64) file_rows * (guint64) row_size;
   if (fstat (fd, &st) != 0 || !S_ISREG (st.st_mode) || (guint64) st.st_size < need) {
     g_set_error (error, KDF_ERROR, KDF_ERROR_IO,
@@ -675,9 +688,7 @@ kdf_tensor_new_on_disk (const char *path, guint64 data_offset, int64_t file_rows
   f->offset = data_offset;
   f->rows = file_rows;
   f->row_size = row_size;
-  RowLut *lut = g_malloc (sizeof (RowLut) + 256 * sizeof (float));
-  lut->ref_count = 1;
-  lut->cols = 1;
+  RowLut *lut = row_lut_new (1);
   for (int v = 0; v < 256; v++)
     lut->v[v] = (float) v;
   KdfTensor *t = on_disk_new (f, lut, file_rows);
@@ -717,9 +728,7 @@ kdf_tensor_on_disk_affine (const KdfTensor *t, const double *shift, const double
   g_return_val_if_fail (kdf_tensor_is_on_disk (t) && shift && scale, NULL);
   const RowLut *old = t->storage->lut;
   const int64_t cols = per_col ? t->shape[1] : old->cols;
-  RowLut *lut = g_malloc (sizeof (RowLut) + (gsize) cols * 256 * sizeof (float));
-  lut->ref_count = 1;
-  lut->cols = cols;
+  RowLut *lut = row_lut_new (cols);
   for (int64_t j = 0; j < cols; j++) {
     const float *o = old->v + (old->cols > 1 ? j * 256 : 0);
     const int64_t k = per_col ? j : 0;

@@ -298,6 +298,26 @@ test_on_disk (void)
   g_unlink (path);
 }
 
+/* The memory an on-disk tensor counts (its index and its tables) is given back when the
+ * last tensor on it goes. */
+static void
+test_on_disk_accounting (void)
+{
+  g_autofree char *path = write_rows ("kdf-test-on-disk-acct.bin", 0);
+  const guint64 before = kdf_memory_in_use ();
+  KdfTensor *t = kdf_tensor_new_on_disk (path, 5, 6, 4, NULL, NULL);
+  const double shift[4] = { 0 }, scale[4] = { 1, 1, 1, 1 };
+  KdfTensor *a = kdf_tensor_on_disk_affine (t, shift, scale, TRUE);
+  KdfTensor *b = kdf_tensor_on_disk_take (a, (const int32_t[]){ 1, 2 }, 2);
+  g_assert_cmpuint (kdf_memory_in_use (), >, before + 4 * 256 * sizeof (float));
+  kdf_tensor_unref (t);
+  kdf_tensor_unref (a);
+  g_assert_cmpuint (kdf_memory_in_use (), >, before);
+  kdf_tensor_unref (b);
+  g_assert_cmpuint (kdf_memory_in_use (), ==, before);
+  g_unlink (path);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -310,6 +330,7 @@ main (int argc, char **argv)
   g_test_add_func ("/tensor/gemm", test_gemm);
   g_test_add_func ("/tensor/check-labels", test_check_labels);
   g_test_add_func ("/tensor/on-disk", test_on_disk);
+  g_test_add_func ("/tensor/on-disk-accounting", test_on_disk_accounting);
   int rc = g_test_run ();
   kdf_shutdown ();
   return rc;
