@@ -80,13 +80,15 @@ end
 function M.monitor(g, data, model, prefix, o)
   prefix = prefix or "student"
   local m = {}
+  -- scoring reads logits only: no per-row features (N × F floats)
   m.test = g:node("teacher_forward", { name = prefix .. "_test", model = model,
-                                       x = data.x_test, labels = data.y_test })
+                                       x = data.x_test, labels = data.y_test, with_features = false })
   m.eval = g:node("evaluate", { name = prefix .. "_eval", logits = m.test.logits,
                                 labels = data.y_test })
   if o.val > 0 then
     m.val = g:node("teacher_forward", { name = prefix .. "_val", model = model,
-                                        x = data.x_val, labels = data.labels_val })
+                                        x = data.x_val, labels = data.labels_val,
+                                        with_features = false })
     m.eval_val = g:node("evaluate", { name = prefix .. "_noisy_val", logits = m.val.logits,
                                       labels = data.labels_val, save = false })
   end
