@@ -234,6 +234,18 @@ kdf_node_bind_inputs (KdfNode *n, GError **error)
         }
         if (!check_tensor (n, spec->name, type, FALSE, t, from, error))
           return FALSE;
+        if (kdf_tensor_is_on_disk (t) && !(spec->flags & KDF_PORT_ON_DISK)) {
+          /* a node that reads the values directly: refused before it runs */
+          g_autofree char *where = kdf_node_where (n);
+          const char *hint = kdf_tensor_on_disk_hint (t);
+          g_set_error (error, KDF_ERROR, KDF_ERROR_LINK,
+                       "%s, tick %u: input '%s' needs its values in memory, but they are kept "
+                       "on disk (%s, read a mini-batch at a time by the nodes that train and "
+                       "predict)%s%s%s",
+                       where, n->ctx.tick, spec->name, kdf_tensor_on_disk_path (t), from,
+                       hint ? ": " : "", hint ? hint : "");
+          return FALSE;
+        }
       }
       if (multi) {
         KdfValue *copy = g_new0 (KdfValue, 1);

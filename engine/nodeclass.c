@@ -53,7 +53,8 @@ check_ports (const char *origin, const KdfNodeClass *k, const KdfPortSpec *ports
       g_error_free (local);
       return FALSE;
     }
-    guint allowed = output ? KDF_PORT_ORACLE | KDF_PORT_TEST : KDF_PORT_OPTIONAL | KDF_PORT_MULTI;
+    guint allowed = output ? KDF_PORT_ORACLE | KDF_PORT_TEST
+                           : KDF_PORT_OPTIONAL | KDF_PORT_MULTI | KDF_PORT_ON_DISK;
     if (p->flags & ~allowed)
       return class_error (error, KDF_ERROR_PLUGIN, origin, k,
                           "%s port '%s': flags 0x%x are not for %ss", dir, p->name,
@@ -216,6 +217,8 @@ describe_ports (GString *out, const char *title, const KdfPortSpec *ports)
       g_string_append (flags, " multi");
     if (p->flags & KDF_PORT_ORACLE)
       g_string_append (flags, " oracle");
+    if (p->flags & KDF_PORT_ON_DISK)
+      g_string_append (flags, " on-disk");
     g_string_append_printf (out, "  %-16s %-14s %s%s%s%s\n", p->name, t,
                             p->summary ? p->summary : "", flags->len ? " (" : "",
                             flags->len ? flags->str + 1 : "", flags->len ? ")" : "");

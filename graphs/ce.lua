@@ -23,7 +23,8 @@ local g = kdf.graph { name = "ce", seed = o.seed }
 local data = common.data(g, o)
 local weights = o.drop_open and common.in_set_weights(g, data) or nil
 local ce = g:node("ce_loss", { targets = data.labels, weights = weights })
-local st = g:node("student_update", common.trainer(o, { name = "student", x = data.x, losses = { ce.loss } }))
+local st = g:node("student_update", common.trainer(o, { name = "student", x = data.x, losses = { ce.loss },
+                                                       with_features = false }))
 local mon = common.monitor(g, data, st.model, "student", o)
 local r = common.train(g, mon, o.epochs)
 r.seconds = kdf.clock() - t0

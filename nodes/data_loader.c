@@ -53,6 +53,7 @@ typedef struct {
   double rate2;
   double val_fraction;
   int64_t seed;
+  gboolean keep_u8;
 } Params;
 
 static const KdfChoice sources[] = {
@@ -90,7 +91,9 @@ static const KdfPortSpec inputs[] = {
 };
 
 static const KdfPortSpec outputs[] = {
-  KDF_PORT ("x", "f32[N,D]", 0, "training inputs, one row per sample"),
+  KDF_PORT ("x", "f32[N,D]", 0,
+            "training inputs, one row per sample (keep_u8: kept on disk, for the nodes that "
+            "read by rows)"),
   KDF_PORT ("labels", "i32[N]", 0, "training labels as a method sees them (noisy)"),
   KDF_PORT ("clean_labels", "i32[N]", KDF_PORT_ORACLE, "true training labels"),
   KDF_PORT ("noisy_mask", "u8[N]", KDF_PORT_ORACLE,
@@ -156,6 +159,13 @@ static const KdfParamSpec params[] = {
   KDF_PARAM_DOUBLE (Params, val_fraction, 0.1, 0.0, 0.99, "noisy validation split (0 = none)"),
   KDF_PARAM_INT (Params, seed, -1, -1, 9007199254740992.0,
                  "noise/split/subset seed (−1: from the graph seed and node name)"),
+  KDF_PARAM_BOOL (Params, keep_u8, FALSE,
+                  "npy with a u8 x.npy: keep the inputs on disk, read as u8 a mini-batch at a "
+                  "time and normalised then (x, x_val, x_test are row indexes into the files; "
+                  "for data larger than memory). Only nodes that read by rows take them "
+                  "(student_update, teacher_forward); the others, and the noise models that "
+                  "read inputs (instance, openset, cc without 'clusters'), fail naming this "
+                  "param"),
   { 0 },
 };
 
@@ -241,10 +251,20 @@ check_idx_classes (const Params *p, KdfDataset *ds, GError **error)
   return FALSE;
 }
 
+/* What a node that needs the inputs in memory is told when keep_u8 kept them on disk. */
+#define KEEP_U8_HINT "set data_loader param 'keep_u8' = false to hold them in memory as f32"
+
 /* SUB (nullable): subsets taken while loading (kdf_dataset_load_*_subset) */
 static KdfDataset *
 load (const Params *p, const KdfSubsetSpec *sub, GError **error)
 {
+  if (p->keep_u8 && p->dataset != SOURCE_NPY) {
+    g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM,
+                 "param 'keep_u8' needs dataset 'npy' (a u8 x.npy, read by rows); dataset '%s' "
+                 "is read whole", p->dataset == SOURCE_CSV ? "csv"
+                                  : p->dataset == SOURCE_IDX ? "idx" : "fashion-mnist");
+    return NULL;
+  }
   if (p->dataset != SOURCE_FMNIST && !*p->path) {
     const char *name = "?";
     for (int k = 0; sources[k].name; k++)
@@ -269,6 +289,8 @@ load (const Params *p, const KdfSubsetSpec *sub, GError **error)
     ds = kdf_dataset_load_idx_dir_subset (p->path, p->path, sub, error);
     break;
   case SOURCE_NPY:
+    if (p->keep_u8)
+      return kdf_dataset_load_npy_dir_on_disk (p->path, p->n_classes, sub, KEEP_U8_HINT, error);
     return kdf_dataset_load_npy_dir_subset (p->path, p->n_classes, sub, error);
   case SOURCE_CSV:
     return load_csv (p, error);

@@ -39,7 +39,8 @@ static const KdfChoice augments[] = {
 };
 
 static const KdfPortSpec inputs[] = {
-  KDF_PORT ("x", "f32", 0, "training inputs, N×D or N×C×H×W"),
+  KDF_PORT ("x", "f32", KDF_PORT_ON_DISK,
+            "training inputs, N×D or N×C×H×W (or kept on disk: data_loader keep_u8)"),
   KDF_PORT ("losses", "loss", KDF_PORT_MULTI, "the loss terms, summed"),
   KDF_PORT ("model", "model", KDF_PORT_OPTIONAL,
             "initial weights of the student (copied), instead of arch"),

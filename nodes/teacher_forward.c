@@ -16,12 +16,14 @@ typedef struct {
   const char *arch;
   double T;
   int batch;
+  gboolean with_features;
 } Params;
 
 static const KdfPortSpec inputs[] = {
   KDF_PORT ("model", "model", KDF_PORT_OPTIONAL,
             "the network (or give param checkpoint or arch)"),
-  KDF_PORT ("x", "f32", 0, "inputs, N×D or N×C×H×W"),
+  KDF_PORT ("x", "f32", KDF_PORT_ON_DISK,
+            "inputs, N×D or N×C×H×W (or kept on disk: data_loader keep_u8)"),
   KDF_PORT ("labels", "i32[N]", KDF_PORT_OPTIONAL, "labels for sample_loss"),
   KDF_PORT ("rows", "i32[N]", KDF_PORT_OPTIONAL,
             "score these rows of x only, an index view (a held-out fold: no copy of x); "
@@ -48,6 +50,9 @@ static const KdfParamSpec params[] = {
                     "seen no labels (when no model input and no checkpoint)"),
   KDF_PARAM_DOUBLE (Params, T, 1.0, 0.01, 100, "temperature of probs"),
   KDF_PARAM_INT (Params, batch, 256, 1, 1 << 20, "rows per forward batch"),
+  KDF_PARAM_BOOL (Params, with_features, TRUE,
+                  "make the 'features' output (N×F floats); false when nothing reads them "
+                  "(a node that reads them then fails naming this output)"),
   { 0 },
 };
 
@@ -115,19 +120,22 @@ predict_sharded (KdfModel *m, KdfTensor *x, KdfTensor *rows, int64_t nx, int64_t
     block[i - lo] = rows ? kdf_tensor_i32 (rows)[i] : (int32_t) i;
   g_autoptr (KdfTensor) lz = NULL;
   g_autoptr (KdfTensor) lf = NULL;
-  if (hi > lo && !kdf_model_predict_rows (m, x, block, hi - lo, batch, threads, &lz, &lf, error))
+  if (hi > lo && !kdf_model_predict_rows (m, x, block, hi - lo, batch, threads, &lz,
+                                          features ? &lf : NULL, error))
     return FALSE;
   const int64_t c = m->n_classes, f = m->n_features;
   KdfTensor *z = kdf_tensor_new_2d (KDF_DTYPE_F32, nx, c);
-  KdfTensor *ft = kdf_tensor_new_2d (KDF_DTYPE_F32, nx, f);
+  KdfTensor *ft = features ? kdf_tensor_new_2d (KDF_DTYPE_F32, nx, f) : NULL;
   if (hi > lo) {
     memcpy (kdf_tensor_f32 (z) + lo * c, kdf_tensor_f32 (lz), (size_t) ((hi - lo) * c) * sizeof (float));
-    memcpy (kdf_tensor_f32 (ft) + lo * f, kdf_tensor_f32 (lf), (size_t) ((hi - lo) * f) * sizeof (float));
+    if (ft)
+      memcpy (kdf_tensor_f32 (ft) + lo * f, kdf_tensor_f32 (lf), (size_t) ((hi - lo) * f) * sizeof (float));
   }
   *logits = z;
-  *features = ft;
+  if (features)
+    *features = ft;
   return kdf_dist_allgather_rows (kdf_tensor_f32 (z), nx, c * (int64_t) sizeof (float), error) &&
-         kdf_dist_allgather_rows (kdf_tensor_f32 (ft), nx, f * (int64_t) sizeof (float), error);
+         (!ft || kdf_dist_allgather_rows (kdf_tensor_f32 (ft), nx, f * (int64_t) sizeof (float), error));
 }
 
 static gboolean
@@ -158,12 +166,13 @@ run (KdfNodeCtx *ctx, gpointer state, GError **error)
       }
   g_autoptr (KdfTensor) logits = NULL;
   g_autoptr (KdfTensor) features = NULL;
+  KdfTensor **want_features = p->with_features ? &features : NULL;
   if (kdf_dist_active ()) {
-    if (!predict_sharded (m, x, rows, nx, p->batch, kdf_ctx_threads (ctx), &logits, &features,
+    if (!predict_sharded (m, x, rows, nx, p->batch, kdf_ctx_threads (ctx), &logits, want_features,
                           error))
       return FALSE;
   } else if (!kdf_model_predict_rows (m, x, rows ? kdf_tensor_i32 (rows) : NULL, rows ? nx : -1,
-                                      p->batch, kdf_ctx_threads (ctx), &logits, &features,
+                                      p->batch, kdf_ctx_threads (ctx), &logits, want_features,
                                       error))
     return FALSE;
   const int64_t n = logits->shape[0], c = logits->shape[1];
@@ -193,7 +202,8 @@ run (KdfNodeCtx *ctx, gpointer state, GError **error)
     kdf_ctx_metric (ctx, "accuracy", n ? (double) right / (double) n : 0);
   }
   kdf_ctx_set_output_tensor (ctx, "logits", g_steal_pointer (&logits));
-  kdf_ctx_set_output_tensor (ctx, "features", g_steal_pointer (&features));
+  if (features)
+    kdf_ctx_set_output_tensor (ctx, "features", g_steal_pointer (&features));
   kdf_ctx_set_output_tensor (ctx, "probs", probs);
   kdf_ctx_set_output_tensor (ctx, "predictions", pred);
   kdf_ctx_set_output_model (ctx, "model", kdf_model_ref (m));

@@ -2,8 +2,10 @@
  * must, strided copies are right, and the GEMM wrapper refuses what BLIS would
  * abort on. */
 #include <kdflow/kdflow.h>
+#include <glib/gstdio.h>
 #include <math.h>
 #include <string.h>
+#include <unistd.h>
 
 static KdfTensor *
 iota (int rank, const int64_t *shape)
@@ -190,6 +192,132 @@ test_check_labels (void)
   g_clear_error (&error);
 }
 
+
+/* A file of 6 rows × 4 bytes (value 10·row + column) after a 5-byte prefix. */
+static char *
+write_rows (const char *name, int add)
+{
+  char *path = g_build_filename (g_get_tmp_dir (), name, NULL);
+  guint8 buf[5 + 24] = { 'h', 'e', 'a', 'd', '!' };
+  for (int r = 0; r < 6; r++)
+    for (int j = 0; j < 4; j++)
+      buf[5 + r * 4 + j] = (guint8) (10 * r + j + add);
+  g_assert_true (g_file_set_contents (path, (const char *) buf, sizeof buf, NULL));
+  return path;
+}
+
+static void
+test_on_disk (void)
+{
+  g_autofree char *path = write_rows ("kdf-test-on-disk.bin", 0);
+  GError *error = NULL;
+  const gint64 before = (gint64) kdf_memory_in_use ();
+  g_autoptr (KdfTensor) t = kdf_tensor_new_on_disk (path, 5, 6, 4, "the hint", &error);
+  g_assert_no_error (error);
+  g_assert_true (kdf_tensor_is_on_disk (t));
+  g_assert_cmpint (t->dtype, ==, KDF_DTYPE_F32);
+  g_assert_cmpint (t->shape[0], ==, 6);
+  g_assert_cmpint (t->shape[1], ==, 4);
+  g_assert_null (t->data);
+  g_assert_cmpstr (kdf_tensor_on_disk_hint (t), ==, "the hint");
+  g_assert_cmpstr (kdf_tensor_on_disk_path (t), ==, path);
+  /* memory: the index and one table, never the rows */
+  g_assert_cmpint ((gint64) kdf_memory_in_use () - before, <=, 6 * 4 + 256 * 4);
+  /* rows in any order, a run of consecutive ones read together */
+  const int32_t rows[5] = { 5, 0, 1, 2, 4 };
+  float out[5 * 4];
+  g_assert_true (kdf_tensor_read_rows (t, rows, 5, out, &error));
+  g_assert_no_error (error);
+  for (int i = 0; i < 5; i++)
+    for (int j = 0; j < 4; j++)
+      g_assert_cmpfloat (out[i * 4 + j], ==, 10 * rows[i] + j);
+  const int32_t bad[1] = { 6 };
+  g_assert_false (kdf_tensor_read_rows (t, bad, 1, out, &error));
+  g_assert_error (error, KDF_ERROR, KDF_ERROR_SHAPE);
+  g_clear_error (&error);
+  /* take composes the index; nothing is read */
+  g_autoptr (KdfTensor) a = kdf_tensor_on_disk_take (t, (const int32_t[]){ 4, 2 }, 2);
+  g_autoptr (KdfTensor) b = kdf_tensor_on_disk_take (a, (const int32_t[]){ 1 }, 1);
+  g_assert_cmpint (b->shape[0], ==, 1);
+  g_assert_cmpint (kdf_tensor_on_disk_index (b)[0], ==, 2);
+  g_assert_cmpfloat (kdf_tensor_get (b, (const int64_t[]){ 0, 3 }), ==, 23);
+  /* the tables: the dense path's arithmetic, (float) ((x − shift) · scale) */
+  const double shift[4] = { 1, 2, 3, 4 }, scale[4] = { 0.5, 0.25, 1.0 / 3, 2 };
+  g_autoptr (KdfTensor) u = kdf_tensor_on_disk_affine (a, shift, scale, FALSE);
+  g_autoptr (KdfTensor) c = kdf_tensor_on_disk_affine (u, shift, scale, TRUE);
+  for (int i = 0; i < 2; i++)
+    for (int j = 0; j < 4; j++) {
+      float x = (float) (10 * (i ? 2 : 4) + j);
+      float x1 = (float) ((x - shift[0]) * scale[0]);
+      float x2 = (float) ((x1 - shift[j]) * scale[j]);
+      g_assert_cmpfloat (kdf_tensor_get (u, (const int64_t[]){ i, j }), ==, x1);
+      g_assert_cmpfloat (kdf_tensor_get (c, (const int64_t[]){ i, j }), ==, x2);
+    }
+  /* a copy (and kdf_tensor_contiguous) is the dense tensor */
+  g_autoptr (KdfTensor) d = kdf_tensor_copy (c);
+  g_autoptr (KdfTensor) d2 = kdf_tensor_contiguous (c);
+  g_assert_false (kdf_tensor_is_on_disk (d));
+  g_assert_false (kdf_tensor_is_on_disk (d2));
+  for (int k = 0; k < 8; k++) {
+    g_assert_cmpfloat (kdf_tensor_f32 (d)[k], ==, kdf_tensor_get_flat (c, k));
+    g_assert_cmpfloat (kdf_tensor_f32 (d2)[k], ==, kdf_tensor_f32 (d)[k]);
+  }
+  /* views of it are refused */
+  g_assert_null (kdf_tensor_reshape (c, 1, (const int64_t[]){ 8 }, &error));
+  g_assert_error (error, KDF_ERROR, KDF_ERROR_SHAPE);
+  g_clear_error (&error);
+
+  /* a file shorter than the rows, a missing file */
+  g_assert_null (kdf_tensor_new_on_disk (path, 5, 7, 4, NULL, &error));
+  g_assert_error (error, KDF_ERROR, KDF_ERROR_IO);
+  g_assert_nonnull (strstr (error->message, "truncated"));
+  g_clear_error (&error);
+  g_assert_null (kdf_tensor_new_on_disk ("/nonexistent/x.npy", 0, 1, 1, NULL, &error));
+  g_assert_error (error, KDF_ERROR, KDF_ERROR_IO);
+  g_clear_error (&error);
+
+  /* truncated while in use: a read error naming the file (a map would raise SIGBUS);
+   * the rows still there read */
+  g_assert_cmpint (truncate (path, 5 + 4 * 2), ==, 0);
+  g_assert_false (kdf_tensor_read_rows (t, (const int32_t[]){ 1, 2, 3 }, 3, out, &error));
+  g_assert_error (error, KDF_ERROR, KDF_ERROR_IO);
+  g_assert_nonnull (strstr (error->message, path));
+  g_assert_nonnull (strstr (error->message, "truncated while in use"));
+  g_clear_error (&error);
+  g_assert_true (kdf_tensor_read_rows (t, (const int32_t[]){ 1 }, 1, out, &error));
+  g_assert_cmpfloat (out[0], ==, 10);
+
+  /* replaced by a rename: the descriptor keeps reading the file it opened */
+  g_autofree char *p2 = write_rows ("kdf-test-on-disk-2.bin", 0);
+  g_autoptr (KdfTensor) t2 = kdf_tensor_new_on_disk (p2, 5, 6, 4, NULL, &error);
+  g_assert_no_error (error);
+  g_autofree char *p3 = write_rows ("kdf-test-on-disk-3.bin", 100);
+  g_assert_cmpint (g_rename (p3, p2), ==, 0);
+  g_assert_cmpfloat (kdf_tensor_get (t2, (const int64_t[]){ 5, 1 }), ==, 51);
+  g_unlink (p2);
+  g_unlink (path);
+}
+
+/* The memory an on-disk tensor counts (its index and its tables) is given back when the
+ * last tensor on it goes. */
+static void
+test_on_disk_accounting (void)
+{
+  g_autofree char *path = write_rows ("kdf-test-on-disk-acct.bin", 0);
+  const guint64 before = kdf_memory_in_use ();
+  KdfTensor *t = kdf_tensor_new_on_disk (path, 5, 6, 4, NULL, NULL);
+  const double shift[4] = { 0 }, scale[4] = { 1, 1, 1, 1 };
+  KdfTensor *a = kdf_tensor_on_disk_affine (t, shift, scale, TRUE);
+  KdfTensor *b = kdf_tensor_on_disk_take (a, (const int32_t[]){ 1, 2 }, 2);
+  g_assert_cmpuint (kdf_memory_in_use (), >, before + 4 * 256 * sizeof (float));
+  kdf_tensor_unref (t);
+  kdf_tensor_unref (a);
+  g_assert_cmpuint (kdf_memory_in_use (), >, before);
+  kdf_tensor_unref (b);
+  g_assert_cmpuint (kdf_memory_in_use (), ==, before);
+  g_unlink (path);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -201,6 +329,8 @@ main (int argc, char **argv)
   g_test_add_func ("/tensor/oracle", test_oracle_flag);
   g_test_add_func ("/tensor/gemm", test_gemm);
   g_test_add_func ("/tensor/check-labels", test_check_labels);
+  g_test_add_func ("/tensor/on-disk", test_on_disk);
+  g_test_add_func ("/tensor/on-disk-accounting", test_on_disk_accounting);
   int rc = g_test_run ();
   kdf_shutdown ();
   return rc;

@@ -208,7 +208,7 @@ subset_plan (KdfTensor *labels, KdfTensor *y_test, int64_t n_x, int64_t n_x_test
 static gboolean
 subset_raw (KdfTensor *x, KdfTensor *labels, KdfTensor *x_test, KdfTensor *y_test, int n_classes,
             const KdfSubsetSpec *sub, KdfTensor **sx, KdfTensor **sy, KdfTensor **stx,
-            KdfTensor **sty, KdfTensor **rows, int *classes, GError **error)
+            KdfTensor **sty, KdfTensor **rows, KdfTensor **test_rows, int *classes, GError **error)
 {
   if (x->rank < 2)
     return TRUE;
@@ -230,17 +230,20 @@ subset_raw (KdfTensor *x, KdfTensor *labels, KdfTensor *x_test, KdfTensor *y_tes
   if (b) {
     *stx = kdf_data_take_rows (x_test, kdf_tensor_i32 (b), sub->test);
     *sty = kdf_data_take_rows (ty, kdf_tensor_i32 (b), sub->test);
+    if (test_rows)
+      *test_rows = g_steal_pointer (&b);
   }
   *classes = c;
   return TRUE;
 }
 
 /* kdf_dataset_new, with *BAD set to the part an error is about; SUB (nullable): the
- * subsets to take before the inputs are converted. */
+ * subsets to take before the inputs are converted (*TEST_ROWS, nullable: the test rows
+ * the subset kept, or left NULL when it keeps them all). */
 static KdfDataset *
 dataset_new (const char *name, KdfTensor *x, KdfTensor *labels, KdfTensor *x_test,
              KdfTensor *y_test, int n_classes, const KdfSubsetSpec *sub, KdfTensor *taken,
-             Part *bad, GError **error)
+             KdfTensor **test_rows, Part *bad, GError **error)
 {
   g_autoptr (KdfTensor) sx = NULL;
   g_autoptr (KdfTensor) sy = NULL;
@@ -250,8 +253,8 @@ dataset_new (const char *name, KdfTensor *x, KdfTensor *labels, KdfTensor *x_tes
   if (sub && (sub->train > 0 || sub->test > 0)) {
     *bad = PART_LABELS;
     int c = n_classes;
-    if (!subset_raw (x, labels, x_test, y_test, n_classes, sub, &sx, &sy, &stx, &sty, &rows, &c,
-                     error))
+    if (!subset_raw (x, labels, x_test, y_test, n_classes, sub, &sx, &sy, &stx, &sty, &rows,
+                     test_rows, &c, error))
       return NULL;
     if (sx) {
       x = sx;
@@ -362,7 +365,7 @@ kdf_dataset_new (const char *name, KdfTensor *x, KdfTensor *labels, KdfTensor *x
   g_return_val_if_fail (x != NULL && labels != NULL, NULL);
   g_return_val_if_fail ((x_test == NULL) == (y_test == NULL), NULL);
   Part bad;
-  return dataset_new (name, x, labels, x_test, y_test, n_classes, NULL, NULL, &bad, error);
+  return dataset_new (name, x, labels, x_test, y_test, n_classes, NULL, NULL, NULL, &bad, error);
 }
 
 /* ---- loading ------------------------------------------------------------------- */
@@ -436,7 +439,7 @@ idx_dir_streamed (const char *name, char *const *paths, KdfTensor *labels, KdfTe
   g_autoptr (KdfTensor) sty = b ? kdf_data_take_rows (ty, kdf_tensor_i32 (b), sub->test)
                                 : kdf_tensor_ref (ty);
   Part bad;
-  return dataset_new (name, x, sy, tx, sty, c, NULL, a, &bad, error);
+  return dataset_new (name, x, sy, tx, sty, c, NULL, a, NULL, &bad, error);
 }
 
 KdfDataset *
@@ -474,7 +477,7 @@ kdf_dataset_load_idx_dir_subset (const char *name, const char *dir, const KdfSub
   }
   /* C = 1 + the largest label of training and test */
   Part bad;
-  ds = dataset_new (name ? name : "idx", t[0], t[1], t[2], t[3], 0, sub, NULL, &bad, error);
+  ds = dataset_new (name ? name : "idx", t[0], t[1], t[2], t[3], 0, sub, NULL, NULL, &bad, error);
 out:
   for (int k = 0; k < 4; k++) {
     kdf_tensor_unref (t[k]);
@@ -567,7 +570,7 @@ npy_dir_streamed (const char *dir, const char *px, const char *py, const char *p
                               : b ? kdf_data_take_rows (fty, kdf_tensor_i32 (b), sub->test)
                                   : kdf_tensor_ref (fty);
   Part bad;
-  KdfDataset *ds = dataset_new (dir, x, sy, tx, sty, c, NULL, a, &bad, error);
+  KdfDataset *ds = dataset_new (dir, x, sy, tx, sty, c, NULL, a, NULL, &bad, error);
   if (ds == NULL) {
     const char *file[] = { [PART_X] = px, [PART_LABELS] = py, [PART_X_TEST] = ptx,
                            [PART_Y_TEST] = pty };
@@ -626,11 +629,126 @@ kdf_dataset_load_npy_dir_subset (const char *dir, int n_classes, const KdfSubset
     return NULL;
   }
   Part bad;
-  KdfDataset *ds = dataset_new (dir, x, y, tx, ty, n_classes, sub, NULL, &bad, error);
+  KdfDataset *ds = dataset_new (dir, x, y, tx, ty, n_classes, sub, NULL, NULL, &bad, error);
   if (ds == NULL && !g_str_has_prefix ((*error)->message, "a subset of ")) {
     const char *file[] = { [PART_X] = px, [PART_LABELS] = py, [PART_X_TEST] = ptx,
                            [PART_Y_TEST] = pty };
     g_prefix_error (error, "%s: ", file[bad]);
+  }
+  return ds;
+}
+
+/* The npy layout of kdf_dataset_load_npy_dir_subset with the inputs kept on disk. */
+static gboolean
+u8_rows_header (const char *path, KdfNpyHeader *h, int64_t *row_size, GError **error)
+{
+  if (!kdf_npy_read_header (path, h, error))
+    return FALSE;
+  if (h->kind != 'u' || h->itemsize != 1 || h->rank < 2 || h->rank > KDF_MAX_RANK) {
+    GString *shape = g_string_new (NULL);
+    for (int k = 0; k < h->rank; k++)
+      g_string_append_printf (shape, "%s%" G_GINT64_FORMAT, k ? "," : "", (gint64) h->shape[k]);
+    g_set_error (error, KDF_ERROR, KDF_ERROR_IO,
+                 "%s: holds '%s' [%s]; inputs kept on disk must be u8 ('|u1') rows, [N,D], "
+                 "[N,H,W] or [N,C,H,W]", path, h->descr, shape->str);
+    g_string_free (shape, TRUE);
+    return FALSE;
+  }
+  int64_t d = 1;
+  for (int k = 1; k < h->rank; k++) {
+    if (h->shape[k] <= 0 || d > G_MAXINT32 / h->shape[k]) {
+      g_set_error (error, KDF_ERROR, KDF_ERROR_IO, "%s: a row of %" G_GINT64_FORMAT
+                   " values cannot be read by rows", path, (gint64) h->shape[k]);
+      return FALSE;
+    }
+    d *= h->shape[k];
+  }
+  *row_size = d;
+  return TRUE;
+}
+
+KdfDataset *
+kdf_dataset_load_npy_dir_on_disk (const char *dir, int n_classes, const KdfSubsetSpec *sub,
+                                  const char *hint, GError **error)
+{
+  g_return_val_if_fail (dir != NULL, NULL);
+  g_autofree char *px = g_build_filename (dir, "x.npy", NULL);
+  g_autofree char *py = g_build_filename (dir, "labels.npy", NULL);
+  g_autofree char *ptx = g_build_filename (dir, "x_test.npy", NULL);
+  g_autofree char *pty = g_build_filename (dir, "y_test.npy", NULL);
+  const char *need[2] = { px, py };
+  for (int k = 0; k < 2; k++)
+    if (!g_file_test (need[k], G_FILE_TEST_EXISTS)) {
+      g_set_error (error, KDF_ERROR, KDF_ERROR_IO,
+                   "%s: file not found (dataset npy reads x.npy and labels.npy, and "
+                   "optionally x_test.npy and y_test.npy, from one directory)", need[k]);
+      return NULL;
+    }
+  gboolean has_test = g_file_test (ptx, G_FILE_TEST_EXISTS);
+  if (has_test != g_file_test (pty, G_FILE_TEST_EXISTS)) {
+    g_set_error (error, KDF_ERROR, KDF_ERROR_IO, "%s: file not found (x_test.npy and y_test.npy "
+                 "come together)", has_test ? pty : ptx);
+    return NULL;
+  }
+  KdfNpyHeader hx, htx;
+  int64_t d = 0, dt = 0;
+  if (!u8_rows_header (px, &hx, &d, error) || (has_test && !u8_rows_header (ptx, &htx, &dt, error)))
+    return NULL;
+  if (has_test && dt != d) {
+    g_set_error (error, KDF_ERROR, KDF_ERROR_SHAPE,
+                 "%s: rows of %" G_GINT64_FORMAT " values, but %s has rows of %" G_GINT64_FORMAT,
+                 ptx, (gint64) dt, px, (gint64) d);
+    return NULL;
+  }
+  g_autoptr (KdfTensor) y = kdf_npy_read (py, KDF_DTYPE_I32, error);
+  if (y == NULL)
+    return NULL;
+  g_autoptr (KdfTensor) ty = NULL;
+  if (has_test && !(ty = kdf_npy_read (pty, KDF_DTYPE_I32, error)))
+    return NULL;
+  if (y->rank != 1 || (ty && ty->rank != 1)) {
+    g_autofree char *dd = kdf_tensor_describe (y->rank != 1 ? y : ty);
+    g_set_error (error, KDF_ERROR, KDF_ERROR_IO, "%s: labels must be one-dimensional, the file "
+                 "holds %s", y->rank != 1 ? py : pty, dd);
+    return NULL;
+  }
+  /* the files open (and their lengths checked) before any work on the labels */
+  g_autoptr (KdfTensor) fx = kdf_tensor_new_on_disk (px, hx.data_offset, hx.shape[0], d, hint, error);
+  if (fx == NULL)
+    return NULL;
+  g_autoptr (KdfTensor) ftx = NULL;
+  if (has_test && !(ftx = kdf_tensor_new_on_disk (ptx, htx.data_offset, htx.shape[0], d, hint, error)))
+    return NULL;
+  /* the dataset's rows, subsets and checks on stand-ins with no columns (u8[N,0]): the
+   * labels choose, the index says which file rows were kept */
+  g_autoptr (KdfTensor) x0 = kdf_tensor_new_2d (KDF_DTYPE_U8, hx.shape[0], 0);
+  g_autoptr (KdfTensor) tx0 = has_test ? kdf_tensor_new_2d (KDF_DTYPE_U8, htx.shape[0], 0) : NULL;
+  g_autoptr (KdfTensor) test_rows = NULL;
+  Part bad;
+  KdfDataset *ds = dataset_new (dir, x0, y, tx0, ty, n_classes, sub, NULL, &test_rows, &bad, error);
+  if (ds == NULL) {
+    if (!g_str_has_prefix ((*error)->message, "a subset of ")) {
+      const char *file[] = { [PART_X] = px, [PART_LABELS] = py, [PART_X_TEST] = ptx,
+                             [PART_Y_TEST] = pty };
+      g_prefix_error (error, "%s: ", file[bad]);
+    }
+    return NULL;
+  }
+  kdf_tensor_unref (ds->x);
+  ds->x = kdf_tensor_on_disk_take (fx, kdf_tensor_i32 (ds->index), ds->index->shape[0]);
+  if (ds->x_test) {
+    kdf_tensor_unref (ds->x_test);
+    ds->x_test = test_rows ? kdf_tensor_on_disk_take (ftx, kdf_tensor_i32 (test_rows),
+                                                      test_rows->shape[0])
+                           : kdf_tensor_ref (ftx);
+  }
+  if (hx.rank == 3) {
+    ds->image_shape[0] = 1;
+    ds->image_shape[1] = hx.shape[1];
+    ds->image_shape[2] = hx.shape[2];
+  } else if (hx.rank == 4) {
+    for (int k = 0; k < 3; k++)
+      ds->image_shape[k] = hx.shape[k + 1];
   }
   return ds;
 }
@@ -669,6 +787,13 @@ affine_cols (KdfTensor **t, const double *shift, const double *scale, gboolean p
 {
   if (*t == NULL)
     return;
+  if (kdf_tensor_is_on_disk (*t)) {
+    /* the same arithmetic, on the byte → float tables */
+    KdfTensor *a = kdf_tensor_on_disk_affine (*t, shift, scale, per_col);
+    kdf_tensor_unref (*t);
+    *t = a;
+    return;
+  }
   kdf_tensor_make_writable (t);
   float *p = kdf_tensor_f32 (*t);
   int64_t n = (*t)->shape[0], d = (*t)->shape[1];
@@ -677,6 +802,49 @@ affine_cols (KdfTensor **t, const double *shift, const double *scale, gboolean p
       int64_t k = per_col ? j : 0;
       p[i * d + j] = (float) ((p[i * d + j] - shift[k]) * scale[k]);
     }
+}
+
+/* Rows [0, NR) of X (D floats each): Σ x into MEAN (M2 NULL), or Σ (x − mean)² into M2,
+ * per column or over all (PER_COL FALSE: index 0). */
+static void
+accumulate (const float *x, int64_t nr, int64_t d, gboolean per_col, double *mean, double *m2)
+{
+  if (!m2) {
+    for (int64_t i = 0; i < nr; i++)
+      for (int64_t j = 0; j < d; j++)
+        mean[per_col ? j : 0] += x[i * d + j];
+    return;
+  }
+  for (int64_t i = 0; i < nr; i++)
+    for (int64_t j = 0; j < d; j++) {
+      double e = x[i * d + j] - mean[per_col ? j : 0];
+      m2[per_col ? j : 0] += e * e;
+    }
+}
+
+/* One pass of accumulate over every row of X, in row order: X itself, or a tensor kept
+ * on disk read by blocks of rows (the same sums in the same order, so the statistics
+ * are bit-identical to the dense path's). */
+static gboolean
+moments (const KdfTensor *x, gboolean per_col, double *mean, double *m2, GError **error)
+{
+  const int64_t n = x->shape[0], d = x->shape[1];
+  if (!kdf_tensor_is_on_disk (x)) {
+    accumulate (kdf_tensor_f32 (x), n, d, per_col, mean, m2);
+    return TRUE;
+  }
+  const int64_t block = MAX (1, (4 << 20) / (MAX (d, 1) * (int64_t) sizeof (float)));
+  g_autofree float *buf = g_new (float, MIN (block, MAX (n, 1)) * MAX (d, 1));
+  g_autofree int32_t *rows = g_new (int32_t, MIN (block, MAX (n, 1)));
+  for (int64_t b = 0; b < n; b += block) {
+    const int64_t nb = MIN (block, n - b);
+    for (int64_t i = 0; i < nb; i++)
+      rows[i] = (int32_t) (b + i);
+    if (!kdf_tensor_read_rows (x, rows, nb, buf, error))
+      return FALSE;
+    accumulate (buf, nb, d, per_col, mean, m2);
+  }
+  return TRUE;
 }
 
 gboolean
@@ -692,6 +860,11 @@ kdf_dataset_normalize (KdfDataset *ds, KdfNormalize mode, GError **error)
   int64_t n = ds->x->shape[0], d = ds->x->shape[1];
   const float *x = kdf_tensor_f32 (ds->x);
   double lo = ds->input_range[0], hi = ds->input_range[1];
+  if (!(hi > lo) && kdf_tensor_is_on_disk (ds->x)) {
+    g_set_error (error, KDF_ERROR, KDF_ERROR_VALUE,
+                 "inputs kept on disk need a known input range (u8: 0 to 255)");
+    return FALSE;
+  }
   if (!(hi > lo)) {
     lo = INFINITY;
     hi = -INFINITY;
@@ -724,18 +897,13 @@ kdf_dataset_normalize (KdfDataset *ds, KdfNormalize mode, GError **error)
   g_autofree double *mean = g_new0 (double, MAX (k, 1));
   g_autofree double *inv = g_new0 (double, MAX (k, 1));
   g_autofree double *m2 = g_new0 (double, MAX (k, 1));
-  x = kdf_tensor_f32 (ds->x);
-  for (int64_t i = 0; i < n; i++)
-    for (int64_t j = 0; j < d; j++)
-      mean[per_col ? j : 0] += x[i * d + j];
+  if (!moments (ds->x, per_col, mean, NULL, error))
+    return FALSE;
   double count = per_col ? (double) n : (double) n * d;
   for (int64_t j = 0; j < k; j++)
     mean[j] /= MAX (count, 1);
-  for (int64_t i = 0; i < n; i++)
-    for (int64_t j = 0; j < d; j++) {
-      double e = x[i * d + j] - mean[per_col ? j : 0];
-      m2[per_col ? j : 0] += e * e;
-    }
+  if (!moments (ds->x, per_col, mean, m2, error))
+    return FALSE;
   for (int64_t j = 0; j < k; j++) {
     double sd = sqrt (m2[j] / MAX (count, 1));
     inv[j] = sd < 1e-8 ? 1.0 : 1.0 / sd; /* a constant feature is only centred */
@@ -754,6 +922,8 @@ kdf_data_take_rows (const KdfTensor *t, const int32_t *index, int64_t n)
 {
   g_return_val_if_fail (t != NULL && t->rank >= 1, NULL);
   g_return_val_if_fail (n == 0 || index != NULL, NULL);
+  if (kdf_tensor_is_on_disk (t))
+    return kdf_tensor_on_disk_take (t, index, n); /* an index into the same file rows */
   g_autoptr (KdfTensor) c = kdf_tensor_is_contiguous (t) ? kdf_tensor_ref ((KdfTensor *) t)
                                                          : kdf_tensor_copy (t);
   int64_t shape[KDF_MAX_RANK];

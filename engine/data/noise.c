@@ -216,6 +216,21 @@ kdf_noise_parse_clusters (const char *spec, int n_classes, const char *const *na
   return TRUE;
 }
 
+/* FALSE with an error naming WHAT if X is kept on disk: the noise models that read
+ * the inputs read them whole. */
+static gboolean
+check_in_memory (const KdfTensor *x, const char *what, GError **error)
+{
+  if (x && kdf_tensor_is_on_disk (x)) {
+    const char *hint = kdf_tensor_on_disk_hint (x);
+    g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM,
+                 "%s reads the inputs x, which are kept on disk (%s)%s%s", what,
+                 kdf_tensor_on_disk_path (x), hint ? ": " : "", hint ? hint : "");
+    return FALSE;
+  }
+  return TRUE;
+}
+
 gboolean
 kdf_noise_confusable_clusters (const KdfTensor *x, const KdfTensor *labels, int n_classes,
                                double cut, int32_t *clusters_out, double *heights_out,
@@ -225,6 +240,8 @@ kdf_noise_confusable_clusters (const KdfTensor *x, const KdfTensor *labels, int 
   if (!kdf_tensor_check_labels (labels, n_classes, "labels", error))
     return FALSE;
   int64_t n = labels->shape[0];
+  if (!check_in_memory (x, "finding confusable clusters", error))
+    return FALSE;
   if (x == NULL || x->dtype != KDF_DTYPE_F32 || x->rank != 2 || x->shape[0] != n) {
     g_autofree char *d = x ? kdf_tensor_describe (x) : g_strdup ("nothing");
     g_set_error (error, KDF_ERROR, KDF_ERROR_SHAPE,
@@ -526,6 +543,9 @@ noise_transition (Ctx *c, GError **error)
 static gboolean
 check_x (const KdfTensor *x, int64_t n, const char *kind, GError **error)
 {
+  g_autofree char *what = g_strdup_printf ("%s noise", kind);
+  if (!check_in_memory (x, what, error))
+    return FALSE;
   if (x == NULL || x->dtype != KDF_DTYPE_F32 || x->rank != 2 || x->shape[0] != n) {
     g_autofree char *d = x ? kdf_tensor_describe (x) : g_strdup ("nothing");
     g_set_error (error, KDF_ERROR, KDF_ERROR_SHAPE,

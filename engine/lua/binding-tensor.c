@@ -246,8 +246,12 @@ tensor_gc (lua_State *L)
 static int
 tensor_tostring (lua_State *L)
 {
-  g_autofree char *d = kdf_tensor_describe (check_tensor (L, 1));
-  lua_pushfstring (L, "tensor %s", d);
+  KdfTensor *t = check_tensor (L, 1);
+  g_autofree char *d = kdf_tensor_describe (t);
+  if (kdf_tensor_is_on_disk (t))
+    lua_pushfstring (L, "tensor %s (on disk: %s)", d, kdf_tensor_on_disk_path (t));
+  else
+    lua_pushfstring (L, "tensor %s", d);
   return 1;
 }
 

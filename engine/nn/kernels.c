@@ -570,6 +570,9 @@ kdf_gather_rows (float *out, KdfTensor *x, const int32_t *rows, int64_t n, GErro
     g_set_error (error, KDF_ERROR, KDF_ERROR_SHAPE, "gather: data must be f32 with rank >= 1, got %s", d);
     return FALSE;
   }
+  /* kept on disk (u8 until the batch): read and decode the batch's rows only */
+  if (kdf_tensor_is_on_disk (x))
+    return kdf_tensor_read_rows (x, rows, n, out, error);
   const int64_t nrows = x->shape[0];
   const int64_t d = nrows > 0 ? kdf_tensor_numel (x) / nrows : 0;
   for (int64_t i = 0; i < n; i++)

@@ -481,7 +481,7 @@ kdf_model_predict_rows (KdfModel *m, KdfTensor *x, const int32_t *view, int64_t 
    * forward keeps for its backward */
   const KdfNet *net = m->trunk;
   KdfPass *pass = kdf_pass_new (net);
-  const gboolean contiguous = n_view < 0 && kdf_tensor_is_contiguous (x);
+  const gboolean contiguous = n_view < 0 && kdf_tensor_is_contiguous (x) && !kdf_tensor_is_on_disk (x);
   float *buf = contiguous ? NULL : kdf_nn_alloc (MIN (batch, n) * m->in_size);
   int32_t *rows = contiguous ? NULL : g_new (int32_t, MIN (batch, n));
   gboolean ok = TRUE;
@@ -496,7 +496,9 @@ kdf_model_predict_rows (KdfModel *m, KdfTensor *x, const int32_t *view, int64_t 
     else {
       for (int64_t i = 0; i < nb; i++)
         rows[i] = n_view >= 0 ? view[b + i] : (int32_t) (b + i);
-      kdf_gather_rows (buf, x, rows, nb, NULL);
+      /* rows of a tensor kept on disk can fail to read (a file truncated in use) */
+      if (!(ok = kdf_gather_rows (buf, x, rows, nb, error)))
+        break;
       xb = buf;
     }
     kdf_net_forward (net, pass, xb, NULL, nb, FALSE, NULL, threads);

@@ -17,6 +17,7 @@ local M = {}
 --   subset, test_subset  stratified subsets (0 = all), for quick runs and tests
 --   student              the student architecture (METHODS §3: an MLP 784-256-10)
 --   lr, batch, val       learning rate, mini-batch, noisy-validation fraction
+--   keep_u8              npy with a u8 x.npy: inputs stay on disk until the batch
 function M.options(defaults)
   defaults = defaults or {}
   local function arg(name, value, range)
@@ -43,6 +44,7 @@ function M.options(defaults)
     batch = arg("batch", 128, { min = 1, max = 1048576 }),
     val = arg("val", 0.1),
     results = arg("results", ""),
+    keep_u8 = arg("keep_u8", false),
   }
 end
 
@@ -51,7 +53,8 @@ function M.data(g, o)
     name = "data", dataset = o.dataset, path = o.path, test_path = o.test_path,
     noise = o.noise, rate = o.rate,
     noise2 = o.noise2, rate2 = o.rate2, heldout = o.heldout, open_input = o.open_input,
-    subset = o.subset, test_subset = o.test_subset, val_fraction = o.val, seed = o.noise_seed })
+    subset = o.subset, test_subset = o.test_subset, val_fraction = o.val, seed = o.noise_seed,
+    keep_u8 = o.keep_u8 })
 end
 
 -- Weight 1 on the in-set rows and 0 on the rows the oracle says are open-set: a
@@ -77,13 +80,15 @@ end
 function M.monitor(g, data, model, prefix, o)
   prefix = prefix or "student"
   local m = {}
+  -- scoring reads logits only: no per-row features (N × F floats)
   m.test = g:node("teacher_forward", { name = prefix .. "_test", model = model,
-                                       x = data.x_test, labels = data.y_test })
+                                       x = data.x_test, labels = data.y_test, with_features = false })
   m.eval = g:node("evaluate", { name = prefix .. "_eval", logits = m.test.logits,
                                 labels = data.y_test })
   if o.val > 0 then
     m.val = g:node("teacher_forward", { name = prefix .. "_val", model = model,
-                                        x = data.x_val, labels = data.labels_val })
+                                        x = data.x_val, labels = data.labels_val,
+                                        with_features = false })
     m.eval_val = g:node("evaluate", { name = prefix .. "_noisy_val", logits = m.val.logits,
                                       labels = data.labels_val, save = false })
   end

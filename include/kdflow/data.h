@@ -231,6 +231,18 @@ KDF_API KdfDataset *kdf_dataset_load_fashion_mnist_subset (const char *dir,
 KDF_API KdfDataset *kdf_dataset_load_npy_dir_subset (const char *dir, int n_classes,
                                                      const KdfSubsetSpec *sub, GError **error);
 
+/* The npy layout of kdf_dataset_load_npy_dir_subset with a u8 x.npy (and x_test.npy)
+ * kept on disk (tensor.h, "tensors kept on disk"): ds->x and ds->x_test are on-disk
+ * tensors — the file rows the subset keeps, each byte read as (float) v until
+ * kdf_dataset_normalize changes the tables — and only the labels are read. The rows,
+ * labels, subsets, checks and errors are those of the dense loader; the functions
+ * below take on-disk inputs too (a validation split or a subset is an index into the
+ * same rows), except the noise models that read the inputs (instance, openset, cc
+ * without given clusters), which fail naming HINT (nullable). */
+KDF_API KdfDataset *kdf_dataset_load_npy_dir_on_disk (const char *dir, int n_classes,
+                                                      const KdfSubsetSpec *sub, const char *hint,
+                                                      GError **error);
+
 /* By name: "fashion-mnist" (PATH = directory or NULL), "idx" (PATH = directory),
  * "npy" (PATH = directory, read by kdf_dataset_load_npy_dir with C inferred), "csv"
  * (PATH = file, header auto-detected, last column the label, no test split). */

@@ -67,6 +67,9 @@ typedef enum {
   KDF_PORT_MULTI = 1 << 1,    /* input: takes any number of edges (a list) */
   KDF_PORT_ORACLE = 1 << 2,   /* output: ground truth (evaluation nodes only) */
   KDF_PORT_TEST = 1 << 3,     /* output: the test split (never into training or loss terms) */
+  KDF_PORT_ON_DISK = 1 << 4,  /* input: accepts a tensor kept on disk (tensor.h,
+                               * kdf_tensor_is_on_disk) and reads it by rows only
+                               * (kdf_gather_rows); other inputs are refused one */
 } KdfPortFlags;
 
 typedef struct {

@@ -537,7 +537,8 @@ KDF_API void kdf_augment (float *out, const float *in, int64_t n, int c, int h, 
                           int shift, GRand *rng);
 
 /* Gathers rows: out (n, D) = x[rows[i], :] for a f32 data set X of N rows
- * (D = numel / N, any strides). FALSE with an error for a row out of range. */
+ * (D = numel / N, any strides), or a tensor kept on disk (tensor.h: its rows read from
+ * the file and decoded). FALSE with an error for a row out of range or a failed read. */
 KDF_API gboolean kdf_gather_rows (float *out, KdfTensor *x, const int32_t *rows, int64_t n,
                                   GError **error);
 

@@ -142,6 +142,54 @@ KDF_API gboolean kdf_tensor_same_shape (const KdfTensor *a, const KdfTensor *b);
 KDF_API gboolean kdf_tensor_check_labels (const KdfTensor *labels, int64_t n_classes, const char *what,
                                           GError **error);
 
+/* ---- tensors kept on disk: u8 until the batch ----------------------------------
+ *
+ * An on-disk tensor is an f32[N,D] whose values are not in memory: its row i is row
+ * index[i] of a file of u8 rows (D bytes each, from a byte offset: a C-order u8 .npy),
+ * and a byte v in column j reads as lut[j][v] (one 256-entry table per column, or one
+ * for all columns) — the normalisation the dense path applies, as a table, so that a
+ * row read from disk is bit-identical to the same row of the dense f32 tensor. Its
+ * `data` is NULL: memory holds the row index (4 bytes a row) and the tables only.
+ *
+ * Rows are read with pread(2) from a descriptor opened once and held: no map, so the
+ * pages an epoch reads stay in the page cache and never count in the process's RSS
+ * (a mapped file's pages read do), and a file truncated while in use is a read error
+ * naming the file, not a SIGBUS (replacing the file by rename leaves the open
+ * descriptor on the old one).
+ *
+ * Only input ports flagged KDF_PORT_ON_DISK receive one (the engine refuses the
+ * others with an error naming the port and the producer's hint, e.g. "data_loader
+ * param 'keep_u8'"); they read rows through kdf_gather_rows (nn.h) or
+ * kdf_tensor_read_rows. kdf_tensor_get and kdf_tensor_copy read from the file (a copy
+ * is the dense tensor); views (slice, reshape, transpose) of one are refused. */
+
+/* Rows 0..FILE_ROWS−1 of PATH (ROW_SIZE bytes each from DATA_OFFSET), each byte v read
+ * as (float) v. HINT (nullable) says how to get the inputs in memory instead, for the
+ * error a consumer that needs them there reports. FALSE/NULL with a KDF_ERROR_IO error
+ * naming PATH if it cannot be opened or is shorter than the rows. transfer full. */
+KDF_API KdfTensor *kdf_tensor_new_on_disk (const char *path, guint64 data_offset, int64_t file_rows,
+                                           int64_t row_size, const char *hint, GError **error);
+KDF_API gboolean kdf_tensor_is_on_disk (const KdfTensor *t);
+/* The file and the hint of an on-disk tensor (NULL for others). */
+KDF_API const char *kdf_tensor_on_disk_path (const KdfTensor *t);
+KDF_API const char *kdf_tensor_on_disk_hint (const KdfTensor *t);
+/* Each row's row in the file (N entries), or NULL for others. */
+KDF_API const int32_t *kdf_tensor_on_disk_index (const KdfTensor *t);
+/* The rows ROWS (N of them, each in [0, rows of T)) of on-disk T: a new on-disk tensor
+ * on the same file (the index composed, nothing read). transfer full. */
+KDF_API KdfTensor *kdf_tensor_on_disk_take (const KdfTensor *t, const int32_t *rows, int64_t n);
+/* On-disk T with each value x replaced by (float) ((x − SHIFT[k]) · SCALE[k]), k the
+ * column if PER_COL else 0 — the arithmetic of the dense normalisation, applied to the
+ * tables. transfer full. */
+KDF_API KdfTensor *kdf_tensor_on_disk_affine (const KdfTensor *t, const double *shift,
+                                              const double *scale, gboolean per_col);
+/* Rows ROWS (N, each in [0, rows of T)) of T — f32 in memory (any strides) or on
+ * disk — as N × D contiguous floats into OUT. Consecutive file rows are read in one
+ * pread. FALSE with an error for a row out of range, a non-f32 T, or a file that reads
+ * short (truncated while in use). */
+KDF_API gboolean kdf_tensor_read_rows (const KdfTensor *t, const int32_t *rows, int64_t n, float *out,
+                                       GError **error);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (KdfTensor, kdf_tensor_unref)
 
 /* ---- BLIS ------------------------------------------------------------------ */

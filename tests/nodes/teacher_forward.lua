@@ -146,5 +146,21 @@ fails("label rows", { checkpoint = name, labels = kdf.tensor({ 0, 1, 2 }, "i32")
 fails("label range", { checkpoint = name, labels = kdf.tensor({ 0, 1, 3, 0, 1 }, "i32") },
       "input 'labels' row 2 is 3, outside [0, 3)")
 
+-- with_features = false: logits as before, no features; a node reading them fails naming the output
+do
+  local gf = kdf.graph { name = "tf-no-features" }
+  local full = gf:node("teacher_forward", { name = "full", checkpoint = name, x = x })
+  local lean = gf:node("teacher_forward", { name = "lean", checkpoint = name, x = x, with_features = false })
+  gf:run {}
+  assert(lean.features:value() == nil, "features made with with_features = false")
+  local a, b = full.logits:value():totable(), lean.logits:value():totable()
+  for i = 1, #a do for j = 1, #a[i] do assert(a[i][j] == b[i][j], "logits changed") end end
+  local gr = kdf.graph { name = "tf-no-features-read" }
+  local l2 = gr:node("teacher_forward", { name = "lean", checkpoint = name, x = x, with_features = false })
+  gr:node("awe", { features = l2.features, labels = kdf.tensor({ 0, 1, 2, 0, 1 }, "i32") })
+  local ok, err = pcall(gr.run, gr, {})
+  assert(not ok and tostring(err):find("did not set output 'features'", 1, true), tostring(err))
+end
+
 os.remove(rd .. "/" .. name)
 print("teacher_forward ok")
