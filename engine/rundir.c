@@ -203,7 +203,7 @@ kdf_rundir_write (KdfGraph *g, const GError *run_error, guint failed_tick, doubl
     }
   }
   const char *dot_dir = g_getenv ("KDFLOW_DOT_DIR");
-  if (dot_dir && *dot_dir) {
+  if (dot_dir && *dot_dir && kdf_dist_rank () == 0) { /* one drawing of a data-parallel run */
     GError *local = NULL;
     g_mkdir_with_parents (dot_dir, 0755);
     g_autofree char *safe = file_safe (g->name);

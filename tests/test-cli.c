@@ -365,6 +365,26 @@ test_run_directory (void)
   g_assert_nonnull (strstr (dot, "f32[3]") == NULL ? "no edges here" : dot);
   g_assert_nonnull (dot2);
   g_assert_nonnull (strstr (summary, "\"exit_status\" : 0"));
+  /* a script of two graphs: stages.dot in the run directory, and beside the graphs'
+   * drawings in KDFLOW_DOT_DIR as <script>.stages.dot */
+  {
+    g_autofree char *out2 = g_build_filename (dir, "stages-run", NULL);
+    g_autofree char *path2 = script ("two_stages.lua");
+    r = run_env ((const char *[]){ env, NULL },
+                 (const char *[]){ "run", path2, "--out", out2, "--quiet", "--threads", "1", NULL });
+    expect (&r, 0, (const char *[]){ "sum\t12.0", NULL });
+    result_clear (&r);
+    g_autofree char *stages = slurp (out2, "stages.dot");
+    g_autofree char *stages2 = slurp (dotdir, "two_stages.stages.dot");
+    g_autofree char *first = slurp (dotdir, "first.dot");
+    g_autofree char *second = slurp (dotdir, "second.dot");
+    g_assert_nonnull (stages);
+    g_assert_nonnull (strstr (stages, "cluster_first"));
+    g_assert_nonnull (strstr (stages, "cluster_second"));
+    g_assert_cmpstr (stages, ==, stages2);
+    g_assert_nonnull (first);
+    g_assert_nonnull (second);
+  }
   /* running again into the same directory is refused: the earlier run's files would
    * mix with the new run's */
   g_autofree char *stale = g_build_filename (out, "stale.npy", NULL);

@@ -374,6 +374,16 @@ cmd_script (gboolean dot_mode, const char *script, char **sets, int threads, con
     g_autoptr (GError) error = NULL;
     if (!g_file_set_contents (path, text, -1, &error))
       fprintf (stderr, "kdflow: warning: cannot write %s: %s\n", path, error->message);
+    /* and beside the graphs' drawings KDFLOW_DOT_DIR collects, as SCRIPT.stages.dot */
+    const char *dot_dir = g_getenv ("KDFLOW_DOT_DIR");
+    if (dot_dir && *dot_dir && kdf_dist_rank () == 0) {
+      g_autofree char *base = g_strdup_printf ("%s.stages.dot", title);
+      g_autofree char *copy = g_build_filename (dot_dir, base, NULL);
+      g_autoptr (GError) copy_error = NULL;
+      g_mkdir_with_parents (dot_dir, 0755);
+      if (!g_file_set_contents (copy, text, -1, &copy_error))
+        fprintf (stderr, "kdflow: warning: KDFLOW_DOT_DIR: %s\n", copy_error->message);
+    }
   }
   if (status == 0 && !dot_mode && interrupts > 0) {
     /* Ctrl-C came after the last cancellable step: the work is done, but the user
