@@ -365,6 +365,16 @@ test_run_directory (void)
   g_assert_nonnull (strstr (dot, "f32[3]") == NULL ? "no edges here" : dot);
   g_assert_nonnull (dot2);
   g_assert_nonnull (strstr (summary, "\"exit_status\" : 0"));
+  /* a relative --out: kdf.run_dir() is absolute, so a path a script builds from it is
+   * the file it names (it was doubled: run/run/teacher.safetensors) */
+  {
+    g_autofree char *rel = script ("run_dir_paths.lua");
+    r = run_env_cwd (dir, NULL, (const char *[]){ "run", rel, "--out", "rel-run", "--quiet", NULL });
+    expect (&r, 0, (const char *[]){ "checkpoint at", NULL });
+    result_clear (&r);
+    g_autofree char *ckpt = g_build_filename (dir, "rel-run", "teacher.safetensors", NULL);
+    g_assert_true (g_file_test (ckpt, G_FILE_TEST_IS_REGULAR));
+  }
   /* a script of two graphs: stages.dot in the run directory, and beside the graphs'
    * drawings in KDFLOW_DOT_DIR as <script>.stages.dot */
   {

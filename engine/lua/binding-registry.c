@@ -162,7 +162,11 @@ l_run_dir (lua_State *L)
   const KdfLuaConfig *config = kdf_lua_get_config (L);
   if (config->run_dir && !config->dot_only) {
     g_mkdir_with_parents (config->run_dir, 0755);
-    lua_pushstring (L, config->run_dir);
+    /* absolute: a script joins it with a file name and gives that to a node's path
+     * param, where a relative path would be taken inside the run directory again
+     * (runs/x/runs/x/teacher.safetensors with a relative --out) */
+    g_autofree char *abs = g_canonicalize_filename (config->run_dir, NULL);
+    lua_pushstring (L, abs);
   } else {
     lua_pushnil (L);
   }
