@@ -259,6 +259,79 @@ kdf_dist_allgather_rows (void *buf, int64_t n, int64_t row_bytes, GError **error
 #endif
 }
 
+void *
+kdf_dist_allgatherv (const void *send, int64_t send_bytes, int64_t *total, int64_t *offsets,
+                     GError **error)
+{
+  g_return_val_if_fail (send_bytes >= 0 && total != NULL, NULL);
+#if KDF_HAVE_MPI
+  if (dist_size > 1) {
+    g_autofree int64_t *sizes = g_new (int64_t, dist_size);
+    if (!mpi_check (MPI_Allgather (&send_bytes, 1, MPI_INT64_T, sizes, 1, MPI_INT64_T,
+                                   MPI_COMM_WORLD),
+                    "MPI_Allgather", error))
+      return NULL;
+    g_autofree int *counts = g_new (int, dist_size);
+    g_autofree int *displs = g_new (int, dist_size);
+    int64_t at = 0;
+    for (int r = 0; r < dist_size; r++) {
+      if (offsets)
+        offsets[r] = at;
+      if (sizes[r] > G_MAXINT || at > G_MAXINT) {
+        g_set_error (error, KDF_ERROR, KDF_ERROR_FAILED,
+                     "gather across ranks: %" G_GINT64_FORMAT " bytes in all is beyond MPI's "
+                     "int counts", (gint64) (at + sizes[r]));
+        return NULL;
+      }
+      counts[r] = (int) sizes[r];
+      displs[r] = (int) at;
+      at += sizes[r];
+    }
+    if (offsets)
+      offsets[dist_size] = at;
+    char *out = g_malloc (MAX (at, 1));
+    if (!mpi_check (MPI_Allgatherv (send, (int) send_bytes, MPI_BYTE, out, counts, displs,
+                                    MPI_BYTE, MPI_COMM_WORLD),
+                    "MPI_Allgatherv", error)) {
+      g_free (out);
+      return NULL;
+    }
+    *total = at;
+    return out;
+  }
+#endif
+  (void) error;
+  if (offsets) {
+    offsets[0] = 0;
+    offsets[1] = send_bytes;
+  }
+  *total = send_bytes;
+  return send_bytes > 0 ? g_memdup2 (send, (gsize) send_bytes) : g_malloc (1);
+}
+
+gboolean
+kdf_dist_agree (gboolean ok, const char *what, GError **error)
+{
+  if (dist_size <= 1)
+    return ok;
+  /* the lowest failing rank, or dist_size when none failed */
+  int64_t first = ok ? dist_size : dist_rank;
+  GError *comm_error = NULL;
+  if (!kdf_dist_allreduce_i64 (&first, 1, KDF_DIST_MIN, &comm_error)) {
+    if (ok)
+      g_propagate_error (error, comm_error);
+    else
+      g_error_free (comm_error);
+    return FALSE;
+  }
+  if (first == dist_size)
+    return TRUE;
+  if (ok)
+    g_set_error (error, KDF_ERROR, KDF_ERROR_VALUE,
+                 "%s: rank %d stopped on bad input (its message says why)", what, (int) first);
+  return FALSE;
+}
+
 gboolean
 kdf_dist_bcast (void *buf, int64_t bytes, GError **error)
 {

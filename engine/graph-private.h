@@ -163,6 +163,7 @@ struct _KdfGraph {
   gint running; /* atomic: inside kdf_graph_run */
   GArray *tick_metrics; /* KdfMetric: what the last completed tick recorded */
   guint serial;         /* unique in the process, from 1 (kdf_graph_get_serial) */
+  int threads;          /* the cores of the last run (summary.json) */
 };
 
 static inline guint64

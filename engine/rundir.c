@@ -74,6 +74,9 @@ graph_entry (KdfGraph *g, const char *status, const GError *error, guint failed_
     json_object_set_int_member (entry, "failed_tick", failed_tick);
   }
   json_object_set_double_member (entry, "seconds", seconds);
+  /* what the numbers ran on: threads (of this rank), ranks of a data-parallel run */
+  json_object_set_int_member (entry, "threads", g->threads);
+  json_object_set_int_member (entry, "ranks", kdf_dist_size ());
   JsonArray *warnings = json_array_new ();
   for (guint i = 0; i < g->warnings->len; i++)
     json_array_add_string_element (warnings, g->warnings->pdata[i]);

@@ -386,6 +386,7 @@ kdf_graph_run (KdfGraph *g, const KdfRunOptions *opts, GError **error)
   r.opts = opts;
   r.cores = opts->threads > 0 ? opts->threads : kdf_threads_default (NULL);
   r.one_at_a_time = kdf_dist_active ();
+  g->threads = r.cores;
   r.done = g_async_queue_new ();
   r.t_start = g_get_monotonic_time ();
   r.last_metrics = json_object_new ();

@@ -7,6 +7,7 @@
  * compute p from the training pass). An all-zero product row gets the uniform 1/C
  * (the authors divide by zero). Without labels there are no scores (a test set). */
 #include <kdflow/detect.h>
+#include <kdflow/dist.h>
 #include <kdflow/kdflow-plugin.h>
 #include <kdflow/nn.h>
 
@@ -45,7 +46,11 @@ network_probs (KdfNodeCtx *ctx, const char *who, GError **error)
     return kdf_tensor_contiguous (probs);
   KdfTensor *z = kdf_tensor_contiguous (logits);
   KdfTensor *p = kdf_tensor_new_2d (KDF_DTYPE_F32, z->shape[0], z->shape[1]);
-  kdf_softmax (kdf_tensor_f32 (p), kdf_tensor_f32 (z), z->shape[0], z->shape[1], 1.0);
+  /* only this rank's block is read below (all rows with one rank) */
+  int64_t from, to;
+  kdf_dist_shard (z->shape[0], &from, &to);
+  kdf_softmax (kdf_tensor_f32 (p) + from * z->shape[1], kdf_tensor_f32 (z) + from * z->shape[1],
+               to - from, z->shape[1], 1.0);
   kdf_tensor_unref (z);
   return p;
 }
@@ -69,10 +74,20 @@ run (KdfNodeCtx *ctx, gpointer state, GError **error)
   g_autoptr (KdfTensor) agree = kdf_tensor_new_2d (KDF_DTYPE_F32, n, c);
   g_autoptr (KdfTensor) scores = y ? kdf_tensor_new_1d (KDF_DTYPE_F32, n) : NULL;
   g_autoptr (KdfTensor) pred = kdf_tensor_new_1d (KDF_DTYPE_I32, n);
-  if (!kdf_agreement (scores ? kdf_tensor_f32 (scores) : NULL, kdf_tensor_f32 (agree),
-                      kdf_tensor_f32 (pt), kdf_tensor_f32 (ps), y ? kdf_tensor_i32 (y) : NULL, n,
-                      (int) c, error) ||
-      !kdf_probs_argmax (kdf_tensor_i32 (pred), kdf_tensor_f32 (agree), n, (int) c, error))
+  /* under mpirun: each rank its block of rows, gathered (kdf_agreement_sharded) */
+  if (!kdf_agreement_sharded (scores ? kdf_tensor_f32 (scores) : NULL, kdf_tensor_f32 (agree),
+                              kdf_tensor_f32 (pt), kdf_tensor_f32 (ps), y ? kdf_tensor_i32 (y) : NULL,
+                              n, (int) c, error))
+    return FALSE;
+  int64_t from, to;
+  kdf_dist_shard (n, &from, &to);
+  /* (a rank may have no rows when there are more ranks than rows) */
+  if (!kdf_dist_agree (to == from ||
+                         kdf_probs_argmax (kdf_tensor_i32 (pred) + from,
+                                           kdf_tensor_f32 (agree) + from * c, to - from, (int) c,
+                                           error),
+                       "agreement", error) ||
+      !kdf_dist_allgather_rows (kdf_tensor_i32 (pred), n, sizeof (int32_t), error))
     return FALSE;
   if (scores) {
     double sum = 0;

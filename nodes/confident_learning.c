@@ -12,6 +12,7 @@
  * joint). */
 #include <kdflow/data.h>
 #include <kdflow/detect.h>
+#include <kdflow/dist.h>
 #include <kdflow/kdflow-plugin.h>
 
 #include "probs-common.h"
@@ -103,7 +104,9 @@ run (KdfNodeCtx *ctx, gpointer state, GError **error)
 
   g_autoptr (KdfTensor) flagged = kdf_tensor_new_1d (KDF_DTYPE_U8, n);
   KdfClResult r = { 0 };
-  if (!kdf_confident_learning_f32 (kdf_tensor_u8 (flagged), pp, py, n, c, &opt, &r, error))
+  /* under mpirun each rank works on its block of rows; counts, thresholds and the
+   * pruning candidates are reduced and the flags gathered (engine/detect/cl.c) */
+  if (!kdf_confident_learning_sharded_f32 (kdf_tensor_u8 (flagged), pp, py, n, c, &opt, &r, error))
     return FALSE;
   uint8_t *pf = kdf_tensor_u8 (flagged);
   int64_t n_flagged = 0;
@@ -111,7 +114,7 @@ run (KdfNodeCtx *ctx, gpointer state, GError **error)
     n_flagged += pf[i] != 0;
   g_autofree int64_t *order64 = g_new (int64_t, MAX (n_flagged, 1));
   int64_t n_order = 0;
-  if (!kdf_cl_order_issues_f32 (order64, &n_order, pf, pp, py, n, c, rank_by, error)) {
+  if (!kdf_cl_order_issues_sharded_f32 (order64, &n_order, pf, pp, py, n, c, rank_by, error)) {
     kdf_cl_result_clear (&r);
     return FALSE;
   }
@@ -122,7 +125,9 @@ run (KdfNodeCtx *ctx, gpointer state, GError **error)
   /* score = 1 − quality: the same quality the order uses, for every row */
   KdfTensor *score = kdf_tensor_new_1d (KDF_DTYPE_F32, n);
   float *ps = kdf_tensor_f32 (score);
-  for (int64_t i = 0; i < n; i++) {
+  int64_t from, to;
+  kdf_dist_shard (n, &from, &to);
+  for (int64_t i = from; i < to; i++) {
     const float *row = pp + i * c;
     double self = row[py[i]], q = self;
     if (rank_by == KDF_CL_RANK_NORMALIZED_MARGIN) {
@@ -133,6 +138,12 @@ run (KdfNodeCtx *ctx, gpointer state, GError **error)
       q = (self - (double) other + 1.0) * 0.5;
     }
     ps[i] = (float) (1.0 - q);
+  }
+  if (!kdf_dist_allgather_rows (ps, n, sizeof *ps, error)) {
+    kdf_tensor_unref (score);
+    kdf_tensor_unref (order);
+    kdf_cl_result_clear (&r);
+    return FALSE;
   }
   KdfTensor *joint = kdf_tensor_new_2d (KDF_DTYPE_I32, c, c);
   KdfTensor *thr = kdf_tensor_new_1d (KDF_DTYPE_F32, c);

@@ -15,6 +15,7 @@
  *      so the node reruns when it moves even if the losses do not.)
  * `rank` is each sample's 0-based position by ascending loss inside its group. */
 #include <kdflow/detect.h>
+#include <kdflow/dist.h>
 #include <kdflow/kdflow-plugin.h>
 #include <math.h>
 
@@ -70,6 +71,41 @@ static const KdfParamSpec params[] = {
   { 0 },
 };
 
+/* The per-sample cross entropy of LOGITS (f32 N×C) against LABELS (contiguous i32 N):
+ * each rank computes its block of rows and the rows are gathered (one process: all). */
+static KdfTensor *
+sharded_cross_entropy (KdfTensor *logits, KdfTensor *labels, GError **error)
+{
+  if (!kdf_dist_active () || logits->shape[0] == 0)
+    return kdf_sample_cross_entropy_tensor (logits, labels, error);
+  g_autoptr (KdfTensor) z = kdf_tensor_contiguous (logits);
+  const int64_t n = z->shape[0], c = z->shape[1];
+  if (labels->shape[0] != n) {
+    g_set_error (error, KDF_ERROR, KDF_ERROR_SHAPE,
+                 "sample_cross_entropy: %" G_GINT64_FORMAT " logit rows but %" G_GINT64_FORMAT
+                 " labels", (gint64) n, (gint64) labels->shape[0]);
+    return NULL;
+  }
+  if (c > G_MAXINT) {
+    g_set_error (error, KDF_ERROR, KDF_ERROR_SHAPE, "sample_cross_entropy: too many classes");
+    return NULL;
+  }
+  int64_t from, to;
+  kdf_dist_shard (n, &from, &to);
+  g_autoptr (KdfTensor) out = kdf_tensor_new_1d (KDF_DTYPE_F32, n);
+  /* an empty block (more ranks than rows) has nothing to check */
+  gboolean ok = to == from ||
+                kdf_sample_cross_entropy (kdf_tensor_f32 (out) + from, kdf_tensor_f32 (z) + from * c,
+                                          to - from, (int) c, c, kdf_tensor_i32 (labels) + from,
+                                          error);
+  if (!ok && from > 0)
+    g_prefix_error (error, "rows from %" G_GINT64_FORMAT ": ", (gint64) from);
+  if (!kdf_dist_agree (ok, "sample_cross_entropy", error) ||
+      !kdf_dist_allgather_rows (kdf_tensor_f32 (out), n, sizeof (float), error))
+    return NULL;
+  return g_steal_pointer (&out);
+}
+
 static gboolean
 run (KdfNodeCtx *ctx, gpointer state, GError **error)
 {
@@ -107,7 +143,8 @@ run (KdfNodeCtx *ctx, gpointer state, GError **error)
   g_autoptr (KdfTensor) labels = labels_in ? kdf_tensor_contiguous (labels_in) : NULL;
   g_autoptr (KdfTensor) loss = NULL;
   if (logits) {
-    loss = kdf_sample_cross_entropy_tensor (logits, labels, error);
+    /* under mpirun each rank its block of rows, gathered */
+    loss = sharded_cross_entropy (logits, labels, error);
     if (loss == NULL) {
       g_prefix_error (error, "inputs 'logits', 'labels': ");
       return FALSE;
@@ -127,10 +164,14 @@ run (KdfNodeCtx *ctx, gpointer state, GError **error)
     if (c == 0 && logits)
       c = (int) logits->shape[1];
     if (c == 0) {
-      int32_t mx = -1;
+      int64_t from, to, big = -1;
+      kdf_dist_shard (n, &from, &to);
       const int32_t *y = kdf_tensor_i32 (labels);
-      for (int64_t i = 0; i < n; i++)
-        mx = MAX (mx, y[i]);
+      for (int64_t i = from; i < to; i++)
+        big = MAX (big, (int64_t) y[i]);
+      if (!kdf_dist_allreduce_i64 (&big, 1, KDF_DIST_MAX, error))
+        return FALSE;
+      const int32_t mx = (int32_t) big;
       if (mx >= 1 << 30) {
         g_set_error (error, KDF_ERROR, KDF_ERROR_VALUE,
                      "input 'labels': the largest label is %d, more than param 'n_classes' may be "
@@ -152,8 +193,9 @@ run (KdfNodeCtx *ctx, gpointer state, GError **error)
   gboolean ok;
   if (thr_in) {
     threshold = kdf_tensor_get_flat (thr_in, 0);
-    ok = kdf_loss_rank_threshold (kdf_tensor_f32 (loss), n, threshold, &opt, kdf_tensor_u8 (clean),
-                                  kdf_tensor_i32 (rank), &n_clean, error);
+    ok = kdf_loss_rank_threshold_sharded (kdf_tensor_f32 (loss), n, threshold, &opt,
+                                          kdf_tensor_u8 (clean), kdf_tensor_i32 (rank), &n_clean,
+                                          error);
   } else if (p->otsu) {
     KdfOtsuOptions o;
     kdf_otsu_options_init (&o);
@@ -161,12 +203,12 @@ run (KdfNodeCtx *ctx, gpointer state, GError **error)
     o.bins = p->bins;
     o.criterion = p->criterion;
     KdfOtsuResult r;
-    ok = kdf_loss_rank_otsu (kdf_tensor_f32 (loss), n, &o, &opt, kdf_tensor_u8 (clean),
-                             kdf_tensor_i32 (rank), &n_clean, &r, error);
+    ok = kdf_loss_rank_otsu_sharded (kdf_tensor_f32 (loss), n, &o, &opt, kdf_tensor_u8 (clean),
+                                     kdf_tensor_i32 (rank), &n_clean, &r, error);
     threshold = r.threshold_raw;
   } else {
-    ok = kdf_loss_rank (kdf_tensor_f32 (loss), n, &opt, kdf_tensor_u8 (clean),
-                        kdf_tensor_i32 (rank), &n_clean, error);
+    ok = kdf_loss_rank_sharded (kdf_tensor_f32 (loss), n, &opt, kdf_tensor_u8 (clean),
+                                kdf_tensor_i32 (rank), &n_clean, error);
   }
   if (!ok) {
     kdf_tensor_unref (clean);

@@ -11,6 +11,7 @@
  * detector reports as noisy: below θ for agreement-like scores (high = the label
  * looks right, the default), above θ for losses. */
 #include <kdflow/detect.h>
+#include <kdflow/dist.h>
 #include <kdflow/kdflow-plugin.h>
 
 typedef enum { FLAG_BELOW, FLAG_ABOVE } Side;
@@ -65,13 +66,19 @@ run (KdfNodeCtx *ctx, gpointer state, GError **error)
   opt.normalize = p->normalize;
   opt.exact = p->exact;
   KdfOtsuResult r;
-  KdfTensor *mask = NULL, *groups = NULL;
-  if (!kdf_otsu_threshold_tensor (kdf_ctx_input_tensor (ctx, "scores"), &opt, &r, &mask, &groups,
-                                  error)) {
+  /* under mpirun each rank histograms its block of the scores; the histogram is summed
+   * and the mask and groups gathered (kdf_otsu_threshold_sharded) */
+  g_autoptr (KdfTensor) scores = kdf_tensor_contiguous (kdf_ctx_input_tensor (ctx, "scores"));
+  const int64_t n = scores->shape[0];
+  KdfTensor *mask = kdf_tensor_new_1d (KDF_DTYPE_U8, n);
+  KdfTensor *groups = kdf_tensor_new_1d (KDF_DTYPE_I32, n);
+  if (!kdf_otsu_threshold_sharded (kdf_tensor_f32 (scores), n, &opt, &r, kdf_tensor_u8 (mask),
+                                   kdf_tensor_i32 (groups), error)) {
+    kdf_tensor_unref (mask);
+    kdf_tensor_unref (groups);
     g_prefix_error (error, "input 'scores': ");
     return FALSE;
   }
-  int64_t n = mask->shape[0];
   KdfTensor *flagged = kdf_tensor_new_1d (KDF_DTYPE_U8, n);
   const uint8_t *pm = kdf_tensor_u8 (mask);
   uint8_t *pf = kdf_tensor_u8 (flagged);

@@ -422,12 +422,16 @@ main (int argc, char **argv)
     fprintf (stderr, "kdflow: rank %d: cannot silence stdout\n", kdf_dist_rank ());
   int status = real_main (argc, argv);
   fflush (stdout);
-  /* a rank that failed ends the job: the others may be waiting for it in a collective */
+  /* A rank that failed ends the job: the others may be waiting for it in a collective.
+   * It exits without MPI_Finalize, which mpirun takes as the job's failure: it ends the
+   * other ranks and reports this rank's exit status as its own (MPI_Abort would do the
+   * same, but when every rank fails at once — a bad --set — Open MPI's abort report
+   * itself fails with an ORTE_ERROR_LOG line). */
   if (status != 0 && kdf_dist_active ()) {
     if (kdf_dist_rank () > 0)
       fprintf (stderr, "kdflow: rank %d of %d failed (exit %d): ending the job\n",
                kdf_dist_rank (), kdf_dist_size (), status);
-    kdf_dist_abort (status);
+    _exit (status);
   }
   kdf_dist_finalize ();
   return status;

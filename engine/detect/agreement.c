@@ -4,27 +4,34 @@
 
 #include "detect-private.h"
 
+#include <kdflow/dist.h>
+
 #include <math.h>
 #include <string.h>
 
 /* p_A = normalise(p^T ⊙ p^S) row-wise, a_i = p_A[i, ỹ_i] (the authors' calc of
  * p_agree in train.py). An all-zero product row (disjoint supports) would be 0/0
  * there; here it becomes uniform, which scores the sample as undecided. */
-gboolean
-kdf_agreement (float *score, float *agree, const float *p_teacher, const float *p_student,
-               const int32_t *labels, int64_t n, int c, GError **error)
+static gboolean
+agreement_check (const float *p_teacher, const float *p_student, const int32_t *labels,
+                 gboolean scores, int64_t from, int64_t to, int c, GError **error)
 {
-  g_return_val_if_fail (p_teacher != NULL && p_student != NULL, FALSE);
-  if (!kdf_check_size (n, c, "agreement", error) ||
-      !kdf_check_finite_f32 (p_teacher, n * c, "agreement: teacher probabilities", error) ||
-      !kdf_check_finite_f32 (p_student, n * c, "agreement: student probabilities", error))
-    return FALSE;
-  if (score && (labels == NULL || !kdf_check_labels (labels, n, c, "agreement: labels", error))) {
-    if (labels == NULL)
-      g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM, "agreement: scores need the given labels");
-    return FALSE;
-  }
-  for (int64_t i = 0; i < n; i++) {
+  const int64_t m = to - from;
+  gboolean ok = kdf_check_finite_f32 (p_teacher + from * c, m * c,
+                                      "agreement: teacher probabilities", error) &&
+                kdf_check_finite_f32 (p_student + from * c, m * c,
+                                      "agreement: student probabilities", error) &&
+                (!scores || kdf_check_labels (labels + from, m, c, "agreement: labels", error));
+  if (!ok && from > 0)
+    g_prefix_error (error, "rows from %" G_GINT64_FORMAT ": ", (gint64) from);
+  return ok;
+}
+
+static void
+agreement_rows (float *score, float *agree, const float *p_teacher, const float *p_student,
+                const int32_t *labels, int64_t from, int64_t to, int c)
+{
+  for (int64_t i = from; i < to; i++) {
     const float *t = p_teacher + i * c, *s = p_student + i * c;
     double sum = 0;
     for (int j = 0; j < c; j++)
@@ -37,7 +44,52 @@ kdf_agreement (float *score, float *agree, const float *p_teacher, const float *
       score[i] = sum > 0 ? (float) ((double) t[y] * s[y] / sum) : 1.0f / c;
     }
   }
+}
+
+/* p_A = normalise(p^T ⊙ p^S) row-wise, a_i = p_A[i, ỹ_i] (the authors' calc of
+ * p_agree in train.py). An all-zero product row (disjoint supports) would be 0/0
+ * there; here it becomes uniform, which scores the sample as undecided. */
+gboolean
+kdf_agreement (float *score, float *agree, const float *p_teacher, const float *p_student,
+               const int32_t *labels, int64_t n, int c, GError **error)
+{
+  g_return_val_if_fail (p_teacher != NULL && p_student != NULL, FALSE);
+  if (!kdf_check_size (n, c, "agreement", error))
+    return FALSE;
+  if (score && labels == NULL) {
+    g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM, "agreement: scores need the given labels");
+    return FALSE;
+  }
+  if (!agreement_check (p_teacher, p_student, labels, score != NULL, 0, n, c, error))
+    return FALSE;
+  agreement_rows (score, agree, p_teacher, p_student, labels, 0, n, c);
   return TRUE;
+}
+
+/* Per row: each rank computes its block, the rows are gathered. */
+gboolean
+kdf_agreement_sharded (float *score, float *agree, const float *p_teacher,
+                       const float *p_student, const int32_t *labels, int64_t n, int c,
+                       GError **error)
+{
+  if (!kdf_dist_active ())
+    return kdf_agreement (score, agree, p_teacher, p_student, labels, n, c, error);
+  g_return_val_if_fail (p_teacher != NULL && p_student != NULL, FALSE);
+  if (!kdf_check_size (n, c, "agreement", error))
+    return FALSE;
+  if (score && labels == NULL) {
+    g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM, "agreement: scores need the given labels");
+    return FALSE;
+  }
+  int64_t from, to;
+  kdf_dist_shard (n, &from, &to);
+  if (!kdf_dist_agree (agreement_check (p_teacher, p_student, labels, score != NULL, from, to, c,
+                                        error),
+                       "agreement", error))
+    return FALSE;
+  agreement_rows (score, agree, p_teacher, p_student, labels, from, to, c);
+  return (!agree || kdf_dist_allgather_rows (agree, n, (int64_t) c * sizeof *agree, error)) &&
+         (!score || kdf_dist_allgather_rows (score, n, sizeof *score, error));
 }
 
 gboolean

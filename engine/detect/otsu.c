@@ -32,6 +32,8 @@
 
 #include "detect-private.h"
 
+#include <kdflow/dist.h>
+
 #include <math.h>
 #include <string.h>
 
@@ -125,20 +127,12 @@ split_exact (Split *out, const double *c0, const double *c1, const double *c2, i
   out->q = criterion (crit, n1, n2, out->mu1, out->mu2, var1, var2, mu, total);
 }
 
-gboolean
-kdf_otsu_threshold (const float *scores, int64_t n, const KdfOtsuOptions *opt,
-                    KdfOtsuResult *result, uint8_t *mask, int32_t *groups, GError **error)
+static gboolean
+otsu_check_options (const KdfOtsuOptions *opt, GError **error)
 {
-  g_return_val_if_fail (scores != NULL && result != NULL, FALSE);
-  KdfOtsuOptions defaults;
-  if (opt == NULL) {
-    kdf_otsu_options_init (&defaults);
-    opt = &defaults;
-  }
-  const int bins = opt->bins;
-  if (bins < 8 || bins > (1 << 24)) {
+  if (opt->bins < 8 || opt->bins > (1 << 24)) {
     g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM,
-                 "otsu_threshold: expected 8 ≤ bins ≤ 2^24, found %d", bins);
+                 "otsu_threshold: expected 8 ≤ bins ≤ 2^24, found %d", opt->bins);
     return FALSE;
   }
   if (opt->criterion != KDF_OTSU_CRITERION_OTSU && opt->criterion != KDF_OTSU_CRITERION_BLIND) {
@@ -146,52 +140,69 @@ kdf_otsu_threshold (const float *scores, int64_t n, const KdfOtsuOptions *opt,
                  (int) opt->criterion);
     return FALSE;
   }
-  if (!kdf_check_size (n, 1, "otsu_threshold", error) ||
-      !kdf_check_finite_f32 (scores, n, "otsu_threshold: scores", error))
-    return FALSE;
+  return TRUE;
+}
 
-  double lo = 0.0, hi = 1.0;
-  if (opt->normalize) {
-    lo = hi = scores[0];
-    for (int64_t i = 1; i < n; i++) {
-      lo = MIN (lo, (double) scores[i]);
-      hi = MAX (hi, (double) scores[i]);
-    }
-    if (!(hi > lo)) {
-      g_set_error (error, KDF_ERROR, KDF_ERROR_VALUE,
-                   "otsu_threshold: all %" G_GINT64_FORMAT " scores equal %g; no threshold "
-                   "separates them", n, lo);
-      return FALSE;
-    }
-  } else {
-    for (int64_t i = 0; i < n; i++)
+/* The scores FROM..TO (of N) are finite, and in [0,1] without normalize. */
+static gboolean
+otsu_check_scores (const float *scores, int64_t from, int64_t to, const KdfOtsuOptions *opt,
+                   GError **error)
+{
+  if (!kdf_check_finite_f32 (scores + from, to - from, "otsu_threshold: scores", error)) {
+    if (from > 0)
+      g_prefix_error (error, "rows from %" G_GINT64_FORMAT ": ", (gint64) from);
+    return FALSE;
+  }
+  if (!opt->normalize)
+    for (int64_t i = from; i < to; i++)
       if (scores[i] < 0.0f || scores[i] > 1.0f) {
         g_set_error (error, KDF_ERROR, KDF_ERROR_VALUE,
                      "otsu_threshold: expected scores in [0,1] (or normalize = true), found %.9g "
                      "at element %" G_GINT64_FORMAT, (double) scores[i], i);
         return FALSE;
       }
-  }
-  const double range = hi - lo;
+  return TRUE;
+}
 
-  /* a_i·bins is exact in double for f32 a_i without normalisation, so ⌊bins·a⌋ is
-   * the true floor (a float32 product could round up across a bin edge). */
-#define NORM(v) (opt->normalize ? ((double) (v) - lo) / range : (double) (v))
-  /* ten arrays of BINS doubles at most below (a param: up to 10^7) */
-  if (!kdf_memory_check_elements ((guint64) bins, 10 * sizeof (double), "otsu_threshold: histogram bins",
-                                  error))
+static gboolean
+otsu_check_range (double lo, double hi, int64_t n, GError **error)
+{
+  if (!(hi > lo)) {
+    g_set_error (error, KDF_ERROR, KDF_ERROR_VALUE,
+                 "otsu_threshold: all %" G_GINT64_FORMAT " scores equal %g; no threshold "
+                 "separates them", n, lo);
     return FALSE;
-  double *h = g_new0 (double, bins);
-  for (int64_t i = 0; i < n; i++) {
-    double a = NORM (scores[i]);
-    int64_t b = (int64_t) floor (a * bins);
-    if (b > bins - 1)
-      b = bins - 1;
-    if (b < 0)
-      b = 0;
-    h[b] += 1.0;
   }
+  return TRUE;
+}
 
+/* a_i·bins is exact in double for f32 a_i without normalisation, so ⌊bins·a⌋ is
+ * the true floor (a float32 product could round up across a bin edge). */
+static inline double
+otsu_norm (const KdfOtsuOptions *opt, float v, double lo, double range)
+{
+  return opt->normalize ? ((double) v - lo) / range : (double) v;
+}
+
+static inline int64_t
+otsu_bin (double a, int bins)
+{
+  int64_t b = (int64_t) floor (a * bins);
+  if (b > bins - 1)
+    b = bins - 1;
+  if (b < 0)
+    b = 0;
+  return b;
+}
+
+/* The split of the histogram H (BINS counts of N scores) into RESULT (split, θ, μ, q;
+ * the group counts are left for otsu_assign). LO, HI: the normalisation. */
+static gboolean
+otsu_solve (const double *h, int64_t n, const KdfOtsuOptions *opt, double lo, double hi,
+            KdfOtsuResult *result, GError **error)
+{
+  const int bins = opt->bins;
+  const double range = hi - lo;
   double *x = g_new (double, bins), *hx = g_new (double, bins);
   for (int b = 0; b < bins; b++) {
     x[b] = (double) b / bins;
@@ -251,7 +262,6 @@ kdf_otsu_threshold (const float *scores, int64_t n, const KdfOtsuOptions *opt,
   g_free (qs);
   g_free (x);
   g_free (hx);
-  g_free (h);
 
   if (best_s < 0 || best.q == KDF_OTSU_EMPTY) {
     g_set_error (error, KDF_ERROR, KDF_ERROR_VALUE,
@@ -269,19 +279,24 @@ kdf_otsu_threshold (const float *scores, int64_t n, const KdfOtsuOptions *opt,
   result->q = best.q;
   result->score_min = lo;
   result->score_max = hi;
+  return TRUE;
+}
 
-  for (int64_t i = 0; i < n; i++) {
-    double a = NORM (scores[i]);
-    int64_t b = (int64_t) floor (a * bins);
-    if (b > bins - 1)
-      b = bins - 1;
-    gboolean upper = b >= best_s;
+/* Mask, groups and group counts of the scores FROM..TO under RESULT's split. */
+static void
+otsu_assign (const float *scores, int64_t from, int64_t to, const KdfOtsuOptions *opt,
+             KdfOtsuResult *result, uint8_t *mask, int32_t *groups)
+{
+  const double lo = result->score_min, range = result->score_max - result->score_min;
+  for (int64_t i = from; i < to; i++) {
+    double a = otsu_norm (opt, scores[i], lo, range);
+    gboolean upper = otsu_bin (a, opt->bins) >= result->split;
     int g;
-    if (a >= best.mu2)
+    if (a >= result->mean_hi)
       g = 1;
     else if (upper)
       g = 2;
-    else if (a >= best.mu1)
+    else if (a >= result->mean_lo)
       g = 3;
     else
       g = 4;
@@ -291,8 +306,110 @@ kdf_otsu_threshold (const float *scores, int64_t n, const KdfOtsuOptions *opt,
     if (groups)
       groups[i] = g;
   }
-#undef NORM
-  return TRUE;
+}
+
+gboolean
+kdf_otsu_threshold (const float *scores, int64_t n, const KdfOtsuOptions *opt,
+                    KdfOtsuResult *result, uint8_t *mask, int32_t *groups, GError **error)
+{
+  g_return_val_if_fail (scores != NULL && result != NULL, FALSE);
+  KdfOtsuOptions defaults;
+  if (opt == NULL) {
+    kdf_otsu_options_init (&defaults);
+    opt = &defaults;
+  }
+  if (!otsu_check_options (opt, error) || !kdf_check_size (n, 1, "otsu_threshold", error) ||
+      !otsu_check_scores (scores, 0, n, opt, error))
+    return FALSE;
+  const int bins = opt->bins;
+
+  double lo = 0.0, hi = 1.0;
+  if (opt->normalize) {
+    lo = hi = scores[0];
+    for (int64_t i = 1; i < n; i++) {
+      lo = MIN (lo, (double) scores[i]);
+      hi = MAX (hi, (double) scores[i]);
+    }
+    if (!otsu_check_range (lo, hi, n, error))
+      return FALSE;
+  }
+  const double range = hi - lo;
+
+  /* ten arrays of BINS doubles at most below (a param: up to 10^7) */
+  if (!kdf_memory_check_elements ((guint64) bins, 10 * sizeof (double), "otsu_threshold: histogram bins",
+                                  error))
+    return FALSE;
+  double *h = g_new0 (double, bins);
+  for (int64_t i = 0; i < n; i++)
+    h[otsu_bin (otsu_norm (opt, scores[i], lo, range), bins)] += 1.0;
+  gboolean ok = otsu_solve (h, n, opt, lo, hi, result, error);
+  g_free (h);
+  if (ok)
+    otsu_assign (scores, 0, n, opt, result, mask, groups);
+  return ok;
+}
+
+/* Sharded: the histogram is a sum of integer counts, so the reduced histogram is the
+ * one-process histogram exactly, and so is everything otsu_solve computes from it;
+ * the normalisation's min and max reduce exactly too. */
+gboolean
+kdf_otsu_threshold_sharded (const float *scores, int64_t n, const KdfOtsuOptions *opt,
+                            KdfOtsuResult *result, uint8_t *mask, int32_t *groups,
+                            GError **error)
+{
+  if (!kdf_dist_active ())
+    return kdf_otsu_threshold (scores, n, opt, result, mask, groups, error);
+  g_return_val_if_fail (scores != NULL && result != NULL, FALSE);
+  KdfOtsuOptions defaults;
+  if (opt == NULL) {
+    kdf_otsu_options_init (&defaults);
+    opt = &defaults;
+  }
+  if (!otsu_check_options (opt, error) || !kdf_check_size (n, 1, "otsu_threshold", error))
+    return FALSE;
+  int64_t from, to;
+  kdf_dist_shard (n, &from, &to);
+  if (!kdf_dist_agree (otsu_check_scores (scores, from, to, opt, error), "otsu_threshold", error))
+    return FALSE;
+  const int bins = opt->bins;
+
+  double lo = 0.0, hi = 1.0;
+  if (opt->normalize) {
+    double mm[2] = { INFINITY, INFINITY }; /* min, −max */
+    for (int64_t i = from; i < to; i++) {
+      mm[0] = MIN (mm[0], (double) scores[i]);
+      mm[1] = MIN (mm[1], -(double) scores[i]);
+    }
+    if (!kdf_dist_allreduce_f64 (mm, 2, KDF_DIST_MIN, error))
+      return FALSE;
+    lo = mm[0];
+    hi = -mm[1];
+    if (!otsu_check_range (lo, hi, n, error))
+      return FALSE;
+  }
+  const double range = hi - lo;
+  if (!kdf_memory_check_elements ((guint64) bins, 12 * sizeof (double),
+                                  "otsu_threshold: histogram bins", error))
+    return FALSE;
+  int64_t *count = g_new0 (int64_t, bins);
+  for (int64_t i = from; i < to; i++)
+    count[otsu_bin (otsu_norm (opt, scores[i], lo, range), bins)]++;
+  if (!kdf_dist_allreduce_i64 (count, bins, KDF_DIST_SUM, error)) {
+    g_free (count);
+    return FALSE;
+  }
+  double *h = g_new (double, bins);
+  for (int b = 0; b < bins; b++)
+    h[b] = (double) count[b];
+  g_free (count);
+  gboolean ok = otsu_solve (h, n, opt, lo, hi, result, error);
+  g_free (h);
+  if (!ok)
+    return FALSE;
+  otsu_assign (scores, from, to, opt, result, mask, groups);
+  return kdf_dist_allreduce_i64 (result->group_count, 4, KDF_DIST_SUM, error) &&
+         (!mask || kdf_dist_allgather_rows (mask, n, 1, error)) &&
+         (!groups || kdf_dist_allgather_rows (groups, n, sizeof *groups, error));
 }
 
 gboolean

@@ -5,6 +5,8 @@
 
 #include "detect-private.h"
 
+#include <kdflow/dist.h>
+
 #include <math.h>
 #include <string.h>
 
@@ -40,8 +42,10 @@ kept_of (double keep, int64_t m)
   return (int64_t) k;
 }
 
+/* OPT's params; with per_class, the labels FROM..TO too (LABELS_TOO). */
 static gboolean
-check_options (const KdfRankOptions *opt, int64_t n, gboolean need_keep, GError **error)
+check_options_rows (const KdfRankOptions *opt, int64_t from, int64_t to, gboolean need_keep,
+                    gboolean labels_too, GError **error)
 {
   if (need_keep && !(opt->keep >= 0.0 && opt->keep <= 1.0)) {
     g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM,
@@ -57,7 +61,12 @@ check_options (const KdfRankOptions *opt, int64_t n, gboolean need_keep, GError 
                    "loss_ranking: scope per_class needs the given labels and n_classes ≥ 1");
       return FALSE;
     }
-    return kdf_check_labels (opt->labels, n, opt->n_classes, "loss_ranking: labels", error);
+    if (!labels_too || kdf_check_labels (opt->labels + from, to - from, opt->n_classes,
+                                         "loss_ranking: labels", error))
+      return TRUE;
+    if (from > 0)
+      g_prefix_error (error, "rows from %" G_GINT64_FORMAT ": ", (gint64) from);
+    return FALSE;
   case KDF_RANK_SCOPE_BATCH:
     if (opt->batch < 1) {
       g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM,
@@ -70,6 +79,12 @@ check_options (const KdfRankOptions *opt, int64_t n, gboolean need_keep, GError 
                  (int) opt->scope);
     return FALSE;
   }
+}
+
+static gboolean
+check_options (const KdfRankOptions *opt, int64_t n, gboolean need_keep, GError **error)
+{
+  return check_options_rows (opt, 0, n, need_keep, TRUE, error);
 }
 
 /* One global stable sort by loss, then a stable counting sort by group (class or
@@ -207,6 +222,244 @@ kdf_loss_rank_otsu (const float *loss, int64_t n, const KdfOtsuOptions *otsu,
   /* Clean is the lower side of the split, taken from the Otsu mask itself so that
    * no rounding of θ back to loss units can move a sample across it. */
   if (!kdf_loss_rank_threshold (loss, n, res.threshold_raw, opt, NULL, rank, NULL, error)) {
+    g_free (upper);
+    return FALSE;
+  }
+  int64_t kept = 0;
+  for (int64_t i = 0; i < n; i++) {
+    if (clean)
+      clean[i] = upper[i] ? 0 : 1;
+    kept += !upper[i];
+  }
+  if (n_clean)
+    *n_clean = kept;
+  if (result)
+    *result = res;
+  g_free (upper);
+  return TRUE;
+}
+
+/* ---- sharded forms (kdflow/dist.h) ------------------------------------------------
+ * A rank's position in its group by (loss, index) is a count of the rows before it,
+ * and the rows of the other ranks' blocks are either all before it in index (lower
+ * ranks: they count when their loss is ≤ its loss) or all after it (higher ranks:
+ * when < it). Each rank sorts its block by (group, loss, index), the sorted blocks
+ * are gathered (8 bytes a row), and each rank counts, for its own rows, the rows of
+ * every other block by one linear merge per block. Float comparisons order losses as
+ * kdf_argsort_f32 does (−0 = +0, no NaN), so the ranks are the one-process ranks. */
+typedef struct {
+  int32_t group;
+  float loss;
+} RankRec;
+
+static inline int32_t
+group_of (const KdfRankOptions *opt, int64_t i)
+{
+  return opt->scope == KDF_RANK_SCOPE_PER_CLASS ? opt->labels[i]
+         : opt->scope == KDF_RANK_SCOPE_BATCH   ? (int32_t) (i / opt->batch)
+                                                : 0;
+}
+
+/* RANK[FROM..TO) and the global group sizes (*SIZES_OUT, g_free'd by the caller). */
+static gboolean
+rank_groups_sharded (int32_t *rank, int64_t **sizes_out, const float *loss, int64_t n,
+                     int64_t from, int64_t to, const KdfRankOptions *opt, GError **error)
+{
+  const int64_t m = to - from;
+  int64_t n_groups = 1;
+  if (opt->scope == KDF_RANK_SCOPE_PER_CLASS)
+    n_groups = opt->n_classes;
+  else if (opt->scope == KDF_RANK_SCOPE_BATCH)
+    n_groups = (n + opt->batch - 1) / opt->batch;
+  int64_t *size = g_new0 (int64_t, MAX (n_groups, 1));
+  for (int64_t i = from; i < to; i++)
+    size[group_of (opt, i)]++;
+  int64_t *local_size = g_memdup2 (size, (gsize) MAX (n_groups, 1) * sizeof *size);
+  if (opt->scope == KDF_RANK_SCOPE_GLOBAL)
+    size[0] = n;
+  else if (opt->scope == KDF_RANK_SCOPE_BATCH)
+    for (int64_t g = 0; g < n_groups; g++)
+      size[g] = MIN (opt->batch, n - g * opt->batch);
+  else if (!kdf_dist_allreduce_i64 (size, n_groups, KDF_DIST_SUM, error)) {
+    g_free (size);
+    g_free (local_size);
+    return FALSE;
+  }
+
+  /* this block by (group, loss, index): a stable sort by loss, then by group */
+  int32_t *sorted = g_new (int32_t, MAX (m, 1)), *order = g_new (int32_t, MAX (m, 1));
+  kdf_argsort_f32 (sorted, loss + from, m);
+  int64_t *next = g_new0 (int64_t, MAX (n_groups, 1));
+  for (int64_t g = 1; g < n_groups; g++)
+    next[g] = next[g - 1] + local_size[g - 1];
+  for (int64_t t = 0; t < m; t++) {
+    int32_t i = sorted[t];
+    order[next[group_of (opt, from + i)]++] = i;
+  }
+  g_free (next);
+  g_free (sorted);
+  RankRec *all = g_new (RankRec, MAX (n, 1));
+  for (int64_t t = 0; t < m; t++) {
+    all[from + t].group = group_of (opt, from + order[t]);
+    all[from + t].loss = loss[from + order[t]];
+  }
+  gboolean ok = kdf_dist_allgather_rows (all, n, sizeof *all, error);
+  if (ok) {
+    /* the position inside this block's group, then the rows of the other blocks */
+    int64_t *count = g_new (int64_t, MAX (m, 1));
+    for (int64_t t = 0, start = 0; t < m; t++) {
+      if (t > 0 && all[from + t].group != all[from + t - 1].group)
+        start = t;
+      count[t] = t - start;
+    }
+    const int me = kdf_dist_rank ();
+    for (int r = 0; r < kdf_dist_size (); r++) {
+      if (r == me)
+        continue;
+      int64_t lo, hi;
+      kdf_dist_shard_of (n, r, &lo, &hi);
+      int64_t a = lo, b = lo; /* first of the group; first after the counted rows */
+      for (int64_t t = 0; t < m; t++) {
+        const RankRec *x = all + from + t;
+        while (a < hi && all[a].group < x->group)
+          a++;
+        if (b < a)
+          b = a;
+        if (r < me)
+          while (b < hi && all[b].group == x->group && all[b].loss <= x->loss)
+            b++;
+        else
+          while (b < hi && all[b].group == x->group && all[b].loss < x->loss)
+            b++;
+        count[t] += b - a;
+      }
+    }
+    for (int64_t t = 0; t < m; t++)
+      rank[from + order[t]] = (int32_t) count[t];
+    g_free (count);
+  }
+  g_free (all);
+  g_free (order);
+  g_free (local_size);
+  if (!ok) {
+    g_free (size);
+    return FALSE;
+  }
+  *sizes_out = size;
+  return TRUE;
+}
+
+gboolean
+kdf_loss_rank_sharded (const float *loss, int64_t n, const KdfRankOptions *opt, uint8_t *clean,
+                       int32_t *rank, int64_t *n_clean, GError **error)
+{
+  if (!kdf_dist_active ())
+    return kdf_loss_rank (loss, n, opt, clean, rank, n_clean, error);
+  g_return_val_if_fail (loss != NULL && opt != NULL, FALSE);
+  if (!kdf_check_size (n, 1, "loss_ranking", error) ||
+      !check_options_rows (opt, 0, n, TRUE, FALSE, error))
+    return FALSE;
+  int64_t from, to;
+  kdf_dist_shard (n, &from, &to);
+  if (!kdf_dist_agree (check_options_rows (opt, from, to, TRUE, TRUE, error) &&
+                         kdf_check_finite_f32 (loss + from, to - from, "loss_ranking: losses",
+                                               error),
+                       "loss_ranking", error))
+    return FALSE;
+  int32_t *r = rank ? rank : g_new (int32_t, MAX (n, 1));
+  int64_t *size;
+  if (!rank_groups_sharded (r, &size, loss, n, from, to, opt, error)) {
+    if (r != rank)
+      g_free (r);
+    return FALSE;
+  }
+  int64_t kept = 0;
+  for (int64_t i = from; i < to; i++) {
+    gboolean c = r[i] < kept_of (opt->keep, size[group_of (opt, i)]);
+    if (clean)
+      clean[i] = c ? 1 : 0;
+    kept += c;
+  }
+  g_free (size);
+  gboolean ok = kdf_dist_allreduce_i64 (&kept, 1, KDF_DIST_SUM, error) &&
+                (!clean || kdf_dist_allgather_rows (clean, n, 1, error)) &&
+                (!rank || kdf_dist_allgather_rows (rank, n, sizeof *rank, error));
+  if (r != rank)
+    g_free (r);
+  if (ok && n_clean)
+    *n_clean = kept;
+  return ok;
+}
+
+gboolean
+kdf_loss_rank_threshold_sharded (const float *loss, int64_t n, double threshold,
+                                 const KdfRankOptions *opt, uint8_t *clean, int32_t *rank,
+                                 int64_t *n_clean, GError **error)
+{
+  if (!kdf_dist_active ())
+    return kdf_loss_rank_threshold (loss, n, threshold, opt, clean, rank, n_clean, error);
+  g_return_val_if_fail (loss != NULL, FALSE);
+  KdfRankOptions defaults;
+  if (opt == NULL) {
+    kdf_rank_options_init (&defaults);
+    opt = &defaults;
+  }
+  if (!kdf_check_size (n, 1, "loss_ranking", error) ||
+      !check_options_rows (opt, 0, n, FALSE, FALSE, error))
+    return FALSE;
+  int64_t from, to;
+  kdf_dist_shard (n, &from, &to);
+  if (!kdf_dist_agree (check_options_rows (opt, from, to, FALSE, TRUE, error) &&
+                         kdf_check_finite_f32 (loss + from, to - from, "loss_ranking: losses",
+                                               error),
+                       "loss_ranking", error))
+    return FALSE;
+  if (isnan (threshold)) {
+    g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM, "loss_ranking: the threshold is NaN");
+    return FALSE;
+  }
+  if (rank) {
+    int64_t *size;
+    if (!rank_groups_sharded (rank, &size, loss, n, from, to, opt, error))
+      return FALSE;
+    g_free (size);
+  }
+  int64_t kept = 0;
+  for (int64_t i = from; i < to; i++) {
+    gboolean c = (double) loss[i] < threshold;
+    if (clean)
+      clean[i] = c ? 1 : 0;
+    kept += c;
+  }
+  if (!kdf_dist_allreduce_i64 (&kept, 1, KDF_DIST_SUM, error) ||
+      (clean && !kdf_dist_allgather_rows (clean, n, 1, error)) ||
+      (rank && !kdf_dist_allgather_rows (rank, n, sizeof *rank, error)))
+    return FALSE;
+  if (n_clean)
+    *n_clean = kept;
+  return TRUE;
+}
+
+gboolean
+kdf_loss_rank_otsu_sharded (const float *loss, int64_t n, const KdfOtsuOptions *otsu,
+                            const KdfRankOptions *opt, uint8_t *clean, int32_t *rank,
+                            int64_t *n_clean, KdfOtsuResult *result, GError **error)
+{
+  if (!kdf_dist_active ())
+    return kdf_loss_rank_otsu (loss, n, otsu, opt, clean, rank, n_clean, result, error);
+  KdfOtsuOptions o;
+  if (otsu)
+    o = *otsu;
+  else {
+    kdf_otsu_options_init (&o);
+    o.normalize = TRUE;
+  }
+  KdfOtsuResult res;
+  uint8_t *upper = g_new (uint8_t, MAX (n, 1));
+  /* the mask comes back whole on every rank */
+  if (!kdf_otsu_threshold_sharded (loss, n, &o, &res, upper, NULL, error) ||
+      !kdf_loss_rank_threshold_sharded (loss, n, res.threshold_raw, opt, NULL, rank, NULL,
+                                        error)) {
     g_free (upper);
     return FALSE;
   }

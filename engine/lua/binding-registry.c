@@ -1,6 +1,7 @@
 /* The `kdflow` Lua module: the registry of node kinds (kdf.nodes, kdf.describe,
  * kdf.load_plugin; kdf.describe reads the class declarations, hence kdflow-plugin.h)
- * and helpers for scripts: kdf.run_dir, kdf.clock, kdf.write_file and kdf.drawing. */
+ * and helpers for scripts: kdf.run_dir, kdf.clock, kdf.write_file, kdf.drawing,
+ * kdf.rank and kdf.ranks. */
 #include <glib/gstdio.h>
 
 #include <kdflow/kdflow-plugin.h>
@@ -200,12 +201,29 @@ l_clock (lua_State *L)
   return 1;
 }
 
+/* kdf.rank(), kdf.ranks() → this process's rank and the number of ranks of a
+ * data-parallel run (0 and 1 outside mpirun) */
+static int
+l_rank (lua_State *L)
+{
+  lua_pushinteger (L, kdf_dist_rank ());
+  return 1;
+}
+
+static int
+l_ranks (lua_State *L)
+{
+  lua_pushinteger (L, kdf_dist_size ());
+  return 1;
+}
+
 void
 kdf_lua_open_registry (lua_State *L)
 {
   static const luaL_Reg funcs[] = { { "nodes", l_nodes },         { "describe", l_describe },
                                     { "load_plugin", l_load_plugin }, { "run_dir", l_run_dir },
                                     { "clock", l_clock },         { "write_file", l_write_file },
-                                    { "drawing", l_drawing },     { NULL, NULL } };
+                                    { "drawing", l_drawing },     { "rank", l_rank },
+                                    { "ranks", l_ranks },         { NULL, NULL } };
   luaL_setfuncs (L, funcs, 0);
 }

@@ -502,6 +502,52 @@ KDF_API gboolean kdf_label_propagation (int32_t *labels, float *soft, float *con
  * same allocations, so that the memory at a size too large to test can be checked. */
 KDF_API gsize kdf_lp_workspace_bytes (int64_t n, int64_t d, int c, const KdfLpOptions *opt);
 
+/* ==== sharded forms: detection across MPI ranks (kdflow/dist.h) ============ */
+
+/* The same arguments and results as the plain kernels above, for `mpirun -np P`: each
+ * rank reads only the rows of its block kdf_dist_shard(N) of every per-row input (the
+ * arrays still hold N rows; the others are never read), the statistics that need every
+ * row are reduced across the ranks, and every rank's outputs (all N rows, the
+ * thresholds, counts and result structs) equal what the plain kernel computes in one
+ * process — bit for bit, ties included (docs/design.md, "Distributed detection", says
+ * how). Every rank must call them in the same order with the same N and options. Bad
+ * input in any rank's block fails the call on every rank (the rank that found it has the
+ * message; see kdf_dist_agree). With one rank they are the plain kernels. */
+KDF_API gboolean kdf_otsu_threshold_sharded (const float *scores, int64_t n,
+                                             const KdfOtsuOptions *opt, KdfOtsuResult *result,
+                                             uint8_t *mask, int32_t *groups, GError **error);
+KDF_API gboolean kdf_loss_rank_sharded (const float *loss, int64_t n, const KdfRankOptions *opt,
+                                        uint8_t *clean, int32_t *rank, int64_t *n_clean,
+                                        GError **error);
+KDF_API gboolean kdf_loss_rank_threshold_sharded (const float *loss, int64_t n, double threshold,
+                                                  const KdfRankOptions *opt, uint8_t *clean,
+                                                  int32_t *rank, int64_t *n_clean,
+                                                  GError **error);
+KDF_API gboolean kdf_loss_rank_otsu_sharded (const float *loss, int64_t n,
+                                             const KdfOtsuOptions *otsu, const KdfRankOptions *opt,
+                                             uint8_t *clean, int32_t *rank, int64_t *n_clean,
+                                             KdfOtsuResult *result, GError **error);
+KDF_API gboolean kdf_confident_learning_sharded_f64 (uint8_t *issues, const double *probs,
+                                                     const int32_t *labels, int64_t n, int c,
+                                                     const KdfClOptions *opt,
+                                                     KdfClResult *result, GError **error);
+KDF_API gboolean kdf_confident_learning_sharded_f32 (uint8_t *issues, const float *probs,
+                                                     const int32_t *labels, int64_t n, int c,
+                                                     const KdfClOptions *opt,
+                                                     KdfClResult *result, GError **error);
+/* ISSUES must be whole on every rank (as the sharded confident learning leaves it). */
+KDF_API gboolean kdf_cl_order_issues_sharded_f64 (int64_t *order, int64_t *n_order,
+                                                  const uint8_t *issues, const double *probs,
+                                                  const int32_t *labels, int64_t n, int c,
+                                                  KdfClRank rank_by, GError **error);
+KDF_API gboolean kdf_cl_order_issues_sharded_f32 (int64_t *order, int64_t *n_order,
+                                                  const uint8_t *issues, const float *probs,
+                                                  const int32_t *labels, int64_t n, int c,
+                                                  KdfClRank rank_by, GError **error);
+KDF_API gboolean kdf_agreement_sharded (float *score, float *agree, const float *p_teacher,
+                                        const float *p_student, const int32_t *labels,
+                                        int64_t n, int c, GError **error);
+
 /* ==== human-confirmed label errors (label-errors mturk files) ============== */
 
 typedef struct {

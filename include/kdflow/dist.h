@@ -66,6 +66,20 @@ KDF_API gboolean kdf_dist_allreduce_u8 (uint8_t *buf, int64_t n, KdfDistOp op, G
  * kdf_dist_shard(N). Afterwards every rank holds all N rows. */
 KDF_API gboolean kdf_dist_allgather_rows (void *buf, int64_t n, int64_t row_bytes, GError **error);
 
+/* Every rank's SEND_BYTES bytes at SEND, concatenated in rank order, on every rank: a
+ * new buffer (g_free) of *TOTAL bytes; OFFSETS (nullable, size + 1 entries) receives
+ * where each rank's part starts (OFFSETS[size] = *TOTAL). With one rank: a copy of
+ * SEND. NULL with an error when MPI fails or a part is beyond MPI's int counts. For
+ * data of a length only its rank knows (e.g. the candidate rows of a selection). */
+KDF_API void *kdf_dist_allgatherv (const void *send, int64_t send_bytes, int64_t *total,
+                                   int64_t *offsets, GError **error);
+
+/* Agreement on a check that each rank made on its own rows: TRUE when OK is TRUE on
+ * every rank. Otherwise FALSE on every rank: a rank whose OK is FALSE keeps its ERROR
+ * (it must be set), the others get "WHAT: rank R stopped on bad input (its message
+ * says why)", R the lowest failing rank. With one rank: OK. */
+KDF_API gboolean kdf_dist_agree (gboolean ok, const char *what, GError **error);
+
 /* Rank 0's BYTES bytes of BUF to every rank. */
 KDF_API gboolean kdf_dist_bcast (void *buf, int64_t bytes, GError **error);
 

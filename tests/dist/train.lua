@@ -54,3 +54,5 @@ put("selected", st.selected:value())
 put("pair_logits", pair.logits:value())
 put("pair_logits2", pair.logits2:value())
 kdf.write_file(kdf.run_dir() .. "/values.txt", table.concat(lines, "\n") .. "\n")
+-- which rank wrote the run directory, of how many
+kdf.write_file(kdf.run_dir() .. "/ranks.txt", ("rank %d of %d\n"):format(kdf.rank(), kdf.ranks()))

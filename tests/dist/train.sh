@@ -26,8 +26,12 @@ LSAN_OPTIONS=$lsan_ranks "$@" -np "$np" "$kdflow" run "$script" --threads 1 --qu
   2>"$tmp/many.err" || { cat "$tmp/many.err"; echo "not ok - mpirun -np $np failed"; exit 1; }
 
 echo "1..4"
-grep -q "\"ranks\" : $np" "$tmp/many/summary.json" && echo "ok 1 - summary.json says $np ranks" ||
-  { echo "not ok 1 - summary.json does not say $np ranks"; cat "$tmp/many/summary.json"; exit 1; }
+if grep -q "\"ranks\" : $np" "$tmp/many/summary.json" &&
+   [ "$(cat "$tmp/many/ranks.txt")" = "rank 0 of $np" ] && [ "$(cat "$tmp/one/ranks.txt")" = "rank 0 of 1" ]; then
+  echo "ok 1 - summary.json says $np ranks, rank 0 of $np wrote the run directory"
+else
+  echo "not ok 1 - ranks: $(cat "$tmp/many/ranks.txt" "$tmp/one/ranks.txt")"; cat "$tmp/many/summary.json"; exit 1
+fi
 n1=$(wc -l <"$tmp/one/values.txt")
 n2=$(wc -l <"$tmp/many/values.txt")
 if [ "$n1" -gt 10000 ] && [ "$n1" -eq "$n2" ]; then

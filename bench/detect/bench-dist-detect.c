@@ -1,0 +1,205 @@
+/* bench/detect/bench-dist-detect: the sharded detection kernels (kdflow/detect.h,
+ * "sharded forms") on the synthetic probabilities of bench-detect (60 000 × 10 and
+ * 1 000 000 × 10, 20 % flipped labels). Run it alone (one rank: the sharded kernels
+ * are the plain ones) and under `mpirun -np 2`; every rank checks that its flags equal
+ * the one-process kernel's, rank 0 prints the best wall time of each kernel over the
+ * runs (all ranks start together: a barrier before each run, the slowest rank's time).
+ *   build/bench/detect/bench-dist-detect
+ *   mpirun --allow-run-as-root --oversubscribe -np 2 build/bench/detect/bench-dist-detect */
+#include <kdflow/detect.h>
+#include <kdflow/dist.h>
+#include <kdflow/kdflow-plugin.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+  int64_t n;
+  int c;
+  float *p;
+  double *p64;
+  int32_t *y;
+  uint8_t *flipped;
+  float *self;  /* p[i, ỹ_i] */
+  float *loss;  /* −log p[i, ỹ_i] */
+} Data;
+
+static void
+make_data (Data *d, int64_t n, int c, guint32 seed)
+{
+  d->n = n;
+  d->c = c;
+  d->p = g_new (float, n * c);
+  d->p64 = g_new (double, n * c);
+  d->y = g_new (int32_t, n);
+  d->flipped = g_new (uint8_t, n);
+  d->self = g_new (float, n);
+  d->loss = g_new (float, n);
+  GRand *rng = g_rand_new_with_seed (seed);
+  double z[64];
+  for (int64_t i = 0; i < n; i++) {
+    int truth = g_rand_int_range (rng, 0, c);
+    double m = -INFINITY, s = 0;
+    for (int j = 0; j < c; j += 2) {
+      double u1 = 1.0 - g_rand_double (rng), u2 = g_rand_double (rng);
+      double r = sqrt (-2.0 * log (u1));
+      z[j] = r * cos (2 * G_PI * u2);
+      if (j + 1 < c)
+        z[j + 1] = r * sin (2 * G_PI * u2);
+    }
+    z[truth] += 2.5;
+    for (int j = 0; j < c; j++)
+      m = MAX (m, z[j]);
+    for (int j = 0; j < c; j++)
+      s += exp (z[j] - m);
+    for (int j = 0; j < c; j++) {
+      d->p64[i * c + j] = exp (z[j] - m) / s;
+      d->p[i * c + j] = (float) d->p64[i * c + j];
+    }
+    d->flipped[i] = g_rand_double (rng) < 0.2;
+    d->y[i] = d->flipped[i] ? (truth + g_rand_int_range (rng, 1, c)) % c : truth;
+    d->self[i] = d->p[i * c + d->y[i]];
+    d->loss[i] = (float) -log (d->p64[i * c + d->y[i]]);
+  }
+  g_rand_free (rng);
+}
+
+static void
+free_data (Data *d)
+{
+  g_free (d->p);
+  g_free (d->p64);
+  g_free (d->y);
+  g_free (d->flipped);
+  g_free (d->self);
+  g_free (d->loss);
+}
+
+typedef enum { OTSU, RANK_GLOBAL, RANK_CLASS, CL_F32, AGREEMENT, N_KERNELS } Kernel;
+static const char *const names[N_KERNELS] = {
+  "otsu (blind, 1000 bins, normalize)", "loss_ranking (global, keep 0.8)",
+  "loss_ranking (per class, keep 0.8)", "confident_learning (f32)", "agreement",
+};
+
+/* One run of kernel K, sharded (SHARDED) or the plain kernel; the flags into FLAGS. */
+static void
+run_kernel (Kernel k, gboolean sharded, const Data *d, uint8_t *flags, float *scratch)
+{
+  GError *error = NULL;
+  gboolean ok = FALSE;
+  switch (k) {
+  case OTSU: {
+    KdfOtsuOptions o;
+    kdf_otsu_options_init (&o);
+    o.criterion = KDF_OTSU_CRITERION_BLIND;
+    o.normalize = TRUE;
+    KdfOtsuResult r;
+    ok = (sharded ? kdf_otsu_threshold_sharded : kdf_otsu_threshold) (d->loss, d->n, &o, &r, flags,
+                                                                      NULL, &error);
+    break;
+  }
+  case RANK_GLOBAL:
+  case RANK_CLASS: {
+    KdfRankOptions o;
+    kdf_rank_options_init (&o);
+    o.keep = 0.8;
+    if (k == RANK_CLASS) {
+      o.scope = KDF_RANK_SCOPE_PER_CLASS;
+      o.labels = d->y;
+      o.n_classes = d->c;
+    }
+    ok = (sharded ? kdf_loss_rank_sharded : kdf_loss_rank) (d->loss, d->n, &o, flags, NULL, NULL,
+                                                            &error);
+    break;
+  }
+  case CL_F32:
+    ok = (sharded ? kdf_confident_learning_sharded_f32 : kdf_confident_learning_f32) (
+      flags, d->p, d->y, d->n, d->c, NULL, NULL, &error);
+    break;
+  case AGREEMENT:
+    ok = (sharded ? kdf_agreement_sharded : kdf_agreement) (scratch, NULL, d->p, d->p, d->y, d->n,
+                                                            d->c, &error);
+    for (int64_t i = 0; i < d->n; i++)
+      flags[i] = scratch[i] < 0.5f;
+    break;
+  default:
+    break;
+  }
+  if (!ok) {
+    fprintf (stderr, "bench-dist-detect: %s: %s\n", names[k], error ? error->message : "failed");
+    kdf_dist_abort (1);
+    exit (1);
+  }
+}
+
+int
+main (int argc, char **argv)
+{
+  GError *error = NULL;
+  if (!kdf_dist_init (&argc, &argv, &error)) {
+    fprintf (stderr, "bench-dist-detect: %s\n", error->message);
+    return 1;
+  }
+  const gboolean root = kdf_dist_rank () == 0;
+  if (root)
+    printf ("ranks: %d (%s)\n\n| kernel | rows | best of | time | flags = one process |\n"
+            "|---|---:|---:|---:|---|\n", kdf_dist_size (), kdf_dist_library ());
+  /* what one collective costs here (a detection call makes 5–9) */
+  {
+    double best = INFINITY;
+    for (int rep = 0; rep < 200; rep++) {
+      int64_t x = rep;
+      gint64 t0 = g_get_monotonic_time ();
+      kdf_dist_allreduce_i64 (&x, 1, KDF_DIST_SUM, NULL);
+      double t = (double) (g_get_monotonic_time () - t0) / 1e6;
+      kdf_dist_allreduce_f64 (&t, 1, KDF_DIST_MAX, NULL);
+      best = MIN (best, t);
+    }
+    kdf_dist_barrier (NULL);
+    gint64 t0 = g_get_monotonic_time ();
+    for (int rep = 0; rep < 200; rep++) {
+      int64_t x = rep;
+      kdf_dist_allreduce_i64 (&x, 1, KDF_DIST_SUM, NULL);
+    }
+    double mean = (double) (g_get_monotonic_time () - t0) / 1e6 / 200;
+    if (root)
+      printf ("| one 8-byte allreduce | | 200 | best %.3f ms, mean %.3f ms | |\n", best * 1e3,
+              mean * 1e3);
+  }
+  const int64_t sizes[2] = { 60000, 1000000 };
+  for (int s = 0; s < 2; s++) {
+    Data d;
+    make_data (&d, sizes[s], 10, 42);
+    uint8_t *ref = g_new (uint8_t, d.n), *got = g_new (uint8_t, d.n);
+    float *scratch = g_new (float, d.n);
+    const int reps = s == 0 ? 9 : 3;
+    for (int k = 0; k < N_KERNELS; k++) {
+      run_kernel (k, FALSE, &d, ref, scratch);
+      double best = INFINITY;
+      for (int rep = 0; rep < reps; rep++) {
+        kdf_dist_barrier (NULL);
+        gint64 t0 = g_get_monotonic_time ();
+        run_kernel (k, TRUE, &d, got, scratch);
+        double t = (double) (g_get_monotonic_time () - t0) / 1e6;
+        kdf_dist_allreduce_f64 (&t, 1, KDF_DIST_MAX, NULL);
+        best = MIN (best, t);
+      }
+      int64_t same = memcmp (ref, got, (size_t) d.n) == 0;
+      kdf_dist_allreduce_i64 (&same, 1, KDF_DIST_MIN, NULL);
+      if (root)
+        printf ("| %s | %" G_GINT64_FORMAT " | %d | %.1f ms | %s |\n", names[k], d.n, reps,
+                best * 1e3, same ? "yes" : "NO");
+      if (!same) {
+        kdf_dist_abort (1);
+        return 1;
+      }
+    }
+    g_free (ref);
+    g_free (got);
+    g_free (scratch);
+    free_data (&d);
+  }
+  kdf_dist_finalize ();
+  return 0;
+}
