@@ -10,13 +10,9 @@ script=$2
 shift 2
 tmp=$(mktemp -d)
 export TMPDIR="$tmp" # the ranks' private directories (a killed rank leaves its own)
-# Under LeakSanitizer (the sanitizer build) the ranks' leak check is off: Open MPI
-# unloads its components (dlclose) before exit, so what they keep shows as leaks from
-# unknown modules that no suppression can name. The one-process runs keep the check.
-lsan_ranks="${LSAN_OPTIONS:+$LSAN_OPTIONS:}detect_leaks=0"
 trap 'cat "$tmp/err" >&2 2>/dev/null; rm -rf "$tmp"' EXIT
 echo "1..4"
-LSAN_OPTIONS=$lsan_ranks "$@" -np 2 "$kdflow" run "$script" --threads 1 --quiet --out "$tmp/run" >"$tmp/out" 2>"$tmp/err" &
+"$@" -np 2 "$kdflow" run "$script" --threads 1 --quiet --out "$tmp/run" >"$tmp/out" 2>"$tmp/err" &
 job=$!
 # wait for both ranks to be training (the checkpoint of a first tick), then kill rank 1
 victim=""

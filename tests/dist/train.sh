@@ -13,16 +13,12 @@ np=$3
 shift 3
 tmp=$(mktemp -d)
 export TMPDIR="$tmp" # the ranks' private directories (a killed rank leaves its own)
-# Under LeakSanitizer (the sanitizer build) the ranks' leak check is off: Open MPI
-# unloads its components (dlclose) before exit, so what they keep shows as leaks from
-# unknown modules that no suppression can name. The one-process runs keep the check.
-lsan_ranks="${LSAN_OPTIONS:+$LSAN_OPTIONS:}detect_leaks=0"
 trap 'rm -rf "$tmp"' EXIT
 tol=1e-4
 
 "$kdflow" run "$script" --threads 1 --quiet --out "$tmp/one" >/dev/null 2>"$tmp/one.err" ||
   { cat "$tmp/one.err"; echo "not ok - one process failed"; exit 1; }
-LSAN_OPTIONS=$lsan_ranks "$@" -np "$np" "$kdflow" run "$script" --threads 1 --quiet --out "$tmp/many" >"$tmp/many.out" \
+"$@" -np "$np" "$kdflow" run "$script" --threads 1 --quiet --out "$tmp/many" >"$tmp/many.out" \
   2>"$tmp/many.err" || { cat "$tmp/many.err"; echo "not ok - mpirun -np $np failed"; exit 1; }
 
 echo "1..4"
