@@ -308,6 +308,59 @@ out:
   return out;
 }
 
+/* A gzip payload of NBYTES as the header claims, read into a buffer that grows with
+ * what the stream delivers (doubling, from 1 MB): the claim is only checked against
+ * the data at the end of the stream, so a few bytes of gzip claiming gigabytes fail as
+ * truncated without allocating (and zeroing) them first. NULL with an error. */
+static guint8 *
+read_gz_payload (GInputStream *in, guint64 nbytes, const char *path, const char *what,
+                 GError **error)
+{
+  gsize cap = (gsize) MIN (nbytes, (guint64) 1 << 20), got = 0;
+  guint8 *buf = g_try_malloc (MAX (cap, (gsize) 1));
+  if (buf == NULL) {
+    g_set_error (error, KDF_ERROR, KDF_ERROR_IO, "%s: cannot allocate %" G_GSIZE_FORMAT " bytes",
+                 path, cap);
+    return NULL;
+  }
+  while (got < nbytes) {
+    if (got == cap) {
+      cap = (gsize) MIN (nbytes, (guint64) cap * 2);
+      guint8 *more = g_try_realloc (buf, cap);
+      if (more == NULL) {
+        g_set_error (error, KDF_ERROR, KDF_ERROR_IO,
+                     "%s: cannot allocate %" G_GSIZE_FORMAT " bytes", path, cap);
+        g_free (buf);
+        return NULL;
+      }
+      buf = more;
+    }
+    /* in 1 MB steps: a node's cancellation (Ctrl-C) stops a long decompression */
+    gsize step = MIN (cap - got, (gsize) 1 << 20), n = 0;
+    GError *local = NULL;
+    if (!kdf_cancel_check (path, error)) {
+      g_free (buf);
+      return NULL;
+    }
+    if (!g_input_stream_read_all (in, buf + got, step, &n, NULL, &local)) {
+      kdf_data_propagate_io (error, local, path, "corrupt or truncated gzip data");
+      g_free (buf);
+      return NULL;
+    }
+    got += n;
+    if (n < step)
+      break;
+  }
+  if (got < nbytes) {
+    g_set_error (error, KDF_ERROR, KDF_ERROR_IO,
+                 "%s: truncated: expected %" G_GUINT64_FORMAT " bytes of %s, the file has only %"
+                 G_GSIZE_FORMAT " (after decompression)", path, nbytes, what, got);
+    g_free (buf);
+    return NULL;
+  }
+  return buf;
+}
+
 KdfTensor *
 kdf_idx_read (const char *path, GError **error)
 {
@@ -321,11 +374,21 @@ kdf_idx_read (const char *path, GError **error)
   if (!idx_open (path, &f, error))
     goto out;
   const guint64 nbytes = f.numel * f.esize;
-  if (!(t = new_tensor (&f, f.shape, path, error)))
-    goto out;
   what = payload_what (&f);
-
-  if (f.type == 0x08 || f.esize == 4) {
+  if (f.gz) {
+    /* the whole payload first (it may be shorter than the header says), then the tensor */
+    bwhat = g_strdup_printf ("%s: the %s", path, what);
+    if (!kdf_memory_check (nbytes, bwhat, error))
+      goto out;
+    if (!(buf = read_gz_payload (f.in, nbytes, path, what, error)))
+      goto out;
+    if (!(t = new_tensor (&f, f.shape, path, error)))
+      goto out;
+    convert (f.type, buf, f.numel, t->data);
+    g_clear_pointer (&buf, g_free); /* before check_end: not both at the end of a large read */
+  } else if (!(t = new_tensor (&f, f.shape, path, error))) {
+    goto out;
+  } else if (f.type == 0x08 || f.esize == 4) {
     /* Same width as the tensor's elements: read in place, fix byte order after. */
     if (!read_exact (f.in, t->data, nbytes, f.gz, path, what, error))
       goto out;
