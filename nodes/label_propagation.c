@@ -171,6 +171,7 @@ run (KdfNodeCtx *ctx, gpointer state, GError **error)
   opt.knn.tile = p->tile;
   opt.knn.threads = kdf_ctx_threads (ctx);
   opt.knn.cancellable = kdf_ctx_cancellable (ctx);
+  opt.knn.shard = kdf_dist_active (); /* under mpirun: a share of the tiles per rank */
   opt.knn.progress = progress;
   opt.knn.progress_data = ctx;
 

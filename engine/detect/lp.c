@@ -10,6 +10,8 @@
 
 #include "detect-private.h"
 
+#include <kdflow/dist.h>
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -270,6 +272,7 @@ typedef struct {
   const KdfKnnOptions *opt;
   Barrier bar;
   gboolean stop;
+  int rank, ranks; /* sharded: this rank computes the tile pairs p with p % ranks == rank */
 } Knn;
 
 static void
@@ -279,10 +282,13 @@ knn_worker (gpointer data, int w, int nw)
   const int64_t n = t->n, tile = t->tile, blocks = (n + tile - 1) / tile;
   const double pairs = (double) blocks * (double) (blocks + 1) / 2.0;
   double done = 0.0;
+  int64_t pair = -1;
   for (int64_t bi = 0; bi < blocks; bi++) {
     const int64_t i0 = bi * tile, ti = MIN (tile, n - i0);
     for (int64_t bj = bi; bj < blocks; bj++) {
       const int64_t j0 = bj * tile, tj = MIN (tile, n - j0);
+      if (++pair % t->ranks != t->rank)
+        continue; /* another rank's tile */
       if (w == 0 && t->opt->cancellable && g_cancellable_is_cancelled (t->opt->cancellable))
         t->stop = TRUE;
       barrier_wait (&t->bar); /* S is free again; everyone sees stop */
@@ -301,7 +307,7 @@ knn_worker (gpointer data, int w, int nw)
       }
       done += 1.0;
       if (w == 0 && t->opt->progress)
-        t->opt->progress (done / pairs, t->opt->progress_data);
+        t->opt->progress (done * t->ranks / pairs, t->opt->progress_data);
     }
   }
 }
@@ -322,6 +328,49 @@ sort_row (float *s, int32_t *idx, int k)
     s[b] = sv;
     idx[b] = iv;
   }
+}
+
+/* Sharded k-NN: every rank holds, for every row, the best (up to) k of the candidates
+ * in its tiles. The lists of all ranks are gathered and each row keeps the best k of
+ * their union — as the order is total and every pair (i, j) lies in exactly one tile,
+ * the lists one process makes. */
+static gboolean
+knn_merge_ranks (Heaps *h, int64_t n, int k, int ranks, GError **error)
+{
+  /* one block per rank: n·k similarities, n·k indexes, n counts */
+  const int64_t block = n * k * (int64_t) (sizeof (float) + sizeof (int32_t)) +
+                        n * (int64_t) sizeof (int32_t);
+  guint8 *all = g_try_malloc ((gsize) (block * ranks));
+  if (!all) {
+    g_set_error (error, KDF_ERROR, KDF_ERROR_FAILED,
+                 "k-NN: cannot allocate %" G_GINT64_FORMAT " bytes to merge the ranks' lists",
+                 (gint64) (block * ranks));
+    return FALSE;
+  }
+  guint8 *mine = all + block * kdf_dist_rank ();
+  memcpy (mine, h->sim, (size_t) (n * k) * sizeof (float));
+  memcpy (mine + n * k * sizeof (float), h->index, (size_t) (n * k) * sizeof (int32_t));
+  memcpy (mine + n * k * (sizeof (float) + sizeof (int32_t)), h->count,
+          (size_t) n * sizeof (int32_t));
+  if (!kdf_dist_allgather_rows (all, ranks, block, error)) {
+    g_free (all);
+    return FALSE;
+  }
+  for (int64_t i = 0; i < n; i++) {
+    h->count[i] = 0;
+    h->thr[i] = -INFINITY;
+  }
+  for (int r = 0; r < ranks; r++) {
+    const guint8 *b = all + block * r;
+    const float *rs = (const float *) b;
+    const int32_t *ri = (const int32_t *) (b + n * k * sizeof (float));
+    const int32_t *rc = (const int32_t *) (b + n * k * (sizeof (float) + sizeof (int32_t)));
+    for (int64_t i = 0; i < n; i++)
+      for (int32_t m = 0; m < MIN (rc[i], k); m++)
+        heap_push (h, i, rs[i * k + m], ri[i * k + m]);
+  }
+  g_free (all);
+  return TRUE;
 }
 
 static gboolean
@@ -373,7 +422,12 @@ knn_run (int32_t *index, float *sim, const float *x, int64_t n, int64_t d, int64
   }
 
   /* a worker per 16 rows of a tile at least: tiny problems stay on one thread */
-  Knn t = { .h = &h, .x = x, .n = n, .d = d, .ldx = ldx, .tile = tile, .s = s, .opt = opt };
+  Knn t = { .h = &h, .x = x, .n = n, .d = d, .ldx = ldx, .tile = tile, .s = s, .opt = opt,
+            .rank = 0, .ranks = 1 };
+  if (opt->shard && kdf_dist_active ()) {
+    t.rank = kdf_dist_rank ();
+    t.ranks = kdf_dist_size ();
+  }
   const int nw = (int) MIN ((int64_t) threads, MAX (tile / 16, 1));
   g_mutex_init (&t.bar.m);
   g_cond_init (&t.bar.c);
@@ -386,6 +440,8 @@ knn_run (int32_t *index, float *sim, const float *x, int64_t n, int64_t d, int64
     g_set_error (error, KDF_ERROR, KDF_ERROR_CANCELLED, "k-NN cancelled");
     ok = FALSE;
   }
+  if (ok && t.ranks > 1)
+    ok = knn_merge_ranks (&h, n, k, t.ranks, error);
   if (ok)
     for (int64_t i = 0; i < n && ok; i++) {
       if (h.count[i] < k) {

@@ -374,7 +374,12 @@ typedef struct {
   /* called between tiles with the fraction done (nullable) */
   void (*progress) (double fraction, gpointer data);
   gpointer progress_data;
-  gpointer reserved[4];
+  /* under mpirun (kdflow/dist.h): each rank computes a share of the tiles and the
+   * ranks' lists are merged — the same lists as one process; every rank must call
+   * (label_propagation sets it when there are ranks). FALSE: the whole search here */
+  gboolean shard;
+  int reserved_int;
+  gpointer reserved[3];
 } KdfKnnOptions;
 
 KDF_API void kdf_knn_options_init (KdfKnnOptions *opt);

@@ -5,16 +5,17 @@
 # pair's logits) within TOL of the one-process run. The gradient of a batch is summed
 # over the ranks in another order than one process sums it, so the runs agree to float
 # rounding, not bit for bit.
-#   train.sh KDFLOW SCRIPT NP MPIRUN [mpirun args...]
+#   train.sh KDFLOW SCRIPT NP TOL MPIRUN [mpirun args...]
+# (TOL 0: equal to the last printed digit, for what is exact under mpirun)
 set -eu
 kdflow=$1
 script=$2
 np=$3
-shift 3
+tol=$4
+shift 4
 tmp=$(mktemp -d)
 export TMPDIR="$tmp" # the ranks' private directories (a killed rank leaves its own)
 trap 'rm -rf "$tmp"' EXIT
-tol=1e-4
 
 "$kdflow" run "$script" --threads 1 --quiet --out "$tmp/one" >/dev/null 2>"$tmp/one.err" ||
   { cat "$tmp/one.err"; echo "not ok - one process failed"; exit 1; }
@@ -30,7 +31,7 @@ else
 fi
 n1=$(wc -l <"$tmp/one/values.txt")
 n2=$(wc -l <"$tmp/many/values.txt")
-if [ "$n1" -gt 10000 ] && [ "$n1" -eq "$n2" ]; then
+if [ "$n1" -gt 1000 ] && [ "$n1" -eq "$n2" ]; then
   echo "ok 2 - $n1 values from each run"
 else
   echo "not ok 2 - $n1 values from one process, $n2 from $np ranks"
