@@ -176,12 +176,17 @@ kdf_lua_push_tensor_value (lua_State *L, int index, KdfDType dtype)
   ud->t = t = kdf_tensor_new (dtype, rank, shape);
   if (!lua_istable (L, index)) {
     double v = lua_isboolean (L, index) ? lua_toboolean (L, index) : lua_tonumber (L, index);
+    /* range first, as for table entries: converting an out-of-range double to an
+     * integer is undefined (found by fuzz-graph: a number 3.3e60 given to an i32 port) */
     if (dtype == KDF_DTYPE_F32)
       kdf_tensor_f32 (t)[0] = (float) v;
-    else if (dtype == KDF_DTYPE_I32)
+    else if (dtype == KDF_DTYPE_I32 && (v >= INT32_MIN && v <= INT32_MAX) && v == floor (v))
       kdf_tensor_i32 (t)[0] = (int32_t) v;
-    else
+    else if (dtype == KDF_DTYPE_U8 && (v >= 0 && v <= UINT8_MAX) && v == floor (v))
       kdf_tensor_u8 (t)[0] = (uint8_t) v;
+    else
+      luaL_error (L, "cannot make a tensor: %f is not %s", v,
+                  dtype == KDF_DTYPE_I32 ? "an i32" : "a u8");
     return t;
   }
   int64_t pos = 0;
