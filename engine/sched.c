@@ -326,6 +326,27 @@ record_delayed (KdfGraph *g)
 static int default_threads;
 static double default_load = -1.0;
 
+double
+kdf_machine_load (void)
+{
+  g_autofree char *text = NULL;
+  double l1 = -1.0;
+  if (!g_file_get_contents ("/proc/loadavg", &text, NULL, NULL) || sscanf (text, "%lf", &l1) != 1 ||
+      !(l1 >= 0.0))
+    return -1.0;
+  return l1;
+}
+
+int
+kdf_threads_idle (double load, int cores, int local_ranks)
+{
+  cores = MAX (cores, 1);
+  int t = cores;
+  if (load >= 0.0)
+    t = (int) CLAMP (cores - floor (load + 0.5), 1.0, (double) cores);
+  return MAX (1, t / MAX (local_ranks, 1));
+}
+
 int
 kdf_threads_default (double *load)
 {
@@ -333,6 +354,7 @@ kdf_threads_default (double *load)
   if (g_once_init_enter (&once)) {
     const int cores = (int) MAX (g_get_num_processors (), 1);
     int t = cores;
+    const int ranks_here = kdf_dist_local_size ();
     const char *env = g_getenv ("KDFLOW_THREADS");
     char *end = NULL;
     long v = env ? strtol (env, &end, 10) : 0;
@@ -344,17 +366,10 @@ kdf_threads_default (double *load)
       if (env && *env)
         g_printerr ("kdflow: warning: KDFLOW_THREADS='%s' is neither a number from 1 to 1024 "
                     "nor 'all'; ignored\n", env);
-      g_autofree char *text = NULL;
-      double l1 = -1.0;
-      if (g_file_get_contents ("/proc/loadavg", &text, NULL, NULL) &&
-          sscanf (text, "%lf", &l1) == 1 && l1 >= 0.0) {
-        default_load = l1;
-        t = CLAMP (cores - (int) floor (l1 + 0.5), 1, cores);
-      }
+      default_load = kdf_machine_load ();
+      /* ranks of a data-parallel job on this machine share its cores */
+      t = kdf_threads_idle (default_load, cores, ranks_here);
     }
-    /* ranks of a data-parallel job on this machine share its cores */
-    if (kdf_dist_local_size () > 1 && !(env && *env))
-      t = MAX (1, t / kdf_dist_local_size ());
     default_threads = t;
     g_once_init_leave (&once, 1);
   }

@@ -109,8 +109,8 @@ static void
 test_abi_numbers (void)
 {
   g_assert_cmpint (KDF_ABI_MAJOR, ==, 2);
-  g_assert_cmpint (KDF_ABI_MINOR, ==, 0);
-  g_assert_cmpstr (kdf_node_abi (), ==, "2.0"); /* the library agrees with its header */
+  g_assert_cmpint (KDF_ABI_MINOR, ==, 1);
+  g_assert_cmpstr (kdf_node_abi (), ==, "2.1"); /* the library agrees with its header */
   /* enum values are part of the ABI */
   g_assert_cmpint (KDF_DTYPE_F32, ==, 0);
   g_assert_cmpint (KDF_DTYPE_I32, ==, 1);
@@ -131,6 +131,8 @@ test_abi_numbers (void)
   g_assert_cmpint (KDF_PORT_OPTIONAL, ==, 1);
   g_assert_cmpint (KDF_PORT_MULTI, ==, 2);
   g_assert_cmpint (KDF_PORT_ORACLE, ==, 4);
+  g_assert_cmpint (KDF_PORT_TEST, ==, 8);
+  g_assert_cmpint (KDF_PORT_ON_DISK, ==, 16);
   g_assert_cmpint (KDF_MAX_RANK, ==, 4);
   g_assert_cmpint (KDF_ERROR_PLUGIN, ==, 1);
   g_assert_cmpint (KDF_ERROR_PORT, ==, 5);

@@ -199,7 +199,7 @@ test_usage (void)
   expect (&r, 2, (const char *[]){ "'describe' takes one node kind", NULL });
   result_clear (&r);
   r = run ((const char *[]){ "--version", NULL });
-  expect (&r, 0, (const char *[]){ "kdflow 0.1.0 (node ABI 2.0)", NULL });
+  expect (&r, 0, (const char *[]){ "kdflow 0.1.0 (node ABI 2.1)", NULL });
   result_clear (&r);
   /* "did you mean" for commands and options */
   r = run ((const char *[]){ "rnu", path, NULL });
@@ -259,8 +259,8 @@ test_bad_plugin_path (void)
     { "kdf-junk.so", "not a shared object\n", "junk", "kdf-junk.so: cannot load" },
     { "kdf-empty.so", "", "empty", "kdf-empty.so: cannot load" },
     { "kdf-nosym.so", NULL, "nosym", "kdf-nosym.so: no symbol 'kdf_plugin_nosym_describe'" },
-    { "kdf-badabi.so", NULL, "badabi", "built for kdflow ABI 1.0, this engine has ABI 2.0 (major differs)" },
-    { "kdf-badminor.so", NULL, "badminor_node", "built for kdflow ABI 2.1, this engine has ABI 2.0 (minor is newer)" },
+    { "kdf-badabi.so", NULL, "badabi", "built for kdflow ABI 1.0, this engine has ABI 2.1 (major differs)" },
+    { "kdf-badminor.so", NULL, "badminor_node", "built for kdflow ABI 2.2, this engine has ABI 2.1 (minor is newer)" },
     { "kdf-dup.so", NULL, "test_noop", "node kind 'test_noop' is defined twice" },
     { "kdf-badport.so", NULL, "badport_good",
       "kdf-badport.so: node kind 'badport_node': input port 'scores': port type \"f32[N\": '[' without ']'" },
@@ -339,6 +339,32 @@ slurp (const char *dir, const char *name)
   char *text = NULL;
   g_file_get_contents (p, &text, NULL, NULL);
   return text;
+}
+
+/* More threads than idle cores (here more than cores, whatever the load): a warning
+ * naming the count, the idle cores and the flag to change; none for one thread, none
+ * with --quiet. */
+static void
+test_threads_warning (void)
+{
+  g_autofree char *path = script ("plain.lua");
+  g_autofree char *many = g_strdup_printf ("%u", g_get_num_processors () + 1);
+  g_autofree char *env = g_strdup_printf ("KDFLOW_THREADS=%s", many);
+  g_autofree char *said = g_strdup_printf ("warning: %s threads, ", many);
+  Result r = run ((const char *[]){ "run", path, "--threads", many, NULL });
+  expect (&r, 0, (const char *[]){ "sum\t6.0", said, "idle core", "--threads ", NULL });
+  result_clear (&r);
+  r = run_env ((const char *[]){ env, NULL }, (const char *[]){ "run", path, NULL });
+  expect (&r, 0, (const char *[]){ "sum\t6.0", said, "KDFLOW_THREADS=", NULL });
+  result_clear (&r);
+  r = run ((const char *[]){ "run", path, "--threads", "1", NULL });
+  expect (&r, 0, (const char *[]){ "sum\t6.0", NULL });
+  g_assert_null (strstr (r.err, "warning:"));
+  result_clear (&r);
+  r = run ((const char *[]){ "run", path, "--threads", many, "--quiet", NULL });
+  expect (&r, 0, NULL);
+  g_assert_null (strstr (r.err, "warning:"));
+  result_clear (&r);
 }
 
 static void
@@ -871,6 +897,7 @@ main (int argc, char **argv)
   g_test_add_func ("/cli/bad/plugin-path", test_bad_plugin_path);
   g_test_add_func ("/cli/api", test_api);
   g_test_add_func ("/cli/run-directory", test_run_directory);
+  g_test_add_func ("/cli/threads-warning", test_threads_warning);
   g_test_add_func ("/cli/nodes-describe", test_nodes_describe);
   g_test_add_func ("/cli/dot", test_dot_command);
   g_test_add_func ("/cli/plain-lua", test_plain_lua);

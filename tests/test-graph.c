@@ -823,14 +823,14 @@ test_bad_plugins (void)
   g_autofree char *badabi = bad_plugin ("kdf-badabi.so");
   g_assert_false (kdf_registry_load_file (reg, badabi, &error));
   g_assert_error (error, KDF_ERROR, KDF_ERROR_ABI);
-  assert_contains (error->message, "built for kdflow ABI 1.0, this engine has ABI 2.0 (major differs)");
+  assert_contains (error->message, "built for kdflow ABI 1.0, this engine has ABI 2.1 (major differs)");
   g_clear_error (&error);
   g_assert_null (kdf_registry_lookup (reg, "badabi_node"));
 
   g_autofree char *badminor = bad_plugin ("kdf-badminor.so");
   g_assert_false (kdf_registry_load_file (reg, badminor, &error));
   g_assert_error (error, KDF_ERROR, KDF_ERROR_ABI);
-  assert_contains (error->message, "built for kdflow ABI 2.1, this engine has ABI 2.0 (minor is newer)");
+  assert_contains (error->message, "built for kdflow ABI 2.2, this engine has ABI 2.1 (minor is newer)");
   g_clear_error (&error);
   g_assert_null (kdf_registry_lookup (reg, "badminor_node"));
 
@@ -1444,10 +1444,8 @@ threads_case (const char *env)
     g_assert_cmpint (t, ==, 3);
   else if (env && strcmp (env, "all") == 0)
     g_assert_cmpint (t, ==, cores);
-  else if (load >= 0)
-    g_assert_cmpint (t, ==, CLAMP (cores - (int) floor (load + 0.5), 1, cores));
   else
-    g_assert_cmpint (t, ==, cores);
+    g_assert_cmpint (t, ==, kdf_threads_idle (load, cores, 1));
   /* decided once: a later change of the environment does not move it */
   g_setenv ("KDFLOW_THREADS", "7", TRUE);
   g_assert_cmpint (kdf_threads_default (NULL), ==, t);
@@ -1457,6 +1455,26 @@ static void threads_three (void) { threads_case ("3"); }
 static void threads_all (void) { threads_case ("all"); }
 static void threads_bad (void) { threads_case ("lots"); }
 static void threads_load (void) { threads_case (NULL); }
+
+/* The idle cores for a load average, shared among a machine's ranks. */
+static void
+test_threads_idle (void)
+{
+  static const struct { double load; int cores, ranks, want; } cases[] = {
+    { 0.0, 2, 1, 2 },  { 0.49, 2, 1, 2 }, { 0.5, 2, 1, 1 }, { 1.5, 2, 1, 1 },
+    { 23.0, 2, 1, 1 }, { -1.0, 2, 1, 2 }, { -1.0, 8, 3, 2 }, { 0.0, 8, 2, 4 },
+    { 3.2, 8, 2, 2 },  { 2.6, 8, 2, 2 },  { 0.0, 1, 4, 1 },  { 7.0, 8, 4, 1 },
+    { 0.0, 0, 1, 1 },  { 1e300, 4, 1, 1 }, { 0.0, 4, 0, 4 },
+  };
+  for (gsize k = 0; k < G_N_ELEMENTS (cases); k++) {
+    const int got = kdf_threads_idle (cases[k].load, cases[k].cores, cases[k].ranks);
+    if (got != cases[k].want)
+      g_error ("load %g, %d cores, %d ranks: %d threads, want %d", cases[k].load,
+               cases[k].cores, cases[k].ranks, got, cases[k].want);
+  }
+  const double load = kdf_machine_load ();
+  g_assert_true (load == -1.0 || load >= 0.0);
+}
 
 static void
 test_threads_default (void)
@@ -1507,6 +1525,7 @@ main (int argc, char **argv)
   g_test_add_func ("/graph/warnings/subprocess/loud", test_warnings_loud);
   g_test_add_func ("/graph/warnings/subprocess/quiet", test_warnings_quiet);
   g_test_add_func ("/graph/threads-default", test_threads_default);
+  g_test_add_func ("/graph/threads-idle", test_threads_idle);
   g_test_add_func ("/graph/threads-default/subprocess/three", threads_three);
   g_test_add_func ("/graph/threads-default/subprocess/all", threads_all);
   g_test_add_func ("/graph/threads-default/subprocess/bad", threads_bad);

@@ -286,14 +286,27 @@ cmd_script (gboolean dot_mode, const char *script, char **sets, int threads, con
     quiet = TRUE;
     replace = FALSE;
   }
-  if (threads == 0 && !quiet && !dot_mode) {
+  const char *env_threads = g_getenv ("KDFLOW_THREADS");
+  if (threads == 0 && !(env_threads && *env_threads) && !quiet && !dot_mode) {
     /* the default follows the machine's load: say so when it is not every core */
     double load = -1.0;
     const int t = kdf_threads_default (&load);
     const int cores = (int) g_get_num_processors ();
-    if (t < cores && load >= 0.0 && !g_getenv ("KDFLOW_THREADS"))
+    if (t < cores && load >= 0.0)
       fprintf (stderr, "kdflow: the machine is busy (load %.1f on %d cores): %d thread%s "
                "(--threads N or KDFLOW_THREADS to choose)\n", load, cores, t, t == 1 ? "" : "s");
+  } else if (!quiet && !dot_mode) {
+    /* a count chosen by hand beyond the idle cores: BLIS's threads spin at each barrier
+     * for one the kernel has descheduled (docs/results.md "A busy machine") */
+    const int t = threads > 0 ? threads : kdf_threads_default (NULL);
+    const double load = kdf_machine_load ();
+    const int cores = (int) g_get_num_processors ();
+    const int idle = kdf_threads_idle (load, cores, kdf_dist_local_size ());
+    if (t > 1 && load >= 0.0 && t > idle)
+      fprintf (stderr, "kdflow: warning: %d threads, %d idle core%s (load %.1f on %d cores): "
+               "threads that wait for one another can make each step, and Ctrl-C, several "
+               "times slower; %s%d or leave it to the default\n", t, idle, idle == 1 ? "" : "s",
+               load, cores, threads > 0 ? "--threads " : "KDFLOW_THREADS=", idle);
   }
   lua_State *L = kdf_lua_newstate ();
   luaL_openlibs (L);

@@ -527,15 +527,81 @@ kdf_dataset_load_npy_dir (const char *dir, int n_classes, GError **error)
   return kdf_dataset_load_npy_dir_subset (dir, n_classes, NULL, error);
 }
 
+/* The files of an npy data set directory, named by Part. */
+typedef struct {
+  char *file[4];
+  gboolean has_test;
+} NpyDir;
+
+static void
+npy_dir_clear (NpyDir *d)
+{
+  for (int k = 0; k < 4; k++)
+    g_clear_pointer (&d->file[k], g_free);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (NpyDir, npy_dir_clear)
+
+/* The paths of DIR's files; an error when x.npy or labels.npy is missing, or one of
+ * x_test.npy and y_test.npy without the other. */
+static gboolean
+npy_dir_find (const char *dir, NpyDir *d, GError **error)
+{
+  static const char *const names[] = { [PART_X] = "x.npy", [PART_LABELS] = "labels.npy",
+                                       [PART_X_TEST] = "x_test.npy", [PART_Y_TEST] = "y_test.npy" };
+  for (int k = 0; k < 4; k++)
+    d->file[k] = g_build_filename (dir, names[k], NULL);
+  for (int k = PART_X; k <= PART_LABELS; k++)
+    if (!g_file_test (d->file[k], G_FILE_TEST_EXISTS)) {
+      g_set_error (error, KDF_ERROR, KDF_ERROR_IO,
+                   "%s: file not found (dataset npy reads x.npy and labels.npy, and "
+                   "optionally x_test.npy and y_test.npy, from one directory)", d->file[k]);
+      return FALSE;
+    }
+  d->has_test = g_file_test (d->file[PART_X_TEST], G_FILE_TEST_EXISTS);
+  if (d->has_test != g_file_test (d->file[PART_Y_TEST], G_FILE_TEST_EXISTS)) {
+    g_set_error (error, KDF_ERROR, KDF_ERROR_IO, "%s: file not found (x_test.npy and y_test.npy "
+                 "come together)", d->file[d->has_test ? PART_Y_TEST : PART_X_TEST]);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* The labels (and the test labels when there are test files), one-dimensional i32. */
+static gboolean
+npy_dir_labels (const NpyDir *d, KdfTensor **y, KdfTensor **ty, GError **error)
+{
+  if (!(*y = kdf_npy_read (d->file[PART_LABELS], KDF_DTYPE_I32, error)))
+    return FALSE;
+  if (d->has_test && !(*ty = kdf_npy_read (d->file[PART_Y_TEST], KDF_DTYPE_I32, error)))
+    return FALSE;
+  const gboolean train_bad = (*y)->rank != 1;
+  if (train_bad || (*ty && (*ty)->rank != 1)) {
+    g_autofree char *desc = kdf_tensor_describe (train_bad ? *y : *ty);
+    g_set_error (error, KDF_ERROR, KDF_ERROR_IO, "%s: labels must be one-dimensional, the file "
+                 "holds %s", d->file[train_bad ? PART_LABELS : PART_Y_TEST], desc);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* dataset_new's error prefixed with the file it is about (a subset's error is about no
+ * one file). */
+static void
+npy_dir_blame (const NpyDir *d, Part bad, GError **error)
+{
+  if (!g_str_has_prefix ((*error)->message, "a subset of "))
+    g_prefix_error (error, "%s: ", d->file[bad]);
+}
+
 /* The subsets of SUB read out of x.npy and x_test.npy row by row (kdf_npy_read_rows),
  * the labels Y and TY already read whole. NULL with *HANDLED FALSE when the files do
  * not fit a plan (shapes or labels malformed): the caller reads them whole and its
  * checks report the fault. */
 static KdfDataset *
-npy_dir_streamed (const char *dir, const char *px, const char *py, const char *ptx,
-                  const char *pty, KdfTensor *y, KdfTensor *ty,
+npy_dir_streamed (const char *dir, const NpyDir *d, KdfTensor *y, KdfTensor *ty,
                   int n_classes, const KdfSubsetSpec *sub, gboolean *handled, GError **error)
 {
+  const char *px = d->file[PART_X], *ptx = d->file[PART_X_TEST];
   *handled = FALSE;
   KdfNpyHeader hx, htx;
   if (!kdf_npy_read_header (px, &hx, NULL) || hx.rank < 2 || hx.rank > KDF_MAX_RANK)
@@ -571,11 +637,8 @@ npy_dir_streamed (const char *dir, const char *px, const char *py, const char *p
                                   : kdf_tensor_ref (fty);
   Part bad;
   KdfDataset *ds = dataset_new (dir, x, sy, tx, sty, c, NULL, a, NULL, &bad, error);
-  if (ds == NULL) {
-    const char *file[] = { [PART_X] = px, [PART_LABELS] = py, [PART_X_TEST] = ptx,
-                           [PART_Y_TEST] = pty };
-    g_prefix_error (error, "%s: ", file[bad]);
-  }
+  if (ds == NULL)
+    npy_dir_blame (d, bad, error);
   return ds;
 }
 
@@ -584,57 +647,31 @@ kdf_dataset_load_npy_dir_subset (const char *dir, int n_classes, const KdfSubset
                                  GError **error)
 {
   g_return_val_if_fail (dir != NULL, NULL);
-  g_autofree char *px = g_build_filename (dir, "x.npy", NULL);
-  g_autofree char *py = g_build_filename (dir, "labels.npy", NULL);
-  g_autofree char *ptx = g_build_filename (dir, "x_test.npy", NULL);
-  g_autofree char *pty = g_build_filename (dir, "y_test.npy", NULL);
-  const char *need[2] = { px, py };
-  for (int k = 0; k < 2; k++)
-    if (!g_file_test (need[k], G_FILE_TEST_EXISTS)) {
-      g_set_error (error, KDF_ERROR, KDF_ERROR_IO,
-                   "%s: file not found (dataset npy reads x.npy and labels.npy, and "
-                   "optionally x_test.npy and y_test.npy, from one directory)", need[k]);
-      return NULL;
-    }
-  gboolean has_test = g_file_test (ptx, G_FILE_TEST_EXISTS);
-  if (has_test != g_file_test (pty, G_FILE_TEST_EXISTS)) {
-    g_set_error (error, KDF_ERROR, KDF_ERROR_IO, "%s: file not found (x_test.npy and y_test.npy "
-                 "come together)", has_test ? pty : ptx);
+  g_auto (NpyDir) d = { 0 };
+  if (!npy_dir_find (dir, &d, error))
     return NULL;
-  }
   /* the labels first: with a subset they choose the rows, and only those rows of the
    * inputs are read (kdf_npy_read_rows) */
-  g_autoptr (KdfTensor) y = kdf_npy_read (py, KDF_DTYPE_I32, error);
-  if (y == NULL)
-    return NULL;
+  g_autoptr (KdfTensor) y = NULL;
   g_autoptr (KdfTensor) ty = NULL;
-  if (has_test && !(ty = kdf_npy_read (pty, KDF_DTYPE_I32, error)))
+  if (!npy_dir_labels (&d, &y, &ty, error))
     return NULL;
   if (sub && (sub->train > 0 || sub->test > 0)) {
     gboolean handled;
-    KdfDataset *ds = npy_dir_streamed (dir, px, py, ptx, pty, y, ty, n_classes, sub, &handled, error);
+    KdfDataset *ds = npy_dir_streamed (dir, &d, y, ty, n_classes, sub, &handled, error);
     if (ds || handled)
       return ds;
   }
-  g_autoptr (KdfTensor) x = kdf_npy_read (px, KDF_DTYPE_ANY, error);
+  g_autoptr (KdfTensor) x = kdf_npy_read (d.file[PART_X], KDF_DTYPE_ANY, error);
   if (x == NULL)
     return NULL;
   g_autoptr (KdfTensor) tx = NULL;
-  if (has_test && !(tx = kdf_npy_read (ptx, KDF_DTYPE_ANY, error)))
+  if (d.has_test && !(tx = kdf_npy_read (d.file[PART_X_TEST], KDF_DTYPE_ANY, error)))
     return NULL;
-  if (y->rank != 1 || (ty && ty->rank != 1)) {
-    g_autofree char *d = kdf_tensor_describe (y->rank != 1 ? y : ty);
-    g_set_error (error, KDF_ERROR, KDF_ERROR_IO, "%s: labels must be one-dimensional, the file "
-                 "holds %s", y->rank != 1 ? py : pty, d);
-    return NULL;
-  }
   Part bad;
   KdfDataset *ds = dataset_new (dir, x, y, tx, ty, n_classes, sub, NULL, NULL, &bad, error);
-  if (ds == NULL && !g_str_has_prefix ((*error)->message, "a subset of ")) {
-    const char *file[] = { [PART_X] = px, [PART_LABELS] = py, [PART_X_TEST] = ptx,
-                           [PART_Y_TEST] = pty };
-    g_prefix_error (error, "%s: ", file[bad]);
-  }
+  if (ds == NULL)
+    npy_dir_blame (&d, bad, error);
   return ds;
 }
 
@@ -672,24 +709,11 @@ kdf_dataset_load_npy_dir_on_disk (const char *dir, int n_classes, const KdfSubse
                                   const char *hint, GError **error)
 {
   g_return_val_if_fail (dir != NULL, NULL);
-  g_autofree char *px = g_build_filename (dir, "x.npy", NULL);
-  g_autofree char *py = g_build_filename (dir, "labels.npy", NULL);
-  g_autofree char *ptx = g_build_filename (dir, "x_test.npy", NULL);
-  g_autofree char *pty = g_build_filename (dir, "y_test.npy", NULL);
-  const char *need[2] = { px, py };
-  for (int k = 0; k < 2; k++)
-    if (!g_file_test (need[k], G_FILE_TEST_EXISTS)) {
-      g_set_error (error, KDF_ERROR, KDF_ERROR_IO,
-                   "%s: file not found (dataset npy reads x.npy and labels.npy, and "
-                   "optionally x_test.npy and y_test.npy, from one directory)", need[k]);
-      return NULL;
-    }
-  gboolean has_test = g_file_test (ptx, G_FILE_TEST_EXISTS);
-  if (has_test != g_file_test (pty, G_FILE_TEST_EXISTS)) {
-    g_set_error (error, KDF_ERROR, KDF_ERROR_IO, "%s: file not found (x_test.npy and y_test.npy "
-                 "come together)", has_test ? pty : ptx);
+  g_auto (NpyDir) files = { 0 };
+  if (!npy_dir_find (dir, &files, error))
     return NULL;
-  }
+  const char *px = files.file[PART_X], *ptx = files.file[PART_X_TEST];
+  const gboolean has_test = files.has_test;
   KdfNpyHeader hx, htx;
   int64_t d = 0, dt = 0;
   if (!u8_rows_header (px, &hx, &d, error) || (has_test && !u8_rows_header (ptx, &htx, &dt, error)))
@@ -700,18 +724,10 @@ kdf_dataset_load_npy_dir_on_disk (const char *dir, int n_classes, const KdfSubse
                  ptx, (gint64) dt, px, (gint64) d);
     return NULL;
   }
-  g_autoptr (KdfTensor) y = kdf_npy_read (py, KDF_DTYPE_I32, error);
-  if (y == NULL)
-    return NULL;
+  g_autoptr (KdfTensor) y = NULL;
   g_autoptr (KdfTensor) ty = NULL;
-  if (has_test && !(ty = kdf_npy_read (pty, KDF_DTYPE_I32, error)))
+  if (!npy_dir_labels (&files, &y, &ty, error))
     return NULL;
-  if (y->rank != 1 || (ty && ty->rank != 1)) {
-    g_autofree char *dd = kdf_tensor_describe (y->rank != 1 ? y : ty);
-    g_set_error (error, KDF_ERROR, KDF_ERROR_IO, "%s: labels must be one-dimensional, the file "
-                 "holds %s", y->rank != 1 ? py : pty, dd);
-    return NULL;
-  }
   /* the files open (and their lengths checked) before any work on the labels */
   g_autoptr (KdfTensor) fx = kdf_tensor_new_on_disk (px, hx.data_offset, hx.shape[0], d, hint, error);
   if (fx == NULL)
@@ -727,11 +743,7 @@ kdf_dataset_load_npy_dir_on_disk (const char *dir, int n_classes, const KdfSubse
   Part bad;
   KdfDataset *ds = dataset_new (dir, x0, y, tx0, ty, n_classes, sub, NULL, &test_rows, &bad, error);
   if (ds == NULL) {
-    if (!g_str_has_prefix ((*error)->message, "a subset of ")) {
-      const char *file[] = { [PART_X] = px, [PART_LABELS] = py, [PART_X_TEST] = ptx,
-                             [PART_Y_TEST] = pty };
-      g_prefix_error (error, "%s: ", file[bad]);
-    }
+    npy_dir_blame (&files, bad, error);
     return NULL;
   }
   kdf_tensor_unref (ds->x);

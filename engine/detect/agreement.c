@@ -49,9 +49,10 @@ agreement_rows (float *score, float *agree, const float *p_teacher, const float 
 /* p_A = normalise(p^T ⊙ p^S) row-wise, a_i = p_A[i, ỹ_i] (the authors' calc of
  * p_agree in train.py). An all-zero product row (disjoint supports) would be 0/0
  * there; here it becomes uniform, which scores the sample as undecided. */
-gboolean
-kdf_agreement (float *score, float *agree, const float *p_teacher, const float *p_student,
-               const int32_t *labels, int64_t n, int c, GError **error)
+/* SHARDED: each rank computes its block of rows, the rows are gathered. */
+static gboolean
+agreement (float *score, float *agree, const float *p_teacher, const float *p_student,
+           const int32_t *labels, int64_t n, int c, gboolean sharded, GError **error)
 {
   g_return_val_if_fail (p_teacher != NULL && p_student != NULL, FALSE);
   if (!kdf_check_size (n, c, "agreement", error))
@@ -60,36 +61,33 @@ kdf_agreement (float *score, float *agree, const float *p_teacher, const float *
     g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM, "agreement: scores need the given labels");
     return FALSE;
   }
-  if (!agreement_check (p_teacher, p_student, labels, score != NULL, 0, n, c, error))
+  int64_t from = 0, to = n;
+  if (sharded)
+    kdf_dist_shard (n, &from, &to);
+  gboolean ok = agreement_check (p_teacher, p_student, labels, score != NULL, from, to, c, error);
+  if (sharded)
+    ok = kdf_dist_agree (ok, "agreement", error);
+  if (!ok)
     return FALSE;
-  agreement_rows (score, agree, p_teacher, p_student, labels, 0, n, c);
-  return TRUE;
+  agreement_rows (score, agree, p_teacher, p_student, labels, from, to, c);
+  return !sharded ||
+         ((!agree || kdf_dist_allgather_rows (agree, n, (int64_t) c * sizeof *agree, error)) &&
+          (!score || kdf_dist_allgather_rows (score, n, sizeof *score, error)));
 }
 
-/* Per row: each rank computes its block, the rows are gathered. */
+gboolean
+kdf_agreement (float *score, float *agree, const float *p_teacher, const float *p_student,
+               const int32_t *labels, int64_t n, int c, GError **error)
+{
+  return agreement (score, agree, p_teacher, p_student, labels, n, c, FALSE, error);
+}
+
 gboolean
 kdf_agreement_sharded (float *score, float *agree, const float *p_teacher,
                        const float *p_student, const int32_t *labels, int64_t n, int c,
                        GError **error)
 {
-  if (!kdf_dist_active ())
-    return kdf_agreement (score, agree, p_teacher, p_student, labels, n, c, error);
-  g_return_val_if_fail (p_teacher != NULL && p_student != NULL, FALSE);
-  if (!kdf_check_size (n, c, "agreement", error))
-    return FALSE;
-  if (score && labels == NULL) {
-    g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM, "agreement: scores need the given labels");
-    return FALSE;
-  }
-  int64_t from, to;
-  kdf_dist_shard (n, &from, &to);
-  if (!kdf_dist_agree (agreement_check (p_teacher, p_student, labels, score != NULL, from, to, c,
-                                        error),
-                       "agreement", error))
-    return FALSE;
-  agreement_rows (score, agree, p_teacher, p_student, labels, from, to, c);
-  return (!agree || kdf_dist_allgather_rows (agree, n, (int64_t) c * sizeof *agree, error)) &&
-         (!score || kdf_dist_allgather_rows (score, n, sizeof *score, error));
+  return agreement (score, agree, p_teacher, p_student, labels, n, c, kdf_dist_active (), error);
 }
 
 gboolean

@@ -682,30 +682,49 @@ quality (const Probs *p, int64_t i, int y, int c, KdfClRank rank_by)
 }
 
 /* cleanlab rank.order_label_issues: the flagged rows sorted by their label quality
- * score, ascending (worst first); ties by index. */
+ * score, ascending (worst first); ties by index. SHARDED: each rank keys its own block's
+ * flagged rows and the (key, row) pairs are gathered, then sorted by the same total
+ * order as one process sorts them. */
 static gboolean
 order_issues (int64_t *order, int64_t *n_order, const uint8_t *issues, const Probs *p,
-              const int32_t *labels, int64_t n, int c, KdfClRank rank_by, GError **error)
+              const int32_t *labels, int64_t n, int c, KdfClRank rank_by, gboolean sharded,
+              GError **error)
 {
-  if (!kdf_check_size (n, c, "confident_learning", error) ||
-      !kdf_check_labels (labels, n, c, "confident_learning: labels", error))
+  if (!kdf_check_size (n, c, "confident_learning", error))
     return FALSE;
   if (rank_by != KDF_CL_RANK_SELF_CONFIDENCE && rank_by != KDF_CL_RANK_NORMALIZED_MARGIN) {
     g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM, "confident_learning: unknown rank_by %d",
                  (int) rank_by);
     return FALSE;
   }
-  int64_t m = 0;
-  for (int64_t i = 0; i < n; i++)
-    m += issues[i] != 0;
-  KdfKeyIndex *v = g_new (KdfKeyIndex, MAX (m, 1));
-  int64_t t = 0;
-  for (int64_t i = 0; i < n; i++) {
+  int64_t from = 0, to = n;
+  if (sharded)
+    kdf_dist_shard (n, &from, &to);
+  gboolean ok = kdf_check_labels (labels + from, to - from, c, "confident_learning: labels", error);
+  if (sharded)
+    ok = kdf_dist_agree (ok, "confident_learning", error);
+  if (!ok)
+    return FALSE;
+  GArray *mine = g_array_new (FALSE, FALSE, sizeof (KdfKeyIndex));
+  for (int64_t i = from; i < to; i++) {
     if (!issues[i])
       continue;
-    v[t].key = -quality (p, i, labels[i], c, rank_by); /* ascending score = descending key */
-    v[t].index = i;
-    t++;
+    /* ascending score = descending key */
+    KdfKeyIndex v = { -quality (p, i, labels[i], c, rank_by), i };
+    g_array_append_val (mine, v);
+  }
+  KdfKeyIndex *v;
+  int64_t m = mine->len;
+  if (sharded) {
+    int64_t bytes = 0;
+    v = kdf_dist_allgatherv (mine->data, (int64_t) mine->len * sizeof (KdfKeyIndex), &bytes,
+                             NULL, error);
+    g_array_free (mine, TRUE);
+    if (v == NULL)
+      return FALSE;
+    m = bytes / (int64_t) sizeof *v;
+  } else {
+    v = (KdfKeyIndex *) (void *) g_array_free (mine, FALSE);
   }
   qsort (v, (size_t) m, sizeof *v, key_index_compare);
   for (int64_t a = 0; a < m; a++)
@@ -721,7 +740,7 @@ kdf_cl_order_issues_f64 (int64_t *order, int64_t *n_order, const uint8_t *issues
                          KdfClRank rank_by, GError **error)
 {
   Probs p = { probs, TRUE, c };
-  return order_issues (order, n_order, issues, &p, labels, n, c, rank_by, error);
+  return order_issues (order, n_order, issues, &p, labels, n, c, rank_by, FALSE, error);
 }
 
 gboolean
@@ -730,7 +749,7 @@ kdf_cl_order_issues_f32 (int64_t *order, int64_t *n_order, const uint8_t *issues
                          KdfClRank rank_by, GError **error)
 {
   Probs p = { probs, FALSE, c };
-  return order_issues (order, n_order, issues, &p, labels, n, c, rank_by, error);
+  return order_issues (order, n_order, issues, &p, labels, n, c, rank_by, FALSE, error);
 }
 
 /* ---- sharded forms (kdflow/dist.h) ------------------------------------------------
@@ -1047,57 +1066,13 @@ kdf_confident_learning_sharded_f32 (uint8_t *issues, const float *probs, const i
                             : confident_learning (issues, &p, labels, n, c, opt, result, error);
 }
 
-/* The issue order: each rank keys its own flagged rows, the (key, row) pairs are
- * gathered and sorted by the same total order as one process sorts them. */
-static gboolean
-order_issues_sharded (int64_t *order, int64_t *n_order, const uint8_t *issues, const Probs *p,
-                      const int32_t *labels, int64_t n, int c, KdfClRank rank_by,
-                      GError **error)
-{
-  if (!kdf_check_size (n, c, "confident_learning", error))
-    return FALSE;
-  if (rank_by != KDF_CL_RANK_SELF_CONFIDENCE && rank_by != KDF_CL_RANK_NORMALIZED_MARGIN) {
-    g_set_error (error, KDF_ERROR, KDF_ERROR_PARAM, "confident_learning: unknown rank_by %d",
-                 (int) rank_by);
-    return FALSE;
-  }
-  int64_t from, to;
-  kdf_dist_shard (n, &from, &to);
-  if (!kdf_dist_agree (kdf_check_labels (labels + from, to - from, c, "confident_learning: labels",
-                                         error),
-                       "confident_learning", error))
-    return FALSE;
-  GArray *mine = g_array_new (FALSE, FALSE, sizeof (KdfKeyIndex));
-  for (int64_t i = from; i < to; i++) {
-    if (!issues[i])
-      continue;
-    KdfKeyIndex v = { -quality (p, i, labels[i], c, rank_by), i };
-    g_array_append_val (mine, v);
-  }
-  int64_t bytes = 0;
-  KdfKeyIndex *v = kdf_dist_allgatherv (mine->data, (int64_t) mine->len * sizeof (KdfKeyIndex),
-                                        &bytes, NULL, error);
-  g_array_free (mine, TRUE);
-  if (v == NULL)
-    return FALSE;
-  const int64_t m = bytes / (int64_t) sizeof *v;
-  qsort (v, (size_t) m, sizeof *v, key_index_compare);
-  for (int64_t a = 0; a < m; a++)
-    order[a] = v[a].index;
-  *n_order = m;
-  g_free (v);
-  return TRUE;
-}
-
 gboolean
 kdf_cl_order_issues_sharded_f64 (int64_t *order, int64_t *n_order, const uint8_t *issues,
                                  const double *probs, const int32_t *labels, int64_t n, int c,
                                  KdfClRank rank_by, GError **error)
 {
   Probs p = { probs, TRUE, c };
-  return kdf_dist_active ()
-           ? order_issues_sharded (order, n_order, issues, &p, labels, n, c, rank_by, error)
-           : order_issues (order, n_order, issues, &p, labels, n, c, rank_by, error);
+  return order_issues (order, n_order, issues, &p, labels, n, c, rank_by, kdf_dist_active (), error);
 }
 
 gboolean
@@ -1106,9 +1081,7 @@ kdf_cl_order_issues_sharded_f32 (int64_t *order, int64_t *n_order, const uint8_t
                                  KdfClRank rank_by, GError **error)
 {
   Probs p = { probs, FALSE, c };
-  return kdf_dist_active ()
-           ? order_issues_sharded (order, n_order, issues, &p, labels, n, c, rank_by, error)
-           : order_issues (order, n_order, issues, &p, labels, n, c, rank_by, error);
+  return order_issues (order, n_order, issues, &p, labels, n, c, rank_by, kdf_dist_active (), error);
 }
 
 gboolean

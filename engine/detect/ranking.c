@@ -201,10 +201,12 @@ kdf_loss_rank_threshold (const float *loss, int64_t n, double threshold,
   return TRUE;
 }
 
-gboolean
-kdf_loss_rank_otsu (const float *loss, int64_t n, const KdfOtsuOptions *otsu,
-                    const KdfRankOptions *opt, uint8_t *clean, int32_t *rank, int64_t *n_clean,
-                    KdfOtsuResult *result, GError **error)
+/* Otsu's split of the losses and the ranks; SHARDED: each rank's part computed on its
+ * block and gathered, the mask and ranks whole on every rank. */
+static gboolean
+loss_rank_otsu (const float *loss, int64_t n, const KdfOtsuOptions *otsu,
+                const KdfRankOptions *opt, uint8_t *clean, int32_t *rank, int64_t *n_clean,
+                KdfOtsuResult *result, gboolean sharded, GError **error)
 {
   KdfOtsuOptions o;
   if (otsu)
@@ -215,13 +217,16 @@ kdf_loss_rank_otsu (const float *loss, int64_t n, const KdfOtsuOptions *otsu,
   }
   KdfOtsuResult res;
   uint8_t *upper = g_new (uint8_t, MAX (n, 1));
-  if (!kdf_otsu_threshold (loss, n, &o, &res, upper, NULL, error)) {
-    g_free (upper);
-    return FALSE;
-  }
   /* Clean is the lower side of the split, taken from the Otsu mask itself so that
    * no rounding of θ back to loss units can move a sample across it. */
-  if (!kdf_loss_rank_threshold (loss, n, res.threshold_raw, opt, NULL, rank, NULL, error)) {
+  const gboolean ok =
+    sharded ? kdf_otsu_threshold_sharded (loss, n, &o, &res, upper, NULL, error) &&
+                kdf_loss_rank_threshold_sharded (loss, n, res.threshold_raw, opt, NULL, rank,
+                                                 NULL, error)
+            : kdf_otsu_threshold (loss, n, &o, &res, upper, NULL, error) &&
+                kdf_loss_rank_threshold (loss, n, res.threshold_raw, opt, NULL, rank, NULL,
+                                         error);
+  if (!ok) {
     g_free (upper);
     return FALSE;
   }
@@ -237,6 +242,14 @@ kdf_loss_rank_otsu (const float *loss, int64_t n, const KdfOtsuOptions *otsu,
     *result = res;
   g_free (upper);
   return TRUE;
+}
+
+gboolean
+kdf_loss_rank_otsu (const float *loss, int64_t n, const KdfOtsuOptions *otsu,
+                    const KdfRankOptions *opt, uint8_t *clean, int32_t *rank, int64_t *n_clean,
+                    KdfOtsuResult *result, GError **error)
+{
+  return loss_rank_otsu (loss, n, otsu, opt, clean, rank, n_clean, result, FALSE, error);
 }
 
 /* ---- sharded forms (kdflow/dist.h) ------------------------------------------------
@@ -445,36 +458,8 @@ kdf_loss_rank_otsu_sharded (const float *loss, int64_t n, const KdfOtsuOptions *
                             const KdfRankOptions *opt, uint8_t *clean, int32_t *rank,
                             int64_t *n_clean, KdfOtsuResult *result, GError **error)
 {
-  if (!kdf_dist_active ())
-    return kdf_loss_rank_otsu (loss, n, otsu, opt, clean, rank, n_clean, result, error);
-  KdfOtsuOptions o;
-  if (otsu)
-    o = *otsu;
-  else {
-    kdf_otsu_options_init (&o);
-    o.normalize = TRUE;
-  }
-  KdfOtsuResult res;
-  uint8_t *upper = g_new (uint8_t, MAX (n, 1));
-  /* the mask comes back whole on every rank */
-  if (!kdf_otsu_threshold_sharded (loss, n, &o, &res, upper, NULL, error) ||
-      !kdf_loss_rank_threshold_sharded (loss, n, res.threshold_raw, opt, NULL, rank, NULL,
-                                        error)) {
-    g_free (upper);
-    return FALSE;
-  }
-  int64_t kept = 0;
-  for (int64_t i = 0; i < n; i++) {
-    if (clean)
-      clean[i] = upper[i] ? 0 : 1;
-    kept += !upper[i];
-  }
-  if (n_clean)
-    *n_clean = kept;
-  if (result)
-    *result = res;
-  g_free (upper);
-  return TRUE;
+  return loss_rank_otsu (loss, n, otsu, opt, clean, rank, n_clean, result, kdf_dist_active (),
+                         error);
 }
 
 /* CE_i = −log softmax(z_i)[y_i] = logsumexp(z_i) − z_i[y_i], max-shifted, in double. */

@@ -325,7 +325,7 @@ tensor_item (lua_State *L)
 static void
 push_table_rec (lua_State *L, KdfTensor *t, int depth, int64_t *flat)
 {
-  if (depth == t->rank) {
+  if (depth >= t->rank || depth >= KDF_MAX_RANK) { /* the second for GCC's bounds check */
     push_number (L, t->dtype, kdf_tensor_get_flat (t, (*flat)++));
     return;
   }

@@ -56,9 +56,10 @@ G_BEGIN_DECLS
 
 /* The ABI of this header. A plugin is refused if its major differs from the
  * engine's or its minor is newer than the engine's. Major 2: ports typed by one
- * string, params as fields of a node-defined struct. */
+ * string, params as fields of a node-defined struct. Minor 1: KDF_PORT_ON_DISK (an
+ * engine of 2.0 would hand such a port's node a tensor it cannot read). */
 #define KDF_ABI_MAJOR 2
-#define KDF_ABI_MINOR 0
+#define KDF_ABI_MINOR 1
 
 /* ---- ports ------------------------------------------------------------------- */
 

@@ -214,6 +214,14 @@ KDF_API gboolean kdf_graph_run (KdfGraph *g, const KdfRunOptions *opts, GError *
  * than idle cores waits at every barrier for a descheduled thread (docs/results.md "A
  * busy machine"). LOAD (nullable) gets the load average read (−1 if none). */
 KDF_API int kdf_threads_default (double *load);
+/* The threads kdf_threads_default takes without KDFLOW_THREADS, for a 1-minute LOAD
+ * average on CORES cores shared by LOCAL_RANKS ranks of a data-parallel job: the idle
+ * cores (CORES minus LOAD rounded; every core when LOAD < 0), at least 1, divided among
+ * the ranks, at least 1 each. `kdflow run` warns when a thread count chosen by hand
+ * exceeds it. */
+KDF_API int kdf_threads_idle (double load, int cores, int local_ranks);
+/* The machine's 1-minute load average now (/proc/loadavg); −1 when it cannot be read. */
+KDF_API double kdf_machine_load (void);
 /* Thread-safe: stops a run at the next node boundary. */
 KDF_API void kdf_graph_cancel (KdfGraph *g);
 /* Async-signal-safe (call it from a SIGINT handler): every run, now and later, stops at

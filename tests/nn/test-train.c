@@ -298,7 +298,7 @@ test_cnn_fashion (void)
   KdfTensor *x, *y;
   load_fashion_fixture (&x, &y);
   g_assert_cmpint (x->shape[0], ==, 512);
-  double first, last;
+  double first = 0.0, last = 0.0;
   g_autoptr (KdfModel) m = train_cnn (x, y, 10, 0.0, &first, &last);
   g_test_message ("cnn loss: epoch 1 %.4f, epoch 10 %.4f", first, last);
   g_assert_cmpfloat (first, >, 1.5);  /* starts near ln 10 */
