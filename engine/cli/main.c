@@ -4,6 +4,7 @@
  * Progress goes to stderr; results to stdout and the run directory. */
 #include "config.h"
 
+#include <errno.h>
 #include <glib/gstdio.h>
 #include <kdflow/dist.h>
 #include <kdflow/kdflow.h>
@@ -11,6 +12,7 @@
 #include <lualib.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -241,6 +243,44 @@ remove_tree (const char *dir)
   g_rmdir (dir);
 }
 
+/* A rank's private directory is $TMPDIR/kdflow-rank-HOST-PID-XXXXXX. One whose process
+ * ended without removing it (SIGKILL) is removed by the next rank that starts on the same
+ * host: its PID no longer runs (another host's ranks, sharing $TMPDIR, are left alone). */
+static char *
+rank_dir_prefix (void)
+{
+  char host[256] = "";
+  if (gethostname (host, sizeof host - 1) != 0 || !*host)
+    g_strlcpy (host, "host", sizeof host);
+  for (char *c = host; *c; c++)
+    if (!g_ascii_isalnum (*c) && *c != '.')
+      *c = '_';
+  return g_strdup_printf ("kdflow-rank-%s-", host);
+}
+
+static void
+remove_stale_rank_dirs (const char *prefix)
+{
+  const char *tmp = g_get_tmp_dir ();
+  GDir *d = g_dir_open (tmp, 0, NULL);
+  if (!d)
+    return;
+  const char *name;
+  while ((name = g_dir_read_name (d))) {
+    if (!g_str_has_prefix (name, prefix))
+      continue;
+    char *end = NULL;
+    const long pid = strtol (name + strlen (prefix), &end, 10);
+    if (pid <= 0 || !end || *end != '-' || pid == (long) getpid ())
+      continue;
+    if (kill ((pid_t) pid, 0) == 0 || errno != ESRCH)
+      continue; /* running, or not ours to ask about */
+    g_autofree char *path = g_build_filename (tmp, name, NULL);
+    remove_tree (path);
+  }
+  g_dir_close (d);
+}
+
 static int
 cmd_script (gboolean dot_mode, const char *script, char **sets, int threads, const char *out,
             gboolean replace, gboolean quiet, const char *dot_path, const char *command)
@@ -276,7 +316,10 @@ cmd_script (gboolean dot_mode, const char *script, char **sets, int threads, con
   g_autofree char *rank_tmp = NULL;
   if (!dot_mode && kdf_dist_rank () > 0) {
     g_autoptr (GError) tmp_error = NULL;
-    rank_tmp = g_dir_make_tmp ("kdflow-rank-XXXXXX", &tmp_error);
+    g_autofree char *prefix = rank_dir_prefix ();
+    remove_stale_rank_dirs (prefix);
+    g_autofree char *tmpl = g_strdup_printf ("%s%ld-XXXXXX", prefix, (long) getpid ());
+    rank_tmp = g_dir_make_tmp (tmpl, &tmp_error);
     if (!rank_tmp) {
       fprintf (stderr, "kdflow: rank %d: %s\n", kdf_dist_rank (), tmp_error->message);
       return 2;
