@@ -1,4 +1,4 @@
-/* bench/detect: the synthetic probabilities of bench-data.h. */
+/* bench/detect: the synthetic probabilities and options of bench-data.h. */
 #include "bench-data.h"
 
 #include <math.h>
@@ -52,4 +52,16 @@ free_data (Data *d)
   g_free (d->flipped);
   g_free (d->self);
   g_free (d->loss);
+}
+
+void
+rank_options (KdfRankOptions *o, const Data *d, gboolean per_class)
+{
+  kdf_rank_options_init (o);
+  o->keep = 0.8;
+  if (per_class) {
+    o->scope = KDF_RANK_SCOPE_PER_CLASS;
+    o->labels = d->y;
+    o->n_classes = d->c;
+  }
 }

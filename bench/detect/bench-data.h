@@ -1,5 +1,5 @@
 /* bench/detect: the synthetic probabilities both detection benches time (bench-detect,
- * bench-dist-detect).
+ * bench-dist-detect), and the loss_ranking options they share.
  *
  * N rows of C classes: softmax of Gaussian logits N(0,1) with +2.5 on the true class,
  * 20 % of the labels flipped to another class uniformly; seeded, so every run times
@@ -8,6 +8,7 @@
 #define KDF_BENCH_DETECT_DATA_H
 
 #include <glib.h>
+#include <kdflow/detect.h>
 #include <stdint.h>
 
 typedef struct {
@@ -24,5 +25,9 @@ typedef struct {
 /* Fills D with N rows of C ≤ 64 classes drawn from SEED (frees with free_data). */
 void make_data (Data *d, int64_t n, int c, guint32 seed);
 void free_data (Data *d);
+
+/* The loss_ranking both benches time: keep 0.8 of the rows by the loss, over all rows
+ * or (PER_CLASS) within each given label's class of D. */
+void rank_options (KdfRankOptions *o, const Data *d, gboolean per_class);
 
 #endif

@@ -50,13 +50,7 @@ run (Kernel k, const Data *d, uint8_t *mask, double *f1)
   case RANK_GLOBAL:
   case RANK_CLASS: {
     KdfRankOptions o;
-    kdf_rank_options_init (&o);
-    o.keep = 0.8;
-    if (k == RANK_CLASS) {
-      o.scope = KDF_RANK_SCOPE_PER_CLASS;
-      o.labels = d->y;
-      o.n_classes = d->c;
-    }
+    rank_options (&o, d, k == RANK_CLASS);
     ok = kdf_loss_rank (d->loss, d->n, &o, mask, NULL, NULL, &error);
     for (int64_t i = 0; ok && i < d->n; i++)
       mask[i] = !mask[i];

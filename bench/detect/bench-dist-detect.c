@@ -43,13 +43,7 @@ run_kernel (Kernel k, gboolean sharded, const Data *d, uint8_t *flags, float *sc
   case RANK_GLOBAL:
   case RANK_CLASS: {
     KdfRankOptions o;
-    kdf_rank_options_init (&o);
-    o.keep = 0.8;
-    if (k == RANK_CLASS) {
-      o.scope = KDF_RANK_SCOPE_PER_CLASS;
-      o.labels = d->y;
-      o.n_classes = d->c;
-    }
+    rank_options (&o, d, k == RANK_CLASS);
     ok = (sharded ? kdf_loss_rank_sharded : kdf_loss_rank) (d->loss, d->n, &o, flags, NULL, NULL,
                                                             &error);
     break;
