@@ -3,79 +3,20 @@
  *
  * Data: softmax of Gaussian logits N(0,1) with +2.5 on the true class, 20 % of the
  * labels flipped to another class uniformly; seeded, so every run times the same
- * input. Each kernel runs single-threaded (and CL once more with 2 threads); the
- * best of several runs is reported.
+ * input (bench-data.c, shared with bench-dist-detect). Each kernel runs
+ * single-threaded (and CL once more with 2 threads); the best of several runs is
+ * reported.
  * cleanlab 2.9's find_label_issues takes 0.05–0.19 s at 60k × 10 on this machine
  * class (BENCHMARKS.md); the speed-up below is against the fast end, 0.05 s.
  * The last line of output is key=value pairs for scripts. */
+#include "bench-data.h"
+
 #include <kdflow/detect.h>
 #include <kdflow/kdflow-plugin.h>
 #include <math.h>
 #include <stdio.h>
 
 #define CLEANLAB_60K_S 0.05
-
-typedef struct {
-  int64_t n;
-  int c;
-  float *p;
-  double *p64;
-  int32_t *y;
-  uint8_t *flipped;
-  float *self;  /* p[i, ỹ_i] */
-  float *loss;  /* −log p[i, ỹ_i] */
-} Data;
-
-static void
-make_data (Data *d, int64_t n, int c, guint32 seed)
-{
-  d->n = n;
-  d->c = c;
-  d->p = g_new (float, n * c);
-  d->p64 = g_new (double, n * c);
-  d->y = g_new (int32_t, n);
-  d->flipped = g_new (uint8_t, n);
-  d->self = g_new (float, n);
-  d->loss = g_new (float, n);
-  GRand *rng = g_rand_new_with_seed (seed);
-  double z[64];
-  for (int64_t i = 0; i < n; i++) {
-    int truth = g_rand_int_range (rng, 0, c);
-    double m = -INFINITY, s = 0;
-    for (int j = 0; j < c; j += 2) {
-      double u1 = 1.0 - g_rand_double (rng), u2 = g_rand_double (rng);
-      double r = sqrt (-2.0 * log (u1));
-      z[j] = r * cos (2 * G_PI * u2);
-      if (j + 1 < c)
-        z[j + 1] = r * sin (2 * G_PI * u2);
-    }
-    z[truth] += 2.5;
-    for (int j = 0; j < c; j++)
-      m = MAX (m, z[j]);
-    for (int j = 0; j < c; j++)
-      s += exp (z[j] - m);
-    for (int j = 0; j < c; j++) {
-      d->p64[i * c + j] = exp (z[j] - m) / s;
-      d->p[i * c + j] = (float) d->p64[i * c + j];
-    }
-    d->flipped[i] = g_rand_double (rng) < 0.2;
-    d->y[i] = d->flipped[i] ? (truth + g_rand_int_range (rng, 1, c)) % c : truth;
-    d->self[i] = d->p[i * c + d->y[i]];
-    d->loss[i] = (float) -log (d->p64[i * c + d->y[i]]);
-  }
-  g_rand_free (rng);
-}
-
-static void
-free_data (Data *d)
-{
-  g_free (d->p);
-  g_free (d->p64);
-  g_free (d->y);
-  g_free (d->flipped);
-  g_free (d->self);
-  g_free (d->loss);
-}
 
 typedef enum { OTSU_REF, OTSU_EXACT, RANK_GLOBAL, RANK_CLASS, CL_F32, CL_F64, CL_F32_T2, N_KERNELS } Kernel;
 
@@ -109,13 +50,7 @@ run (Kernel k, const Data *d, uint8_t *mask, double *f1)
   case RANK_GLOBAL:
   case RANK_CLASS: {
     KdfRankOptions o;
-    kdf_rank_options_init (&o);
-    o.keep = 0.8;
-    if (k == RANK_CLASS) {
-      o.scope = KDF_RANK_SCOPE_PER_CLASS;
-      o.labels = d->y;
-      o.n_classes = d->c;
-    }
+    rank_options (&o, d, k == RANK_CLASS);
     ok = kdf_loss_rank (d->loss, d->n, &o, mask, NULL, NULL, &error);
     for (int64_t i = 0; ok && i < d->n; i++)
       mask[i] = !mask[i];

@@ -1,11 +1,14 @@
 /* bench/detect/bench-dist-detect: the sharded detection kernels (kdflow/detect.h,
- * "sharded forms") on the synthetic probabilities of bench-detect (60 000 × 10 and
- * 1 000 000 × 10, 20 % flipped labels). Run it alone (one rank: the sharded kernels
- * are the plain ones) and under `mpirun -np 2`; every rank checks that its flags equal
- * the one-process kernel's, rank 0 prints the best wall time of each kernel over the
- * runs (all ranks start together: a barrier before each run, the slowest rank's time).
+ * "sharded forms") on the synthetic probabilities of bench-detect (bench-data.c:
+ * 60 000 × 10 and 1 000 000 × 10, 20 % flipped labels). Run it alone (one rank: the
+ * sharded kernels are the plain ones) and under `mpirun -np 2`; every rank checks that
+ * its flags equal the one-process kernel's, rank 0 prints the best wall time of each
+ * kernel over the runs (all ranks start together: a barrier before each run, the
+ * slowest rank's time).
  *   build/bench/detect/bench-dist-detect
  *   mpirun --allow-run-as-root --oversubscribe -np 2 build/bench/detect/bench-dist-detect */
+#include "bench-data.h"
+
 #include <kdflow/detect.h>
 #include <kdflow/dist.h>
 #include <kdflow/kdflow-plugin.h>
@@ -13,68 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-typedef struct {
-  int64_t n;
-  int c;
-  float *p;
-  double *p64;
-  int32_t *y;
-  uint8_t *flipped;
-  float *self;  /* p[i, ỹ_i] */
-  float *loss;  /* −log p[i, ỹ_i] */
-} Data;
-
-static void
-make_data (Data *d, int64_t n, int c, guint32 seed)
-{
-  d->n = n;
-  d->c = c;
-  d->p = g_new (float, n * c);
-  d->p64 = g_new (double, n * c);
-  d->y = g_new (int32_t, n);
-  d->flipped = g_new (uint8_t, n);
-  d->self = g_new (float, n);
-  d->loss = g_new (float, n);
-  GRand *rng = g_rand_new_with_seed (seed);
-  double z[64];
-  for (int64_t i = 0; i < n; i++) {
-    int truth = g_rand_int_range (rng, 0, c);
-    double m = -INFINITY, s = 0;
-    for (int j = 0; j < c; j += 2) {
-      double u1 = 1.0 - g_rand_double (rng), u2 = g_rand_double (rng);
-      double r = sqrt (-2.0 * log (u1));
-      z[j] = r * cos (2 * G_PI * u2);
-      if (j + 1 < c)
-        z[j + 1] = r * sin (2 * G_PI * u2);
-    }
-    z[truth] += 2.5;
-    for (int j = 0; j < c; j++)
-      m = MAX (m, z[j]);
-    for (int j = 0; j < c; j++)
-      s += exp (z[j] - m);
-    for (int j = 0; j < c; j++) {
-      d->p64[i * c + j] = exp (z[j] - m) / s;
-      d->p[i * c + j] = (float) d->p64[i * c + j];
-    }
-    d->flipped[i] = g_rand_double (rng) < 0.2;
-    d->y[i] = d->flipped[i] ? (truth + g_rand_int_range (rng, 1, c)) % c : truth;
-    d->self[i] = d->p[i * c + d->y[i]];
-    d->loss[i] = (float) -log (d->p64[i * c + d->y[i]]);
-  }
-  g_rand_free (rng);
-}
-
-static void
-free_data (Data *d)
-{
-  g_free (d->p);
-  g_free (d->p64);
-  g_free (d->y);
-  g_free (d->flipped);
-  g_free (d->self);
-  g_free (d->loss);
-}
 
 typedef enum { OTSU, RANK_GLOBAL, RANK_CLASS, CL_F32, AGREEMENT, N_KERNELS } Kernel;
 static const char *const names[N_KERNELS] = {
@@ -102,13 +43,7 @@ run_kernel (Kernel k, gboolean sharded, const Data *d, uint8_t *flags, float *sc
   case RANK_GLOBAL:
   case RANK_CLASS: {
     KdfRankOptions o;
-    kdf_rank_options_init (&o);
-    o.keep = 0.8;
-    if (k == RANK_CLASS) {
-      o.scope = KDF_RANK_SCOPE_PER_CLASS;
-      o.labels = d->y;
-      o.n_classes = d->c;
-    }
+    rank_options (&o, d, k == RANK_CLASS);
     ok = (sharded ? kdf_loss_rank_sharded : kdf_loss_rank) (d->loss, d->n, &o, flags, NULL, NULL,
                                                             &error);
     break;

@@ -7,9 +7,7 @@ set -u
 kdflow=$1
 alone=$2
 shift 2
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-export TMPDIR="$tmp"
+. "$(dirname "$0")/common.sh" # $tmp, TMPDIR in it
 echo "1..2"
 "$@" -np 2 "$kdflow" run "$alone" --threads 1 --quiet --set ticks=abc \
   --out "$tmp/a" >/dev/null 2>"$tmp/a.err"

@@ -8,9 +8,8 @@ set -u
 kdflow=$1
 script=$2
 shift 2
-tmp=$(mktemp -d)
-export TMPDIR="$tmp" # the ranks' private directories (a killed rank leaves its own)
-trap 'cat "$tmp/err" >&2 2>/dev/null; rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/common.sh" # $tmp, TMPDIR in it
+trap 'cat "$tmp/err" >&2 2>/dev/null; rm -rf "$tmp"' EXIT # the job's messages too
 echo "1..4"
 "$@" -np 2 "$kdflow" run "$script" --threads 1 --quiet --out "$tmp/run" >"$tmp/out" 2>"$tmp/err" &
 job=$!

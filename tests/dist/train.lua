@@ -6,20 +6,13 @@
 -- batches of 16: the last batch has one row, so one rank trains on none of it.
 -- Written to values.txt: each output's values, one per line ("name index value").
 local kdf = require "kdflow"
+local here = debug.getinfo(1, "S").source:match("^@(.*[/\\])") or "./"
+package.path = here .. "../lib/?.lua;" .. package.path
+local T = require "testlib"
 local N, D, C = 241, 12, 4
-local state = 2024
-local function rnd()
-  state = (state * 1103515245 + 12345) % 2147483648
-  return state / 2147483648
-end
-local xs, ys = {}, {}
-for i = 1, N do
-  local c = (i * 7) % C
-  local row = {}
-  for j = 1, D do row[j] = (j % C == c and 2 or 0) + rnd() - 0.5 end
-  xs[i] = row
-  ys[i] = (i % 5 == 0) and (c + 1) % C or c
-end
+local rnd = T.lcg(2024)
+local xs, ys = T.set { n = N, d = D, classes = C, step = 7, shift = 5,
+                       value = function(on) return (on and 2 or 0) + rnd.uniform() - 0.5 end }
 local x, y = kdf.tensor(xs, "f32"), kdf.tensor(ys, "i32")
 
 local g = kdf.graph { name = "dist_train", seed = kdf.arg("seed", 3) }
@@ -35,24 +28,12 @@ local pair = g:node("student_update", { name = "pair", x = x, arch = "mlp:12-16-
 local tf = g:node("teacher_forward", { name = "tf", model = st.model, x = x })
 g:run { ticks = 2 }
 
-local lines = {}
-local function put(name, t)
-  local v = t:totable()
-  for i = 1, #v do
-    if type(v[i]) == "table" then
-      for j = 1, #v[i] do lines[#lines + 1] = ("%s %d.%d %.9g"):format(name, i, j, v[i][j]) end
-    else
-      lines[#lines + 1] = ("%s %d %.9g"):format(name, i, v[i])
-    end
-  end
-end
-put("probs", tf.probs:value())
-put("logits", st.logits:value())
-put("sample_loss", st.sample_loss:value())
-put("features", st.features:value())
-put("selected", st.selected:value())
-put("pair_logits", pair.logits:value())
-put("pair_logits2", pair.logits2:value())
-kdf.write_file(kdf.run_dir() .. "/values.txt", table.concat(lines, "\n") .. "\n")
--- which rank wrote the run directory, of how many
-kdf.write_file(kdf.run_dir() .. "/ranks.txt", ("rank %d of %d\n"):format(kdf.rank(), kdf.ranks()))
+local out = T.values()
+out.put("probs", tf.probs:value())
+out.put("logits", st.logits:value())
+out.put("sample_loss", st.sample_loss:value())
+out.put("features", st.features:value())
+out.put("selected", st.selected:value())
+out.put("pair_logits", pair.logits:value())
+out.put("pair_logits2", pair.logits2:value())
+out.write() -- values.txt, and ranks.txt: which rank wrote the run directory, of how many

@@ -13,9 +13,7 @@ script=$2
 np=$3
 tol=$4
 shift 4
-tmp=$(mktemp -d)
-export TMPDIR="$tmp" # the ranks' private directories (a killed rank leaves its own)
-trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/common.sh" # $tmp, TMPDIR in it
 
 "$kdflow" run "$script" --threads 1 --quiet --out "$tmp/one" >/dev/null 2>"$tmp/one.err" ||
   { cat "$tmp/one.err"; echo "not ok - one process failed"; exit 1; }

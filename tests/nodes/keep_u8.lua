@@ -7,40 +7,25 @@
 -- needs the inputs in memory, a noise model that reads them, and the file truncated
 -- while a graph holds it (an error naming the file, not a SIGBUS).
 local kdf = require "kdflow"
+local here = debug.getinfo(1, "S").source:match("^@(.*[/\\])") or "./"
+package.path = here .. "../lib/?.lua;" .. package.path
+local T = require "testlib"
 
 local dir = os.tmpname()
 os.remove(dir)
 assert(os.execute("mkdir -p '" .. dir .. "'"))
 
--- a .npy file: version 1.0, DESCR, SHAPE, the raw little-endian bytes
-local function npy(path, descr, shape, bytes)
-  local d = ("{'descr': '%s', 'fortran_order': False, 'shape': (%s%s), }"):format(
-    descr, table.concat(shape, ", "), #shape == 1 and "," or "")
-  local pad = 64 - (10 + #d + 1) % 64
-  d = d .. (" "):rep(pad) .. "\n"
-  local f = assert(io.open(path, "wb"))
-  f:write("\x93NUMPY\x01\x00", string.pack("<I2", #d), d, bytes)
-  f:close()
-end
-
 -- N rows of D bytes, 4 classes: a class pattern plus LCG noise; 15 % of labels shifted
 local N, M, D, C = 300, 60, 16, 4
-local state = 777
-local function rnd(k)
-  state = (state * 1103515245 + 12345) % 2147483648
-  return state % k
-end
+local rnd = T.lcg(777) -- one stream for every set written
 local function set(path_x, path_y, n)
+  local xs, ys = T.set { n = n, d = D, classes = C, step = 5, shift = 7, value = function(on)
+    return string.char(math.min(255, (on and 150 or 20) + rnd.int(100)))
+  end }
   local xb, yb = {}, {}
-  for i = 1, n do
-    local c = (i * 5) % C
-    local row = {}
-    for j = 1, D do row[j] = string.char(math.min(255, (j % C == c and 150 or 20) + rnd(100))) end
-    xb[i] = table.concat(row)
-    yb[i] = string.pack("<i4", (i % 7 == 0) and (c + 1) % C or c)
-  end
-  npy(path_x, "|u1", { n, D }, table.concat(xb))
-  npy(path_y, "<i4", { n }, table.concat(yb))
+  for i = 1, n do xb[i], yb[i] = table.concat(xs[i]), string.pack("<i4", ys[i]) end
+  T.npy(path_x, "|u1", { n, D }, table.concat(xb))
+  T.npy(path_y, "<i4", { n }, table.concat(yb))
 end
 set(dir .. "/x.npy", dir .. "/labels.npy", N)
 set(dir .. "/x_test.npy", dir .. "/y_test.npy", M)
@@ -48,21 +33,7 @@ set(dir .. "/x_test.npy", dir .. "/y_test.npy", M)
 do
   local lb = {}
   for i = 1, N do lb[i] = string.pack("<i4", (i % 3 == 0) and i % C or (i * 5) % C) end
-  npy(dir .. "/noisy.npy", "<i4", { N }, table.concat(lb))
-end
-
-local function same(a, b, what)
-  local ta, tb = a:totable(), b:totable()
-  assert(#ta == #tb and #ta > 0, what .. ": row counts " .. #ta .. " and " .. #tb)
-  for i = 1, #ta do
-    if type(ta[i]) == "table" then
-      for j = 1, #ta[i] do
-        assert(ta[i][j] == tb[i][j], ("%s[%d][%d]: %.9g vs %.9g"):format(what, i, j, ta[i][j], tb[i][j]))
-      end
-    else
-      assert(ta[i] == tb[i], ("%s[%d]: %.9g vs %.9g"):format(what, i, ta[i], tb[i]))
-    end
-  end
+  T.npy(dir .. "/noisy.npy", "<i4", { N }, table.concat(lb))
 end
 
 -- one graph: load, train two ticks with CE, score the validation rows
@@ -101,14 +72,14 @@ for _, p in ipairs(cases) do
   assert(tostring(ok_disk):find("f32%[") and tostring(ok_disk):find("(on disk: " .. dir .. "/x.npy)", 1, true),
          tostring(ok_disk))
   assert(not tostring(a.d.x:value()):find("on disk"), tostring(a.d.x:value()))
-  same(a.d.labels:value(), b.d.labels:value(), what .. ": labels")
-  same(a.d.index:value(), b.d.index:value(), what .. ": index")
+  T.same(a.d.labels:value(), b.d.labels:value(), what .. ": labels")
+  T.same(a.d.index:value(), b.d.index:value(), what .. ": index")
   for _, k in ipairs { "logits", "sample_loss", "features", "selected" } do
-    same(a.st[k]:value(), b.st[k]:value(), what .. ": dense vs on disk: " .. k)
+    T.same(a.st[k]:value(), b.st[k]:value(), what .. ": dense vs on disk: " .. k)
   end
   if a.val then
-    same(a.val.logits:value(), b.val.logits:value(), what .. ": validation logits")
-    same(a.val.sample_loss:value(), b.val.sample_loss:value(), what .. ": validation loss")
+    T.same(a.val.logits:value(), b.val.logits:value(), what .. ": validation logits")
+    T.same(a.val.sample_loss:value(), b.val.sample_loss:value(), what .. ": validation loss")
   end
   -- a value read from the on-disk tensor is the dense one (kdf_tensor_get reads the file)
   local xa, xb = a.d.x:value(), b.d.x:value()
@@ -156,14 +127,14 @@ local fdir = dir .. "/f32"
 assert(os.execute("mkdir -p '" .. fdir .. "'"))
 local fb = {}
 for i = 1, 4 * 2 do fb[i] = string.pack("<f", i) end
-npy(fdir .. "/x.npy", "<f4", { 4, 2 }, table.concat(fb))
-npy(fdir .. "/labels.npy", "<i4", { 4 }, string.pack("<i4<i4<i4<i4", 0, 1, 0, 1))
+T.npy(fdir .. "/x.npy", "<f4", { 4, 2 }, table.concat(fb))
+T.npy(fdir .. "/labels.npy", "<i4", { 4 }, string.pack("<i4<i4<i4<i4", 0, 1, 0, 1))
 fails({ path = fdir }, nil, { fdir .. "/x.npy", "'<f4'", "u8 ('|u1')" }, "f32 x.npy")
 -- an x.npy shorter than its header says
 local tdir = dir .. "/trunc"
 assert(os.execute("mkdir -p '" .. tdir .. "'"))
-npy(tdir .. "/x.npy", "|u1", { 4, 3 }, "abcdefgh")
-npy(tdir .. "/labels.npy", "<i4", { 4 }, string.pack("<i4<i4<i4<i4", 0, 1, 0, 1))
+T.npy(tdir .. "/x.npy", "|u1", { 4, 3 }, "abcdefgh")
+T.npy(tdir .. "/labels.npy", "<i4", { 4 }, string.pack("<i4<i4<i4<i4", 0, 1, 0, 1))
 fails({ path = tdir }, nil, { tdir .. "/x.npy", "truncated" }, "short x.npy")
 
 -- the file truncated while a graph holds it: the next batch read fails naming it

@@ -6,38 +6,17 @@
 -- probabilities and confident_learning flags of graphs/cl_filter.lua on a small
 -- synthetic set (copies vs views); then bad `rows` inputs and their messages.
 local kdf = require "kdflow"
+local here = debug.getinfo(1, "S").source:match("^@(.*[/\\])") or "./"
+package.path = here .. "../lib/?.lua;" .. package.path
+local T = require "testlib"
 
 -- a synthetic set: N rows of D features, 4 classes, a class-dependent mean plus a
 -- deterministic pseudo-random part (an LCG), and 20 % of the labels shifted
 local N, D, C = 240, 12, 4
-local state = 12345
-local function rnd()
-  state = (state * 1103515245 + 12345) % 2147483648
-  return state / 2147483648
-end
-local xs, ys = {}, {}
-for i = 1, N do
-  local c = (i * 7) % C
-  local row = {}
-  for j = 1, D do row[j] = (j % C == c and 3 or 0) + rnd() - 0.5 end
-  xs[i] = row
-  ys[i] = (i % 5 == 0) and (c + 1) % C or c
-end
+local rnd = T.lcg(12345)
+local xs, ys = T.set { n = N, d = D, classes = C, step = 7, shift = 5,
+                       value = function(on) return (on and 3 or 0) + rnd.uniform() - 0.5 end }
 local x, y = kdf.tensor(xs, "f32"), kdf.tensor(ys, "i32")
-
-local function same(a, b, what)
-  local ta, tb = a:totable(), b:totable()
-  assert(#ta == #tb and #ta > 0, what .. ": row counts " .. #ta .. " and " .. #tb)
-  for i = 1, #ta do
-    if type(ta[i]) == "table" then
-      for j = 1, #ta[i] do
-        assert(ta[i][j] == tb[i][j], ("%s[%d][%d]: %.9g vs %.9g"):format(what, i, j, ta[i][j], tb[i][j]))
-      end
-    else
-      assert(ta[i] == tb[i], ("%s[%d]: %.9g vs %.9g"):format(what, i, ta[i], tb[i]))
-    end
-  end
-end
 
 -- 1. one training node, copy vs view; an unsorted index with a repeat
 local idx = {}
@@ -66,7 +45,7 @@ end
 local a, b = train(false), train(true)
 assert(a.logits:shape()[1] == #idx, "one row per index entry: " .. tostring(a.logits))
 for _, k in ipairs { "logits", "sample_loss", "features", "selected", "probs" } do
-  same(a[k], b[k], "copy vs view: " .. k)
+  T.same(a[k], b[k], "copy vs view: " .. k)
 end
 
 -- 2. cl_filter's stage 1 and confident_learning: K folds as copies vs as views
@@ -99,8 +78,8 @@ local function folds(view)
 end
 local pa, fa = folds(false)
 local pb, fb = folds(true)
-same(pa, pb, "folds: out-of-sample probs")
-same(fa, fb, "folds: confident_learning flags")
+T.same(pa, pb, "folds: out-of-sample probs")
+T.same(fa, fb, "folds: confident_learning flags")
 local nflag = 0
 for _, v in ipairs(fa:totable()) do nflag = nflag + v end
 assert(nflag > N / 8 and nflag < N / 2, "about the 20 % shifted labels flagged: " .. nflag)
