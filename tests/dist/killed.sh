@@ -2,7 +2,8 @@
 # A rank killed mid-run (SIGKILL) fails the whole job: mpirun exits non-zero and says
 # which rank died; rank 0's run directory is left as a killed run looks (summary.json
 # "running", never "ok") and holds no torn file (every file is written whole through a
-# temporary name and a rename, so each JSON file parses).
+# temporary name and a rename, so each JSON file parses). The killed rank's private
+# directory, which it could not remove, is removed by the next job's rank on this host.
 #   killed.sh KDFLOW SCRIPT MPIRUN [mpirun args...]
 set -u
 kdflow=$1
@@ -10,7 +11,7 @@ script=$2
 shift 2
 . "$(dirname "$0")/common.sh" # $tmp, TMPDIR in it
 trap 'cat "$tmp/err" >&2 2>/dev/null; rm -rf "$tmp"' EXIT # the job's messages too
-echo "1..4"
+echo "1..5"
 "$@" -np 2 "$kdflow" run "$script" --threads 1 --quiet --out "$tmp/run" >"$tmp/out" 2>"$tmp/err" &
 job=$!
 # wait for both ranks to be training (the checkpoint of a first tick), then kill rank 1
@@ -64,3 +65,28 @@ for f in "$tmp/run"/*.json "$tmp/run"/*.jsonl; do
 done
 [ "$bad" = 0 ] && echo "ok 4 - every JSON file of the run directory parses" ||
   { echo "not ok 4 - a torn file in the run directory"; ls -la "$tmp/run"; exit 1; }
+# the killed rank's private directory is left; the next job's ranks remove it
+if ! ls -d "$tmp"/kdflow-rank-*-"$victim"-* >/dev/null 2>&1; then
+  echo "not ok 5 - no private directory of the killed rank (pid $victim) in $tmp:"; ls -la "$tmp"; exit 1
+fi
+# one of a process still running (this shell) must stay
+host=$(hostname | tr -c 'A-Za-z0-9.\n' '_')
+mkdir "$tmp/kdflow-rank-$host-$$-live"
+cat >"$tmp/quick.lua" <<'LUA'
+local kdf = require "kdflow"
+local g = kdf.graph { name = "quick", seed = 1 }
+local ce = g:node("ce_loss", { targets = kdf.tensor({ 0, 1, 0, 1 }, "i32") })
+g:node("student_update", { x = kdf.tensor({ { 0 }, { 1 }, { 0 }, { 1 } }, "f32"),
+                            arch = "mlp:1-4-2", losses = { ce.loss }, batch = 2 })
+g:run { ticks = 1 }
+LUA
+if ! "$@" -np 2 "$kdflow" run "$tmp/quick.lua" --threads 1 --quiet --out "$tmp/run2" \
+     >"$tmp/out2" 2>"$tmp/err2"; then
+  echo "not ok 5 - the next job failed:"; cat "$tmp/err2"; exit 1
+fi
+left=$(cd "$tmp" && ls -d kdflow-rank-* 2>/dev/null)
+if [ "$left" != "kdflow-rank-$host-$$-live" ]; then
+  echo "not ok 5 - after the next job, private directories: ${left:-none} (want only the live one)"
+  exit 1
+fi
+echo "ok 5 - the killed rank's private directory is removed by the next job's rank, a live one kept"
