@@ -8,8 +8,7 @@ kdflow=$1
 script=$2
 nps=$3
 shift 3
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/../common.sh" # $tmp, TMPDIR in it
 "$kdflow" run "$script" --threads 1 --quiet --out "$tmp/one" > "$tmp/one.log" 2>&1 ||
   { cat "$tmp/one.log"; echo "one process failed"; exit 1; }
 files=$(cd "$tmp/one" && ls | grep -E '\.(npy|txt)$' | sort)
