@@ -426,7 +426,16 @@ gboolean
 kdf_graph_connect (KdfGraph *g, KdfNode *src, const char *out_port, KdfNode *dst,
                    const char *in_port, const KdfEdgeOptions *opts, GError **error)
 {
-  g_return_val_if_fail (src->graph == g && dst->graph == g, FALSE);
+  g_return_val_if_fail (g != NULL && src != NULL && dst != NULL, FALSE);
+  if (src->graph != g || dst->graph != g) {
+    /* a script can hold nodes of several graphs (kdflow-lua) */
+    KdfNode *stranger = src->graph != g ? src : dst;
+    g_set_error (error, KDF_ERROR, KDF_ERROR_USAGE,
+                 "cannot connect '%s.%s' to '%s.%s' in graph '%s': node '%s' belongs to graph '%s'",
+                 src->name, out_port, dst->name, in_port, g->name, stranger->name,
+                 stranger->graph ? stranger->graph->name : "(none)");
+    return FALSE;
+  }
   if (!kdf_graph_check_idle (g, "connect ports in", error))
     return FALSE;
   int oi = find_port (src->klass->outputs, src->n_outputs, out_port);

@@ -195,4 +195,22 @@ do
   local n = gi:node("take_rows", { name = "ok", x = kdf.zeros({ 4, 2 }), index = 3 })
   assert(n)
 end
+-- g:connect with the input's node in another graph: an error naming it (the engine
+-- asserted and the binding raised a NULL error; found by fuzz-graph under UBSan)
+do
+  local g1 = kdf.graph { name = "one" }
+  local g2 = kdf.graph { name = "two" }
+  local a = g1:lua { name = "a", outputs = { "v:f32[2]" }, fn = function() return { v = { 1, 2 } } end }
+  local b = g2:lua { name = "b", inputs = { "v:f32[2]" }, outputs = { "w:f32[2]" },
+                     fn = function(i) return { w = i.v } end }
+  local ok, err = pcall(g1.connect, g1, a.v, b.v)
+  assert(not ok and tostring(err):find("node 'b' belongs to graph 'two'", 1, true), tostring(err))
+  assert(err.status == 2, tostring(err.status))
+  ok, err = pcall(g2.connect, g2, a.v, b.v)
+  assert(not ok and tostring(err):find("different graphs", 1, true), tostring(err))
+  local c = g2:lua { name = "c", outputs = { "v:f32[2]" }, fn = function() return { v = { 3, 4 } } end }
+  g2:connect(c.v, b.v)
+  g2:run()
+  assert(b.w:value():get(2) == 4)
+end
 print("api ok")
