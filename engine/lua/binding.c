@@ -23,10 +23,17 @@ error_tostring (lua_State *L)
   return 1;
 }
 
-/* Raises an error object for ERROR (consumed), prefixed with the caller's file:line. */
+/* Raises an error object for ERROR (consumed), prefixed with the caller's file:line.
+ * A NULL ERROR (an engine call that failed a precondition, g_return_if_fail, which
+ * prints a CRITICAL and sets no error) still raises, as an internal error: a script
+ * must never crash the process. */
 int
 kdf_lua_raise_gerror (lua_State *L, GError *error)
 {
+  if (error == NULL)
+    error = g_error_new_literal (KDF_ERROR, KDF_ERROR_FAILED,
+                                 "internal error: an engine call failed without saying why "
+                                 "(the CRITICAL line above names the check)");
   int status = 2;
   if (error->domain == KDF_ERROR &&
       (error->code == KDF_ERROR_NODE || error->code == KDF_ERROR_FAILED ||
