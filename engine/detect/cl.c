@@ -724,9 +724,10 @@ order_issues (int64_t *order, int64_t *n_order, const uint8_t *issues, const Pro
       return FALSE;
     m = bytes / (int64_t) sizeof *v;
   } else {
-    v = (KdfKeyIndex *) (void *) g_array_free (mine, FALSE);
+    v = (KdfKeyIndex *) (void *) g_array_free (mine, FALSE); /* NULL when empty */
   }
-  qsort (v, (size_t) m, sizeof *v, key_index_compare);
+  if (m > 1)
+    qsort (v, (size_t) m, sizeof *v, key_index_compare);
   for (int64_t a = 0; a < m; a++)
     order[a] = v[a].index;
   *n_order = m;
